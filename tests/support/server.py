@@ -1,0 +1,164 @@
+"""Start a real `seawall serve` process for functional and e2e tests.
+
+Every database a suite runs against is a fresh one: a new SQLite file in a temp dir, or a new
+PostgreSQL database on the local server, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+DATABASES = ("sqlite", "postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    host: str  # "127.0.0.1:PORT", what registry clients are given
+    url: str  # "http://127.0.0.1:PORT"
+    data_dir: Path
+    database: str
+    process: subprocess.Popen[bytes] | None
+    log_path: Path | None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+async def _pg(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database; yields its SQLAlchemy URL."""
+    name = "seawall_t_" + secrets.token_hex(6)
+    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"seawall serve exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("seawall serve did not become ready")
+
+
+@contextmanager
+def seawall_server(
+    tmp: Path,
+    database: str = "sqlite",
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[RunningServer]:
+    """Run `seawall serve` on a free loopback port with a fresh data dir and database."""
+    external = os.environ.get("SEAWALL_E2E_REGISTRY")
+    if external:  # development aid: point the suites at another registry, e.g. Distribution
+        yield RunningServer(external, f"http://{external}", tmp, "external", None, None)
+        return
+    data_dir = tmp / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env.update(extra_env or {})
+    with _database_url(database, data_dir) as db_url:
+        env["SEAWALL_DATABASE_URL"] = db_url
+        log_path = tmp / "server.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("seawall")),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(data_dir),
+                    "--workers",
+                    str(workers),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = RunningServer(
+            f"127.0.0.1:{port}", f"http://127.0.0.1:{port}", data_dir, database, proc, log_path
+        )
+        try:
+            wait_ready(server.url, proc)
+            yield server
+        finally:
+            stop(proc)
+
+
+@contextmanager
+def _database_url(database: str, data_dir: Path) -> Iterator[str]:
+    if database == "sqlite":
+        yield f"sqlite:///{data_dir / 'seawall.db'}"
+    elif database == "postgres":
+        with postgres_database() as url:
+            yield url
+    else:
+        raise ValueError(database)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+def require_tool(name: str) -> str:
+    """Path of a tool a test needs; under CI a missing tool fails the test instead of skipping."""
+    import pytest
+
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is required (make test installs it) but is not on PATH")
+    pytest.skip(f"{name} not installed")
+    raise AssertionError  # unreachable
