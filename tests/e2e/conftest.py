@@ -9,7 +9,9 @@ from tests.support.server import DATABASES, RunningServer, seawall_server
 
 
 @pytest.fixture(scope="session", params=DATABASES)
-def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     """One real `seawall serve` per database for the whole e2e session."""
     tmp: Path = tmp_path_factory.mktemp(f"seawall-{request.param}")
     with seawall_server(tmp, database=request.param, workers=2) as server:

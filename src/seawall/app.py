@@ -1,0 +1,114 @@
+"""create_app(settings): builds the stores, services, routes and middleware. Nothing global."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from seawall.config import Settings, metrics_multiprocess_dir, settings_for_worker
+from seawall.db.postgres import PostgresBackend
+from seawall.db.sqlite import SqliteBackend
+from seawall.db.store import MetadataStore, SqlBackend
+from seawall.http.errors import EXCEPTION_HANDLERS
+from seawall.http.health import HealthEndpoints
+from seawall.http.metrics import Metrics, MetricsMiddleware
+from seawall.http.routes import routes
+from seawall.http.v2.blobs import BlobEndpoints
+from seawall.http.v2.listings import ListingEndpoints
+from seawall.http.v2.manifests import ManifestEndpoints
+from seawall.http.v2.uploads import UploadEndpoints
+from seawall.logs import configure_logging
+from seawall.services.access import AccessPolicy, LoopbackAnonymousAccess
+from seawall.services.blobs import BlobService
+from seawall.services.listings import ListingService
+from seawall.services.manifests import ManifestService
+from seawall.services.uploads import UploadService
+from seawall.storage.base import BlobStore
+from seawall.storage.filesystem import FilesystemBlobStore
+
+log = structlog.get_logger("seawall")
+
+
+def database_backend(settings: Settings) -> SqlBackend:
+    """The backend the database URL names; its connections open in `start()`."""
+    url = settings.effective_database_url
+    if settings.is_postgres:
+        return PostgresBackend(url, settings.pg_pool_size)
+    return SqliteBackend(Path(url.removeprefix("sqlite:///")))
+
+
+@dataclass
+class Services:
+    store: MetadataStore
+    blob_store: BlobStore
+    uploads: UploadService
+    blobs: BlobService
+    manifests: ManifestService
+    listings: ListingService
+
+    @classmethod
+    def build(cls, settings: Settings, store: MetadataStore, blob_store: BlobStore) -> Services:
+        return cls(
+            store=store,
+            blob_store=blob_store,
+            uploads=UploadService(
+                store, blob_store, settings.upload_expiry_seconds, settings.max_upload_bytes
+            ),
+            blobs=BlobService(store, blob_store),
+            manifests=ManifestService(store, settings.max_manifest_bytes),
+            listings=ListingService(store),
+        )
+
+
+def create_app(settings: Settings | None = None, access: AccessPolicy | None = None) -> Starlette:
+    settings = settings or settings_for_worker()
+    configure_logging(settings)
+    store = MetadataStore(database_backend(settings))
+    blob_store = FilesystemBlobStore(settings.data_dir.resolve())
+    services = Services.build(settings, store, blob_store)
+    access = access or LoopbackAnonymousAccess()
+    multiprocess_dir = metrics_multiprocess_dir()
+    metrics = Metrics(str(multiprocess_dir) if multiprocess_dir else None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.start()
+        sweeper = asyncio.create_task(_sweep_uploads(services.uploads, settings))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await store.close()
+
+    return Starlette(
+        routes=routes(
+            HealthEndpoints(store, blob_store, metrics),
+            BlobEndpoints(services.blobs, access),
+            UploadEndpoints(services.uploads, services.blobs, access),
+            ManifestEndpoints(services.manifests, access),
+            ListingEndpoints(services.listings, access),
+        ),
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+
+
+async def _sweep_uploads(uploads: UploadService, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.upload_sweep_seconds)
+        try:
+            removed = await uploads.sweep_expired()
+            if removed:
+                log.info("expired upload sessions removed", count=removed)
+        except Exception:
+            log.exception("upload sweep failed")

@@ -1,0 +1,1 @@
+"""The `seawall` command: one module per noun."""

@@ -1,0 +1,36 @@
+"""`seawall`: the entry point. Every command loads settings the same way (`load`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from seawall.cli import db, serve
+from seawall.config import Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="TOML configuration file (else $SEAWALL_CONFIG, ./seawall.toml)."
+    ),
+]
+
+
+def load(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"seawall: configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+serve.register(app, load)
+app.add_typer(db.make(load), name="db", help="Database schema migrations.")
+
+
+def main() -> None:
+    app()

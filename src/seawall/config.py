@@ -1,0 +1,154 @@
+"""Settings: the one place configuration is read, and the only reader of os.environ.
+
+Sources, highest priority first: explicit values (CLI flags), `SEAWALL_*` environment variables,
+the TOML file named by `SEAWALL_CONFIG` (default `./seawall.toml` when it exists), then defaults.
+Every key of `Settings` maps mechanically to `SEAWALL_<KEY>` and to `<key>` in the TOML file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "SEAWALL_CONFIG"
+DEFAULT_CONFIG_FILE = Path("seawall.toml")
+# Set by `seawall serve` so that server worker processes see exactly the parent's settings.
+_RESOLVED_ENV = "SEAWALL__RESOLVED_SETTINGS"
+_PROMETHEUS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class Settings(BaseSettings):
+    """Seawall's configuration. Every field is documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(5000, ge=1, le=65535, description="TCP port to listen on.")
+    workers: int = Field(1, ge=1, le=256, description="Number of server worker processes.")
+    data_dir: Path = Field(
+        Path("seawall-data"), description="Directory for blobs, uploads and the SQLite database."
+    )
+    database_url: str = Field(
+        "",
+        description=(
+            "SQLAlchemy-style database URL: `sqlite:///PATH` or `postgresql+asyncpg://USER@HOST/DB`."
+            " Empty means SQLite at DATA_DIR/seawall.db."
+        ),
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate file; enables HTTPS.")
+    tls_key: Path | None = Field(None, description="PEM private key file for `tls_cert`.")
+    upload_expiry_seconds: int = Field(
+        86400, ge=1, description="An upload session untouched for this long is removed."
+    )
+    upload_sweep_seconds: int = Field(
+        300, ge=1, description="How often each server looks for expired upload sessions."
+    )
+    max_manifest_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest manifest accepted on push."
+    )
+    max_upload_bytes: int = Field(
+        0, ge=0, description="Largest blob accepted on push; 0 means no limit."
+    )
+    pg_pool_size: int = Field(
+        10, ge=1, description="PostgreSQL connections per server worker process."
+    )
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    access_log: bool = Field(False, description="Log every request (JSON) at info level.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql+asyncpg://", "postgresql://")):
+            raise ValueError("database_url must start with sqlite:/// or postgresql+asyncpg://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _chosen_config_file or config_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'seawall.db'}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.effective_database_url.startswith("postgresql")
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+_chosen_config_file: Path | None = None
+
+
+def config_file() -> Path | None:
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{CONFIG_ENV}={named}: no such file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from every source; `overrides` (CLI flags) win and None values are ignored.
+    `config` names the TOML file instead of SEAWALL_CONFIG / ./seawall.toml."""
+    global _chosen_config_file
+    if config is not None and not config.is_file():
+        raise FileNotFoundError(f"{config}: no such configuration file")
+    _chosen_config_file = config
+    try:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return Settings(**given)
+    finally:
+        _chosen_config_file = None
+
+
+def export_for_workers(settings: Settings) -> None:
+    """Hand the resolved settings to server worker processes (they inherit the environment)."""
+    os.environ[_RESOLVED_ENV] = settings.model_dump_json()
+    metrics_dir = settings.data_dir.resolve() / "tmp" / "metrics"
+    os.environ[_PROMETHEUS_ENV] = str(metrics_dir)
+
+
+def settings_for_worker() -> Settings:
+    """In a server worker: the settings `export_for_workers` handed down, else load afresh."""
+    resolved = os.environ.get(_RESOLVED_ENV)
+    if resolved:
+        return Settings.model_validate_json(resolved)
+    return load_settings()
+
+
+def metrics_multiprocess_dir() -> Path | None:
+    value = os.environ.get(_PROMETHEUS_ENV)
+    return Path(value) if value else None

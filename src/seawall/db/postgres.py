@@ -1,0 +1,72 @@
+"""`PostgresBackend`: an asyncpg pool. asyncpg prepares and caches every statement per
+connection; the pool's reset on release is skipped since no session state is ever changed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+
+from seawall.db.store import Row, Step
+
+
+@lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """`?` placeholders to PostgreSQL's `$1, $2, ...` (our SQL has no `?` inside literals)."""
+    counter = iter(range(1, 1000))
+    return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+async def _no_reset(_connection: Any) -> None:
+    return None
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    return "postgresql://" + database_url.split("://", 1)[1]
+
+
+class PostgresBackend:
+    dialect = "postgresql"
+
+    def __init__(self, database_url: str, pool_size: int) -> None:
+        self.dsn = asyncpg_dsn(database_url)
+        self.pool_size = pool_size
+        self._pool: Any = None
+
+    async def start(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=self.pool_size,
+            reset=_no_reset,
+            statement_cache_size=512,
+        )
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = await self._pool.fetchrow(numbered(sql), *args)
+        return row
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        rows: list[Row] = await self._pool.fetch(numbered(sql), *args)
+        return rows
+
+    async def transaction(self, steps: Sequence[Step]) -> list[Any]:
+        results: list[Any] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            for step in steps:
+                sql = numbered(step.sql)
+                if step.want == "rowcount":
+                    status: str = await conn.execute(sql, *step.args)
+                    results.append(int(status.rsplit(" ", 1)[-1]))
+                elif step.want == "one":
+                    results.append(await conn.fetchrow(sql, *step.args))
+                else:
+                    results.append(await conn.fetch(sql, *step.args))
+        return results
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()

@@ -1,0 +1,78 @@
+"""`SqliteBackend`: stdlib sqlite3, one read connection used directly on the event loop and one
+write connection owned by a single thread. WAL lets reads run while a write commits;
+`synchronous=FULL` makes an acknowledged push survive power loss."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from seawall.db.store import Row, Step
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class SqliteBackend:
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._reader: sqlite3.Connection = None  # type: ignore[assignment]  # set by start()
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._writer: sqlite3.Connection | None = None
+
+    async def start(self) -> None:
+        self._reader = _connect(self.path)
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = self._reader.execute(sql, args).fetchone()
+        return row
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        return self._reader.execute(sql, args).fetchall()
+
+    async def transaction(self, steps: Sequence[Step]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, self._run, steps)
+
+    def _run(self, steps: Sequence[Step]) -> list[Any]:
+        if self._writer is None:
+            self._writer = _connect(self.path)
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            results: list[Any] = []
+            for step in steps:
+                cursor = conn.execute(step.sql, step.args)
+                if step.want == "rowcount":
+                    results.append(cursor.rowcount)
+                elif step.want == "one":
+                    results.append(cursor.fetchone())
+                else:
+                    results.append(cursor.fetchall())
+            conn.execute("COMMIT")
+            return results
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        if self._writer is not None:
+            writer = self._writer
+            await asyncio.get_running_loop().run_in_executor(self._writer_pool, writer.close)
+        self._writer_pool.shutdown(wait=True)

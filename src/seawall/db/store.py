@@ -1,0 +1,428 @@
+"""The `MetadataStore`: every question and change the services put to the database.
+
+The logic is written once here, in plain SQL with `?` placeholders; a backend supplies only the
+primitives in `SqlBackend` (run a read, run a write transaction). `SqliteBackend` (stdlib sqlite3)
+and `PostgresBackend` (asyncpg) implement them, so one test suite covers both databases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+# How much a single unpaginated listing returns before it starts paginating with a Link.
+MAX_PAGE = 10_000
+
+Row = Sequence[Any]
+Want = Literal["rowcount", "one", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One statement of a write transaction and what to return from it."""
+
+    sql: str
+    args: tuple[Any, ...] = ()
+    want: Want = "rowcount"
+
+
+class SqlBackend(Protocol):
+    dialect: str
+
+    async def start(self) -> None:
+        """Open connections; called once inside the event loop that will use them."""
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """Run a read, return the first row."""
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        """Run a read, return every row."""
+
+    async def transaction(self, steps: Sequence[Step]) -> list[Any]:
+        """Run the steps in one write transaction; one result per step (rowcount, row, rows)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    digest: str
+    media_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestHead:
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewManifest:
+    digest: str
+    media_type: str
+    payload: bytes
+    artifact_type: str | None
+    subject_digest: str | None
+    annotations_json: str | None
+    blob_digests: tuple[str, ...]
+    manifest_digests: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations_json: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    id: str
+    repository_id: int
+    size: int
+    lease_until: float
+    updated_at: float
+
+
+_TAGGED = (
+    " FROM repositories r JOIN tags t ON t.repository_id = r.id"
+    " JOIN manifests m ON m.digest = t.digest WHERE r.name = ? AND t.name = ?"
+)
+_LINKED = (
+    " FROM repositories r JOIN repository_manifests rm ON rm.repository_id = r.id"
+    " JOIN manifests m ON m.digest = rm.digest WHERE r.name = ? AND rm.digest = ?"
+)
+
+
+class MetadataStore:
+    """Repository metadata over any `SqlBackend`."""
+
+    def __init__(self, backend: SqlBackend) -> None:
+        self.backend = backend
+
+    async def start(self) -> None:
+        await self.backend.start()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    async def ping(self) -> None:
+        await self.backend.fetchone("SELECT 1")
+
+    # -- repositories ---------------------------------------------------------------------
+
+    async def repository_id(self, name: str) -> int | None:
+        row = await self.backend.fetchone("SELECT id FROM repositories WHERE name = ?", name)
+        return None if row is None else int(row[0])
+
+    async def ensure_repository(self, name: str) -> int:
+        repo_id = await self.repository_id(name)
+        if repo_id is not None:
+            return repo_id
+        results = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO repositories (name, created_at) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (name, time.time()),
+                ),
+                Step("SELECT id FROM repositories WHERE name = ?", (name,), "one"),
+            ]
+        )
+        return int(results[1][0])
+
+    async def catalog(self, n: int, last: str | None) -> list[str]:
+        rows = await self.backend.fetchall(
+            "SELECT r.name FROM repositories r WHERE r.name > ? AND EXISTS"
+            " (SELECT 1 FROM repository_manifests rm WHERE rm.repository_id = r.id)"
+            " ORDER BY r.name LIMIT ?",
+            last or "",
+            n,
+        )
+        return [row[0] for row in rows]
+
+    # -- blobs ----------------------------------------------------------------------------
+
+    async def blob_size_in(self, repository: str, digest: str) -> int | None:
+        """Size of a blob if `repository` links to it."""
+        row = await self.backend.fetchone(
+            "SELECT b.size FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id"
+            " JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?",
+            repository,
+            digest,
+        )
+        return None if row is None else int(row[0])
+
+    async def blob_size(self, digest: str) -> int | None:
+        """Size of a blob known anywhere in the registry."""
+        row = await self.backend.fetchone("SELECT size FROM blobs WHERE digest = ?", digest)
+        return None if row is None else int(row[0])
+
+    async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
+        now = time.time()
+        await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (digest) DO NOTHING",
+                    (digest, size, now),
+                ),
+                Step(
+                    "INSERT INTO repository_blobs (repository_id, digest, created_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
+                    (repository_id, digest, now),
+                ),
+            ]
+        )
+
+    async def unlink_blob(self, repository: str, digest: str) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "DELETE FROM repository_blobs WHERE digest = ? AND repository_id ="
+                    " (SELECT id FROM repositories WHERE name = ?)",
+                    (digest, repository),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def missing_references(
+        self, repository_id: int, blob_digests: Sequence[str], manifest_digests: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """Which of these blobs and manifests the repository does not link to."""
+        missing_blobs = [
+            d
+            for d in dict.fromkeys(blob_digests)
+            if await self.backend.fetchone(
+                "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+                repository_id,
+                d,
+            )
+            is None
+        ]
+        missing_manifests = [
+            d
+            for d in dict.fromkeys(manifest_digests)
+            if await self.backend.fetchone(
+                "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+                repository_id,
+                d,
+            )
+            is None
+        ]
+        return missing_blobs, missing_manifests
+
+    # -- manifests ------------------------------------------------------------------------
+
+    async def manifest_by_tag(self, repository: str, tag: str) -> ManifestRecord | None:
+        row = await self.backend.fetchone(
+            "SELECT m.digest, m.media_type, m.payload" + _TAGGED, repository, tag
+        )
+        return None if row is None else ManifestRecord(row[0], row[1], bytes(row[2]))
+
+    async def manifest_by_digest(self, repository: str, digest: str) -> ManifestRecord | None:
+        row = await self.backend.fetchone(
+            "SELECT m.digest, m.media_type, m.payload" + _LINKED, repository, digest
+        )
+        return None if row is None else ManifestRecord(row[0], row[1], bytes(row[2]))
+
+    async def manifest_head_by_tag(self, repository: str, tag: str) -> ManifestHead | None:
+        row = await self.backend.fetchone(
+            "SELECT m.digest, m.media_type, m.size" + _TAGGED, repository, tag
+        )
+        return None if row is None else ManifestHead(row[0], row[1], int(row[2]))
+
+    async def manifest_head_by_digest(self, repository: str, digest: str) -> ManifestHead | None:
+        row = await self.backend.fetchone(
+            "SELECT m.digest, m.media_type, m.size" + _LINKED, repository, digest
+        )
+        return None if row is None else ManifestHead(row[0], row[1], int(row[2]))
+
+    async def put_manifest(self, repository_id: int, m: NewManifest, tag: str | None) -> None:
+        """Store the manifest (once per registry), link it to the repository, move the tag."""
+        now = time.time()
+        steps = [
+            Step(
+                "INSERT INTO manifests (digest, media_type, size, payload, artifact_type,"
+                " subject_digest, annotations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (digest) DO NOTHING",
+                (
+                    m.digest,
+                    m.media_type,
+                    len(m.payload),
+                    m.payload,
+                    m.artifact_type,
+                    m.subject_digest,
+                    m.annotations_json,
+                    now,
+                ),
+            ),
+            *(
+                Step(
+                    "INSERT INTO manifest_references (parent_digest, child_digest, is_manifest)"
+                    " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (m.digest, child, is_manifest),
+                )
+                for is_manifest, children in ((False, m.blob_digests), (True, m.manifest_digests))
+                for child in dict.fromkeys(children)
+            ),
+            Step(
+                "INSERT INTO repository_manifests (repository_id, digest, created_at)"
+                " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
+                (repository_id, m.digest, now),
+            ),
+        ]
+        if tag is not None:
+            steps.append(
+                Step(
+                    "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (repository_id, name)"
+                    " DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+                    (repository_id, tag, m.digest, now),
+                )
+            )
+        await self.backend.transaction(steps)
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Unlink a manifest from a repository, with every tag there that points at it."""
+        repo_id = await self.repository_id(repository)
+        if repo_id is None:
+            return False
+        _, count = await self.backend.transaction(
+            [
+                Step("DELETE FROM tags WHERE repository_id = ? AND digest = ?", (repo_id, digest)),
+                Step(
+                    "DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+                    (repo_id, digest),
+                ),
+            ]
+        )
+        return bool(count)
+
+    async def referrers(
+        self, repository: str, subject: str, artifact_type: str | None
+    ) -> list[Referrer]:
+        sql = (
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations"
+            " FROM repositories r JOIN repository_manifests rm ON rm.repository_id = r.id"
+            " JOIN manifests m ON m.digest = rm.digest"
+            " WHERE r.name = ? AND m.subject_digest = ?"
+        )
+        args: list[Any] = [repository, subject]
+        if artifact_type is not None:
+            sql += " AND m.artifact_type = ?"
+            args.append(artifact_type)
+        rows = await self.backend.fetchall(sql + " ORDER BY m.digest", *args)
+        return [Referrer(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows]
+
+    # -- tags -----------------------------------------------------------------------------
+
+    async def list_tags(self, repository: str, n: int, last: str | None) -> list[str] | None:
+        """Tags in byte order after `last`; None when the repository is unknown."""
+        repo_id = await self.repository_id(repository)
+        if repo_id is None:
+            return None
+        rows = await self.backend.fetchall(
+            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+            repo_id,
+            last or "",
+            n,
+        )
+        return [row[0] for row in rows]
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "DELETE FROM tags WHERE name = ? AND repository_id ="
+                    " (SELECT id FROM repositories WHERE name = ?)",
+                    (tag, repository),
+                )
+            ]
+        )
+        return bool(count)
+
+    # -- upload sessions ------------------------------------------------------------------
+
+    async def create_upload(self, upload_id: str, repository_id: int) -> None:
+        now = time.time()
+        await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO uploads (id, repository_id, size, lease_until, created_at,"
+                    " updated_at) VALUES (?, ?, 0, 0, ?, ?)",
+                    (upload_id, repository_id, now, now),
+                )
+            ]
+        )
+
+    async def get_upload(self, repository: str, upload_id: str) -> UploadRecord | None:
+        row = await self.backend.fetchone(
+            "SELECT u.id, u.repository_id, u.size, u.lease_until, u.updated_at"
+            " FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+            " WHERE u.id = ? AND r.name = ?",
+            upload_id,
+            repository,
+        )
+        if row is None:
+            return None
+        return UploadRecord(row[0], int(row[1]), int(row[2]), float(row[3]), float(row[4]))
+
+    async def claim_upload(self, upload_id: str, offset: int, lease_seconds: float) -> bool:
+        """Take the session for writing at `offset`; False if the size differs or it is busy."""
+        now = time.time()
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "UPDATE uploads SET lease_until = ?, updated_at = ?"
+                    " WHERE id = ? AND size = ? AND lease_until < ?",
+                    (now + lease_seconds, now, upload_id, offset, now),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def renew_upload(self, upload_id: str, lease_seconds: float) -> None:
+        now = time.time()
+        await self.backend.transaction(
+            [
+                Step(
+                    "UPDATE uploads SET lease_until = ?, updated_at = ? WHERE id = ?",
+                    (now + lease_seconds, now, upload_id),
+                )
+            ]
+        )
+
+    async def release_upload(self, upload_id: str, size: int) -> None:
+        now = time.time()
+        await self.backend.transaction(
+            [
+                Step(
+                    "UPDATE uploads SET size = ?, lease_until = 0, updated_at = ? WHERE id = ?",
+                    (size, now, upload_id),
+                )
+            ]
+        )
+
+    async def delete_upload(self, upload_id: str) -> None:
+        await self.backend.transaction([Step("DELETE FROM uploads WHERE id = ?", (upload_id,))])
+
+    async def expired_uploads(self, idle_before: float) -> list[str]:
+        rows = await self.backend.fetchall(
+            "SELECT id FROM uploads WHERE updated_at < ? AND lease_until < ?",
+            idle_before,
+            time.time(),
+        )
+        return [row[0] for row in rows]
+
+    async def count_uploads(self) -> int:
+        row = await self.backend.fetchone("SELECT COUNT(*) FROM uploads")
+        return int(row[0]) if row else 0

@@ -1,0 +1,114 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create it; the request path uses
+plain SQL through the raw drivers (see store.py)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+
+def _name(length: int) -> sa.types.TypeEngine[str]:
+    # Byte-order comparison on PostgreSQL too, so listings sort the same on both databases.
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+DIGEST = sa.String(140)  # "sha512:" + 128 hex
+
+repositories = sa.Table(
+    "repositories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", _name(255), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+repository_blobs = sa.Table(
+    "repository_blobs",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("digest", DIGEST, sa.ForeignKey("blobs.digest"), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+manifests = sa.Table(
+    "manifests",
+    metadata,
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("media_type", sa.String(255), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("artifact_type", sa.String(255)),
+    sa.Column("subject_digest", DIGEST),
+    sa.Column("annotations", sa.Text),  # JSON object, for the referrers API
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_manifests_subject", "subject_digest"),
+)
+
+manifest_references = sa.Table(
+    "manifest_references",
+    metadata,
+    sa.Column("parent_digest", DIGEST, sa.ForeignKey("manifests.digest"), primary_key=True),
+    sa.Column("child_digest", DIGEST, primary_key=True),
+    sa.Column("is_manifest", sa.Boolean, nullable=False, primary_key=True),
+    sa.Index("ix_manifest_references_child", "child_digest"),
+)
+
+repository_manifests = sa.Table(
+    "repository_manifests",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("digest", DIGEST, sa.ForeignKey("manifests.digest"), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", _name(128), primary_key=True),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_tags_digest", "repository_id", "digest"),
+)
+
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    # A request writing to the session holds it until lease_until; others get 416 meanwhile.
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_uploads_updated", "updated_at"),
+)

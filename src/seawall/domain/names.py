@@ -1,0 +1,42 @@
+"""Repository names, tags and references: the OCI Distribution Spec's grammar."""
+
+from __future__ import annotations
+
+import re
+
+from seawall.errors import ErrorCode, RegistryError
+
+MAX_NAME_LENGTH = 255
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+
+
+def validate_repository(name: str) -> str:
+    if not name:
+        raise RegistryError(ErrorCode.NAME_INVALID, "repository name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise RegistryError(
+            ErrorCode.NAME_INVALID,
+            f"repository name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}",
+        )
+    for component in name.split("/"):
+        if not _COMPONENT.match(component):
+            raise RegistryError(
+                ErrorCode.NAME_INVALID,
+                f"invalid repository name {name!r}: component {component!r} must be lowercase "
+                "letters and digits separated by '.', '_', '__' or '-'",
+            )
+    return name
+
+
+def is_valid_tag(tag: str) -> bool:
+    return _TAG.match(tag) is not None
+
+
+def validate_tag(tag: str) -> str:
+    if not is_valid_tag(tag):
+        raise RegistryError(
+            ErrorCode.TAG_INVALID,
+            f"invalid tag {tag[:200]!r}: up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
+        )
+    return tag

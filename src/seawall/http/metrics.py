@@ -1,0 +1,117 @@
+"""Prometheus metrics and the ASGI middleware that counts every request.
+
+Server workers are separate processes, so counters use prometheus_client's multiprocess mode
+(files under DATA_DIR/tmp/metrics, set up by `seawall serve`). The open-uploads gauge is read from
+the database at scrape time, so it is right whichever process or node is asked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
+
+
+class Metrics:
+    def __init__(self, multiprocess_dir: str | None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        # In multiprocess mode values go to files and the registry is only used for reading.
+        self.registry = CollectorRegistry(auto_describe=True)
+        target = None if multiprocess_dir else self.registry
+        self.requests = Counter(
+            "seawall_http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=target,
+        )
+        self.bytes_in = Counter(
+            "seawall_http_received_bytes", "Request body bytes received.", registry=target
+        )
+        self.bytes_out = Counter(
+            "seawall_http_sent_bytes", "Response body bytes sent.", registry=target
+        )
+
+    def render(self, uploads_open: int) -> tuple[bytes, str]:
+        registry = CollectorRegistry()
+        if self.multiprocess_dir:
+            MultiProcessCollector(registry, path=self.multiprocess_dir)
+        else:
+            registry.register(_Forward(self.registry))
+        registry.register(_UploadsGauge(uploads_open))
+        return generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _Forward(Collector):
+    def __init__(self, source: CollectorRegistry) -> None:
+        self.source = source
+
+    def collect(self) -> Any:
+        return self.source.collect()
+
+
+class _UploadsGauge(Collector):
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def collect(self) -> Any:
+        yield GaugeMetricFamily(
+            "seawall_upload_sessions_open", "Blob upload sessions in progress.", value=self.value
+        )
+
+
+_request_ids = itertools.count(1)
+
+
+class MetricsMiddleware:
+    """Counts requests and bytes, and stamps the registry API version header on /v2 responses."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.pid = os.getpid()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        sent = 0
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, sent
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                headers = message.setdefault("headers", [])
+                headers.append(API_VERSION_HEADER)
+                if scope["method"] != "HEAD":
+                    for key, value in headers:
+                        if key.lower() == b"content-length":
+                            sent = int(value)
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(name, scope["method"], str(status)).inc()
+            if received:
+                self.metrics.bytes_in.inc(received)
+            if sent:
+                self.metrics.bytes_out.inc(sent)

@@ -1,0 +1,46 @@
+"""end-2 (GET/HEAD a blob, with Range) and end-10 (DELETE a blob)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from seawall.domain.digests import Digest
+from seawall.http.v2.common import repository, require
+from seawall.services.access import AccessPolicy, Action
+from seawall.services.blobs import BlobService
+
+
+class BlobFileResponse(FileResponse):
+    chunk_size = 1024 * 1024  # used for Range requests; whole files go by pathsend
+
+
+class BlobEndpoints:
+    def __init__(self, blobs: BlobService, access: AccessPolicy) -> None:
+        self.blobs = blobs
+        self.access = access
+
+    async def get(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PULL)
+        digest = Digest.parse(request.path_params["digest"])
+        headers = {"Docker-Content-Digest": str(digest), "ETag": f'"{digest}"'}
+        if request.method == "HEAD":
+            size = await self.blobs.size(name, digest)
+            headers.update({"Content-Length": str(size), "Accept-Ranges": "bytes"})
+            return Response(headers=headers, media_type="application/octet-stream")
+        blob = await self.blobs.open(name, digest)
+        if blob.path is not None:
+            return BlobFileResponse(
+                blob.path, headers=headers, media_type="application/octet-stream"
+            )
+        headers["Content-Length"] = str(blob.size)
+        return StreamingResponse(
+            blob.read(0, None), headers=headers, media_type="application/octet-stream"
+        )
+
+    async def delete(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.DELETE)
+        await self.blobs.unlink(name, Digest.parse(request.path_params["digest"]))
+        return Response(status_code=202)

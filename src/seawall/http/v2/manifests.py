@@ -1,0 +1,59 @@
+"""end-3 (GET/HEAD), end-7 (PUT) and end-9 (DELETE) of manifests, by tag or digest."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from seawall.http.v2.common import content_length, repository, require
+from seawall.services.access import AccessPolicy, Action
+from seawall.services.manifests import ManifestService
+
+
+class ManifestEndpoints:
+    def __init__(self, manifests: ManifestService, access: AccessPolicy) -> None:
+        self.manifests = manifests
+        self.access = access
+
+    async def get(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PULL)
+        reference = request.path_params["reference"]
+        if request.method == "HEAD":
+            head = await self.manifests.head(name, reference)
+            return Response(
+                headers={
+                    "Content-Type": head.media_type,
+                    "Content-Length": str(head.size),
+                    "Docker-Content-Digest": head.digest,
+                    "ETag": f'"{head.digest}"',
+                }
+            )
+        record = await self.manifests.get(name, reference)
+        return Response(
+            record.payload,
+            media_type=record.media_type,
+            headers={"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'},
+        )
+
+    async def put(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PUSH)
+        reference = request.path_params["reference"]
+        payload = await self.manifests.read_body(request.stream(), content_length(request))
+        result = await self.manifests.put(
+            name, reference, payload, request.headers.get("content-type")
+        )
+        headers = {
+            "Location": f"/v2/{name}/manifests/{result.digest}",
+            "Docker-Content-Digest": result.digest,
+        }
+        if result.subject:
+            headers["OCI-Subject"] = result.subject
+        return Response(status_code=201, headers=headers)
+
+    async def delete(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.DELETE)
+        await self.manifests.delete(name, request.path_params["reference"])
+        return Response(status_code=202)

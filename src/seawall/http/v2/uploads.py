@@ -1,0 +1,95 @@
+"""end-4a/4b (POST: start, monolithic, mount), end-5 (PATCH), end-6 (PUT), end-11 (mount),
+end-13 (GET status) and DELETE (cancel) of blob upload sessions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from seawall.domain.digests import Digest
+from seawall.domain.names import validate_repository
+from seawall.http.v2.common import content_length, has_body, repository, require
+from seawall.services.access import AccessPolicy, Action
+from seawall.services.blobs import BlobService
+from seawall.services.uploads import ByteRange, UploadService
+
+
+def _session_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{size - 1}" if size else "0-0",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _created(name: str, digest: Digest) -> Response:
+    return Response(
+        status_code=201,
+        headers={"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": str(digest)},
+    )
+
+
+def _content_range(request: Request) -> ByteRange | None:
+    header = request.headers.get("content-range")
+    return ByteRange.parse(header) if header else None
+
+
+class UploadEndpoints:
+    def __init__(self, uploads: UploadService, blobs: BlobService, access: AccessPolicy) -> None:
+        self.uploads = uploads
+        self.blobs = blobs
+        self.access = access
+
+    async def start(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PUSH)
+        query = request.query_params
+        if "mount" in query:
+            digest = Digest.parse(query["mount"])
+            source = query.get("from")
+            if source is not None:
+                validate_repository(source)
+                require(self.access, source, Action.PULL)
+            if await self.blobs.mount(name, digest, source):
+                return _created(name, digest)
+        upload_id = await self.uploads.start(name)
+        if "digest" in query:  # monolithic: the whole blob in this request
+            digest = Digest.parse(query["digest"])
+            await self.uploads.finish(
+                name, upload_id, digest, request.stream(), None, content_length(request)
+            )
+            return _created(name, digest)
+        return Response(status_code=202, headers=_session_headers(name, upload_id, 0))
+
+    async def status(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PUSH)
+        upload_id = request.path_params["upload_id"]
+        size = await self.uploads.status(name, upload_id)
+        return Response(status_code=204, headers=_session_headers(name, upload_id, size))
+
+    async def patch(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PUSH)
+        upload_id = request.path_params["upload_id"]
+        size = await self.uploads.append(
+            name, upload_id, request.stream(), _content_range(request), content_length(request)
+        )
+        return Response(status_code=202, headers=_session_headers(name, upload_id, size))
+
+    async def put(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PUSH)
+        upload_id = request.path_params["upload_id"]
+        digest = Digest.parse(request.query_params.get("digest", ""))
+        body = request.stream() if has_body(request) else None
+        await self.uploads.finish(
+            name, upload_id, digest, body, _content_range(request), content_length(request)
+        )
+        return _created(name, digest)
+
+    async def cancel(self, request: Request) -> Response:
+        name = repository(request)
+        require(self.access, name, Action.PUSH)
+        await self.uploads.cancel(name, request.path_params["upload_id"])
+        return Response(status_code=204)

@@ -1,0 +1,64 @@
+"""Reading, mounting and unlinking blobs within a repository."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from seawall.db.store import MetadataStore
+from seawall.domain.digests import Digest
+from seawall.errors import ErrorCode, RegistryError
+from seawall.storage.base import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class BlobContent:
+    digest: Digest
+    size: int
+    path: Path | None  # a local file to send without copying, when the backend has one
+    read: Callable[[int, int | None], AsyncIterator[bytes]]
+
+
+class BlobService:
+    def __init__(self, store: MetadataStore, blobs: BlobStore) -> None:
+        self.store = store
+        self.blobs = blobs
+
+    async def size(self, repository: str, digest: Digest) -> int:
+        """Size of a blob the repository links to (answered from the database, no file I/O)."""
+        size = await self.store.blob_size_in(repository, str(digest))
+        if size is None:
+            raise RegistryError(
+                ErrorCode.BLOB_UNKNOWN,
+                f"blob {digest} is not in {repository!r}",
+                {"digest": str(digest)},
+            )
+        return size
+
+    async def open(self, repository: str, digest: Digest) -> BlobContent:
+        size = await self.size(repository, digest)
+        return BlobContent(
+            digest, size, self.blobs.local_path(digest), lambda s, e: self.blobs.read(digest, s, e)
+        )
+
+    async def mount(self, repository: str, digest: Digest, source: str | None) -> bool:
+        """Link an existing blob into `repository`. With `source`, only a blob that repository
+        links; without, any blob the registry holds. False when there is nothing to mount."""
+        if source is not None:
+            size = await self.store.blob_size_in(source, str(digest))
+        else:
+            size = await self.store.blob_size(str(digest))
+        if size is None or await self.blobs.stat(digest) is None:
+            return False
+        repository_id = await self.store.ensure_repository(repository)
+        await self.store.link_blob(repository_id, str(digest), size)
+        return True
+
+    async def unlink(self, repository: str, digest: Digest) -> None:
+        if not await self.store.unlink_blob(repository, str(digest)):
+            raise RegistryError(
+                ErrorCode.BLOB_UNKNOWN,
+                f"blob {digest} is not in {repository!r}",
+                {"digest": str(digest)},
+            )

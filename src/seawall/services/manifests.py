@@ -1,0 +1,125 @@
+"""Pushing, pulling and deleting manifests, with validation of everything they reference."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from seawall.db.store import ManifestHead, ManifestRecord, MetadataStore, NewManifest
+from seawall.domain.digests import Digest, is_digest
+from seawall.domain.manifests import parse_manifest
+from seawall.domain.names import validate_tag
+from seawall.errors import ErrorCode, RegistryError
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    digest: str
+    subject: str | None
+
+
+def _unknown(repository: str, reference: str) -> RegistryError:
+    return RegistryError(
+        ErrorCode.MANIFEST_UNKNOWN,
+        f"manifest {reference!r} is not in {repository!r}",
+        {"name": repository, "reference": reference},
+    )
+
+
+class ManifestService:
+    def __init__(self, store: MetadataStore, max_bytes: int) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+
+    async def get(self, repository: str, reference: str) -> ManifestRecord:
+        if is_digest(reference):
+            record = await self.store.manifest_by_digest(repository, str(Digest.parse(reference)))
+        else:
+            record = await self.store.manifest_by_tag(repository, reference)
+        if record is None:
+            raise _unknown(repository, reference)
+        return record
+
+    async def head(self, repository: str, reference: str) -> ManifestHead:
+        if is_digest(reference):
+            head = await self.store.manifest_head_by_digest(
+                repository, str(Digest.parse(reference))
+            )
+        else:
+            head = await self.store.manifest_head_by_tag(repository, reference)
+        if head is None:
+            raise _unknown(repository, reference)
+        return head
+
+    async def read_body(self, body: AsyncIterator[bytes], content_length: int | None) -> bytes:
+        """The request body, refused as soon as it passes the size limit."""
+        too_large = RegistryError(
+            ErrorCode.MANIFEST_INVALID,
+            f"manifest is larger than the limit of {self.max_bytes} bytes",
+            status=413,
+        )
+        if content_length is not None and content_length > self.max_bytes:
+            raise too_large
+        data = bytearray()
+        async for chunk in body:
+            data += chunk
+            if len(data) > self.max_bytes:
+                raise too_large
+        return bytes(data)
+
+    async def put(
+        self, repository: str, reference: str, payload: bytes, content_type: str | None
+    ) -> PushResult:
+        if is_digest(reference):
+            wanted = Digest.parse(reference)
+            digest = Digest.of(payload, wanted.algorithm)
+            if digest != wanted:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID,
+                    f"manifest body has digest {digest}, not {wanted}",
+                    {"expected": str(wanted), "actual": str(digest)},
+                )
+            tag = None
+        else:
+            tag = validate_tag(reference)
+            digest = Digest.of(payload)
+        parsed = parse_manifest(payload, content_type)
+        repository_id = await self.store.ensure_repository(repository)
+        blob_digests = tuple(d.digest for d in parsed.blobs)
+        manifest_digests = tuple(d.digest for d in parsed.children)
+        missing_blobs, missing_manifests = await self.store.missing_references(
+            repository_id, blob_digests, manifest_digests
+        )
+        if missing_blobs or missing_manifests:
+            missing = missing_blobs + missing_manifests
+            raise RegistryError(
+                ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                f"manifest references {len(missing)} blob(s) or manifest(s) not in"
+                f" {repository!r}; push them first: {', '.join(missing[:5])}",
+                {"missing": missing},
+            )
+        await self.store.put_manifest(
+            repository_id,
+            NewManifest(
+                digest=str(digest),
+                media_type=parsed.media_type,
+                payload=payload,
+                artifact_type=parsed.artifact_type,
+                subject_digest=parsed.subject.digest if parsed.subject else None,
+                annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
+                blob_digests=blob_digests,
+                manifest_digests=manifest_digests,
+            ),
+            tag,
+        )
+        return PushResult(str(digest), parsed.subject.digest if parsed.subject else None)
+
+    async def delete(self, repository: str, reference: str) -> None:
+        """By digest: the manifest and its tags leave the repository. By tag: only the tag."""
+        if is_digest(reference):
+            deleted = await self.store.delete_manifest(repository, str(Digest.parse(reference)))
+        else:
+            deleted = await self.store.delete_tag(repository, reference)
+        if not deleted:
+            raise _unknown(repository, reference)

@@ -1,0 +1,274 @@
+"""Blob upload sessions: monolithic, chunked and streamed uploads, verified while streaming.
+
+A session's bytes live in the blob store under its id; its size and a short write lease live in
+the database, so any server process can continue a session another one started. The running
+hash of a session is kept in the process that last wrote to it; a process without it re-hashes
+the stored bytes at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from seawall.db.store import MetadataStore
+from seawall.domain.digests import Digest
+from seawall.errors import ErrorCode, RegistryError
+from seawall.storage.base import BlobStore, UploadWriter
+from seawall.storage.paths import is_upload_id
+
+WRITE_BATCH = 1024 * 1024  # hash and write in ~1 MiB pieces, one thread hop each
+LEASE_SECONDS = 120.0  # renewed while bytes keep arriving
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """An inclusive byte range from a Content-Range header."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def parse(cls, header: str) -> ByteRange:
+        value = header.strip()
+        if value.startswith("bytes "):
+            value = value[6:].split("/", 1)[0]
+        start, sep, end = value.partition("-")
+        if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID,
+                f"Content-Range must be '<start>-<end>' with start <= end, got {header[:100]!r}",
+            )
+        return cls(int(start), int(end))
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass(slots=True)
+class _RunningHash:
+    offset: int
+    hasher: Any
+
+
+class UploadService:
+    def __init__(
+        self,
+        store: MetadataStore,
+        blobs: BlobStore,
+        expiry_seconds: int,
+        max_blob_bytes: int,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.expiry_seconds = expiry_seconds
+        self.max_blob_bytes = max_blob_bytes
+        self._hashes: dict[str, _RunningHash] = {}
+
+    async def start(self, repository: str) -> str:
+        repository_id = await self.store.ensure_repository(repository)
+        upload_id = uuid.uuid4().hex
+        await self.blobs.create_upload(upload_id)
+        await self.store.create_upload(upload_id, repository_id)
+        self._hashes[upload_id] = _RunningHash(0, Digest("sha256", "").hasher())
+        return upload_id
+
+    async def status(self, repository: str, upload_id: str) -> int:
+        """Bytes received so far."""
+        record = await self._get(repository, upload_id)
+        return record.size
+
+    async def append(
+        self,
+        repository: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        content_range: ByteRange | None,
+        content_length: int | None,
+    ) -> int:
+        """A PATCH: append the body at the session's end; return the new size."""
+        record = await self._get(repository, upload_id)
+        if content_range is not None:
+            if content_range.start != record.size:
+                raise RegistryError(
+                    ErrorCode.RANGE_INVALID,
+                    f"chunk starts at {content_range.start}, but the upload has {record.size}"
+                    f" bytes; send the chunk starting at {record.size}",
+                    headers=_range_headers(repository, upload_id, record.size),
+                )
+            if content_length is not None and content_length != content_range.length:
+                raise RegistryError(
+                    ErrorCode.RANGE_INVALID,
+                    f"Content-Range covers {content_range.length} bytes"
+                    f" but Content-Length is {content_length}",
+                    headers=_range_headers(repository, upload_id, record.size),
+                )
+        expected = content_range.length if content_range else content_length
+        return await self._write(repository, upload_id, record.size, body, expected)
+
+    async def finish(
+        self,
+        repository: str,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterator[bytes] | None,
+        content_range: ByteRange | None,
+        content_length: int | None,
+    ) -> int:
+        """The closing PUT: append any last bytes, verify the digest, commit the blob."""
+        size = (
+            await self.append(repository, upload_id, body, content_range, content_length)
+            if body is not None
+            else await self.status(repository, upload_id)
+        )
+        actual = await self._digest_of(upload_id, size, digest.algorithm)
+        if actual != digest.hex:
+            await self._discard(upload_id)
+            raise RegistryError(
+                ErrorCode.DIGEST_INVALID,
+                f"uploaded content has digest {digest.algorithm}:{actual}, not {digest};"
+                " the upload was discarded",
+                detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+            )
+        repository_id = await self.store.ensure_repository(repository)
+        await self.blobs.commit_upload(upload_id, digest)
+        await self.store.link_blob(repository_id, str(digest), size)
+        await self.store.delete_upload(upload_id)
+        self._hashes.pop(upload_id, None)
+        return size
+
+    async def cancel(self, repository: str, upload_id: str) -> None:
+        await self._get(repository, upload_id)
+        await self._discard(upload_id)
+
+    async def sweep_expired(self) -> int:
+        """Remove sessions idle for longer than the expiry, with their bytes."""
+        expired = await self.store.expired_uploads(time.time() - self.expiry_seconds)
+        for upload_id in expired:
+            await self._discard(upload_id)
+        return len(expired)
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _get(self, repository: str, upload_id: str) -> Any:
+        record = (
+            await self.store.get_upload(repository, upload_id) if is_upload_id(upload_id) else None
+        )
+        if record is None:
+            raise RegistryError(
+                ErrorCode.BLOB_UPLOAD_UNKNOWN,
+                f"no upload session {upload_id[:64]!r} in {repository!r}; it may have expired",
+            )
+        return record
+
+    async def _discard(self, upload_id: str) -> None:
+        self._hashes.pop(upload_id, None)
+        await self.store.delete_upload(upload_id)
+        await self.blobs.delete_upload(upload_id)
+
+    async def _write(
+        self,
+        repository: str,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterator[bytes],
+        expected: int | None,
+    ) -> int:
+        if not await self.store.claim_upload(upload_id, offset, LEASE_SECONDS):
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID,
+                "another request is writing to this upload, or it moved on; ask for its status",
+                headers=_range_headers(repository, upload_id, offset),
+            )
+        running = self._hashes.get(upload_id)
+        if running is not None and running.offset != offset:
+            running = None  # another process wrote since; re-hash at the end
+        self._hashes.pop(upload_id, None)
+        writer = self.blobs.open_upload(upload_id, offset)
+        received = 0
+        # A broken connection keeps what arrived, so the session resumes from there; a chunk
+        # refused for its content (too large, wrong length) is dropped whole.
+        keep = True
+        try:
+            received = await self._pump(upload_id, writer, body, running, offset)
+            keep = expected is None or received == expected
+        except RegistryError:
+            keep = False
+            raise
+        finally:
+            size = await asyncio.to_thread(writer.close)
+            final = size if keep else offset
+            if running is not None and running.offset == final:
+                self._hashes[upload_id] = running
+            await self.store.release_upload(upload_id, final)
+        if not keep:
+            raise RegistryError(
+                ErrorCode.SIZE_INVALID,
+                f"expected {expected} bytes but received {received}; the chunk was not kept",
+            )
+        return size
+
+    async def _pump(
+        self,
+        upload_id: str,
+        writer: UploadWriter,
+        body: AsyncIterator[bytes],
+        running: _RunningHash | None,
+        offset: int,
+    ) -> int:
+        received = 0
+        buffer = bytearray()
+        renew_at = time.monotonic() + LEASE_SECONDS / 4
+        async for chunk in body:
+            buffer += chunk
+            if len(buffer) < WRITE_BATCH:
+                continue
+            received += len(buffer)
+            self._check_limit(offset + received)
+            await asyncio.to_thread(_write_and_hash, writer, running, buffer)
+            buffer = bytearray()
+            if time.monotonic() > renew_at:
+                await self.store.renew_upload(upload_id, LEASE_SECONDS)
+                renew_at = time.monotonic() + LEASE_SECONDS / 4
+        if buffer:
+            received += len(buffer)
+            self._check_limit(offset + received)
+            await asyncio.to_thread(_write_and_hash, writer, running, buffer)
+        return received
+
+    def _check_limit(self, size: int) -> None:
+        if self.max_blob_bytes and size > self.max_blob_bytes:
+            raise RegistryError(
+                ErrorCode.SIZE_INVALID,
+                f"blob exceeds the registry's limit of {self.max_blob_bytes} bytes",
+                status=413,
+            )
+
+    async def _digest_of(self, upload_id: str, size: int, algorithm: str) -> str:
+        running = self._hashes.get(upload_id)
+        if running is not None and running.offset == size and running.hasher.name == algorithm:
+            return str(running.hasher.hexdigest())
+        hasher = Digest(algorithm, "").hasher()
+        async for chunk in self.blobs.read_upload(upload_id):
+            await asyncio.to_thread(hasher.update, chunk)
+        return str(hasher.hexdigest())
+
+
+def _write_and_hash(writer: UploadWriter, running: _RunningHash | None, data: bytearray) -> None:
+    writer.write(data)
+    if running is not None:
+        running.hasher.update(data)
+        running.offset += len(data)
+
+
+def _range_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
+        "Range": f"0-{size - 1}" if size else "0-0",
+        "Docker-Upload-UUID": upload_id,
+    }

@@ -1,0 +1,1 @@
+"""Blob bytes: the `BlobStore` protocol and its backends."""

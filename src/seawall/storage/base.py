@@ -1,0 +1,57 @@
+"""The `BlobStore` protocol: where blob bytes live. Metadata (which repository links which blob)
+is the database's job; a store only knows content by digest and uploads by id.
+
+Writes of upload data are blocking calls, made off the event loop by the upload service, so
+hashing and writing one buffer happen in one thread hop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+from seawall.domain.digests import Digest
+
+
+class UploadWriter(Protocol):
+    """Appends to one upload session. Blocking; call from a worker thread."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes at the current end."""
+
+    def close(self) -> int:
+        """Flush to stable storage and return the upload's total size. Idempotent."""
+
+
+class BlobStore(Protocol):
+    async def stat(self, digest: Digest) -> int | None:
+        """Size of a committed blob, or None when absent."""
+
+    def local_path(self, digest: Digest) -> Path | None:
+        """A local file path for zero-copy serving, if this backend has one."""
+
+    def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes [start, end) of a committed blob (end exclusive, None for the end)."""
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove a committed blob; absent is not an error."""
+
+    async def create_upload(self, upload_id: str) -> None:
+        """Start an empty upload."""
+
+    def open_upload(self, upload_id: str, offset: int) -> UploadWriter:
+        """A writer appending at `offset`; anything stored past `offset` is discarded."""
+
+    def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
+        """All bytes of an upload, to re-hash it when no running hash is at hand."""
+
+    async def commit_upload(self, upload_id: str, digest: Digest) -> None:
+        """Make the upload's bytes the blob `digest` atomically (after the caller verified them).
+        If the blob already exists, the upload is simply discarded."""
+
+    async def delete_upload(self, upload_id: str) -> None:
+        """Discard an upload's bytes; absent is not an error."""
+
+    async def check(self) -> None:
+        """Raise if the store cannot be used (readiness)."""

@@ -1,0 +1,110 @@
+"""`FilesystemBlobStore`: blobs as files, committed by fsync and atomic rename."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from seawall.domain.digests import Digest
+from seawall.storage import paths
+
+READ_CHUNK = 1024 * 1024
+
+
+class FilesystemUploadWriter:
+    def __init__(self, path: Path, offset: int) -> None:
+        self._file: BinaryIO = open(path, "r+b")  # noqa: SIM115 - closed by close()
+        self._file.seek(offset)
+        self._file.truncate(offset)
+        self._closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._file.write(data)
+
+    def close(self) -> int:
+        if not self._closed:
+            self._closed = True
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
+        return os.stat(self._file.name).st_size
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("blobs", "uploads", "tmp"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+
+    def _blob_path(self, digest: Digest) -> Path:
+        return self.root / paths.blob_key(digest)
+
+    def _upload_path(self, upload_id: str) -> Path:
+        return self.root / paths.upload_key(upload_id)
+
+    async def stat(self, digest: Digest) -> int | None:
+        try:
+            return self._blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def local_path(self, digest: Digest) -> Path | None:
+        return self._blob_path(digest)
+
+    async def read(
+        self, digest: Digest, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        with open(self._blob_path(digest), "rb") as f:
+            f.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(f.read, size)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    async def delete(self, digest: Digest) -> None:
+        self._blob_path(digest).unlink(missing_ok=True)
+
+    async def create_upload(self, upload_id: str) -> None:
+        self._upload_path(upload_id).touch(exist_ok=False)
+
+    def open_upload(self, upload_id: str, offset: int) -> FilesystemUploadWriter:
+        return FilesystemUploadWriter(self._upload_path(upload_id), offset)
+
+    async def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
+        with open(self._upload_path(upload_id), "rb") as f:
+            while chunk := await asyncio.to_thread(f.read, READ_CHUNK):
+                yield chunk
+
+    async def commit_upload(self, upload_id: str, digest: Digest) -> None:
+        await asyncio.to_thread(self._commit, self._upload_path(upload_id), self._blob_path(digest))
+
+    @staticmethod
+    def _commit(source: Path, target: Path) -> None:
+        if target.exists():  # content-addressed: an existing blob has these very bytes
+            source.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # The upload file was fsynced when its writer closed; rename is atomic within the volume.
+        os.replace(source, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    async def delete_upload(self, upload_id: str) -> None:
+        self._upload_path(upload_id).unlink(missing_ok=True)
+
+    async def check(self) -> None:
+        if not os.access(self.root / "blobs", os.W_OK):
+            raise OSError(f"{self.root / 'blobs'} is not writable")
