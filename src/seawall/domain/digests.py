@@ -24,14 +24,14 @@ class Digest:
 
     @classmethod
     def parse(cls, text: str) -> Digest:
-        """Parse and validate; raise DIGEST_INVALID (bad form) or UNSUPPORTED (other algorithm)."""
+        """Parse and validate; raise DIGEST_INVALID for a bad form or an unsupported algorithm."""
         if not _GRAMMAR.match(text):
             raise RegistryError(ErrorCode.DIGEST_INVALID, f"malformed digest {text[:200]!r}")
         algorithm, encoded = text.split(":", 1)
         length = ALGORITHMS.get(algorithm)
         if length is None:
             raise RegistryError(
-                ErrorCode.UNSUPPORTED,
+                ErrorCode.DIGEST_INVALID,
                 f"digest algorithm {algorithm!r} is not supported (use sha256 or sha512)",
             )
         if len(encoded) != length or not re.fullmatch(r"[0-9a-f]+", encoded):

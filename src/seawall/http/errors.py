@@ -13,7 +13,7 @@ log = structlog.get_logger("seawall.http")
 
 
 def error_response(error: RegistryError, method: str = "GET") -> Response:
-    headers = {"Docker-Distribution-API-Version": "registry/2.0", **error.headers}
+    headers = error.headers
     if method == "HEAD":  # no body; the status and headers say it all
         return Response(status_code=error.status, headers=headers)
     return JSONResponse(error.body(), status_code=error.status, headers=headers)

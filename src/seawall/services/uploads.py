@@ -224,21 +224,29 @@ class UploadService:
         received = 0
         buffer = bytearray()
         renew_at = time.monotonic() + LEASE_SECONDS / 4
-        async for chunk in body:
-            buffer += chunk
-            if len(buffer) < WRITE_BATCH:
-                continue
-            received += len(buffer)
-            self._check_limit(offset + received)
-            await asyncio.to_thread(_write_and_hash, writer, running, buffer)
-            buffer = bytearray()
-            if time.monotonic() > renew_at:
-                await self.store.renew_upload(upload_id, LEASE_SECONDS)
-                renew_at = time.monotonic() + LEASE_SECONDS / 4
+        try:
+            async for chunk in body:
+                buffer += chunk
+                if len(buffer) < WRITE_BATCH:
+                    continue
+                self._check_limit(offset + received + len(buffer))
+                await asyncio.to_thread(_write_and_hash, writer, running, buffer)
+                received += len(buffer)
+                buffer = bytearray()
+                if time.monotonic() > renew_at:
+                    await self.store.renew_upload(upload_id, LEASE_SECONDS)
+                    renew_at = time.monotonic() + LEASE_SECONDS / 4
+        except RegistryError:
+            raise
+        except Exception:
+            # The client went away: keep every byte that did arrive, so it can resume.
+            if buffer:
+                await asyncio.to_thread(_write_and_hash, writer, running, buffer)
+            raise
         if buffer:
-            received += len(buffer)
-            self._check_limit(offset + received)
+            self._check_limit(offset + received + len(buffer))
             await asyncio.to_thread(_write_and_hash, writer, running, buffer)
+            received += len(buffer)
         return received
 
     def _check_limit(self, size: int) -> None:

@@ -1,0 +1,39 @@
+# One command per task. What CI runs (.ci/run) is what a developer runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench venv system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make run: create the environment and start the registry (SQLite + ./seawall-data, 127.0.0.1:5000)
+run: $(STAMP)
+	$(BIN)/seawall serve
+
+## make test: install what the tests need (Python deps, skopeo, podman, docker, containerd...) and run every suite on SQLite and PostgreSQL
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest
+
+## make lint: ruff (check + format) and mypy --strict
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+## make bench: Seawall (SQLite, PostgreSQL) vs CNCF Distribution vs nginx sendfile
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench
+
+system-deps:
+	scripts/system-deps.sh
+
+clean:
+	rm -rf $(VENV) seawall-data .pytest_cache .mypy_cache .ruff_cache

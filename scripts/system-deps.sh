@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install the system packages the tests and the benchmark drive (Debian), when any is missing,
+# and make sure the PostgreSQL server the suites use is up.
+set -euo pipefail
+
+declare -A PACKAGES=(
+  [skopeo]=skopeo
+  [podman]=podman
+  [dockerd]=docker.io
+  [containerd]=containerd
+  [newuidmap]=uidmap
+  [docker-registry]=docker-registry
+  [nginx]=nginx-light
+  [wrk]=wrk
+  [curl]=curl
+)
+missing=()
+for tool in "${!PACKAGES[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${PACKAGES[$tool]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts nginx on install; the benchmark runs its own instance.
+  if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
+fi
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+  fi
+  pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+fi
