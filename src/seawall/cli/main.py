@@ -10,7 +10,9 @@ import typer
 from seawall.cli import db, serve
 from seawall.config import Settings, load_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__
+)
 
 ConfigOption = Annotated[
     Path | None,

@@ -37,5 +37,8 @@ else:
     engine = sa.create_engine(URL)
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    # engine.begin() commits: without it pysqlite commits the DDL but rolls back the
+    # alembic_version row, and the next start tries to create the tables again.
+    with engine.begin() as connection:
         _run(connection)
     engine.dispose()

@@ -1,0 +1,56 @@
+"""Repository names and paths that must be refused with NAME_INVALID, on every endpoint."""
+
+from __future__ import annotations
+
+import http.client
+
+import pytest
+
+from tests.support.registry import sha256
+from tests.support.server import RunningServer
+
+BAD_NAMES = ["Upper/case", "a/../b", "..", "a//b", "a/", "-a", "a/b_", "x" * 256, "a/" + "b" * 254]
+
+
+def raw(server: RunningServer, method: str, path: str) -> tuple[int, bytes]:
+    """http.client sends the path exactly as given (httpx would normalise `..`)."""
+    host, port = server.host.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path, headers={"Content-Length": "0"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_invalid_repository_names(server: RunningServer, name: str) -> None:
+    digest = sha256(b"x")
+    for method, path in [
+        ("GET", f"/v2/{name}/tags/list"),
+        ("GET", f"/v2/{name}/manifests/latest"),
+        ("PUT", f"/v2/{name}/manifests/latest"),
+        ("HEAD", f"/v2/{name}/blobs/{digest}"),
+        ("POST", f"/v2/{name}/blobs/uploads/"),
+        ("GET", f"/v2/{name}/referrers/{digest}"),
+    ]:
+        status, body = raw(server, method, path)
+        assert status == 400, (method, path, body)
+        if method != "HEAD":
+            assert b"NAME_INVALID" in body, body
+
+
+def test_name_length_limit_is_255(server: RunningServer) -> None:
+    ok = "a/" + "b" * 253
+    assert len(ok) == 255
+    status, _ = raw(server, "GET", f"/v2/{ok}/tags/list")
+    assert status == 404  # valid name, unknown repository
+
+
+def test_unknown_endpoint(server: RunningServer) -> None:
+    status, body = raw(server, "GET", "/v2/a/b/nothing-here")
+    assert status == 404
+    assert b'"code":"NOT_FOUND"' in body
+    status, body = raw(server, "POST", "/v2/a/tags/list")
+    assert status == 405

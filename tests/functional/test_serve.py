@@ -1,0 +1,226 @@
+"""`seawall serve` as a process: configuration sources, the loopback rule, TLS, SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.support.registry import image_manifest, put_manifest
+from tests.support.server import DATABASES, free_port, postgres_database, stop, wait_ready
+
+SEAWALL = str(Path(sys.executable).with_name("seawall"))
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env.update(extra)
+    return env
+
+
+def test_refuses_non_loopback_address(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SEAWALL, "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr
+    result = subprocess.run(
+        [SEAWALL, "serve"],
+        env=clean_env(SEAWALL_HOST="10.1.2.3", SEAWALL_DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "10.1.2.3" in result.stderr
+
+
+def test_bad_configuration_is_reported(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SEAWALL, "serve", "--config", str(tmp_path / "missing.toml")],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "missing.toml" in result.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = 70000\n")
+    result = subprocess.run(
+        [SEAWALL, "serve", "--config", str(bad)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "port" in result.stderr
+
+
+def test_toml_file_env_and_flags_combine_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    """TOML sets the port and data dir, the environment overrides the data dir, a flag sets
+    the workers; the process then exits 0 on SIGTERM."""
+    port = free_port()
+    data_from_env = tmp_path / "from-env"
+    config = tmp_path / "seawall.toml"
+    config.write_text(f'port = {port}\ndata_dir = "{tmp_path / "from-toml"}"\nworkers = 3\n')
+    proc = subprocess.Popen(
+        [SEAWALL, "serve", "--workers", "1"],
+        env=clean_env(SEAWALL_CONFIG=str(config), SEAWALL_DATA_DIR=str(data_from_env)),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        assert (data_from_env / "seawall.db").exists()
+        assert not (tmp_path / "from-toml").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert b"worker-1" in output
+    assert b"worker-2" not in output  # the flag's single worker, not the file's three
+
+
+def test_embedded_default_in_current_directory(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [SEAWALL, "serve", "--port", str(port)],
+        env=clean_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        assert (tmp_path / "seawall-data" / "seawall.db").is_file()
+        assert (tmp_path / "seawall-data" / "blobs").is_dir()
+    finally:
+        assert stop(proc) == 0
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    with (tmp_path / "log").open("wb") as log:
+        proc = subprocess.Popen(
+            [SEAWALL, "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
+             "--tls-cert", str(cert), "--tls-key", str(key)],
+            env=clean_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    context = ssl.create_default_context(cafile=str(cert))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"https://127.0.0.1:{port}/v2/", verify=context, timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert r.status_code == 200
+        assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    finally:
+        assert stop(proc) == 0, (tmp_path / "log").read_text()
+
+
+def test_db_upgrade_command(tmp_path: Path) -> None:
+    env = clean_env(SEAWALL_DATA_DIR=str(tmp_path))
+    result = subprocess.run(
+        [SEAWALL, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "seawall.db").is_file()
+    result = subprocess.run(
+        [SEAWALL, "db", "current"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "0001" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_restart_keeps_everything(tmp_path: Path, database: str) -> None:
+    """Stop and start on the same data: migrations are not re-run, pushed content is served."""
+    with contextlib.ExitStack() as stack:
+        if database == "postgres":
+            url = stack.enter_context(postgres_database())
+        else:
+            url = f"sqlite:///{tmp_path / 'data' / 'seawall.db'}"
+        env = clean_env(SEAWALL_DATABASE_URL=url, SEAWALL_DATA_DIR=str(tmp_path / "data"))
+        repo = "restart/app"
+        body = b""
+        for round_ in range(2):
+            port = free_port()
+            proc = subprocess.Popen(
+                [SEAWALL, "serve", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                wait_ready(f"http://127.0.0.1:{port}", proc)
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+                    if round_ == 0:
+                        body = image_manifest(client, repo)
+                        assert put_manifest(client, repo, "v1", body).status_code == 201
+                    else:
+                        assert client.get(f"/v2/{repo}/manifests/v1").content == body
+            finally:
+                assert stop(proc) == 0
