@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, access: AccessPolicy | None = N
             ListingEndpoints(services.listings, access),
         ),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -62,14 +62,20 @@ class Settings(BaseSettings):
     pg_pool_size: int = Field(
         10, ge=1, description="PostgreSQL connections per server worker process."
     )
-    log_level: str = Field("info", description="debug, info, warning or error.")
-    access_log: bool = Field(False, description="Log every request (JSON) at info level.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least severe log level written: debug, info, warning or error."
+    )
+    access_log: bool = Field(
+        False, description="Have Granian write one access log line per request."
+    )
 
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         if value and not value.startswith(("sqlite:///", "postgresql+asyncpg://", "postgresql://")):
-            raise ValueError("database_url must start with sqlite:/// or postgresql+asyncpg://")
+            raise ValueError(
+                "database_url must start with sqlite:///, postgresql+asyncpg:// or postgresql://"
+            )
         return value
 
     @classmethod

@@ -1,7 +1,8 @@
 """Every error code Seawall puts on the wire, with its HTTP status and default message.
 
-Services raise `RegistryError(ErrorCode.X, detail...)`; the one exception handler in
-`seawall.http.errors` turns it into the OCI error body `{"errors": [{"code", "message", "detail"}]}`.
+Services raise `RegistryError(ErrorCode.X, message, detail)`; the one exception handler in
+`seawall.http.errors` turns it into the OCI error body
+`{"errors": [{"code", "message", "detail"}]}`.
 """
 
 from __future__ import annotations

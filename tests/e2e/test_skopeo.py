@@ -1,4 +1,4 @@
-"""skopeo against the real server: digests round-trip, referrers, tags, delete, concurrent pushes."""
+"""skopeo against the real server: digest round-trips, referrers, tags, delete, concurrency."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def layout_manifests(path: Path) -> list[dict[str, Any]]:
     return manifests
 
 
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def blob(path: Path, digest: str) -> bytes:
     return (path / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes()
 
@@ -108,7 +112,7 @@ def test_single_platform_image_round_trips(
     assert len(pulled_manifest["layers"]) == 4
 
     raw = skopeo.inspect_raw(repo, "v1")
-    assert "sha256:" + hashlib.sha256(raw).hexdigest() == image.digest
+    assert digest_of(raw) == image.digest
     assert raw == blob(src.path, image.digest)
     assert skopeo.inspect_raw(repo, image.digest) == raw
 
@@ -142,11 +146,11 @@ def test_multi_platform_index_round_trips(skopeo: Skopeo, tmp_path: Path) -> Non
     assert [m["digest"] for m in json.loads(blob(out, index.digest))["manifests"]] == children
 
     raw = skopeo.inspect_raw(repo, "multi")
-    assert "sha256:" + hashlib.sha256(raw).hexdigest() == index.digest
+    assert digest_of(raw) == index.digest
     assert json.loads(raw)["mediaType"] == OCI_INDEX
     for child in children:
         child_raw = skopeo.inspect_raw(repo, child)
-        assert "sha256:" + hashlib.sha256(child_raw).hexdigest() == child
+        assert digest_of(child_raw) == child
 
 
 def test_artifact_with_subject_is_listed_by_referrers(
@@ -190,7 +194,7 @@ def test_artifact_with_subject_is_listed_by_referrers(
 
     # Nothing refers to the artifacts themselves, nor to a digest the registry never saw.
     assert get_referrers(registry, repo, sbom.digest)["manifests"] == []
-    unseen = "sha256:" + hashlib.sha256(secrets.token_bytes(16)).hexdigest()
+    unseen = digest_of(secrets.token_bytes(16))
     assert get_referrers(registry, repo, unseen)["manifests"] == []
 
 
@@ -206,8 +210,8 @@ def test_list_tags(skopeo: Skopeo, tmp_path: Path) -> None:
     skopeo.push(src.path, "b", repo, dest="nightly")
 
     assert sorted(skopeo.list_tags(repo)) == ["latest", "nightly", "v1.0", "v1.0.0"]
-    assert hashlib.sha256(skopeo.inspect_raw(repo, "latest")).hexdigest() == first.digest[7:]
-    assert hashlib.sha256(skopeo.inspect_raw(repo, "nightly")).hexdigest() == second.digest[7:]
+    assert digest_of(skopeo.inspect_raw(repo, "latest")) == first.digest
+    assert digest_of(skopeo.inspect_raw(repo, "nightly")) == second.digest
 
 
 def test_delete_manifest_by_digest(skopeo: Skopeo, registry: RunningServer, tmp_path: Path) -> None:

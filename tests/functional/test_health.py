@@ -44,7 +44,9 @@ def test_metrics_count_requests_bytes_and_uploads(client: httpx.Client) -> None:
     blob_route = "/v2/{name:path}/blobs/{digest}"
     assert (
         metric(after, "seawall_http_requests_total", route=blob_route, method="GET", status="200")
-        - metric(before, "seawall_http_requests_total", route=blob_route, method="GET", status="200")
+        - metric(
+            before, "seawall_http_requests_total", route=blob_route, method="GET", status="200"
+        )
         == 3
     )
     manifest_route = "/v2/{name:path}/manifests/{reference}"

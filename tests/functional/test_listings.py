@@ -78,3 +78,9 @@ def test_catalog(client: httpx.Client) -> None:
     r = client.get("/v2/_catalog", params={"n": 2, "last": names[2]})
     assert r.json()["repositories"] == names[3:5]
     assert r.headers["Link"].startswith("</v2/_catalog?n=2&last=")
+
+
+def test_non_ascii_digits_in_page_size(client: httpx.Client) -> None:
+    r = client.get("/v2/_catalog", params={"n": "²"})
+    assert r.status_code == 400
+    assert error_code(r) == "PAGINATION_NUMBER_INVALID"

@@ -54,3 +54,17 @@ def test_unknown_endpoint(server: RunningServer) -> None:
     assert b'"code":"NOT_FOUND"' in body
     status, body = raw(server, "POST", "/v2/a/tags/list")
     assert status == 405
+
+
+def test_method_not_allowed_names_the_allowed_ones(server: RunningServer) -> None:
+    host, port = server.host.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", "/v2/_catalog")
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    assert response.status == 405
+    assert b"METHOD_NOT_ALLOWED" in body
+    assert "GET" in (response.getheader("Allow") or "")

@@ -156,8 +156,18 @@ def test_tls(tmp_path: Path) -> None:
     port = free_port()
     with (tmp_path / "log").open("wb") as log:
         proc = subprocess.Popen(
-            [SEAWALL, "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
-             "--tls-cert", str(cert), "--tls-key", str(key)],
+            [
+                SEAWALL,
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--tls-cert",
+                str(cert),
+                "--tls-key",
+                str(key),
+            ],
             env=clean_env(),
             stdout=log,
             stderr=subprocess.STDOUT,

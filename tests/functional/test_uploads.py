@@ -172,16 +172,15 @@ def test_digest_mismatch_stores_nothing(client: httpx.Client, server: RunningSer
 
 def test_monolithic_digest_mismatch(client: httpx.Client) -> None:
     repo = unique_repo()
-    r = client.post(
-        f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(b"x")}, content=b"not x"
-    )
+    r = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(b"x")}, content=b"not x")
     assert r.status_code == 400
     assert error_code(r) == "DIGEST_INVALID"
     assert client.head(f"/v2/{repo}/blobs/{sha256(b'x')}").status_code == 404
 
 
 @pytest.mark.parametrize(
-    "digest", ["sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "nonsense", "sha256:" + "G" * 64]
+    "digest",
+    ["sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "nonsense", "sha256:" + "G" * 64],
 )
 def test_malformed_or_unsupported_digest(client: httpx.Client, digest: str) -> None:
     repo = unique_repo()
@@ -269,8 +268,9 @@ def test_disconnect_mid_upload_keeps_session_resumable(
     assert r.status_code == 202, r.text
     r = client.put(r.headers["Location"], params={"digest": sha256(data)})
     assert r.status_code == 201, r.text
-    assert hashlib.sha256(client.get(f"/v2/{repo}/blobs/{sha256(data)}").content).hexdigest() == (
-        sha256(data).split(":")[1]
+    assert (
+        hashlib.sha256(client.get(f"/v2/{repo}/blobs/{sha256(data)}").content).hexdigest()
+        == (sha256(data).split(":")[1])
     )
 
 
@@ -321,9 +321,10 @@ def test_delete_blob_unlinks_from_repository_only(client: httpx.Client) -> None:
 
 def test_expired_upload_sessions_are_removed(tmp_path: Path) -> None:
     env = {"SEAWALL_UPLOAD_EXPIRY_SECONDS": "1", "SEAWALL_UPLOAD_SWEEP_SECONDS": "1"}
-    with seawall_server(tmp_path, extra_env=env) as server, httpx.Client(
-        base_url=server.url
-    ) as client:
+    with (
+        seawall_server(tmp_path, extra_env=env) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         location = start(client, unique_repo())
         assert client.patch(location, content=b"x" * 5000).status_code == 202
         assert len(upload_files(server)) == 1
@@ -340,9 +341,10 @@ def test_expired_upload_sessions_are_removed(tmp_path: Path) -> None:
 
 def test_oversized_blob_refused(tmp_path: Path) -> None:
     env = {"SEAWALL_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)}
-    with seawall_server(tmp_path, extra_env=env) as server, httpx.Client(
-        base_url=server.url
-    ) as client:
+    with (
+        seawall_server(tmp_path, extra_env=env) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         data = os.urandom(3 * 1024 * 1024)
         r = client.post(
             f"/v2/{unique_repo()}/blobs/uploads/", params={"digest": sha256(data)}, content=data
@@ -350,3 +352,73 @@ def test_oversized_blob_refused(tmp_path: Path) -> None:
         assert r.status_code == 413
         assert error_code(r) == "SIZE_INVALID"
         assert not [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()]
+
+
+def test_closing_put_waits_for_a_running_patch(client: httpx.Client, server: RunningServer) -> None:
+    """A PUT racing a PATCH on the same session is refused: no chunk lands in a committed blob."""
+    import threading
+
+    repo = unique_repo()
+    location = start(client, repo)
+    first = b"hello"
+    assert (
+        client.patch(location, content=first, headers={"Content-Range": "0-4"}).status_code == 202
+    )
+    release = threading.Event()
+
+    def slow_body():
+        yield b"EVIL"
+        release.wait(10)
+        yield b"!!"
+
+    result: dict[str, int] = {}
+
+    def patch() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            result["patch"] = c.patch(location, content=slow_body()).status_code
+
+    thread = threading.Thread(target=patch)
+    thread.start()
+    time.sleep(0.5)  # the PATCH now holds the session
+    racing = client.put(location, params={"digest": sha256(first)})
+    assert racing.status_code == 416, racing.text
+    assert error_code(racing) == "RANGE_INVALID"
+    release.set()
+    thread.join()
+    assert result["patch"] == 202
+    whole = first + b"EVIL!!"
+    assert client.head(f"/v2/{repo}/blobs/{sha256(first)}").status_code == 404
+    r = client.put(location, params={"digest": sha256(whole)})
+    assert r.status_code == 201, r.text
+    assert client.get(f"/v2/{repo}/blobs/{sha256(whole)}").content == whole
+
+
+def test_refused_chunk_leaves_no_bytes_behind(client: httpx.Client) -> None:
+    repo = unique_repo()
+    location = start(client, repo)
+    assert (
+        client.patch(location, content=b"keep", headers={"Content-Range": "0-3"}).status_code == 202
+    )
+
+    def short_body():  # announces 10 bytes through Content-Range, sends 6
+        yield b"refuse"
+
+    r = client.patch(location, content=short_body(), headers={"Content-Range": "4-13"})
+    assert r.status_code == 400
+    assert error_code(r) == "SIZE_INVALID"
+    assert client.get(location).headers["Range"] == "0-3"
+    r = client.put(location, params={"digest": sha256(b"keep")})
+    assert r.status_code == 201, r.text
+    assert client.get(f"/v2/{repo}/blobs/{sha256(b'keep')}").content == b"keep"
+
+
+@pytest.mark.parametrize(
+    "header", ["bytes=5-2", "bytes=999999-", "items=0-1", "bytes=0-1,4-5", "bytes=-"]
+)
+def test_unsatisfiable_blob_range_is_an_oci_error(client: httpx.Client, header: str) -> None:
+    repo = unique_repo()
+    digest = push_blob(client, repo, b"0123456789")
+    r = client.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": header})
+    assert r.status_code == 416
+    assert error_code(r) == "RANGE_INVALID"
+    assert r.headers["Content-Range"] == "bytes */10"

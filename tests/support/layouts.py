@@ -29,7 +29,12 @@ class Descriptor:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def json(self) -> dict[str, Any]:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size, **self.extra}
+        return {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+            **self.extra,
+        }
 
 
 class Layout:
@@ -103,7 +108,9 @@ def add_image(
     return layout.add_json(manifest, OCI_MANIFEST, platform={"architecture": arch, "os": os_name})
 
 
-def add_index(layout: Layout, seed: str, arches: tuple[str, ...] = ("amd64", "arm64")) -> Descriptor:
+def add_index(
+    layout: Layout, seed: str, arches: tuple[str, ...] = ("amd64", "arm64")
+) -> Descriptor:
     children = [add_image(layout, seed, layers=2, arch=a) for a in arches]
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [c.json() for c in children]}
     return layout.add_json(index, OCI_INDEX)

@@ -19,7 +19,10 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     app = typer.Typer(no_args_is_help=True)
 
     @app.command()
-    def upgrade(config: ConfigOption = None, revision: str = "head") -> None:
+    def upgrade(
+        config: ConfigOption = None,
+        revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    ) -> None:
         """Apply migrations up to REVISION (default: the latest)."""
         from seawall.db.migrate import upgrade as run_upgrade
 

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from seawall.cli import db, serve
 from seawall.config import Settings, load_settings
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__
-)
+HELP = """Seawall: a self-hosted OCI container registry, secure and governed by default.
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="TOML configuration file (else $SEAWALL_CONFIG, ./seawall.toml)."
-    ),
-]
+Every command reads the same configuration: flags, then SEAWALL_* environment variables, then
+the TOML file named by --config, $SEAWALL_CONFIG or ./seawall.toml."""
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=HELP
+)
 
 
 def load(config: Path | None, **overrides: Any) -> Settings:

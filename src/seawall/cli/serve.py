@@ -74,6 +74,8 @@ def run(settings: Settings) -> None:
 
 def _granian(settings: Settings) -> None:
     from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
 
     scheme = "https" if settings.tls_cert else "http"
     typer.echo(
@@ -89,10 +91,11 @@ def _granian(settings: Settings) -> None:
         factory=True,
         address=settings.host,
         port=settings.port,
-        interface="asgi",
+        interface=Interfaces.ASGI,
         workers=settings.workers,
-        loop="uvloop",
+        loop=Loops.uvloop,
         log_access=settings.access_log,
+        log_level=LogLevels(settings.log_level),
         **options,
     ).serve()
 

@@ -274,9 +274,12 @@ class MetadataStore:
                 for is_manifest, children in ((False, m.blob_digests), (True, m.manifest_digests))
                 for child in dict.fromkeys(children)
             ),
+            # DO UPDATE (not NOTHING) locks the link row, so a concurrent delete of this
+            # manifest waits for the tag below and then removes it too: no dangling tag.
             Step(
                 "INSERT INTO repository_manifests (repository_id, digest, created_at)"
-                " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
+                " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest)"
+                " DO UPDATE SET created_at = repository_manifests.created_at",
                 (repository_id, m.digest, now),
             ),
         ]
@@ -296,13 +299,15 @@ class MetadataStore:
         repo_id = await self.repository_id(repository)
         if repo_id is None:
             return False
-        _, count = await self.backend.transaction(
+        # The link first: it waits for a push holding it, and the tag delete that follows
+        # then sees that push's tags.
+        count, _ = await self.backend.transaction(
             [
-                Step("DELETE FROM tags WHERE repository_id = ? AND digest = ?", (repo_id, digest)),
                 Step(
                     "DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?",
                     (repo_id, digest),
                 ),
+                Step("DELETE FROM tags WHERE repository_id = ? AND digest = ?", (repo_id, digest)),
             ]
         )
         return bool(count)

@@ -25,7 +25,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse and validate; raise DIGEST_INVALID for a bad form or an unsupported algorithm."""
-        if not _GRAMMAR.match(text):
+        if not _GRAMMAR.fullmatch(text):
             raise RegistryError(ErrorCode.DIGEST_INVALID, f"malformed digest {text[:200]!r}")
         algorithm, encoded = text.split(":", 1)
         length = ALGORITHMS.get(algorithm)

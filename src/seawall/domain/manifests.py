@@ -102,11 +102,6 @@ def _media_type(document: dict[str, Any], content_type: str | None) -> str:
     if declared is not None and not isinstance(declared, str):
         raise _invalid("mediaType must be a string")
     sent = (content_type or "").split(";", 1)[0].strip().lower() or None
-    if sent in DOCKER_SCHEMA1 or declared in DOCKER_SCHEMA1:
-        raise RegistryError(
-            ErrorCode.MANIFEST_INVALID,
-            "Docker schema 1 manifests are not supported; push schema 2 or OCI",
-        )
     if declared and sent and declared != sent and sent not in ("application/json", "*/*"):
         raise _invalid(
             f"Content-Type {sent!r} does not match the manifest's mediaType {declared!r}"
@@ -122,16 +117,32 @@ def _media_type(document: dict[str, Any], content_type: str | None) -> str:
     return media_type
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse duplicate keys: two parsers must never read one manifest two ways."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"duplicate key {key!r}")
+        document[key] = value
+    return document
+
+
 def parse_manifest(payload: bytes, content_type: str | None) -> ParsedManifest:
     """Validate a manifest body; raise MANIFEST_INVALID with a precise message."""
     try:
-        document = json.loads(payload)
+        document = json.loads(payload, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError) as exc:
         raise _invalid(f"manifest is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _invalid("manifest JSON is nested too deeply") from None
     if not isinstance(document, dict):
         raise _invalid("manifest must be a JSON object")
-    if document.get("schemaVersion") != 2:
-        raise _invalid("schemaVersion must be 2")
+    sent_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if sent_type in DOCKER_SCHEMA1 or document.get("mediaType") in DOCKER_SCHEMA1:
+        raise _invalid("Docker schema 1 manifests are not supported; push schema 2 or OCI")
+    version = document.get("schemaVersion")
+    if type(version) is not int or version != 2:
+        raise _invalid("schemaVersion must be 2 (Docker schema 1 is not supported)")
     media_type = _media_type(document, content_type)
     annotations = _annotations(document, "manifest") or {}
     subject = None

@@ -20,7 +20,7 @@ def validate_repository(name: str) -> str:
             f"repository name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}",
         )
     for component in name.split("/"):
-        if not _COMPONENT.match(component):
+        if not _COMPONENT.fullmatch(component):
             raise RegistryError(
                 ErrorCode.NAME_INVALID,
                 f"invalid repository name {name!r}: component {component!r} must be lowercase "
@@ -30,7 +30,7 @@ def validate_repository(name: str) -> str:
 
 
 def is_valid_tag(tag: str) -> bool:
-    return _TAG.match(tag) is not None
+    return _TAG.fullmatch(tag) is not None
 
 
 def validate_tag(tag: str) -> str:

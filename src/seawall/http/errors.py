@@ -29,7 +29,8 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
         exc.status_code, ErrorCode.UNSUPPORTED
     )
-    return error_response(RegistryError(code, status=exc.status_code), request.method)
+    error = RegistryError(code, status=exc.status_code, headers=dict(exc.headers or {}))
+    return error_response(error, request.method)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

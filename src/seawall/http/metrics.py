@@ -11,6 +11,7 @@ import itertools
 import os
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -42,7 +43,7 @@ class Metrics:
     def render(self, uploads_open: int) -> tuple[bytes, str]:
         registry = CollectorRegistry()
         if self.multiprocess_dir:
-            MultiProcessCollector(registry, path=self.multiprocess_dir)
+            MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         else:
             registry.register(_Forward(self.registry))
         registry.register(_UploadsGauge(uploads_open))
@@ -67,16 +68,15 @@ class _UploadsGauge(Collector):
         )
 
 
-_request_ids = itertools.count(1)
-
-
 class MetricsMiddleware:
-    """Counts requests and bytes, and stamps the registry API version header on /v2 responses."""
+    """Counts requests and bytes, stamps the registry API version header on responses, and
+    binds a request id (the client's X-Request-Id, or a new one) for every log line."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.pid = os.getpid()
+        self._ids = itertools.count(1)
+        self._prefix = f"{os.getpid():x}-"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,6 +85,8 @@ class MetricsMiddleware:
         status = 500
         sent = 0
         received = 0
+        request_id = _header(scope, b"x-request-id") or f"{self._prefix}{next(self._ids):x}"
+        structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -99,6 +101,7 @@ class MetricsMiddleware:
                 status = message["status"]
                 headers = message.setdefault("headers", [])
                 headers.append(API_VERSION_HEADER)
+                headers.append((b"x-request-id", request_id.encode()))
                 if scope["method"] != "HEAD":
                     for key, value in headers:
                         if key.lower() == b"content-length":
@@ -115,3 +118,10 @@ class MetricsMiddleware:
                 self.metrics.bytes_in.inc(received)
             if sent:
                 self.metrics.bytes_out.inc(sent)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1")[:128])
+    return None

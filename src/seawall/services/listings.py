@@ -20,7 +20,7 @@ class Page:
 def page_size(n: str | None) -> int:
     if n is None:
         return MAX_PAGE
-    if not n.isdigit():
+    if not (n.isascii() and n.isdigit()):
         raise RegistryError(
             ErrorCode.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, got {n[:50]!r}"
         )

@@ -1,9 +1,10 @@
 """Blob upload sessions: monolithic, chunked and streamed uploads, verified while streaming.
 
 A session's bytes live in the blob store under its id; its size and a short write lease live in
-the database, so any server process can continue a session another one started. The running
-hash of a session is kept in the process that last wrote to it; a process without it re-hashes
-the stored bytes at the end.
+the database, so any server process can continue a session another one started. Every request
+that touches a session's bytes (append, finish, cancel) holds the lease, so a chunk can never
+land in a blob that another request is committing. The running hash of a session is kept in the
+process that last wrote to it; a process without it re-hashes the stored bytes at the end.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from seawall.db.store import MetadataStore
+from seawall.db.store import MetadataStore, UploadRecord
 from seawall.domain.digests import Digest
 from seawall.errors import ErrorCode, RegistryError
 from seawall.storage.base import BlobStore, UploadWriter
@@ -23,6 +24,8 @@ from seawall.storage.paths import is_upload_id
 
 WRITE_BATCH = 1024 * 1024  # hash and write in ~1 MiB pieces, one thread hop each
 LEASE_SECONDS = 120.0  # renewed while bytes keep arriving
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,7 @@ class ByteRange:
         if value.startswith("bytes "):
             value = value[6:].split("/", 1)[0]
         start, sep, end = value.partition("-")
-        if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+        if not sep or not _is_number(start) or not _is_number(end) or int(end) < int(start):
             raise RegistryError(
                 ErrorCode.RANGE_INVALID,
                 f"Content-Range must be '<start>-<end>' with start <= end, got {header[:100]!r}",
@@ -50,10 +53,24 @@ class ByteRange:
         return self.end - self.start + 1
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def session_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
+    """Where the session is and how much of it the registry has (spec: `Range: 0-<last>`)."""
+    return {
+        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
+        "Range": f"0-{size - 1}" if size else "0-0",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
 @dataclass(slots=True)
 class _RunningHash:
     offset: int
     hasher: Any
+    touched: float = field(default_factory=time.monotonic)
 
 
 class UploadService:
@@ -80,8 +97,7 @@ class UploadService:
 
     async def status(self, repository: str, upload_id: str) -> int:
         """Bytes received so far."""
-        record = await self._get(repository, upload_id)
-        return record.size
+        return (await self._get(repository, upload_id)).size
 
     async def append(
         self,
@@ -93,23 +109,14 @@ class UploadService:
     ) -> int:
         """A PATCH: append the body at the session's end; return the new size."""
         record = await self._get(repository, upload_id)
-        if content_range is not None:
-            if content_range.start != record.size:
-                raise RegistryError(
-                    ErrorCode.RANGE_INVALID,
-                    f"chunk starts at {content_range.start}, but the upload has {record.size}"
-                    f" bytes; send the chunk starting at {record.size}",
-                    headers=_range_headers(repository, upload_id, record.size),
-                )
-            if content_length is not None and content_length != content_range.length:
-                raise RegistryError(
-                    ErrorCode.RANGE_INVALID,
-                    f"Content-Range covers {content_range.length} bytes"
-                    f" but Content-Length is {content_length}",
-                    headers=_range_headers(repository, upload_id, record.size),
-                )
+        self._check_range(repository, record, content_range, content_length)
         expected = content_range.length if content_range else content_length
-        return await self._write(repository, upload_id, record.size, body, expected)
+
+        async def write() -> int:
+            return await self._write(upload_id, record.size, body, expected)
+
+        size = await self._holding_lease(repository, record, write)
+        return size
 
     async def finish(
         self,
@@ -121,29 +128,47 @@ class UploadService:
         content_length: int | None,
     ) -> int:
         """The closing PUT: append any last bytes, verify the digest, commit the blob."""
-        size = (
-            await self.append(repository, upload_id, body, content_range, content_length)
-            if body is not None
-            else await self.status(repository, upload_id)
-        )
-        actual = await self._digest_of(upload_id, size, digest.algorithm)
-        if actual != digest.hex:
-            await self._discard(upload_id)
-            raise RegistryError(
-                ErrorCode.DIGEST_INVALID,
-                f"uploaded content has digest {digest.algorithm}:{actual}, not {digest};"
-                " the upload was discarded",
-                detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
-            )
-        repository_id = await self.store.ensure_repository(repository)
-        await self.blobs.commit_upload(upload_id, digest)
-        await self.store.link_blob(repository_id, str(digest), size)
-        await self.store.delete_upload(upload_id)
-        self._hashes.pop(upload_id, None)
-        return size
+        record = await self._get(repository, upload_id)
+        if body is not None:
+            self._check_range(repository, record, content_range, content_length)
+        expected = content_range.length if content_range else content_length
+        committed = False
+
+        async def write_verify_commit() -> int:
+            nonlocal committed
+            size = record.size
+            if body is not None:
+                size = await self._write(upload_id, record.size, body, expected)
+            actual = await self._digest_of(upload_id, size, digest.algorithm)
+            if actual != digest.hex:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID,
+                    f"uploaded content has digest {digest.algorithm}:{actual}, not {digest};"
+                    " the upload was discarded",
+                    detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+                )
+            await self.blobs.commit_upload(upload_id, digest)
+            await self.store.link_blob(record.repository_id, str(digest), size)
+            committed = True
+            return size
+
+        try:
+            return await self._holding_lease(repository, record, write_verify_commit)
+        except RegistryError as exc:
+            if exc.code is ErrorCode.DIGEST_INVALID:
+                await self._discard(upload_id)
+            raise
+        finally:
+            if committed:
+                await self._discard(upload_id)
 
     async def cancel(self, repository: str, upload_id: str) -> None:
-        await self._get(repository, upload_id)
+        record = await self._get(repository, upload_id)
+
+        async def nothing() -> int:
+            return record.size
+
+        await self._holding_lease(repository, record, nothing)
         await self._discard(upload_id)
 
     async def sweep_expired(self) -> int:
@@ -151,11 +176,14 @@ class UploadService:
         expired = await self.store.expired_uploads(time.time() - self.expiry_seconds)
         for upload_id in expired:
             await self._discard(upload_id)
+        stale = time.monotonic() - self.expiry_seconds
+        for upload_id in [k for k, v in self._hashes.items() if v.touched < stale]:
+            del self._hashes[upload_id]  # finished or expired through another process
         return len(expired)
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _get(self, repository: str, upload_id: str) -> Any:
+    async def _get(self, repository: str, upload_id: str) -> UploadRecord:
         record = (
             await self.store.get_upload(repository, upload_id) if is_upload_id(upload_id) else None
         )
@@ -166,46 +194,85 @@ class UploadService:
             )
         return record
 
+    @staticmethod
+    def _check_range(
+        repository: str,
+        record: UploadRecord,
+        content_range: ByteRange | None,
+        content_length: int | None,
+    ) -> None:
+        if content_range is None:
+            return
+        headers = session_headers(repository, record.id, record.size)
+        if content_range.start != record.size:
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID,
+                f"chunk starts at {content_range.start}, but the upload has {record.size}"
+                f" bytes; send the chunk starting at {record.size}",
+                headers=headers,
+            )
+        if content_length is not None and content_length != content_range.length:
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID,
+                f"Content-Range covers {content_range.length} bytes"
+                f" but Content-Length is {content_length}",
+                headers=headers,
+            )
+
+    async def _holding_lease(
+        self, repository: str, record: UploadRecord, work: Callable[[], Awaitable[int]]
+    ) -> int:
+        """Run `work` while this request alone may touch the session; then record its size."""
+        if not await self.store.claim_upload(record.id, record.size, LEASE_SECONDS):
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID,
+                "another request is writing to this upload, or it moved on; ask for its status",
+                headers=session_headers(repository, record.id, record.size),
+            )
+        size = record.size
+        try:
+            size = await work()
+            return size
+        except _Kept as kept:  # bytes arrived before the failure and stay
+            size = kept.size
+            raise kept.error from None
+        finally:
+            await self.store.release_upload(record.id, size)
+
     async def _discard(self, upload_id: str) -> None:
         self._hashes.pop(upload_id, None)
         await self.store.delete_upload(upload_id)
         await self.blobs.delete_upload(upload_id)
 
     async def _write(
-        self,
-        repository: str,
-        upload_id: str,
-        offset: int,
-        body: AsyncIterator[bytes],
-        expected: int | None,
+        self, upload_id: str, offset: int, body: AsyncIterator[bytes], expected: int | None
     ) -> int:
-        if not await self.store.claim_upload(upload_id, offset, LEASE_SECONDS):
-            raise RegistryError(
-                ErrorCode.RANGE_INVALID,
-                "another request is writing to this upload, or it moved on; ask for its status",
-                headers=_range_headers(repository, upload_id, offset),
-            )
-        running = self._hashes.get(upload_id)
+        """Append the body at `offset` (lease held by the caller); return the new size.
+
+        A broken connection keeps what arrived (raised as `_Kept`), so the session resumes from
+        there; a chunk refused for its content (too large, wrong length) is cut off whole."""
+        running = self._hashes.pop(upload_id, None)
         if running is not None and running.offset != offset:
             running = None  # another process wrote since; re-hash at the end
-        self._hashes.pop(upload_id, None)
         writer = self.blobs.open_upload(upload_id, offset)
         received = 0
-        # A broken connection keeps what arrived, so the session resumes from there; a chunk
-        # refused for its content (too large, wrong length) is dropped whole.
-        keep = True
+        keep = False
         try:
-            received = await self._pump(upload_id, writer, body, running, offset)
+            received = await self._pump(writer, upload_id, body, running, offset)
             keep = expected is None or received == expected
         except RegistryError:
-            keep = False
             raise
+        except Exception as exc:
+            keep = True
+            size = await asyncio.to_thread(writer.close)
+            self._remember(upload_id, running, size)
+            raise _Kept(size, exc) from exc
         finally:
             size = await asyncio.to_thread(writer.close)
-            final = size if keep else offset
-            if running is not None and running.offset == final:
-                self._hashes[upload_id] = running
-            await self.store.release_upload(upload_id, final)
+            if not keep:
+                await asyncio.to_thread(self.blobs.open_upload(upload_id, offset).close)
+                size = offset
+            self._remember(upload_id, running, size)
         if not keep:
             raise RegistryError(
                 ErrorCode.SIZE_INVALID,
@@ -213,10 +280,15 @@ class UploadService:
             )
         return size
 
+    def _remember(self, upload_id: str, running: _RunningHash | None, size: int) -> None:
+        if running is not None and running.offset == size:
+            running.touched = time.monotonic()
+            self._hashes[upload_id] = running
+
     async def _pump(
         self,
-        upload_id: str,
         writer: UploadWriter,
+        upload_id: str,
         body: AsyncIterator[bytes],
         running: _RunningHash | None,
         offset: int,
@@ -267,16 +339,17 @@ class UploadService:
         return str(hasher.hexdigest())
 
 
+class _Kept(Exception):
+    """A write failed after `size` bytes of the session were safely stored."""
+
+    def __init__(self, size: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.size = size
+        self.error = error
+
+
 def _write_and_hash(writer: UploadWriter, running: _RunningHash | None, data: bytearray) -> None:
     writer.write(data)
     if running is not None:
         running.hasher.update(data)
         running.offset += len(data)
-
-
-def _range_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
-    return {
-        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
-        "Range": f"0-{size - 1}" if size else "0-0",
-        "Docker-Upload-UUID": upload_id,
-    }

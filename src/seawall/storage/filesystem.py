@@ -32,7 +32,7 @@ class FilesystemUploadWriter:
                 os.fsync(self._file.fileno())
             finally:
                 self._file.close()
-        return os.stat(self._file.name).st_size
+        return Path(self._file.name).stat().st_size
 
 
 class FilesystemBlobStore:
@@ -93,14 +93,13 @@ class FilesystemBlobStore:
         if target.exists():  # content-addressed: an existing blob has these very bytes
             source.unlink(missing_ok=True)
             return
+        new_directory = not target.parent.exists()
         target.parent.mkdir(parents=True, exist_ok=True)
+        if new_directory:
+            _fsync_directory(target.parent.parent)
         # The upload file was fsynced when its writer closed; rename is atomic within the volume.
-        os.replace(source, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        source.replace(target)
+        _fsync_directory(target.parent)
 
     async def delete_upload(self, upload_id: str) -> None:
         self._upload_path(upload_id).unlink(missing_ok=True)
@@ -108,3 +107,12 @@ class FilesystemBlobStore:
     async def check(self) -> None:
         if not os.access(self.root / "blobs", os.W_OK):
             raise OSError(f"{self.root / 'blobs'} is not writable")
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a directory's entries (a new name, a rename) survive power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -22,10 +22,10 @@ def blob_key(digest: Digest) -> PurePosixPath:
 
 
 def upload_key(upload_id: str) -> PurePosixPath:
-    if not _UPLOAD_ID.match(upload_id):  # never let a client-chosen string become a path
+    if not _UPLOAD_ID.fullmatch(upload_id):  # never let a client-chosen string become a path
         raise ValueError(f"invalid upload id {upload_id!r}")
     return PurePosixPath("uploads", upload_id)
 
 
 def is_upload_id(value: str) -> bool:
-    return _UPLOAD_ID.match(value) is not None
+    return _UPLOAD_ID.fullmatch(value) is not None

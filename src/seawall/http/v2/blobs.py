@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from seawall.domain.digests import Digest
+from seawall.errors import ErrorCode, RegistryError
 from seawall.http.v2.common import repository, require
 from seawall.services.access import AccessPolicy, Action
 from seawall.services.blobs import BlobService
+
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+
+
+def check_range(header: str, size: int) -> None:
+    """Refuse, as an OCI error, a Range this endpoint will not satisfy (one range, in bounds)."""
+    match = _RANGE.fullmatch(header.strip())
+    start, end = (match.group(1), match.group(2)) if match else ("", "")
+    if not match or not (start or end):
+        raise RegistryError(
+            ErrorCode.RANGE_INVALID,
+            f"unsupported Range {header[:100]!r}: send one range, bytes=<start>-[<end>]",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    if (start and int(start) >= size) or (start and end and int(end) < int(start)):
+        raise RegistryError(
+            ErrorCode.RANGE_INVALID,
+            f"Range {header[:100]!r} is outside the blob's {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
 
 
 class BlobFileResponse(FileResponse):
@@ -30,6 +53,8 @@ class BlobEndpoints:
             headers.update({"Content-Length": str(size), "Accept-Ranges": "bytes"})
             return Response(headers=headers, media_type="application/octet-stream")
         blob = await self.blobs.open(name, digest)
+        if "range" in request.headers:
+            check_range(request.headers["range"], blob.size)
         if blob.path is not None:
             return BlobFileResponse(
                 blob.path, headers=headers, media_type="application/octet-stream"

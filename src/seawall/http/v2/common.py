@@ -19,7 +19,7 @@ def content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise RegistryError(ErrorCode.SIZE_INVALID, f"invalid Content-Length {value[:40]!r}")
     return int(value)
 

@@ -8,18 +8,11 @@ from starlette.responses import Response
 
 from seawall.domain.digests import Digest
 from seawall.domain.names import validate_repository
+from seawall.errors import ErrorCode, RegistryError
 from seawall.http.v2.common import content_length, has_body, repository, require
 from seawall.services.access import AccessPolicy, Action
 from seawall.services.blobs import BlobService
-from seawall.services.uploads import ByteRange, UploadService
-
-
-def _session_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
-    return {
-        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
-        "Range": f"0-{size - 1}" if size else "0-0",
-        "Docker-Upload-UUID": upload_id,
-    }
+from seawall.services.uploads import ByteRange, UploadService, session_headers
 
 
 def _created(name: str, digest: Digest) -> Response:
@@ -59,14 +52,14 @@ class UploadEndpoints:
                 name, upload_id, digest, request.stream(), None, content_length(request)
             )
             return _created(name, digest)
-        return Response(status_code=202, headers=_session_headers(name, upload_id, 0))
+        return Response(status_code=202, headers=session_headers(name, upload_id, 0))
 
     async def status(self, request: Request) -> Response:
         name = repository(request)
         require(self.access, name, Action.PUSH)
         upload_id = request.path_params["upload_id"]
         size = await self.uploads.status(name, upload_id)
-        return Response(status_code=204, headers=_session_headers(name, upload_id, size))
+        return Response(status_code=204, headers=session_headers(name, upload_id, size))
 
     async def patch(self, request: Request) -> Response:
         name = repository(request)
@@ -75,13 +68,17 @@ class UploadEndpoints:
         size = await self.uploads.append(
             name, upload_id, request.stream(), _content_range(request), content_length(request)
         )
-        return Response(status_code=202, headers=_session_headers(name, upload_id, size))
+        return Response(status_code=202, headers=session_headers(name, upload_id, size))
 
     async def put(self, request: Request) -> Response:
         name = repository(request)
         require(self.access, name, Action.PUSH)
         upload_id = request.path_params["upload_id"]
-        digest = Digest.parse(request.query_params.get("digest", ""))
+        if "digest" not in request.query_params:
+            raise RegistryError(
+                ErrorCode.DIGEST_INVALID, "the closing PUT needs the blob's ?digest=<algorithm:hex>"
+            )
+        digest = Digest.parse(request.query_params["digest"])
         body = request.stream() if has_body(request) else None
         await self.uploads.finish(
             name, upload_id, digest, body, _content_range(request), content_length(request)
