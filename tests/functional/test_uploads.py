@@ -1,4 +1,4 @@
-"""Blob uploads over HTTP: monolithic, chunked, streamed, resumable, and every way to get them wrong."""
+"""Blob uploads over HTTP: monolithic, chunked, streamed, resumed, and the ways they go wrong."""
 
 from __future__ import annotations
 

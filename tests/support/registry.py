@@ -51,7 +51,9 @@ def image_manifest(
 ) -> bytes:
     """Push a config and `layers` random layers; return a manifest body referencing them."""
     docker = media_type == DOCKER_MANIFEST
-    config = json.dumps({"architecture": "amd64", "os": "linux", "n": secrets.token_hex(8)}).encode()
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "n": secrets.token_hex(8)}
+    ).encode()
     push_blob(client, repo, config)
     layer_blobs = [secrets.token_bytes(1000 + i) for i in range(layers)]
     for blob in layer_blobs:
