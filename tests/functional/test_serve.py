@@ -32,46 +32,28 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SEAWALL, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_refuses_non_loopback_address(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [SEAWALL, "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path), env=clean_env())
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0" in result.stderr
-    result = subprocess.run(
-        [SEAWALL, "serve"],
-        env=clean_env(SEAWALL_HOST="10.1.2.3", SEAWALL_DATA_DIR=str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run_cli(
+        "serve", env=clean_env(SEAWALL_HOST="10.1.2.3", SEAWALL_DATA_DIR=str(tmp_path))
     )
     assert result.returncode == 2
     assert "10.1.2.3" in result.stderr
 
 
 def test_bad_configuration_is_reported(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [SEAWALL, "serve", "--config", str(tmp_path / "missing.toml")],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli("serve", "--config", str(tmp_path / "missing.toml"), env=clean_env())
     assert result.returncode == 2
     assert "missing.toml" in result.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text("port = 70000\n")
-    result = subprocess.run(
-        [SEAWALL, "serve", "--config", str(bad)],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli("serve", "--config", str(bad), env=clean_env())
     assert result.returncode == 2
     assert "port" in result.stderr
 
@@ -192,14 +174,10 @@ def test_tls(tmp_path: Path) -> None:
 
 def test_db_upgrade_command(tmp_path: Path) -> None:
     env = clean_env(SEAWALL_DATA_DIR=str(tmp_path))
-    result = subprocess.run(
-        [SEAWALL, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = run_cli("db", "upgrade", env=env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "seawall.db").is_file()
-    result = subprocess.run(
-        [SEAWALL, "db", "current"], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = run_cli("db", "current", env=env)
     assert result.returncode == 0
     assert "0001" in result.stdout + result.stderr
 

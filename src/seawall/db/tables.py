@@ -15,6 +15,17 @@ def _name(length: int) -> sa.types.TypeEngine[str]:
 
 DIGEST = sa.String(140)  # "sha512:" + 128 hex
 
+
+def _repository_id(primary_key: bool = True) -> sa.Column[int]:
+    return sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
+
+
 repositories = sa.Table(
     "repositories",
     metadata,
@@ -34,12 +45,7 @@ blobs = sa.Table(
 repository_blobs = sa.Table(
     "repository_blobs",
     metadata,
-    sa.Column(
-        "repository_id",
-        sa.Integer,
-        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _repository_id(),
     sa.Column("digest", DIGEST, sa.ForeignKey("blobs.digest"), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
 )
@@ -70,12 +76,7 @@ manifest_references = sa.Table(
 repository_manifests = sa.Table(
     "repository_manifests",
     metadata,
-    sa.Column(
-        "repository_id",
-        sa.Integer,
-        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _repository_id(),
     sa.Column("digest", DIGEST, sa.ForeignKey("manifests.digest"), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
 )
@@ -83,12 +84,7 @@ repository_manifests = sa.Table(
 tags = sa.Table(
     "tags",
     metadata,
-    sa.Column(
-        "repository_id",
-        sa.Integer,
-        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _repository_id(),
     sa.Column("name", _name(128), primary_key=True),
     sa.Column("digest", DIGEST, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -99,12 +95,7 @@ uploads = sa.Table(
     "uploads",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "repository_id",
-        sa.Integer,
-        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _repository_id(primary_key=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     # A request writing to the session holds it until lease_until; others get 416 meanwhile.
     sa.Column("lease_until", sa.Float, nullable=False),

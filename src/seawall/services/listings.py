@@ -8,6 +8,7 @@ from typing import Any
 
 from seawall.db.store import MAX_PAGE, MetadataStore
 from seawall.domain.digests import Digest
+from seawall.domain.manifests import Descriptor
 from seawall.errors import ErrorCode, RegistryError
 
 
@@ -54,16 +55,13 @@ class ListingService:
         self, repository: str, subject: Digest, artifact_type: str | None
     ) -> list[dict[str, Any]]:
         """Descriptors of the manifests in `repository` whose subject is `subject`."""
-        descriptors = []
-        for r in await self.store.referrers(repository, str(subject), artifact_type):
-            descriptor: dict[str, Any] = {
-                "mediaType": r.media_type,
-                "digest": r.digest,
-                "size": r.size,
-            }
-            if r.artifact_type:
-                descriptor["artifactType"] = r.artifact_type
-            if r.annotations_json:
-                descriptor["annotations"] = json.loads(r.annotations_json)
-            descriptors.append(descriptor)
-        return descriptors
+        return [
+            Descriptor(
+                r.media_type,
+                r.digest,
+                r.size,
+                r.artifact_type,
+                json.loads(r.annotations_json) if r.annotations_json else None,
+            ).to_json()
+            for r in await self.store.referrers(repository, str(subject), artifact_type)
+        ]
