@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,9 +62,13 @@ def run(settings: Settings) -> None:
         typer.echo("seawall: tls_cert and tls_key must be given together", err=True)
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from seawall.db.migrate import upgrade
+    from seawall.db.migrate import upgrade_in_subprocess
 
-    upgrade(settings.effective_database_url)
+    try:
+        upgrade_in_subprocess(settings.effective_database_url)
+    except subprocess.CalledProcessError:
+        typer.echo("seawall: database migration failed (see above)", err=True)
+        raise typer.Exit(1) from None
     metrics_dir = settings.data_dir.resolve() / "tmp" / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)

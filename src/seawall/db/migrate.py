@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+if TYPE_CHECKING:  # Alembic is imported only where a migration actually runs
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = _alembic_url(database_url)
@@ -26,8 +31,27 @@ def _alembic_url(url: str) -> str:
 def upgrade(database_url: str, revision: str = "head") -> None:
     if database_url.startswith("sqlite:///"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
 def current(database_url: str) -> None:
+    from alembic import command
+
     command.current(alembic_config(database_url), verbose=True)
+
+
+def upgrade_in_subprocess(database_url: str) -> None:
+    """Migrate from a child process, so a long-running parent (the server, whose workers fork
+    from it) never carries Alembic and SQLAlchemy in memory. The URL goes through stdin: it may
+    hold a password, and a command line is visible to every local user."""
+    subprocess.run(
+        [sys.executable, "-m", "seawall.db.migrate"],
+        input=database_url.encode(),
+        check=True,
+    )
+
+
+if __name__ == "__main__":
+    upgrade(sys.stdin.read().strip())
