@@ -171,7 +171,7 @@ static void on_readable(conn_t *c) {
             return;
         }
         if (n < 0) return;
-        bytes_read += (uint64_t)n;
+        if (recording) bytes_read += (uint64_t)n;
         c->len += (size_t)n;
         if (!c->has_headers && !parse_headers(c)) continue;
         if (!c->chunked) {

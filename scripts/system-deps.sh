@@ -13,6 +13,7 @@ declare -A PACKAGES=(
   [nginx]=nginx-light
   [wrk]=wrk
   [curl]=curl
+  [cc]=gcc
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do

@@ -1,0 +1,43 @@
+"""``python -m bench``: run the benchmark, print the table, write bench/results/latest.json."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+from bench.options import parse_args
+from bench.report import render, write_json
+from bench.runner import log, run
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """The first signal unwinds the run; later ones must not cut its clean-up short."""
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, lambda n, f: log(f"{signal.Signals(n).name}: still cleaning up"))
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    # SIGTERM/SIGHUP (a CI timeout, a closed terminal) unwind like Ctrl-C, so that every
+    # server started is stopped and the PostgreSQL database dropped; SIGINT is re-armed in
+    # case the harness was started from a non-interactive shell's background job (ignored).
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _interrupt)
+    try:
+        results = run(opts)
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({exc or 'SIGINT'}); every server started was stopped")
+        return 130
+    verdicts = render(results)
+    write_json(results, verdicts, opts.json_path)
+    log(f"results written to {opts.json_path}")
+    targets = results["targets"]
+    assert isinstance(targets, dict)
+    failed = [name for name, r in targets.items() if r.get("errors")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

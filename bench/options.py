@@ -1,0 +1,100 @@
+"""Command-line options and the context shared by the phases."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.data import Dataset
+from bench.servers import Server
+
+TARGETS = ("seawall-sqlite", "seawall-postgres", "distribution", "nginx")
+REGISTRY_ORDER = ("distribution", "seawall-sqlite", "seawall-postgres")
+
+
+@dataclass
+class Options:
+    targets: list[str]
+    workers: int
+    duration: float
+    warmup: float
+    connections: int
+    blob_count: int
+    blob_mib: int
+    upload_concurrency: int
+    chunk_mib: int
+    get_concurrency: int
+    get_per_client: int
+    get_rounds: int
+    tags: int
+    repos: int
+    meta_concurrency: int
+    list_repeats: int
+    big_blob: bool
+    tmp_dir: Path
+    keep: bool
+    json_path: Path
+    seawall_bin: Path
+    pg_admin_dsn: str
+
+
+@dataclass
+class Context:
+    opts: Options
+    work: Path
+    data: Dataset
+    hload: Path
+    nginx: Server | None
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Seawall vs CNCF Distribution vs nginx (sendfile), one client, one run.",
+    )
+    p.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated subset of {','.join(TARGETS)} (default: all)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="Seawall worker processes (2)")
+    p.add_argument("--duration", type=float, default=5, help="seconds per req/s test (5)")
+    p.add_argument("--warmup", type=float, default=1, help="warm-up seconds before each (1)")
+    p.add_argument("--connections", type=int, default=32, help="req/s test connections (32)")
+    p.add_argument("--blob-count", type=int, default=16, help="blobs per upload test (16)")
+    p.add_argument("--blob-mib", type=int, default=64, help="MiB per upload blob (64)")
+    p.add_argument("--upload-concurrency", type=int, default=4, help="uploads at once (4)")
+    p.add_argument("--chunk-mib", type=int, default=8, help="MiB per chunked PATCH (8)")
+    p.add_argument("--get-concurrency", type=int, default=8, help="blob GETs at once (8)")
+    p.add_argument("--get-per-client", type=int, default=4, help="blobs each GET client reads")
+    p.add_argument("--get-rounds", type=int, default=3, help="blob GET rounds, summed (3)")
+    p.add_argument("--tags", type=int, default=5000, help="tags to create and list (5000)")
+    p.add_argument("--repos", type=int, default=1000, help="repositories for _catalog (1000)")
+    p.add_argument("--meta-concurrency", type=int, default=32, help="tag/repo PUTs at once")
+    p.add_argument("--list-repeats", type=int, default=3, help="listing repeats, median (3)")
+    p.add_argument(
+        "--no-big-blob",
+        dest="big_blob",
+        action="store_false",
+        help="skip the 2 GiB push+pull RSS test (runs by default)",
+    )
+    p.add_argument("--tmp-dir", type=Path, default=Path("/tmp"), help="parent of the work dir")
+    p.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
+    p.add_argument(
+        "--json",
+        dest="json_path",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "latest.json",
+    )
+    p.add_argument("--seawall-bin", type=Path, default=Path(sys.executable).with_name("seawall"))
+    p.add_argument("--pg-admin-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    ns = p.parse_args(argv)
+    targets = [t.strip() for t in ns.targets.split(",") if t.strip()]
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        p.error(f"unknown targets: {', '.join(unknown)}")
+    values = vars(ns)
+    values["targets"] = targets
+    return Options(**values)

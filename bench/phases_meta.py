@@ -1,0 +1,181 @@
+"""Metadata phases: manifest GET/HEAD req/s, 5,000 tags, _catalog over 1,000 repositories."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+
+from bench.data import OCI_MANIFEST
+from bench.http1 import Connection, Job, expect, run_pool, with_connection
+from bench.loadgen import run_hload, run_wrk
+from bench.oci import list_all, mount_or_upload, push_image, put_manifest
+from bench.options import Context
+from bench.servers import BenchError, Server
+
+IMAGE_REPO = "bench/image"
+TAGS_REPO = "bench/tags"
+CATALOG_PREFIX = "bench-catalog/r"
+Result = dict[str, object]
+
+
+def push_base_image(ctx: Context, server: Server) -> None:
+    """The small image every metadata phase refers to: bench/image:latest."""
+
+    async def push(conn: Connection) -> None:
+        await push_image(conn, IMAGE_REPO, ctx.data.image, "latest")
+        get = await conn.request(
+            "GET", f"/v2/{IMAGE_REPO}/manifests/latest", {"Accept": OCI_MANIFEST}
+        )
+        if expect(get, [200], "GET manifest").body != ctx.data.image.manifest:
+            raise BenchError("GET manifest returned other bytes than were pushed")
+
+    with server.monitor.phase("setup-image"):
+        asyncio.run(with_connection(server.url, push))
+
+
+def manifest_load(ctx: Context, server: Server) -> Result:
+    """Manifest by tag at 32 connections: GET with wrk (the reference client), then GET and
+    HEAD with hload (wrk cannot do HEAD), so that GET and HEAD are also compared through one
+    client.  One warm-up precedes them."""
+    opts = ctx.opts
+    url = f"{server.url}/v2/{IMAGE_REPO}/manifests/latest"
+    accept = {"Accept": OCI_MANIFEST}
+    conns, duration = opts.connections, opts.duration
+    if opts.warmup > 0:
+        with server.monitor.phase("manifest-warmup"):
+            run_hload(ctx.hload, url, "GET", accept, conns, opts.warmup)
+    with server.monitor.phase("manifest-get-wrk"):
+        get = run_wrk(ctx.work, url, "GET", accept, conns, duration)
+    with server.monitor.phase("manifest-get-hload"):
+        get_hload = run_hload(ctx.hload, url, "GET", accept, conns, duration)
+    with server.monitor.phase("manifest-head-hload"):
+        head = run_hload(ctx.hload, url, "HEAD", accept, conns, duration)
+    return {"get": get.to_json(), "get_hload": get_hload.to_json(), "head": head.to_json()}
+
+
+@dataclass
+class Listing:
+    seconds: float  # median of the repeats
+    all_seconds: list[float]
+    requests: int  # per listing: 1 unless the server paginated
+    items: list[str]
+
+    def to_json(self) -> Result:
+        return {
+            "seconds": self.seconds,
+            "all_seconds": self.all_seconds,
+            "requests": self.requests,
+            "items": len(self.items),
+        }
+
+
+async def _timed_listing(conn: Connection, target: str, key: str, repeats: int) -> Listing:
+    times: list[float] = []
+    items: list[str] = []
+    requests = 0
+    for _ in range(repeats):
+        t0 = time.monotonic()
+        items, requests = await list_all(conn, target, key)
+        times.append(time.monotonic() - t0)
+    return Listing(statistics.median(times), times, requests, items)
+
+
+def _mount_image(ctx: Context, repo: str) -> Job:
+    async def job(conn: Connection) -> None:
+        for _, data in ctx.data.image.blobs:
+            await mount_or_upload(conn, repo, IMAGE_REPO, data)
+
+    return job
+
+
+def _tag_job(repo: str, tag: str, manifest: bytes) -> Job:
+    async def job(conn: Connection) -> None:
+        await put_manifest(conn, repo, tag, manifest)
+
+    return job
+
+
+def tags(ctx: Context, server: Server) -> Result:
+    """PUT the image's manifest under N tags, 32 at once; list them whole and by n=100."""
+    opts = ctx.opts
+    names = [f"t{i:05d}" for i in range(opts.tags)]
+    manifest = ctx.data.image.manifest
+    asyncio.run(with_connection(server.url, _mount_image(ctx, TAGS_REPO)))
+    jobs = [_tag_job(TAGS_REPO, t, manifest) for t in names]
+    with server.monitor.phase("tags-create"):
+        create_s = asyncio.run(run_pool(server.url, opts.meta_concurrency, jobs))
+    base = f"/v2/{TAGS_REPO}/tags/list"
+
+    async def listings(conn: Connection) -> tuple[Listing, Listing]:
+        whole = await _timed_listing(conn, base, "tags", opts.list_repeats)
+        paged = await _timed_listing(conn, base + "?n=100", "tags", opts.list_repeats)
+        return whole, paged
+
+    with server.monitor.phase("tags-list"):
+        whole, paged = asyncio.run(with_connection(server.url, listings))
+    for listing in (whole, paged):
+        if sorted(listing.items) != names:
+            raise BenchError(f"tags/list returned {len(listing.items)} tags, not {len(names)}")
+    return {
+        "count": opts.tags,
+        "create_s": create_s,
+        "create_per_s": opts.tags / create_s,
+        "list": whole.to_json(),
+        "list_paginated": paged.to_json(),
+        "paginates": paged.requests > 1,
+    }
+
+
+def catalog(ctx: Context, server: Server) -> Result:
+    """Fill the registry up to N repositories in all (the bench/ ones already there count),
+    each new one with the image tagged (blobs mounted from bench/image), then list _catalog in
+    one request and by n=100.  "One request" is ?n=N: without n, Distribution pages at 100,
+    and it refuses n > 1000 (PAGINATION_NUMBER_INVALID)."""
+    opts = ctx.opts
+    manifest = ctx.data.image.manifest
+
+    async def existing(conn: Connection) -> list[str]:
+        return (await list_all(conn, "/v2/_catalog?n=100", "repositories"))[0]
+
+    before = asyncio.run(with_connection(server.url, existing))
+    repos = [f"{CATALOG_PREFIX}{i:04d}" for i in range(opts.repos - len(before))]
+
+    def repo_job(repo: str) -> Job:
+        mount = _mount_image(ctx, repo)
+        tag = _tag_job(repo, "latest", manifest)
+
+        async def job(conn: Connection) -> None:
+            await mount(conn)
+            await tag(conn)
+
+        return job
+
+    with server.monitor.phase("catalog-create"):
+        create_s = asyncio.run(
+            run_pool(server.url, opts.meta_concurrency, [repo_job(r) for r in repos])
+        )
+
+    async def listings(conn: Connection) -> tuple[Listing, Listing]:
+        key = "repositories"
+        whole = await _timed_listing(conn, f"/v2/_catalog?n={opts.repos}", key, opts.list_repeats)
+        paged = await _timed_listing(conn, "/v2/_catalog?n=100", key, opts.list_repeats)
+        return whole, paged
+
+    with server.monitor.phase("catalog-list"):
+        whole, paged = asyncio.run(with_connection(server.url, listings))
+    expected = sorted(set(before) | set(repos))
+    for listing in (whole, paged):
+        if sorted(listing.items) != expected:
+            raise BenchError(
+                f"_catalog listed {len(listing.items)} repositories, not the {len(expected)}"
+            )
+    return {
+        "count": len(expected),
+        "created": len(repos),
+        "create_s": create_s,
+        "create_per_s": len(repos) / create_s,
+        "list": whole.to_json(),
+        "list_paginated": paged.to_json(),
+    }

@@ -1,0 +1,195 @@
+"""One benchmark run: data once, nginx for the whole run, then each registry in turn."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from bench import phases_blobs, phases_meta, servers
+from bench.data import MIB, make_dataset
+from bench.loadgen import build_hload
+from bench.machine import MachineLoad
+from bench.options import REGISTRY_ORDER, Context, Options
+from bench.procs import tree_pids
+from bench.servers import Server
+
+Result = dict[str, object]
+Phase = Callable[[Context, Server], object]
+
+T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def _phases(opts: Options) -> list[tuple[str, Phase]]:
+    phases: list[tuple[str, Phase]] = [
+        ("upload_monolithic", lambda c, s: phases_blobs.upload(c, s, "monolithic")),
+        ("upload_chunked", lambda c, s: phases_blobs.upload(c, s, "chunked")),
+        ("blob_get", phases_blobs.blob_get),
+        ("image", phases_meta.push_base_image),
+        ("manifest", phases_meta.manifest_load),
+        ("tags", phases_meta.tags),
+        ("catalog", phases_meta.catalog),
+    ]
+    if opts.big_blob:
+        phases.append(("big_blob", phases_blobs.big_blob))
+    return phases
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _server(ctx: Context, name: str) -> contextlib.AbstractContextManager[Server]:
+    opts = ctx.opts
+    if name == "distribution":
+        return servers.distribution(ctx.work)
+    database = {"seawall-sqlite": "sqlite", "seawall-postgres": "postgres"}[name]
+    return servers.seawall(
+        ctx.work, name, database, opts.workers, opts.seawall_bin, opts.pg_admin_dsn
+    )
+
+
+def _server_stats(server: Server) -> Result:
+    phases = server.monitor.phases
+    return {
+        "cpu_seconds": sum(p.cpu_seconds for p in phases),
+        "cpu_seconds_total": server.monitor.cpu_seconds(),
+        "peak_rss": server.monitor.peak_rss(),
+        "peak_pss": server.monitor.peak_pss(),
+        "phases": [asdict(p) | {"peak_rss": p.peak_rss} for p in phases],
+    }
+
+
+def run_registry(ctx: Context, name: str) -> Result:
+    result: Result = {}
+    errors: dict[str, str] = {}
+    t0 = time.monotonic()
+    log(f"{name}: starting")
+    try:
+        with _server(ctx, name) as server:
+            result["startup_s"] = time.monotonic() - t0
+            result["idle_rss"] = server.monitor.rss_bytes()
+            result["idle_pss"] = server.monitor.pss_bytes()
+            result["processes"] = len(tree_pids(server.proc.pid))
+            for key, phase in _phases(ctx.opts):
+                log(f"{name}: {key}")
+                try:
+                    result[key] = phase(ctx, server)
+                except Exception as exc:
+                    errors[key] = _describe(exc)
+                    log(f"{name}: {key} FAILED: {errors[key]}")
+                    if os.environ.get("BENCH_TRACEBACK"):
+                        traceback.print_exc()
+            result.update(_server_stats(server))
+            if server.external_cpu is not None:
+                result["postgres_cpu_seconds"] = server.external_cpu()
+            if errors:
+                result["log_tail"] = server.log_tail()
+    except Exception as exc:
+        errors["server"] = _describe(exc)
+        log(f"{name}: FAILED: {errors['server']}")
+    finally:
+        shutil.rmtree(ctx.work / name, ignore_errors=True)  # its blobs: free the space
+    result["errors"] = errors
+    result["elapsed_s"] = time.monotonic() - t0
+    log(f"{name}: done in {result['elapsed_s']:.1f} s")
+    return result
+
+
+def _nginx_only(ctx: Context, nginx: Server) -> Result:
+    """nginx alone (no registry target selected): its blob GET rounds on their own."""
+    lists = phases_blobs.get_lists(ctx, lambda b: f"{nginx.url}/blobs/{b.hex}")
+    size = ctx.data.mono[0].size
+    rounds = [phases_blobs.get_round(nginx, lists, size) for _ in range(ctx.opts.get_rounds)]
+    return _nginx_blob_get(rounds)
+
+
+def _nginx_blob_get(rounds: list[tuple[int, float]]) -> Result:
+    total, seconds = sum(b for b, _ in rounds), sum(s for _, s in rounds)
+    return {"mib_s": total / MIB / seconds, "rounds": len(rounds)}
+
+
+def _nginx_rounds(blob_get: object) -> list[tuple[int, float]]:
+    if isinstance(blob_get, dict):
+        rounds = blob_get.pop("nginx_rounds", None)
+        if isinstance(rounds, list):
+            return [(int(b), float(s)) for b, s in rounds]
+    return []
+
+
+@contextlib.contextmanager
+def _work_dir(opts: Options) -> Iterator[Path]:
+    work = Path(tempfile.mkdtemp(prefix="seawall-bench-", dir=opts.tmp_dir))
+    work.chmod(0o755)  # nginx workers run as nobody
+    try:
+        yield work
+    finally:
+        if opts.keep:
+            log(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(opts: Options) -> Result:
+    started = datetime.datetime.now(datetime.UTC)
+    machine: dict[str, object] = {"cpus": os.cpu_count(), "kernel": platform.release()}
+    results: Result = {
+        "started": started.isoformat(timespec="seconds"),
+        "machine": machine,
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
+    }
+    targets: dict[str, Result] = {}
+    results["targets"] = targets
+    load = MachineLoad()
+    if load.loadavg_before > 0.5:
+        log(
+            f"warning: load average {load.loadavg_before:.2f} before the run; figures will be noisy"
+        )
+    with _work_dir(opts) as work, contextlib.ExitStack() as stack:
+        count, size = opts.blob_count, opts.blob_mib * MIB
+        log(f"writing {2 * count} x {opts.blob_mib} MiB random blobs to {work / 'data'}")
+        data = make_dataset(work / "data", count, size)
+        hload = build_hload(work)
+        nginx: Server | None = None
+        if "nginx" in opts.targets:
+            root = work / "nginx-root"
+            (root / "blobs").mkdir(parents=True)
+            for blob in data.mono:
+                os.link(blob.path, root / "blobs" / blob.hex)
+            log("nginx: starting (kept up for the whole run, for the paired blob GETs)")
+            try:
+                nginx = stack.enter_context(servers.nginx(work, root))
+            except Exception as exc:
+                targets["nginx"] = {"errors": {"server": _describe(exc)}}
+                log(f"nginx: FAILED: {_describe(exc)}")
+        ctx = Context(opts=opts, work=work, data=data, hload=hload, nginx=nginx)
+        for name in REGISTRY_ORDER:
+            if name in opts.targets:
+                targets[name] = run_registry(ctx, name)
+        if nginx is not None:
+            nginx_result: Result = {"errors": {}}
+            paired = [r for t in targets.values() for r in _nginx_rounds(t.get("blob_get"))]
+            if paired:
+                nginx_result["blob_get"] = _nginx_blob_get(paired)
+            else:
+                nginx_result["blob_get"] = _nginx_only(ctx, nginx)
+            nginx_result.update(_server_stats(nginx))
+            targets["nginx"] = nginx_result
+    machine.update(load.finish())
+    results["elapsed_s"] = time.monotonic() - T0
+    return results
