@@ -71,9 +71,8 @@ def upload(store: BlobStore, upload_id: str, data: bytes) -> int:
     asyncio.run(store.create_upload(upload_id))
     writer = store.open_upload(upload_id, 0)
     third = len(data) // 3
-    writer.write(data[:third])
-    writer.write(bytearray(data[third : 2 * third]))
-    writer.write(memoryview(data)[2 * third :])
+    writer.write([data[:third]])
+    writer.write([data[third : 2 * third], data[2 * third :]])
     return writer.close()
 
 
@@ -106,7 +105,7 @@ def test_writes_then_close_returns_the_size(store: BlobStore) -> None:
 def test_close_is_idempotent(store: BlobStore) -> None:
     asyncio.run(store.create_upload(UPLOAD))
     writer = store.open_upload(UPLOAD, 0)
-    writer.write(b"hello")
+    writer.write([b"hello"])
     assert writer.close() == 5
     assert writer.close() == 5
     assert collect(store.read_upload(UPLOAD)) == b"hello"
@@ -116,7 +115,7 @@ def test_chunks_append(store: BlobStore) -> None:
     asyncio.run(store.create_upload(UPLOAD))
     for offset, chunk in ((0, b"abc"), (3, b"def"), (6, b"g")):
         writer = store.open_upload(UPLOAD, offset)
-        writer.write(chunk)
+        writer.write([chunk])
         assert writer.close() == offset + len(chunk)
     assert collect(store.read_upload(UPLOAD)) == b"abcdefg"
 
@@ -125,7 +124,7 @@ def test_chunks_append(store: BlobStore) -> None:
 def test_reopening_at_an_offset_discards_what_is_past_it(store: BlobStore, offset: int) -> None:
     upload(store, UPLOAD, b"0123456789")
     writer = store.open_upload(UPLOAD, offset)
-    writer.write(b"XY")
+    writer.write([b"XY"])
     assert writer.close() == offset + 2
     assert collect(store.read_upload(UPLOAD)) == b"0123456789"[:offset] + b"XY"
 

@@ -294,31 +294,45 @@ class UploadService:
         offset: int,
     ) -> int:
         received = 0
-        buffer = bytearray()
+        buffer: list[bytes] = []
+        buffered = 0
+        # One batch is hashed and written in a thread while the next one is being received.
+        in_flight: asyncio.Future[None] | None = None
         renew_at = time.monotonic() + LEASE_SECONDS / 4
         try:
             async for chunk in body:
-                buffer += chunk
-                if len(buffer) < WRITE_BATCH:
+                buffer.append(chunk)
+                buffered += len(chunk)
+                if buffered < WRITE_BATCH:
                     continue
-                self._check_limit(offset + received + len(buffer))
-                await asyncio.to_thread(_write_and_hash, writer, running, buffer)
-                received += len(buffer)
-                buffer = bytearray()
+                self._check_limit(offset + received + buffered)
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(
+                    asyncio.to_thread(_write_and_hash, writer, running, buffer)
+                )
+                received += buffered
+                buffer, buffered = [], 0
                 if time.monotonic() > renew_at:
                     await self.store.renew_upload(upload_id, LEASE_SECONDS)
                     renew_at = time.monotonic() + LEASE_SECONDS / 4
+            if in_flight is not None:
+                await in_flight
         except RegistryError:
+            if in_flight is not None:
+                await asyncio.wait([in_flight])
             raise
         except Exception:
             # The client went away: keep every byte that did arrive, so it can resume.
+            if in_flight is not None:
+                await in_flight
             if buffer:
                 await asyncio.to_thread(_write_and_hash, writer, running, buffer)
             raise
         if buffer:
-            self._check_limit(offset + received + len(buffer))
+            self._check_limit(offset + received + buffered)
             await asyncio.to_thread(_write_and_hash, writer, running, buffer)
-            received += len(buffer)
+            received += buffered
         return received
 
     def _check_limit(self, size: int) -> None:
@@ -348,8 +362,11 @@ class _Kept(Exception):
         self.error = error
 
 
-def _write_and_hash(writer: UploadWriter, running: _RunningHash | None, data: bytearray) -> None:
-    writer.write(data)
+def _write_and_hash(
+    writer: UploadWriter, running: _RunningHash | None, chunks: list[bytes]
+) -> None:
+    writer.write(chunks)
     if running is not None:
-        running.hasher.update(data)
-        running.offset += len(data)
+        for chunk in chunks:
+            running.hasher.update(chunk)
+            running.offset += len(chunk)

@@ -17,8 +17,8 @@ from seawall.domain.digests import Digest
 class UploadWriter(Protocol):
     """Appends to one upload session. Blocking; call from a worker thread."""
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Append bytes at the current end."""
+    def write(self, chunks: list[bytes]) -> None:
+        """Append the chunks, in order, at the current end."""
 
     def close(self) -> int:
         """Flush to stable storage and return the upload's total size. Idempotent."""

@@ -21,8 +21,8 @@ class FilesystemUploadWriter:
         self._file.truncate(offset)
         self._closed = False
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._file.write(data)
+    def write(self, chunks: list[bytes]) -> None:
+        self._file.writelines(chunks)
 
     def close(self) -> int:
         if not self._closed:
