@@ -166,21 +166,7 @@ class MetadataStore:
         return None if row is None else int(row[0])
 
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
-        now = time.time()
-        await self.backend.transaction(
-            [
-                Step(
-                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT (digest) DO NOTHING",
-                    (digest, size, now),
-                ),
-                Step(
-                    "INSERT INTO repository_blobs (repository_id, digest, created_at)"
-                    " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
-                    (repository_id, digest, now),
-                ),
-            ]
-        )
+        await self.backend.transaction(_link_blob_steps(repository_id, digest, size, time.time()))
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
         (count,) = await self.backend.transaction(
@@ -417,6 +403,18 @@ class MetadataStore:
             ]
         )
 
+    async def commit_upload(
+        self, upload_id: str, repository_id: int, digest: str, size: int
+    ) -> None:
+        """In one transaction: record the blob, link it to the repository, end the session."""
+        now = time.time()
+        await self.backend.transaction(
+            [
+                *_link_blob_steps(repository_id, digest, size, now),
+                Step("DELETE FROM uploads WHERE id = ?", (upload_id,)),
+            ]
+        )
+
     async def delete_upload(self, upload_id: str) -> None:
         await self.backend.transaction([Step("DELETE FROM uploads WHERE id = ?", (upload_id,))])
 
@@ -431,3 +429,18 @@ class MetadataStore:
     async def count_uploads(self) -> int:
         row = await self.backend.fetchone("SELECT COUNT(*) FROM uploads")
         return int(row[0]) if row else 0
+
+
+def _link_blob_steps(repository_id: int, digest: str, size: int, now: float) -> list[Step]:
+    return [
+        Step(
+            "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (digest) DO NOTHING",
+            (digest, size, now),
+        ),
+        Step(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at)"
+            " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
+            (repository_id, digest, now),
+        ),
+    ]

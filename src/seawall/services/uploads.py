@@ -67,6 +67,14 @@ def session_headers(repository: str, upload_id: str, size: int) -> dict[str, str
 
 
 @dataclass(slots=True)
+class _Lease:
+    """What a request holding a session's lease did to it."""
+
+    size: int
+    ended: bool = False  # the session is gone (committed, discarded)
+
+
+@dataclass(slots=True)
 class _RunningHash:
     offset: int
     hasher: Any
@@ -112,11 +120,10 @@ class UploadService:
         self._check_range(repository, record, content_range, content_length)
         expected = content_range.length if content_range else content_length
 
-        async def write() -> int:
-            return await self._write(upload_id, record.size, body, expected)
+        async def write(lease: _Lease) -> None:
+            lease.size = await self._write(upload_id, record.size, body, expected)
 
-        size = await self._holding_lease(repository, record, write)
-        return size
+        return await self._holding_lease(repository, record, write)
 
     async def finish(
         self,
@@ -132,15 +139,14 @@ class UploadService:
         if body is not None:
             self._check_range(repository, record, content_range, content_length)
         expected = content_range.length if content_range else content_length
-        committed = False
 
-        async def write_verify_commit() -> int:
-            nonlocal committed
-            size = record.size
+        async def write_verify_commit(lease: _Lease) -> None:
             if body is not None:
-                size = await self._write(upload_id, record.size, body, expected)
-            actual = await self._digest_of(upload_id, size, digest.algorithm)
+                lease.size = await self._write(upload_id, record.size, body, expected)
+            actual = await self._digest_of(upload_id, lease.size, digest.algorithm)
             if actual != digest.hex:
+                lease.ended = True
+                await self._discard(upload_id)
                 raise RegistryError(
                     ErrorCode.DIGEST_INVALID,
                     f"uploaded content has digest {digest.algorithm}:{actual}, not {digest};"
@@ -148,28 +154,21 @@ class UploadService:
                     detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
                 )
             await self.blobs.commit_upload(upload_id, digest)
-            await self.store.link_blob(record.repository_id, str(digest), size)
-            committed = True
-            return size
+            # One transaction links the blob and ends the session.
+            await self.store.commit_upload(upload_id, record.repository_id, str(digest), lease.size)
+            lease.ended = True
+            self._hashes.pop(upload_id, None)
 
-        try:
-            return await self._holding_lease(repository, record, write_verify_commit)
-        except RegistryError as exc:
-            if exc.code is ErrorCode.DIGEST_INVALID:
-                await self._discard(upload_id)
-            raise
-        finally:
-            if committed:
-                await self._discard(upload_id)
+        return await self._holding_lease(repository, record, write_verify_commit)
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         record = await self._get(repository, upload_id)
 
-        async def nothing() -> int:
-            return record.size
+        async def discard(lease: _Lease) -> None:
+            lease.ended = True
+            await self._discard(upload_id)
 
-        await self._holding_lease(repository, record, nothing)
-        await self._discard(upload_id)
+        await self._holding_lease(repository, record, discard)
 
     async def sweep_expired(self) -> int:
         """Remove sessions idle for longer than the expiry, with their bytes."""
@@ -220,24 +219,26 @@ class UploadService:
             )
 
     async def _holding_lease(
-        self, repository: str, record: UploadRecord, work: Callable[[], Awaitable[int]]
+        self, repository: str, record: UploadRecord, work: Callable[[_Lease], Awaitable[None]]
     ) -> int:
-        """Run `work` while this request alone may touch the session; then record its size."""
+        """Run `work` while this request alone may touch the session; then record the size it
+        reached, unless the work ended the session."""
         if not await self.store.claim_upload(record.id, record.size, LEASE_SECONDS):
             raise RegistryError(
                 ErrorCode.RANGE_INVALID,
                 "another request is writing to this upload, or it moved on; ask for its status",
                 headers=session_headers(repository, record.id, record.size),
             )
-        size = record.size
+        lease = _Lease(record.size)
         try:
-            size = await work()
-            return size
+            await work(lease)
+            return lease.size
         except _Kept as kept:  # bytes arrived before the failure and stay
-            size = kept.size
+            lease.size = kept.size
             raise kept.error from None
         finally:
-            await self.store.release_upload(record.id, size)
+            if not lease.ended:
+                await self.store.release_upload(record.id, lease.size)
 
     async def _discard(self, upload_id: str) -> None:
         self._hashes.pop(upload_id, None)
