@@ -21,14 +21,18 @@ from seawall.http.health import HealthEndpoints
 from seawall.http.metrics import Metrics, MetricsMiddleware
 from seawall.http.routes import routes
 from seawall.http.v2.blobs import BlobEndpoints
-from seawall.http.v2.listings import ListingEndpoints
+from seawall.http.v2.catalog import CatalogEndpoints
 from seawall.http.v2.manifests import ManifestEndpoints
+from seawall.http.v2.referrers import ReferrerEndpoints
+from seawall.http.v2.tags import TagEndpoints
 from seawall.http.v2.uploads import UploadEndpoints
 from seawall.logs import configure_logging
 from seawall.services.access import AccessPolicy, LoopbackAnonymousAccess
 from seawall.services.blobs import BlobService
-from seawall.services.listings import ListingService
+from seawall.services.catalog import CatalogService
 from seawall.services.manifests import ManifestService
+from seawall.services.referrers import ReferrerService
+from seawall.services.tags import TagService
 from seawall.services.uploads import UploadService
 from seawall.storage.base import BlobStore
 from seawall.storage.filesystem import FilesystemBlobStore
@@ -51,7 +55,9 @@ class Services:
     uploads: UploadService
     blobs: BlobService
     manifests: ManifestService
-    listings: ListingService
+    tags: TagService
+    catalog: CatalogService
+    referrers: ReferrerService
 
     @classmethod
     def build(cls, settings: Settings, store: MetadataStore, blob_store: BlobStore) -> Services:
@@ -63,7 +69,9 @@ class Services:
             ),
             blobs=BlobService(store, blob_store),
             manifests=ManifestService(store, settings.max_manifest_bytes),
-            listings=ListingService(store),
+            tags=TagService(store),
+            catalog=CatalogService(store),
+            referrers=ReferrerService(store),
         )
 
 
@@ -95,7 +103,9 @@ def create_app(settings: Settings | None = None, access: AccessPolicy | None = N
             BlobEndpoints(services.blobs, access),
             UploadEndpoints(services.uploads, services.blobs, access),
             ManifestEndpoints(services.manifests, access),
-            ListingEndpoints(services.listings, access),
+            TagEndpoints(services.tags, access),
+            CatalogEndpoints(services.catalog, access),
+            ReferrerEndpoints(services.referrers, access),
         ),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,

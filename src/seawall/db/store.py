@@ -12,9 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-# How much a single unpaginated listing returns before it starts paginating with a Link.
-MAX_PAGE = 10_000
-
 Row = Sequence[Any]
 Want = Literal["rowcount", "one", "all"]
 
