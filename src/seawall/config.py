@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest manifest accepted on push."
     )
     max_upload_bytes: int = Field(
-        0, ge=0, description="Largest blob accepted on push; 0 means no limit."
+        64 * 1024**3, ge=0, description="Largest blob accepted on push (64 GiB); 0 means no limit."
     )
     pg_pool_size: int = Field(
         10, ge=1, description="PostgreSQL connections per server worker process."
