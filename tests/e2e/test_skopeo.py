@@ -252,14 +252,7 @@ def test_concurrent_pushes_of_one_image_to_one_tag(skopeo: Skopeo, tmp_path: Pat
     src.tag(image, "v1")
 
     def push(_: int) -> subprocess.CompletedProcess[bytes]:
-        return skopeo.run(
-            "copy",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            f"oci:{src.path}:v1",
-            skopeo.ref(repo, "v1"),
-            check=False,
-        )
+        return skopeo.push(src.path, "v1", repo, check=False)
 
     assert_all_ok(skopeo, parallel(push, range(CONCURRENCY)))
 
@@ -277,14 +270,7 @@ def test_concurrent_pushes_to_many_repositories(skopeo: Skopeo, tmp_path: Path) 
     src.tag(image, "v1")
 
     def push(repo: str) -> subprocess.CompletedProcess[bytes]:
-        return skopeo.run(
-            "copy",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            f"oci:{src.path}:v1",
-            skopeo.ref(repo, "v1"),
-            check=False,
-        )
+        return skopeo.push(src.path, "v1", repo, check=False)
 
     assert_all_ok(skopeo, parallel(push, repos))
 

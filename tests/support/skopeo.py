@@ -43,7 +43,13 @@ class Skopeo:
         return msg
 
     def push(
-        self, layout: Path, tag: str, repo: str, dest: str | None = None, all_: bool = False
+        self,
+        layout: Path,
+        tag: str,
+        repo: str,
+        dest: str | None = None,
+        all_: bool = False,
+        check: bool = True,
     ) -> subprocess.CompletedProcess[bytes]:
         """Copy oci:LAYOUT:TAG to the registry as REPO:DEST (DEST defaults to TAG)."""
         return self.run(
@@ -53,6 +59,7 @@ class Skopeo:
             "--dest-tls-verify=false",
             f"oci:{layout}:{tag}",
             self.ref(repo, dest or tag),
+            check=check,
         )
 
     def pull(
