@@ -155,3 +155,20 @@ def curl_get(url_lists: list[list[str]], expect_size: int) -> tuple[int, float]:
     if total != expected:
         raise BenchError(f"blob GET: {total} bytes received, {expected} expected")
     return total, elapsed
+
+
+_SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def wrk_transfer_mib_s(url: str, connections: int, duration: float) -> float:
+    """Throughput of `wrk -c N` fetching one URL over and over: a lighter client than curl,
+    so the server's own cost per byte weighs more in the figure."""
+    argv = [require("wrk"), f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration:g}s", url]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=True)
+    match = re.search(r"^Transfer/sec:\s+([\d.]+)(B|KB|MB|GB|TB)\s*$", out.stdout, re.M)
+    if match is None:
+        raise BenchError(f"unexpected wrk output:\n{out.stdout}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    if errors:
+        raise BenchError(f"{url}: {errors.group(1)} non-2xx responses under wrk")
+    return float(match.group(1)) * _SIZE_UNITS[match.group(2)] / 1024**2

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from bench.data import MIB, Blob
 from bench.http1 import Connection, FilePart, Job, run_pool, with_connection
-from bench.loadgen import curl_get
+from bench.loadgen import curl_get, wrk_transfer_mib_s
 from bench.oci import upload_chunked, upload_monolithic
 from bench.options import Context
 from bench.servers import Server
@@ -91,6 +91,15 @@ def blob_get(ctx: Context, server: Server) -> Result:
         result["nginx_rounds"] = nginx_rounds
         result["nginx_rounds_mib_s"] = [b / MIB / s for b, s in nginx_rounds]
         result["vs_nginx"] = _mib_s(rounds) / _mib_s(nginx_rounds)
+    # The same comparison with wrk as the client, one blob, nginx measured right before.
+    conns, duration = ctx.opts.get_concurrency, ctx.opts.duration
+    with server.monitor.phase("blob-get-wrk"):
+        mine = wrk_transfer_mib_s(registry[0][0], conns, duration)
+    result["wrk_mib_s"] = mine
+    if nginx is not None:
+        wrk_nginx = wrk_transfer_mib_s(nginx_lists[0][0], conns, duration)
+        result["wrk_nginx_mib_s"] = wrk_nginx
+        result["wrk_vs_nginx"] = mine / wrk_nginx
     return result
 
 
