@@ -379,7 +379,7 @@ def test_closing_put_waits_for_a_running_patch(client: httpx.Client, server: Run
 
     thread = threading.Thread(target=patch)
     thread.start()
-    time.sleep(0.5)  # the PATCH now holds the session
+    time.sleep(1.5)  # the PATCH now holds the session
     racing = client.put(location, params={"digest": sha256(first)})
     assert racing.status_code == 416, racing.text
     assert error_code(racing) == "RANGE_INVALID"
