@@ -53,9 +53,11 @@ class PostgresBackend:
         rows: list[Row] = await self._pool.fetch(numbered(sql), *args)
         return rows
 
-    async def transaction(self, steps: Sequence[Step]) -> list[Any]:
+    async def transaction(self, steps: Sequence[Step], durable: bool = True) -> list[Any]:
         results: list[Any] = []
         async with self._pool.acquire() as conn, conn.transaction():
+            if not durable:
+                await conn.execute("SET LOCAL synchronous_commit = off")
             for step in steps:
                 sql = numbered(step.sql)
                 if step.want == "rowcount":

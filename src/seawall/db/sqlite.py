@@ -44,14 +44,17 @@ class SqliteBackend:
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         return self._reader.execute(sql, args).fetchall()
 
-    async def transaction(self, steps: Sequence[Step]) -> list[Any]:
+    async def transaction(self, steps: Sequence[Step], durable: bool = True) -> list[Any]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, self._run, steps)
+        return await loop.run_in_executor(self._writer_pool, self._run, steps, durable)
 
-    def _run(self, steps: Sequence[Step]) -> list[Any]:
+    def _run(self, steps: Sequence[Step], durable: bool) -> list[Any]:
         if self._writer is None:
             self._writer = _connect(self.path)
         conn = self._writer
+        # In WAL mode, NORMAL skips the fsync at commit; the next FULL commit syncs the WAL,
+        # this transaction's frames included.
+        conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             results: list[Any] = []

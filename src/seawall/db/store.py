@@ -37,8 +37,12 @@ class SqlBackend(Protocol):
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         """Run a read, return every row."""
 
-    async def transaction(self, steps: Sequence[Step]) -> list[Any]:
-        """Run the steps in one write transaction; one result per step (rowcount, row, rows)."""
+    async def transaction(self, steps: Sequence[Step], durable: bool = True) -> list[Any]:
+        """Run the steps in one write transaction; one result per step (rowcount, row, rows).
+
+        `durable=False` may skip waiting for stable storage at commit: for state whose loss
+        in a power cut costs a client a retry, never an acknowledged push (upload progress and
+        leases). Later durable commits still carry it to disk, in order."""
 
     async def close(self) -> None:
         """Release connections."""
@@ -349,7 +353,8 @@ class MetadataStore:
                     " updated_at) VALUES (?, ?, 0, 0, ?, ?)",
                     (upload_id, repository_id, now, now),
                 )
-            ]
+            ],
+            durable=False,
         )
 
     async def get_upload(self, repository: str, upload_id: str) -> UploadRecord | None:
@@ -374,7 +379,8 @@ class MetadataStore:
                     " WHERE id = ? AND size = ? AND lease_until < ?",
                     (now + lease_seconds, now, upload_id, offset, now),
                 )
-            ]
+            ],
+            durable=False,
         )
         return bool(count)
 
@@ -386,7 +392,8 @@ class MetadataStore:
                     "UPDATE uploads SET lease_until = ?, updated_at = ? WHERE id = ?",
                     (now + lease_seconds, now, upload_id),
                 )
-            ]
+            ],
+            durable=False,
         )
 
     async def release_upload(self, upload_id: str, size: int) -> None:
@@ -397,7 +404,8 @@ class MetadataStore:
                     "UPDATE uploads SET size = ?, lease_until = 0, updated_at = ? WHERE id = ?",
                     (size, now, upload_id),
                 )
-            ]
+            ],
+            durable=False,
         )
 
     async def commit_upload(
