@@ -257,23 +257,23 @@ class UploadService:
             running = None  # another process wrote since; re-hash at the end
         writer = self.blobs.open_upload(upload_id, offset)
         received = 0
+        lost: Exception | None = None  # the connection broke: keep what arrived
         keep = False
         try:
             received = await self._pump(writer, upload_id, body, running, offset)
             keep = expected is None or received == expected
         except RegistryError:
-            raise
+            raise  # refused: cut the chunk off below
         except Exception as exc:
-            keep = True
-            size = await asyncio.to_thread(writer.close)
-            self._remember(upload_id, running, size)
-            raise _Kept(size, exc) from exc
+            lost, keep = exc, True
         finally:
             size = await asyncio.to_thread(writer.close)
-            if not keep:
+            if not keep:  # reopening at `offset` truncates what the chunk wrote
                 await asyncio.to_thread(self.blobs.open_upload(upload_id, offset).close)
                 size = offset
             self._remember(upload_id, running, size)
+        if lost is not None:
+            raise _Kept(size, lost) from lost
         if not keep:
             raise RegistryError(
                 ErrorCode.SIZE_INVALID,
