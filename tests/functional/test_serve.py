@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,27 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SEAWALL, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@contextlib.contextmanager
+def serving(
+    *args: str, env: dict[str, str], cwd: Path | None = None, wait_for: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`seawall serve ARGS` until the block ends; then it must stop cleanly on SIGTERM."""
+    proc = subprocess.Popen(
+        [SEAWALL, "serve", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        if wait_for:
+            wait_ready(wait_for, proc)
+        yield proc
+    finally:
+        assert stop(proc) == 0
 
 
 def test_refuses_non_loopback_address(tmp_path: Path) -> None:
@@ -87,20 +109,10 @@ def test_toml_file_env_and_flags_combine_and_sigterm_stops_cleanly(tmp_path: Pat
 
 def test_embedded_default_in_current_directory(tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [SEAWALL, "serve", "--port", str(port)],
-        env=clean_env(),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", proc)
+    url = f"http://127.0.0.1:{port}"
+    with serving("--port", str(port), env=clean_env(), cwd=tmp_path, wait_for=url):
         assert (tmp_path / "seawall-data" / "seawall.db").is_file()
         assert (tmp_path / "seawall-data" / "blobs").is_dir()
-    finally:
-        assert stop(proc) == 0
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -136,27 +148,9 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 def test_tls(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     port = free_port()
-    with (tmp_path / "log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                SEAWALL,
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(tmp_path / "d"),
-                "--tls-cert",
-                str(cert),
-                "--tls-key",
-                str(key),
-            ],
-            env=clean_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     context = ssl.create_default_context(cafile=str(cert))
-    try:
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+    with serving("--port", str(port), "--data-dir", str(tmp_path / "d"), *tls, env=clean_env()):
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -168,8 +162,6 @@ def test_tls(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert r.status_code == 200
         assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
-    finally:
-        assert stop(proc) == 0, (tmp_path / "log").read_text()
 
 
 def test_db_upgrade_command(tmp_path: Path) -> None:
@@ -194,21 +186,13 @@ def test_restart_keeps_everything(tmp_path: Path, database: str) -> None:
         repo = "restart/app"
         body = b""
         for round_ in range(2):
-            port = free_port()
-            proc = subprocess.Popen(
-                [SEAWALL, "serve", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            try:
-                wait_ready(f"http://127.0.0.1:{port}", proc)
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-                    if round_ == 0:
-                        body = image_manifest(client, repo)
-                        assert put_manifest(client, repo, "v1", body).status_code == 201
-                    else:
-                        assert client.get(f"/v2/{repo}/manifests/v1").content == body
-            finally:
-                assert stop(proc) == 0
+            url = f"http://127.0.0.1:{free_port()}"
+            with (
+                serving("--port", url.rsplit(":", 1)[1], env=env, wait_for=url),
+                httpx.Client(base_url=url) as client,
+            ):
+                if round_ == 0:
+                    body = image_manifest(client, repo)
+                    assert put_manifest(client, repo, "v1", body).status_code == 201
+                else:
+                    assert client.get(f"/v2/{repo}/manifests/v1").content == body
