@@ -171,7 +171,7 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
     assert (tmp_path / "seawall.db").is_file()
     result = run_cli("db", "current", env=env)
     assert result.returncode == 0
-    assert "0001" in result.stdout + result.stderr
+    assert "(head)" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("database", DATABASES)

@@ -103,3 +103,94 @@ uploads = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_uploads_updated", "updated_at"),
 )
+
+# -- identities and access (issue 3) ----------------------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", _name(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("site_admin", sa.Boolean, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", _name(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column(
+        "team_id", sa.Integer, sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+robots = sa.Table(
+    "robots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", _name(128), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(80), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON: [{"pattern": ..., "actions": [...]}]
+    sa.Column("expires_at", sa.Float),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+namespaces = sa.Table(
+    "namespaces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", _name(255), nullable=False, unique=True),
+    sa.Column("public", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+namespace_members = sa.Table(
+    "namespace_members",
+    metadata,
+    sa.Column(
+        "namespace_id",
+        sa.Integer,
+        sa.ForeignKey("namespaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("principal", sa.String(80), primary_key=True),  # "user:<name>" or "team:<name>"
+    sa.Column("role", sa.Integer, nullable=False),
+)
+
+repository_grants = sa.Table(
+    "repository_grants",
+    metadata,
+    sa.Column(
+        "namespace_id",
+        sa.Integer,
+        sa.ForeignKey("namespaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("pattern", sa.String(255), primary_key=True),
+    sa.Column("principal", sa.String(80), primary_key=True),
+    sa.Column("actions", sa.String(64), nullable=False),  # comma-separated
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),  # "account:<name>" or "address:<ip>"
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+)

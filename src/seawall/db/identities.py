@@ -1,0 +1,297 @@
+"""`IdentityStore`: users, teams, robots, namespaces, memberships and grants, over the same
+`SqlBackend` as the registry metadata (plain SQL, `?` placeholders)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from seawall.db.store import SqlBackend, Step
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    name: str
+    password_hash: str
+    site_admin: bool
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RobotRecord:
+    id: int
+    name: str
+    secret_hash: str
+    scopes: list[dict[str, Any]]  # [{"pattern": "team-a/ci-*", "actions": ["pull", "push"]}]
+    expires_at: float | None
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRecord:
+    id: int
+    name: str
+    public: bool
+    members: dict[str, int]  # principal ("user:alice", "team:ops") -> role
+    grants: list[tuple[str, str, tuple[str, ...]]]  # (pattern, principal, actions)
+
+
+class IdentityStore:
+    def __init__(self, backend: SqlBackend) -> None:
+        self.backend = backend
+
+    # -- users ----------------------------------------------------------------------------
+
+    async def user(self, name: str) -> UserRecord | None:
+        row = await self.backend.fetchone(
+            "SELECT id, name, password_hash, site_admin, disabled FROM users WHERE name = ?", name
+        )
+        if row is None:
+            return None
+        return UserRecord(int(row[0]), row[1], row[2], bool(row[3]), bool(row[4]))
+
+    async def count_users(self) -> int:
+        row = await self.backend.fetchone("SELECT COUNT(*) FROM users")
+        return int(row[0]) if row else 0
+
+    async def create_user(self, name: str, password_hash: str, site_admin: bool = False) -> bool:
+        """False when the name is taken."""
+        now = time.time()
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO users (name, password_hash, site_admin, disabled, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    (name, password_hash, site_admin, False, now, now),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def set_password(self, name: str, password_hash: str) -> bool:
+        return await self._update_user(name, "password_hash = ?", password_hash)
+
+    async def set_disabled(self, name: str, disabled: bool) -> bool:
+        return await self._update_user(name, "disabled = ?", disabled)
+
+    async def set_site_admin(self, name: str, site_admin: bool) -> bool:
+        return await self._update_user(name, "site_admin = ?", site_admin)
+
+    async def _update_user(self, name: str, assignment: str, value: Any) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    f"UPDATE users SET {assignment}, updated_at = ? WHERE name = ?",  # noqa: S608
+                    (value, time.time(), name),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def users(self) -> list[UserRecord]:
+        rows = await self.backend.fetchall(
+            "SELECT id, name, password_hash, site_admin, disabled FROM users ORDER BY name"
+        )
+        return [UserRecord(int(r[0]), r[1], r[2], bool(r[3]), bool(r[4])) for r in rows]
+
+    # -- teams ----------------------------------------------------------------------------
+
+    async def create_team(self, name: str) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO teams (name, created_at) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (name, time.time()),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def add_team_member(self, team: str, user: str) -> bool:
+        """False when the team or the user does not exist."""
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO team_members (team_id, user_id)"
+                    " SELECT t.id, u.id FROM teams t, users u WHERE t.name = ? AND u.name = ?"
+                    " ON CONFLICT DO NOTHING",
+                    (team, user),
+                )
+            ]
+        )
+        return bool(count) or user in await self.team_members(team)
+
+    async def remove_team_member(self, team: str, user: str) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "DELETE FROM team_members WHERE team_id = (SELECT id FROM teams WHERE name = ?)"
+                    " AND user_id = (SELECT id FROM users WHERE name = ?)",
+                    (team, user),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def team_members(self, team: str) -> list[str]:
+        rows = await self.backend.fetchall(
+            "SELECT u.name FROM team_members m JOIN teams t ON t.id = m.team_id"
+            " JOIN users u ON u.id = m.user_id WHERE t.name = ? ORDER BY u.name",
+            team,
+        )
+        return [r[0] for r in rows]
+
+    async def teams_of(self, user: str) -> frozenset[str]:
+        rows = await self.backend.fetchall(
+            "SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id"
+            " JOIN users u ON u.id = m.user_id WHERE u.name = ?",
+            user,
+        )
+        return frozenset(r[0] for r in rows)
+
+    # -- robots ---------------------------------------------------------------------------
+
+    async def create_robot(
+        self,
+        name: str,
+        secret_hash: str,
+        scopes: list[dict[str, Any]],
+        expires_at: float | None,
+        created_by: str,
+    ) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO robots (name, secret_hash, scopes, expires_at, disabled,"
+                    " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (
+                        name,
+                        secret_hash,
+                        json.dumps(scopes),
+                        expires_at,
+                        False,
+                        created_by,
+                        time.time(),
+                    ),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def robot(self, name: str) -> RobotRecord | None:
+        row = await self.backend.fetchone(
+            "SELECT id, name, secret_hash, scopes, expires_at, disabled FROM robots WHERE name = ?",
+            name,
+        )
+        if row is None:
+            return None
+        expires = None if row[4] is None else float(row[4])
+        return RobotRecord(int(row[0]), row[1], row[2], json.loads(row[3]), expires, bool(row[5]))
+
+    async def set_robot_disabled(self, name: str, disabled: bool) -> bool:
+        (count,) = await self.backend.transaction(
+            [Step("UPDATE robots SET disabled = ? WHERE name = ?", (disabled, name))]
+        )
+        return bool(count)
+
+    # -- namespaces -----------------------------------------------------------------------
+
+    async def create_namespace(self, name: str, public: bool = False) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO namespaces (name, public, created_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (name, public, time.time()),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def set_public(self, name: str, public: bool) -> bool:
+        (count,) = await self.backend.transaction(
+            [Step("UPDATE namespaces SET public = ? WHERE name = ?", (public, name))]
+        )
+        return bool(count)
+
+    async def namespace(self, name: str) -> NamespaceRecord | None:
+        row = await self.backend.fetchone(
+            "SELECT id, name, public FROM namespaces WHERE name = ?", name
+        )
+        if row is None:
+            return None
+        namespace_id = int(row[0])
+        members = await self.backend.fetchall(
+            "SELECT principal, role FROM namespace_members WHERE namespace_id = ?", namespace_id
+        )
+        grants = await self.backend.fetchall(
+            "SELECT pattern, principal, actions FROM repository_grants WHERE namespace_id = ?"
+            " ORDER BY pattern, principal",
+            namespace_id,
+        )
+        return NamespaceRecord(
+            namespace_id,
+            row[1],
+            bool(row[2]),
+            {m[0]: int(m[1]) for m in members},
+            [(g[0], g[1], tuple(a for a in g[2].split(",") if a)) for g in grants],
+        )
+
+    async def set_member(self, namespace: str, principal: str, role: int) -> bool:
+        """Give `principal` a role in the namespace (replacing its previous one)."""
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO namespace_members (namespace_id, principal, role)"
+                    " SELECT id, ?, ? FROM namespaces WHERE name = ?"
+                    " ON CONFLICT (namespace_id, principal) DO UPDATE SET role = excluded.role",
+                    (principal, role, namespace),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def remove_member(self, namespace: str, principal: str) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "DELETE FROM namespace_members WHERE principal = ? AND namespace_id ="
+                    " (SELECT id FROM namespaces WHERE name = ?)",
+                    (principal, namespace),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def grant(
+        self, namespace: str, pattern: str, principal: str, actions: tuple[str, ...]
+    ) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO repository_grants (namespace_id, pattern, principal, actions,"
+                    " created_at) SELECT id, ?, ?, ?, ? FROM namespaces WHERE name = ?"
+                    " ON CONFLICT (namespace_id, pattern, principal)"
+                    " DO UPDATE SET actions = excluded.actions",
+                    (pattern, principal, ",".join(actions), time.time(), namespace),
+                )
+            ]
+        )
+        return bool(count)
+
+    async def revoke(self, namespace: str, pattern: str, principal: str) -> bool:
+        (count,) = await self.backend.transaction(
+            [
+                Step(
+                    "DELETE FROM repository_grants WHERE pattern = ? AND principal = ?"
+                    " AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)",
+                    (pattern, principal, namespace),
+                )
+            ]
+        )
+        return bool(count)
