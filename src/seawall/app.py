@@ -6,16 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from seawall.config import Settings, metrics_multiprocess_dir, settings_for_worker
-from seawall.db.postgres import PostgresBackend
-from seawall.db.sqlite import SqliteBackend
-from seawall.db.store import MetadataStore, SqlBackend
+from seawall.db.backends import database_backend
+from seawall.db.store import MetadataStore
 from seawall.http.errors import EXCEPTION_HANDLERS
 from seawall.http.health import HealthEndpoints
 from seawall.http.metrics import Metrics, MetricsMiddleware
@@ -38,14 +36,6 @@ from seawall.storage.base import BlobStore
 from seawall.storage.filesystem import FilesystemBlobStore
 
 log = structlog.get_logger("seawall")
-
-
-def database_backend(settings: Settings) -> SqlBackend:
-    """The backend the database URL names; its connections open in `start()`."""
-    url = settings.effective_database_url
-    if settings.is_postgres:
-        return PostgresBackend(url, settings.pg_pool_size)
-    return SqliteBackend(Path(url.removeprefix("sqlite:///")))
 
 
 @dataclass

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     )
     pg_pool_size: int = Field(
         10, ge=1, description="PostgreSQL connections per server worker process."
+    )
+    admin_password: SecretStr | None = Field(
+        None,
+        description=(
+            "Password of the first site admin, `admin`, created at the first start when there are"
+            " no users. Unset: a random one is written to DATA_DIR/admin-password (mode 0600)."
+        ),
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log level written: debug, info, warning or error."

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from seawall.cli import db, serve
+from seawall.cli import db, serve, user
 from seawall.config import Settings, load_settings
 
 HELP = """Seawall: a self-hosted OCI container registry, secure and governed by default.
@@ -30,6 +30,7 @@ def load(config: Path | None, **overrides: Any) -> Settings:
 
 serve.register(app, load)
 app.add_typer(db.make(load), name="db", help="Database schema migrations.")
+app.add_typer(user.make(load), name="user", help="User accounts.")
 
 
 def main() -> None:

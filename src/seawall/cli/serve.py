@@ -61,13 +61,12 @@ def run(settings: Settings) -> None:
     if (settings.tls_cert is None) != (settings.tls_key is None):
         typer.echo("seawall: tls_cert and tls_key must be given together", err=True)
         raise typer.Exit(2)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from seawall.db.migrate import upgrade_in_subprocess
+    from seawall.bootstrap import prepare_in_subprocess
 
     try:
-        upgrade_in_subprocess(settings.effective_database_url)
+        prepare_in_subprocess(settings)
     except subprocess.CalledProcessError:
-        typer.echo("seawall: database migration failed (see above)", err=True)
+        typer.echo("seawall: preparing the database failed (see above)", err=True)
         raise typer.Exit(1) from None
     metrics_dir = settings.data_dir.resolve() / "tmp" / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)

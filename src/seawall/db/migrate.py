@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,18 +38,3 @@ def current(database_url: str) -> None:
     from alembic import command
 
     command.current(alembic_config(database_url), verbose=True)
-
-
-def upgrade_in_subprocess(database_url: str) -> None:
-    """Migrate from a child process, so a long-running parent (the server, whose workers fork
-    from it) never carries Alembic and SQLAlchemy in memory. The URL goes through stdin: it may
-    hold a password, and a command line is visible to every local user."""
-    subprocess.run(
-        [sys.executable, "-m", "seawall.db.migrate"],
-        input=database_url.encode(),
-        check=True,
-    )
-
-
-if __name__ == "__main__":
-    upgrade(sys.stdin.read().strip())

@@ -1,0 +1,124 @@
+"""`seawall user`: add, list, change the password of, disable and enable user accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from seawall.config import Settings
+
+T = TypeVar("T")
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML configuration file.")
+]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def _with_identities(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    from seawall.db.backends import database_backend
+    from seawall.db.identities import IdentityStore
+
+    async def run() -> T:
+        backend = database_backend(settings)
+        await backend.start()
+        try:
+            return await work(IdentityStore(backend))
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _hash(password: str) -> str:
+    from seawall.domain.credentials import hash_password
+
+    try:
+        return hash_password(password)
+    except ValueError as exc:
+        typer.echo(f"seawall: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"seawall: {message}", err=True)
+    return typer.Exit(1)
+
+
+def make(load: Callable[..., Settings]) -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("add")
+    def add(
+        name: str,
+        config: ConfigOption = None,
+        site_admin: Annotated[bool, typer.Option(help="Make the user a site admin.")] = False,
+        password_stdin: PasswordStdin = False,
+    ) -> None:
+        """Create a user with a password."""
+        from seawall.domain.names import validate_repository
+        from seawall.errors import RegistryError
+
+        try:
+            validate_repository(name)  # user names follow the repository component grammar
+        except RegistryError as exc:
+            typer.echo(f"seawall: invalid user name: {exc.message}", err=True)
+            raise typer.Exit(2) from None
+        if "/" in name:
+            typer.echo("seawall: invalid user name: it may not contain '/'", err=True)
+            raise typer.Exit(2)
+        password_hash = _hash(_read_password(password_stdin))
+        created = _with_identities(
+            load(config), lambda ids: ids.create_user(name, password_hash, site_admin)
+        )
+        if not created:
+            raise _fail(f"user {name!r} already exists")
+        typer.echo(f"created user {name}")
+
+    @app.command("list")
+    def list_users(config: ConfigOption = None) -> None:
+        """List users, with their site-admin and disabled flags."""
+        for user in _with_identities(load(config), lambda ids: ids.users()):
+            flags = [
+                f for f, on in (("site-admin", user.site_admin), ("disabled", user.disabled)) if on
+            ]
+            typer.echo(f"{user.name}\t{','.join(flags)}")
+
+    @app.command("passwd")
+    def passwd(
+        name: str, config: ConfigOption = None, password_stdin: PasswordStdin = False
+    ) -> None:
+        """Set a user's password."""
+        password_hash = _hash(_read_password(password_stdin))
+        if not _with_identities(load(config), lambda ids: ids.set_password(name, password_hash)):
+            raise _fail(f"no user {name!r}")
+        typer.echo(f"password of {name} changed")
+
+    @app.command("disable")
+    def disable(name: str, config: ConfigOption = None) -> None:
+        """Disable a user (memberships are kept; `enable` restores it)."""
+        if not _with_identities(load(config), lambda ids: ids.set_disabled(name, True)):
+            raise _fail(f"no user {name!r}")
+        typer.echo(f"disabled {name}")
+
+    @app.command("enable")
+    def enable(name: str, config: ConfigOption = None) -> None:
+        """Enable a disabled user."""
+        if not _with_identities(load(config), lambda ids: ids.set_disabled(name, False)):
+            raise _fail(f"no user {name!r}")
+        typer.echo(f"enabled {name}")
+
+    return app

@@ -1,0 +1,135 @@
+"""The first start creates the only admin with no default password; `seawall user` manages
+accounts. Against the real database files and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seawall.config import Settings
+from seawall.db.backends import database_backend
+from seawall.db.identities import IdentityStore, UserRecord
+from seawall.domain.credentials import verify_password
+from tests.support.server import DATABASES, postgres_database
+
+SEAWALL = str(Path(sys.executable).with_name("seawall"))
+
+
+@pytest.fixture(params=DATABASES)
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    base["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
+    if request.param == "postgres":
+        with postgres_database() as url:
+            yield {**base, "SEAWALL_DATABASE_URL": url}
+    else:
+        yield base
+
+
+def seawall(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SEAWALL, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def prepare(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """What `seawall serve` does before serving (the same child process)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from seawall.config import load_settings;"
+            " from seawall.bootstrap import prepare_in_subprocess;"
+            " prepare_in_subprocess(load_settings())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def user(env: dict[str, str], name: str) -> UserRecord | None:
+    settings = Settings(
+        data_dir=Path(env["SEAWALL_DATA_DIR"]), database_url=env.get("SEAWALL_DATABASE_URL", "")
+    )
+
+    async def get() -> UserRecord | None:
+        backend = database_backend(settings)
+        await backend.start()
+        try:
+            return await IdentityStore(backend).user(name)
+        finally:
+            await backend.close()
+
+    return asyncio.run(get())
+
+
+def test_first_start_creates_admin_with_a_private_random_password(env: dict[str, str]) -> None:
+    first = prepare(env)
+    assert first.returncode == 0, first.stderr
+    path = Path(env["SEAWALL_DATA_DIR"]) / "admin-password"
+    assert str(path) in first.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    password = path.read_text().strip()
+    assert len(password) >= 32
+    assert password not in first.stderr
+    admin = user(env, "admin")
+    assert admin is not None and admin.site_admin and not admin.disabled
+    assert verify_password(admin.password_hash, password)
+    # Later starts leave the admin and the file alone.
+    again = prepare(env)
+    assert again.returncode == 0
+    assert "admin" not in again.stderr
+    assert path.read_text().strip() == password
+    admin_again = user(env, "admin")
+    assert admin_again is not None and admin_again.password_hash == admin.password_hash
+
+
+def test_admin_password_from_the_environment(env: dict[str, str]) -> None:
+    given = "a-long-operator-chosen-password"
+    result = prepare({**env, "SEAWALL_ADMIN_PASSWORD": given})
+    assert result.returncode == 0, result.stderr
+    assert "SEAWALL_ADMIN_PASSWORD" in result.stderr
+    assert given not in result.stderr
+    assert not (Path(env["SEAWALL_DATA_DIR"]) / "admin-password").exists()
+    admin = user(env, "admin")
+    assert admin is not None and verify_password(admin.password_hash, given)
+
+
+def test_user_commands(env: dict[str, str]) -> None:
+    assert prepare(env).returncode == 0
+    added = seawall(env, "user", "add", "bob", "--password-stdin", stdin="bobs-first-password\n")
+    assert added.returncode == 0, added.stderr
+    bob = user(env, "bob")
+    assert bob is not None and verify_password(bob.password_hash, "bobs-first-password")
+    assert not bob.site_admin
+    taken = seawall(env, "user", "add", "bob", "--password-stdin", stdin="another-password-x\n")
+    assert taken.returncode == 1
+    assert "already exists" in taken.stderr
+    short = seawall(env, "user", "add", "carol", "--password-stdin", stdin="short\n")
+    assert short.returncode == 2
+    assert "at least 12" in short.stderr
+    assert user(env, "carol") is None
+    bad_name = seawall(env, "user", "add", "Carol", "--password-stdin", stdin="long-enough-pass\n")
+    assert bad_name.returncode == 2
+    assert "invalid user name" in bad_name.stderr
+    changed = seawall(env, "user", "passwd", "bob", "--password-stdin", stdin="bobs-new-password\n")
+    assert changed.returncode == 0
+    bob = user(env, "bob")
+    assert bob is not None and verify_password(bob.password_hash, "bobs-new-password")
+    assert seawall(env, "user", "disable", "bob").returncode == 0
+    listed = seawall(env, "user", "list").stdout.splitlines()
+    assert listed == ["admin\tsite-admin", "bob\tdisabled"]
+    assert seawall(env, "user", "enable", "bob").returncode == 0
+    assert seawall(env, "user", "list").stdout.splitlines()[1] == "bob\t"
+    missing = seawall(env, "user", "disable", "nobody")
+    assert missing.returncode == 1
+    assert "no user" in missing.stderr
