@@ -1,17 +1,12 @@
-"""Who may do what. Until identities exist, the only policy is `LoopbackAnonymousAccess`: the
-server refuses to start on a non-loopback address, so anyone who can connect is local."""
+"""Who may do what. Until requests carry identities, the only policy is
+`LoopbackAnonymousAccess`: the server refuses to start on a non-loopback address, so anyone
+who can connect is local. The decision engine that replaces it is `seawall.domain.access`."""
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Protocol
 
-
-class Action(Enum):
-    PULL = "pull"
-    PUSH = "push"
-    DELETE = "delete"
-    CATALOG = "catalog"
+from seawall.domain.rights import Action
 
 
 class AccessPolicy(Protocol):

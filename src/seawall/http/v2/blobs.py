@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from seawall.domain.digests import Digest
+from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.v2.common import repository, require
-from seawall.services.access import AccessPolicy, Action
+from seawall.services.access import AccessPolicy
 from seawall.services.blobs import BlobService
 
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")

@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from seawall.domain.pagination import page_size
+from seawall.domain.rights import Action
 from seawall.http.v2.common import next_link, require
-from seawall.services.access import AccessPolicy, Action
+from seawall.services.access import AccessPolicy
 from seawall.services.catalog import CatalogService
 
 

@@ -7,8 +7,9 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from seawall.domain.names import validate_repository
+from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.services.access import AccessPolicy, Action
+from seawall.services.access import AccessPolicy
 
 
 def repository(request: Request) -> str:

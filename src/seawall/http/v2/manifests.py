@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from seawall.domain.rights import Action
 from seawall.http.v2.common import content_length, repository, require
-from seawall.services.access import AccessPolicy, Action
+from seawall.services.access import AccessPolicy
 from seawall.services.manifests import ManifestService
 
 

@@ -7,8 +7,9 @@ from starlette.responses import JSONResponse, Response
 
 from seawall.domain.digests import Digest
 from seawall.domain.manifests import OCI_INDEX
+from seawall.domain.rights import Action
 from seawall.http.v2.common import repository, require
-from seawall.services.access import AccessPolicy, Action
+from seawall.services.access import AccessPolicy
 from seawall.services.referrers import ReferrerService
 
 

@@ -8,9 +8,10 @@ from starlette.responses import Response
 
 from seawall.domain.digests import Digest
 from seawall.domain.names import validate_repository
+from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.v2.common import content_length, has_body, repository, require
-from seawall.services.access import AccessPolicy, Action
+from seawall.services.access import AccessPolicy
 from seawall.services.blobs import BlobService
 from seawall.services.uploads import ByteRange, UploadService, session_headers
 
