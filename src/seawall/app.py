@@ -13,11 +13,17 @@ from starlette.middleware import Middleware
 
 from seawall.config import Settings, metrics_multiprocess_dir, settings_for_worker
 from seawall.db.backends import database_backend
+from seawall.db.identities import IdentityStore, LoginFailures
 from seawall.db.store import MetadataStore
+from seawall.domain.rights import CreationRule
+from seawall.http.api.identities import ApiEndpoints
+from seawall.http.auth import Gate
 from seawall.http.errors import EXCEPTION_HANDLERS
 from seawall.http.health import HealthEndpoints
 from seawall.http.metrics import Metrics, MetricsMiddleware
 from seawall.http.routes import routes
+from seawall.http.token import TokenEndpoints, refresh_audience
+from seawall.http.v2.base import BaseEndpoints
 from seawall.http.v2.blobs import BlobEndpoints
 from seawall.http.v2.catalog import CatalogEndpoints
 from seawall.http.v2.manifests import ManifestEndpoints
@@ -25,17 +31,21 @@ from seawall.http.v2.referrers import ReferrerEndpoints
 from seawall.http.v2.tags import TagEndpoints
 from seawall.http.v2.uploads import UploadEndpoints
 from seawall.logs import configure_logging
-from seawall.services.access import AccessPolicy, LoopbackAnonymousAccess
+from seawall.services.access import AccessService
+from seawall.services.auth import Authenticator, LoginLimits
 from seawall.services.blobs import BlobService
 from seawall.services.catalog import CatalogService
+from seawall.services.keys import SigningKeys
 from seawall.services.manifests import ManifestService
 from seawall.services.referrers import ReferrerService
 from seawall.services.tags import TagService
+from seawall.services.tokens import TokenIssuer, TokenVerifier
 from seawall.services.uploads import UploadService
 from seawall.storage.base import BlobStore
 from seawall.storage.filesystem import FilesystemBlobStore
 
 log = structlog.get_logger("seawall")
+TOKEN_ISSUER = "seawall"  # noqa: S105 - the `iss` claim, not a secret
 
 
 @dataclass
@@ -65,13 +75,38 @@ class Services:
         )
 
 
-def create_app(settings: Settings | None = None, access: AccessPolicy | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or settings_for_worker()
     configure_logging(settings)
     store = MetadataStore(database_backend(settings))
     blob_store = FilesystemBlobStore(settings.data_dir.resolve())
     services = Services.build(settings, store, blob_store)
-    access = access or LoopbackAnonymousAccess()
+    identities = IdentityStore(store.backend)
+    access = AccessService(
+        identities, CreationRule(personal_namespaces=settings.personal_namespaces)
+    )
+    keys = SigningKeys(settings.data_dir.resolve() / "keys")
+    service = settings.token_service
+    verifier = TokenVerifier(keys, TOKEN_ISSUER, service)
+    authenticator = Authenticator(
+        identities,
+        access,
+        LoginFailures(store.backend, settings.login_failure_window_seconds),
+        LoginLimits(
+            settings.login_max_failures_per_account, settings.login_max_failures_per_address
+        ),
+        verifier,
+    )
+    gate = Gate(authenticator, access, service, settings.public_url)
+    tokens = TokenEndpoints(
+        gate,
+        authenticator,
+        access,
+        TokenIssuer(keys, TOKEN_ISSUER, settings.token_ttl_seconds),
+        TokenIssuer(keys, TOKEN_ISSUER, settings.refresh_token_ttl_seconds),
+        TokenVerifier(keys, TOKEN_ISSUER, refresh_audience(service)),
+        service,
+    )
     multiprocess_dir = metrics_multiprocess_dir()
     metrics = Metrics(str(multiprocess_dir) if multiprocess_dir else None)
 
@@ -87,20 +122,25 @@ def create_app(settings: Settings | None = None, access: AccessPolicy | None = N
                 await sweeper
             await store.close()
 
-    return Starlette(
+    app = Starlette(
         routes=routes(
             HealthEndpoints(store, blob_store, metrics),
-            BlobEndpoints(services.blobs, access),
-            UploadEndpoints(services.uploads, services.blobs, access),
-            ManifestEndpoints(services.manifests, access),
-            TagEndpoints(services.tags, access),
-            CatalogEndpoints(services.catalog, access),
-            ReferrerEndpoints(services.referrers, access),
+            tokens,
+            BaseEndpoints(gate),
+            BlobEndpoints(services.blobs, gate),
+            UploadEndpoints(services.uploads, services.blobs, gate),
+            ManifestEndpoints(services.manifests, gate),
+            TagEndpoints(services.tags, gate),
+            CatalogEndpoints(services.catalog, gate),
+            ReferrerEndpoints(services.referrers, gate),
+            ApiEndpoints(gate, access, identities),
         ),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # a registry path has one spelling; others are 404
+    return app
 
 
 async def _sweep_uploads(uploads: UploadService, settings: Settings) -> None:

@@ -7,7 +7,6 @@ Every key of `Settings` maps mechanically to `SEAWALL_<KEY>` and to `<key>` in t
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +68,34 @@ class Settings(BaseSettings):
             " no users. Unset: a random one is written to DATA_DIR/admin-password (mode 0600)."
         ),
     )
+    token_service: str = Field(
+        "seawall", min_length=1, description="The `service` of the token server and its tokens."
+    )
+    token_ttl_seconds: int = Field(
+        300, ge=60, le=3600, description="Lifetime of a bearer token issued by /token."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        7 * 86400, ge=300, description="Lifetime of a refresh token (OAuth2 offline access)."
+    )
+    public_url: str = Field(
+        "",
+        description=(
+            "Base URL clients reach the registry at (for the token realm), e.g."
+            " `https://registry.example.com`. Empty: taken from each request's Host."
+        ),
+    )
+    personal_namespaces: bool = Field(
+        False, description="A user may create the namespace named after them by pushing to it."
+    )
+    login_failure_window_seconds: int = Field(
+        900, ge=1, description="Window in which failed logins are counted."
+    )
+    login_max_failures_per_account: int = Field(
+        10, ge=1, description="Failed logins allowed per account in the window, then 429."
+    )
+    login_max_failures_per_address: int = Field(
+        100, ge=1, description="Failed logins allowed per client address in the window, then 429."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log level written: debug, info, warning or error."
     )
@@ -109,15 +136,6 @@ class Settings(BaseSettings):
     @property
     def is_postgres(self) -> bool:
         return self.effective_database_url.startswith("postgresql")
-
-    @property
-    def listens_on_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
 
 
 _chosen_config_file: Path | None = None

@@ -6,31 +6,24 @@ ctr, which keeps every byte, the same manifest and layer digests too. What each 
 is then checked over plain HTTP, and an image pushed by one client is pulled by all the others
 and by skopeo.
 
-Each daemon (containerd, dockerd) starts once per session; see tests/support/clients.py.
+Each daemon (containerd, dockerd) starts once per session; see tests/support/clients.py. Every
+client logs in to the registry as its admin before it pushes or pulls.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.support.clients import (
     Client,
-    Containerd,
-    CtrClient,
-    DockerClient,
-    PodmanClient,
     Skopeo,
     SourceImage,
     build_source_image,
     check_local_image,
-    containerd_daemon,
-    ctr_client,
-    docker_daemon,
-    podman_client,
     registry_log_on_failure,
     verify_registry_image,
 )
@@ -41,48 +34,29 @@ pytestmark = [pytest.mark.e2e, pytest.mark.clients]
 CLIENTS = ("docker", "podman", "ctr")
 
 
-# --- session-wide clients -------------------------------------------------------------------
+# --- clients -------------------------------------------------------------------------------
+# The daemons and clients themselves (containerd, docker, podman, ctr) are session fixtures in
+# conftest.py, shared with test_auth_clients.py.
 
 
-@pytest.fixture(scope="session")
-def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
-    with containerd_daemon(tmp_path_factory.mktemp("containerd")) as daemon:
-        yield daemon
-
-
-@pytest.fixture(scope="session")
-def docker(
-    tmp_path_factory: pytest.TempPathFactory, containerd: Containerd
-) -> Iterator[DockerClient]:
-    with docker_daemon(tmp_path_factory.mktemp("docker"), containerd) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanClient]:
-    with podman_client(tmp_path_factory.mktemp("podman")) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def ctr(tmp_path_factory: pytest.TempPathFactory, containerd: Containerd) -> Iterator[CtrClient]:
-    with ctr_client(tmp_path_factory.mktemp("ctr"), containerd) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+@pytest.fixture
+def skopeo(tmp_path_factory: pytest.TempPathFactory, registry: RunningServer) -> Skopeo:
+    """skopeo, logged in to this registry as its admin."""
     require_tool("skopeo")
-    return Skopeo(tmp_path_factory.mktemp("skopeo"))
+    client = Skopeo(tmp_path_factory.mktemp("skopeo"))
+    client.login(registry.host, registry.username, registry.password)
+    return client
 
 
 @pytest.fixture
 def client_for(request: pytest.FixtureRequest, registry: RunningServer) -> Callable[[str], Client]:
-    """The named client's session fixture (started on first use), trusting this registry."""
+    """The named client's session fixture (started on first use), trusting this registry and
+    logged in to it as its admin."""
 
     def get(name: str) -> Client:
         client: Client = request.getfixturevalue(name)
         client.trust(registry.host)
+        client.login(registry.host, registry.username, registry.password)
         return client
 
     return get

@@ -21,6 +21,7 @@ import oras.defaults
 import oras.oci
 import pytest
 
+from tests.support.clients import oras_client
 from tests.support.layouts import OCI_EMPTY, OCI_MANIFEST, Descriptor, Layout, add_image
 from tests.support.referrers import get_referrers
 from tests.support.server import RunningServer, require_tool
@@ -33,13 +34,17 @@ SIG_TYPE = "application/vnd.seawall.e2e.signature.v1+json"
 
 
 @pytest.fixture
-def skopeo(registry: RunningServer) -> Skopeo:
-    return Skopeo(require_tool("skopeo"), registry)
+def skopeo(registry: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+    """skopeo logged in as the registry's admin."""
+    return Skopeo.logged_in(require_tool("skopeo"), registry, tmp_path_factory.mktemp("skopeo"))
 
 
 @pytest.fixture
-def client(registry: RunningServer) -> oras.client.OrasClient:
-    return oras.client.OrasClient(hostname=registry.host, insecure=True)
+def client(
+    registry: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> oras.client.OrasClient:
+    """oras-py logged in as the registry's admin."""
+    return oras_client(registry, tmp_path_factory.mktemp("oras"))
 
 
 def unique_repo(kind: str) -> str:
@@ -62,7 +67,10 @@ def subject_of(image: Descriptor) -> oras.oci.Subject:
 
 def get_manifest(registry: RunningServer, repo: str, ref: str) -> tuple[bytes, dict[str, Any]]:
     r = httpx.get(
-        f"{registry.url}/v2/{repo}/manifests/{ref}", headers={"Accept": OCI_MANIFEST}, timeout=30
+        f"{registry.url}/v2/{repo}/manifests/{ref}",
+        headers={"Accept": OCI_MANIFEST},
+        auth=registry.auth,
+        timeout=30,
     )
     assert r.status_code == 200, r.text
     return r.content, r.json()

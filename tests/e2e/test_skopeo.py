@@ -38,8 +38,9 @@ SIG_TYPE = "application/vnd.seawall.e2e.signature.v1+json"
 
 
 @pytest.fixture
-def skopeo(registry: RunningServer) -> Skopeo:
-    return Skopeo(require_tool("skopeo"), registry)
+def skopeo(registry: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+    """skopeo logged in as the registry's admin."""
+    return Skopeo.logged_in(require_tool("skopeo"), registry, tmp_path_factory.mktemp("skopeo"))
 
 
 def unique(kind: str) -> str:
@@ -119,12 +120,12 @@ def test_single_platform_image_round_trips(
     # The manifest is served with its own media type and digest, by tag and by digest.
     for ref in ("v1", image.digest):
         url = f"{registry.url}/v2/{repo}/manifests/{ref}"
-        r = httpx.get(url, headers={"Accept": OCI_MANIFEST}, timeout=30)
+        r = httpx.get(url, headers={"Accept": OCI_MANIFEST}, auth=registry.auth, timeout=30)
         assert r.status_code == 200, r.text
         assert r.content == raw
         assert r.headers["content-type"].split(";")[0] == OCI_MANIFEST
         assert r.headers["docker-content-digest"] == image.digest
-        head = httpx.head(url, headers={"Accept": OCI_MANIFEST}, timeout=30)
+        head = httpx.head(url, headers={"Accept": OCI_MANIFEST}, auth=registry.auth, timeout=30)
         assert head.status_code == 200
         assert head.headers["docker-content-digest"] == image.digest
         assert int(head.headers["content-length"]) == len(raw)
@@ -234,6 +235,7 @@ def test_delete_manifest_by_digest(skopeo: Skopeo, registry: RunningServer, tmp_
     r = httpx.get(
         f"{registry.url}/v2/{repo}/manifests/{doomed.digest}",
         headers={"Accept": OCI_MANIFEST},
+        auth=registry.auth,
         timeout=30,
     )
     assert r.status_code == 404

@@ -20,5 +20,5 @@ def server(
 
 @pytest.fixture
 def client(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as c:
         yield c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 
 import pytest
@@ -12,12 +13,16 @@ from tests.support.server import RunningServer
 BAD_NAMES = ["Upper/case", "a/../b", "..", "a//b", "a/", "-a", "a/b_", "x" * 256, "a/" + "b" * 254]
 
 
+def basic(server: RunningServer) -> str:
+    return "Basic " + base64.b64encode(server.creds.encode()).decode()
+
+
 def raw(server: RunningServer, method: str, path: str) -> tuple[int, bytes]:
     """http.client sends the path exactly as given (httpx would normalise `..`)."""
     host, port = server.host.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        conn.request(method, path, headers={"Content-Length": "0"})
+        conn.request(method, path, headers={"Content-Length": "0", "Authorization": basic(server)})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -60,7 +65,7 @@ def test_method_not_allowed_names_the_allowed_ones(server: RunningServer) -> Non
     host, port = server.host.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        conn.request("POST", "/v2/_catalog")
+        conn.request("POST", "/v2/_catalog", headers={"Authorization": basic(server)})
         response = conn.getresponse()
         body = response.read()
     finally:

@@ -22,7 +22,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.registry import image_manifest, put_manifest
-from tests.support.server import DATABASES, free_port, postgres_database, stop, wait_ready
+from tests.support.server import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    DATABASES,
+    free_port,
+    postgres_database,
+    stop,
+    wait_ready,
+)
 
 SEAWALL = str(Path(sys.executable).with_name("seawall"))
 
@@ -58,15 +66,19 @@ def serving(
         assert stop(proc) == 0
 
 
-def test_refuses_non_loopback_address(tmp_path: Path) -> None:
-    result = run_cli("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path), env=clean_env())
-    assert result.returncode == 2
-    assert "refusing to listen on 0.0.0.0" in result.stderr
-    result = run_cli(
-        "serve", env=clean_env(SEAWALL_HOST="10.1.2.3", SEAWALL_DATA_DIR=str(tmp_path))
-    )
-    assert result.returncode == 2
-    assert "10.1.2.3" in result.stderr
+def test_listens_anywhere_and_is_closed_by_default(tmp_path: Path) -> None:
+    """Access control exists, so any address may be used; without credentials nothing is open."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ("--host", "0.0.0.0", "--port", str(port), "--data-dir", str(tmp_path / "d"))
+    with serving(*args, env=clean_env(), wait_for=url):
+        for path in ("/v2/", "/v2/_catalog", "/v2/any/thing/tags/list"):
+            r = httpx.get(url + path)
+            assert r.status_code == 401, path
+            assert r.headers["WWW-Authenticate"].startswith(f'Bearer realm="{url}/token"')
+        r = httpx.post(url + "/v2/team/app/blobs/uploads/", params={"digest": "sha256:" + "0" * 64})
+        assert r.status_code == 401
+        assert 'scope="repository:team/app:pull,push"' in r.headers["WWW-Authenticate"]
 
 
 def test_bad_configuration_is_reported(tmp_path: Path) -> None:
@@ -160,7 +172,9 @@ def test_tls(tmp_path: Path) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        assert r.status_code == 200
+        # Anonymous: challenged, with a realm on the same https origin.
+        assert r.status_code == 401
+        assert f'realm="https://127.0.0.1:{port}/token"' in r.headers["WWW-Authenticate"]
         assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
 
 
@@ -182,14 +196,18 @@ def test_restart_keeps_everything(tmp_path: Path, database: str) -> None:
             url = stack.enter_context(postgres_database())
         else:
             url = f"sqlite:///{tmp_path / 'data' / 'seawall.db'}"
-        env = clean_env(SEAWALL_DATABASE_URL=url, SEAWALL_DATA_DIR=str(tmp_path / "data"))
+        env = clean_env(
+            SEAWALL_DATABASE_URL=url,
+            SEAWALL_DATA_DIR=str(tmp_path / "data"),
+            SEAWALL_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        )
         repo = "restart/app"
         body = b""
         for round_ in range(2):
             url = f"http://127.0.0.1:{free_port()}"
             with (
                 serving("--port", url.rsplit(":", 1)[1], env=env, wait_for=url),
-                httpx.Client(base_url=url) as client,
+                httpx.Client(base_url=url, auth=(ADMIN_USER, ADMIN_PASSWORD)) as client,
             ):
                 if round_ == 0:
                     body = image_manifest(client, repo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import secrets
@@ -230,12 +231,17 @@ def test_cancel_upload_removes_its_bytes(client: httpx.Client, server: RunningSe
     assert client.get(location).status_code == 404
 
 
+def basic(server: RunningServer) -> str:
+    return base64.b64encode(server.creds.encode()).decode()
+
+
 def _send_partial(server: RunningServer, path: str, total: int, sent: bytes) -> None:
     """PATCH announcing `total` bytes, send only `sent`, then hang up."""
     host, port = server.host.split(":")
     with socket.create_connection((host, int(port))) as sock:
         head = (
             f"PATCH {path} HTTP/1.1\r\nHost: {server.host}\r\n"
+            f"Authorization: Basic {basic(server)}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n"
         )
         sock.sendall(head.encode() + sent)
@@ -323,7 +329,7 @@ def test_expired_upload_sessions_are_removed(tmp_path: Path) -> None:
     env = {"SEAWALL_UPLOAD_EXPIRY_SECONDS": "1", "SEAWALL_UPLOAD_SWEEP_SECONDS": "1"}
     with (
         seawall_server(tmp_path, extra_env=env) as server,
-        httpx.Client(base_url=server.url) as client,
+        httpx.Client(base_url=server.url, auth=server.auth) as client,
     ):
         location = start(client, unique_repo())
         assert client.patch(location, content=b"x" * 5000).status_code == 202
@@ -343,7 +349,7 @@ def test_oversized_blob_refused(tmp_path: Path) -> None:
     env = {"SEAWALL_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)}
     with (
         seawall_server(tmp_path, extra_env=env) as server,
-        httpx.Client(base_url=server.url) as client,
+        httpx.Client(base_url=server.url, auth=server.auth) as client,
     ):
         data = os.urandom(3 * 1024 * 1024)
         r = client.post(
@@ -374,7 +380,7 @@ def test_closing_put_waits_for_a_running_patch(client: httpx.Client, server: Run
     result: dict[str, int] = {}
 
     def patch() -> None:
-        with httpx.Client(base_url=server.url, timeout=30) as c:
+        with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as c:
             result["patch"] = c.patch(location, content=slow_body()).status_code
 
     thread = threading.Thread(target=patch)

@@ -133,3 +133,58 @@ def test_user_commands(env: dict[str, str]) -> None:
     missing = seawall(env, "user", "disable", "nobody")
     assert missing.returncode == 1
     assert "no user" in missing.stderr
+
+
+def test_namespace_team_robot_and_explain(env: dict[str, str]) -> None:
+    assert prepare(env).returncode == 0
+    for name in ("dana", "erin"):
+        r = seawall(env, "user", "add", name, "--password-stdin", stdin=f"{name}-password-long\n")
+        assert r.returncode == 0, r.stderr
+    assert seawall(env, "team", "add", "ops").returncode == 0
+    assert seawall(env, "team", "member", "ops", "erin").returncode == 0
+    assert seawall(env, "team", "members", "ops").stdout.split() == ["erin"]
+    assert seawall(env, "namespace", "add", "team-a").returncode == 0
+    assert seawall(env, "namespace", "member", "team-a", "user:dana", "developer").returncode == 0
+    assert seawall(env, "namespace", "member", "team-a", "team:ops", "reader").returncode == 0
+    r = seawall(env, "namespace", "grant", "team-a", "team-a/ci-*", "team:ops", "push")
+    assert r.returncode == 0, r.stderr
+    bad = seawall(env, "namespace", "grant", "team-a", "team-b/*", "team:ops", "push")
+    assert bad.returncode == 2
+    assert "within namespace" in bad.stderr
+    shown = seawall(env, "namespace", "show", "team-a").stdout.splitlines()
+    assert shown == [
+        "team-a\tprivate",
+        "member\tteam:ops\treader",
+        "member\tuser:dana\tdeveloper",
+        "grant\tteam-a/ci-*\tteam:ops\tpush",
+    ]
+
+    def explain(who: str, repo: str, action: str) -> subprocess.CompletedProcess[str]:
+        return seawall(env, "access", "explain", who, repo, action)
+
+    ok = explain("dana", "team-a/app", "push")
+    assert ok.returncode == 0
+    assert ok.stdout.startswith("allowed (namespace-member)")
+    no = explain("dana", "team-a/app", "delete")
+    assert no.returncode == 1
+    assert no.stdout.startswith("denied")
+    assert "maintainer" in no.stdout
+    assert explain("erin", "team-a/ci-build", "push").stdout.startswith(
+        "allowed (repository-grant)"
+    )
+    assert explain("erin", "team-a/app", "push").returncode == 1
+    assert explain("anonymous", "team-a/app", "pull").returncode == 1
+    assert explain("admin", "anything/at-all", "delete").stdout.startswith("allowed (site-admin)")
+    assert seawall(env, "namespace", "visibility", "team-a", "public").returncode == 0
+    assert explain("anonymous", "team-a/app", "pull").stdout.startswith("allowed (public-pull)")
+
+    robot = seawall(env, "robot", "add", "team-a+ci", "--scope", "team-a/ci-*=pull,push")
+    assert robot.returncode == 0, robot.stderr
+    secret = robot.stdout.strip().splitlines()[-1]
+    assert secret.startswith("swr_")
+    assert explain("team-a+ci", "team-a/ci-x", "push").stdout.startswith("allowed (robot-scope)")
+    assert explain("team-a+ci", "team-a/app", "push").returncode == 1
+    outside = seawall(env, "robot", "add", "team-a+bad", "--scope", "team-b/*=pull")
+    assert outside.returncode == 2
+    assert seawall(env, "robot", "disable", "team-a+ci").returncode == 0
+    assert explain("team-a+ci", "team-a/ci-x", "push").stdout.startswith("denied (disabled)")

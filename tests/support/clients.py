@@ -12,6 +12,10 @@ Each client is wrapped in a `Client` with the same small interface (load an OCI 
 local store, push, remove, pull, inspect), so the tests can treat them alike. What differs is
 recorded on the client: docker and podman re-serialise the manifest and recompress the layers
 on push (only the config and the diff_ids survive), ctr pushes every blob byte for byte.
+
+Every client logs in to a registry before it pushes or pulls (`Client.login`): docker and podman
+with `login --password-stdin`, skopeo through an auth file, ctr with `--user` on each command (it
+has no other way; the password is a test secret and is masked in failure messages).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import oras.client
 
 from tests.support.layouts import OCI_INDEX, OCI_MANIFEST, Layout, add_image
 from tests.support.processes import (
@@ -39,6 +44,7 @@ from tests.support.processes import (
     ClientError,
     Daemon,
     DaemonError,
+    auth_file,
     clean_env,
     empty_auth_file,
     log_tail,
@@ -144,6 +150,10 @@ class Client:
     def trust(self, host: str) -> None:
         """Let the client talk plain HTTP to the registry at `host`."""
 
+    def login(self, host: str, username: str, password: str) -> None:
+        """Use these credentials for the registry at `host` from now on (before pushing)."""
+        raise NotImplementedError
+
     def load(self, src: SourceImage, ref: str) -> None:
         """Put the source image into the local store, named `ref` (and nothing else)."""
         raise NotImplementedError
@@ -174,11 +184,17 @@ class Skopeo:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
-        auth = empty_auth_file(tmp / "auth.json")
-        self.env = clean_env(TMPDIR=str(tmp), REGISTRY_AUTH_FILE=str(auth))
+        self.auth_file = empty_auth_file(tmp / "auth.json")
+        self.credentials: dict[str, tuple[str, str]] = {}
+        self.env = clean_env(TMPDIR=str(tmp), REGISTRY_AUTH_FILE=str(self.auth_file))
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run(["skopeo", "--insecure-policy", *args], env=self.env)
+
+    def login(self, host: str, username: str, password: str) -> None:
+        """Keep the credentials for `host` in the auth file (REGISTRY_AUTH_FILE) skopeo reads."""
+        self.credentials[host] = (username, password)
+        auth_file(self.auth_file, self.credentials)
 
     def fetch(self, ref: str, dest: Path) -> tuple[str, dict[str, Any]]:
         """Copy `ref` into a `dir:` as it is on the registry; verify every blob it wrote.
@@ -207,9 +223,43 @@ class DockerClient(Client):
         self.daemon_json = daemon_json
         self.skopeo = Skopeo(tmp / "skopeo")
         self.env = clean_env(DOCKER_HOST=f"unix://{socket}", DOCKER_CONFIG=str(tmp / "cli"))
+        self.logged_in: dict[str, tuple[str, str]] = {}
 
-    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run(["docker", *args], env=self.env, check=check, context=self.daemon.log)
+    def docker(
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return run(
+            ["docker", *args],
+            env=env or self.env,
+            check=check,
+            context=self.daemon.log,
+            stdin=stdin,
+        )
+
+    def login(self, host: str, username: str, password: str) -> None:
+        if self.logged_in.get(host) != (username, password):
+            self.try_login(host, username, password, check=True)
+            self.logged_in[host] = (username, password)
+
+    def try_login(
+        self,
+        host: str,
+        username: str,
+        password: str,
+        *,
+        config_dir: Path | None = None,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """`docker login HOST --username USERNAME --password-stdin` (dockerd checks the password
+        with the registry); with `config_dir`, the credentials are kept there, not in the
+        client's own config."""
+        env = self.env if config_dir is None else {**self.env, "DOCKER_CONFIG": str(config_dir)}
+        argv = ["login", host, "--username", username, "--password-stdin"]
+        return self.docker(*argv, check=check, env=env, stdin=password)
 
     def ready(self) -> bool:
         return self.docker("info", "--format", "{{.ServerVersion}}", check=False).returncode == 0
@@ -289,6 +339,8 @@ class PodmanClient(Client):
         self.registries_conf = tmp / "registries.conf"
         self.registries_conf.write_text("unqualified-search-registries = []\n")
         (tmp / "tmp").mkdir(exist_ok=True)
+        self.logged_in: dict[str, tuple[str, str]] = {}
+        # `podman login` writes the credentials here; push and pull read them.
         self.env = clean_env(
             CONTAINERS_REGISTRIES_CONF=str(self.registries_conf),
             REGISTRY_AUTH_FILE=str(empty_auth_file(tmp / "auth.json")),
@@ -314,8 +366,31 @@ class PodmanClient(Client):
             "cgroupfs",
         ]
 
-    def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run([*self.base, *args], env=self.env, check=check)
+    def podman(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run([*self.base, *args], env=self.env, check=check, stdin=stdin)
+
+    def login(self, host: str, username: str, password: str) -> None:
+        if self.logged_in.get(host) != (username, password):
+            self.try_login(host, username, password, check=True)
+            self.logged_in[host] = (username, password)
+
+    def try_login(
+        self,
+        host: str,
+        username: str,
+        password: str,
+        *,
+        authfile: Path | None = None,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """`podman login --password-stdin` (podman checks the password with the registry);
+        with `authfile`, the credentials are kept there, not in the client's REGISTRY_AUTH_FILE."""
+        argv = ["login", "--tls-verify=false", "--username", username, "--password-stdin"]
+        if authfile is not None:
+            argv += ["--authfile", str(authfile)]
+        return self.podman(*argv, host, check=check, stdin=password)
 
     def trust(self, host: str) -> None:
         conf = self.registries_conf.read_text()
@@ -379,10 +454,19 @@ class CtrClient(Client):
         self.containerd = containerd
         self.namespace = namespace
         self.env = clean_env()
+        self.credentials: dict[str, str] = {}  # host -> "user:password", for --user
 
     def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = ["ctr", "--address", str(self.containerd.socket), "--namespace", self.namespace]
         return run([*argv, *args], env=self.env, check=check, context=self.containerd.daemon.log)
+
+    def login(self, host: str, username: str, password: str) -> None:
+        """ctr has no login: it sends `--user USER:PASSWORD` with each push and pull."""
+        self.credentials[host] = f"{username}:{password}"
+
+    def _user(self, ref: str) -> list[str]:
+        creds = self.credentials.get(split_ref(ref)[0])
+        return ["--user", creds] if creds else []
 
     def load(self, src: SourceImage, ref: str) -> None:
         # `import --base-name NAME` names the image NAME:<the layout's ref.name annotation>.
@@ -418,7 +502,7 @@ class CtrClient(Client):
     def push(self, ref: str) -> str:
         target = self._target(ref)
         assert target, f"ctr has no image {ref} to push"
-        self.ctr("images", "push", "--plain-http", ref)
+        self.ctr("images", "push", "--plain-http", *self._user(ref), ref)
         return target[1]  # ctr pushes the manifest it has, byte for byte
 
     def push_media_type(self, src: SourceImage) -> str:
@@ -426,7 +510,9 @@ class CtrClient(Client):
 
     def pull(self, ref: str) -> None:
         # Unpacking checks every layer against the config's diff_ids.
-        self.ctr("images", "pull", "--plain-http", "--platform", "linux/amd64", ref)
+        self.ctr(
+            "images", "pull", "--plain-http", *self._user(ref), "--platform", "linux/amd64", ref
+        )
 
     def remove(self, ref: str) -> None:
         target = self._target(ref)
@@ -449,6 +535,34 @@ class CtrClient(Client):
             manifest_digest=target[1],
             layer_digests=tuple(layer["digest"] for layer in manifest["layers"]),
         )
+
+
+# --- oras-py --------------------------------------------------------------------------------
+
+
+def oras_client(
+    registry: RunningServer, config_dir: Path, password: str | None = None, backend: str = "basic"
+) -> oras.client.OrasClient:
+    """oras-py logged in to `registry` as its admin (with `password`, the admin's by default).
+
+    `login()` checks nothing with the registry (it reports success with any password): it gives
+    the credentials to the client's auth backend and writes them to a docker config, here under
+    `config_dir` rather than ~/.docker. Requests are authenticated only when challenged.
+
+    The default backend is "basic": on a 401 it retries with Basic credentials, which /v2/
+    accepts. oras-py 0.2's "token" backend keeps one bearer token per client for every scope:
+    the token it gets for its first request (a HEAD, scope `pull`) is sent again for the upload
+    that needs `push` and the push fails (oras-project/oras-py#187). It is fine for pulls.
+    """
+    client = oras.client.OrasClient(hostname=registry.host, insecure=True, auth_backend=backend)
+    config_dir.mkdir(parents=True, exist_ok=True)
+    client.login(
+        registry.username,
+        registry.password if password is None else password,
+        hostname=registry.host,
+        config_path=str(config_dir / "config.json"),
+    )
+    return client
 
 
 # --- starting the clients -------------------------------------------------------------------
@@ -593,7 +707,9 @@ def verify_registry_image(
     manifest and every layer are the source's own.
     """
     _, name, tag = split_ref(ref)
-    with httpx.Client(base_url=registry.url, timeout=30, follow_redirects=True) as http:
+    with httpx.Client(
+        base_url=registry.url, auth=registry.auth, timeout=30, follow_redirects=True
+    ) as http:
         by_tag = http.get(f"/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_ACCEPT})
         assert by_tag.status_code == 200, f"GET manifest {ref}: {by_tag.status_code} {by_tag.text}"
         served_type = by_tag.headers.get("content-type", "").split(";")[0].strip()

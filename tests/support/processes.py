@@ -4,7 +4,9 @@ cleaned up (anything still mounted under the temp dir unmounted, the dir removed
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -12,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +52,23 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def empty_auth_file(path: Path) -> Path:
-    """No credentials: the registry is anonymous (podman and skopeo need the file to exist)."""
-    path.write_text('{"auths": {}}')
+def auth_file(path: Path, credentials: Mapping[str, tuple[str, str]]) -> Path:
+    """Write a containers-auth.json (what skopeo and podman read, and docker's config.json
+    format): {"auths": {HOST: {"auth": base64("user:password")}}} for each HOST, readable by
+    the owner only. Credentials go in a file rather than on a command line."""
+    auths = {
+        host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+        for host, (user, password) in credentials.items()
+    }
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps({"auths": auths}, indent=2))
     return path
+
+
+def empty_auth_file(path: Path) -> Path:
+    """No credentials: the client is anonymous (podman and skopeo need the file to exist)."""
+    return auth_file(path, {})
 
 
 class ClientError(AssertionError):
@@ -80,6 +95,19 @@ def text_of(out: str | bytes | None) -> str:
     return out or ""
 
 
+# Options whose value holds a password (ctr --user, skopeo --creds): not shown in messages.
+_SECRET_OPTIONS = frozenset({"--user", "-u", "--creds", "--src-creds", "--dest-creds"})
+
+
+def shown(argv: list[str]) -> str:
+    """The command line for a message, with any password in it masked."""
+    out = list(argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg in _SECRET_OPTIONS and ":" in argv[i + 1]:
+            out[i + 1] = argv[i + 1].split(":", 1)[0] + ":***"
+    return shlex.join(out)
+
+
 def run(
     argv: list[str],
     *,
@@ -87,8 +115,13 @@ def run(
     check: bool = True,
     timeout: float = COMMAND_TIMEOUT,
     context: Callable[[], str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a client command; on failure or timeout raise ClientError with everything useful."""
+    """Run a client command; on failure or timeout raise ClientError with everything useful.
+
+    `stdin` is written to the command's standard input (a password for `--password-stdin`);
+    without it the command reads nothing.
+    """
     __tracebackhide__ = True  # the message says it all; keep the environment out of reports
     try:
         proc = subprocess.run(
@@ -97,16 +130,17 @@ def run(
             capture_output=True,
             text=True,
             timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
         )
     except subprocess.TimeoutExpired as e:
-        msg = f"`{shlex.join(argv)}` timed out after {timeout}s"
+        msg = f"`{shown(argv)}` timed out after {timeout}s"
         msg += f"\n--- stdout\n{text_of(e.stdout)}\n--- stderr\n{text_of(e.stderr)}"
         if context:
             msg += "\n" + context()
         raise ClientError(msg) from None
     if check and proc.returncode != 0:
-        msg = f"`{shlex.join(argv)}` exited with {proc.returncode}"
+        msg = f"`{shown(argv)}` exited with {proc.returncode}"
         msg += f"\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
         if context:
             msg += "\n" + context()

@@ -17,7 +17,12 @@ def get_referrers(
     import pytest
 
     params = {"artifactType": artifact_type} if artifact_type is not None else None
-    r = httpx.get(f"{server.url}/v2/{repo}/referrers/{digest}", params=params, timeout=30)
+    r = httpx.get(
+        f"{server.url}/v2/{repo}/referrers/{digest}",
+        params=params,
+        auth=server.auth,
+        timeout=30,
+    )
     if r.status_code == 404 and server.database == "external":
         # Only with SEAWALL_E2E_REGISTRY: e.g. Distribution 2.8 predates the referrers API.
         pytest.xfail("the external registry has no referrers API")

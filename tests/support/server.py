@@ -24,6 +24,9 @@ import httpx
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DATABASES = ("sqlite", "postgres")
+# The site admin every test server starts with (SEAWALL_ADMIN_PASSWORD): tests log in as it.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin-password-for-tests-" + secrets.token_hex(8)
 
 
 def free_port() -> int:
@@ -40,6 +43,19 @@ class RunningServer:
     database: str
     process: subprocess.Popen[bytes] | None
     log_path: Path | None
+    username: str = ADMIN_USER
+    password: str = ADMIN_PASSWORD
+    database_url: str = ""
+
+    @property
+    def creds(self) -> str:
+        """`user:password`, as skopeo's --creds and ctr's --user take it."""
+        return f"{self.username}:{self.password}"
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        """(user, password), as httpx's `auth=` takes it (Basic)."""
+        return (self.username, self.password)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -99,6 +115,7 @@ def seawall_server(
     env.update(extra_env or {})
     with _database_url(database, data_dir) as db_url:
         env["SEAWALL_DATABASE_URL"] = db_url
+        env.setdefault("SEAWALL_ADMIN_PASSWORD", ADMIN_PASSWORD)
         log_path = tmp / "server.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -120,7 +137,13 @@ def seawall_server(
                 start_new_session=True,
             )
         server = RunningServer(
-            f"127.0.0.1:{port}", f"http://127.0.0.1:{port}", data_dir, database, proc, log_path
+            f"127.0.0.1:{port}",
+            f"http://127.0.0.1:{port}",
+            data_dir,
+            database,
+            proc,
+            log_path,
+            database_url=db_url,
         )
         try:
             wait_ready(server.url, proc)

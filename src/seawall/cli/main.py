@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from seawall.cli import db, serve, user
+from seawall.cli import access, db, namespace, robot, serve, team, user
 from seawall.config import Settings, load_settings
 
 HELP = """Seawall: a self-hosted OCI container registry, secure and governed by default.
@@ -31,6 +31,10 @@ def load(config: Path | None, **overrides: Any) -> Settings:
 serve.register(app, load)
 app.add_typer(db.make(load), name="db", help="Database schema migrations.")
 app.add_typer(user.make(load), name="user", help="User accounts.")
+app.add_typer(team.make(load), name="team", help="Teams of users.")
+app.add_typer(namespace.make(load), name="namespace", help="Namespaces, members and grants.")
+app.add_typer(robot.make(load), name="robot", help="Robot accounts for automation.")
+app.add_typer(access.make(load), name="access", help="Explain access decisions.")
 
 
 def main() -> None:

@@ -51,13 +51,6 @@ def register(app: typer.Typer, load: Loader) -> None:
 
 
 def run(settings: Settings) -> None:
-    if not settings.listens_on_loopback:
-        typer.echo(
-            f"seawall: refusing to listen on {settings.host}: access control is not available yet,"
-            " so the registry only serves anonymous clients on a loopback address (127.0.0.1, ::1)",
-            err=True,
-        )
-        raise typer.Exit(2)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         typer.echo("seawall: tls_cert and tls_key must be given together", err=True)
         raise typer.Exit(2)

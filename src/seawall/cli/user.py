@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Annotated, TypeVar
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
 
+from seawall.cli.store import ConfigOption, fail, with_identities
 from seawall.config import Settings
 
-T = TypeVar("T")
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML configuration file.")
-]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
-
-
-def _with_identities(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    from seawall.db.backends import database_backend
-    from seawall.db.identities import IdentityStore
-
-    async def run() -> T:
-        backend = database_backend(settings)
-        await backend.start()
-        try:
-            return await work(IdentityStore(backend))
-        finally:
-            await backend.close()
-
-    return asyncio.run(run())
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -51,11 +31,6 @@ def _hash(password: str) -> str:
     except ValueError as exc:
         typer.echo(f"seawall: {exc}", err=True)
         raise typer.Exit(2) from None
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"seawall: {message}", err=True)
-    return typer.Exit(1)
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -81,17 +56,17 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             typer.echo("seawall: invalid user name: it may not contain '/'", err=True)
             raise typer.Exit(2)
         password_hash = _hash(_read_password(password_stdin))
-        created = _with_identities(
+        created = with_identities(
             load(config), lambda ids: ids.create_user(name, password_hash, site_admin)
         )
         if not created:
-            raise _fail(f"user {name!r} already exists")
+            raise fail(f"user {name!r} already exists")
         typer.echo(f"created user {name}")
 
     @app.command("list")
     def list_users(config: ConfigOption = None) -> None:
         """List users, with their site-admin and disabled flags."""
-        for user in _with_identities(load(config), lambda ids: ids.users()):
+        for user in with_identities(load(config), lambda ids: ids.users()):
             flags = [
                 f for f, on in (("site-admin", user.site_admin), ("disabled", user.disabled)) if on
             ]
@@ -103,22 +78,22 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     ) -> None:
         """Set a user's password."""
         password_hash = _hash(_read_password(password_stdin))
-        if not _with_identities(load(config), lambda ids: ids.set_password(name, password_hash)):
-            raise _fail(f"no user {name!r}")
+        if not with_identities(load(config), lambda ids: ids.set_password(name, password_hash)):
+            raise fail(f"no user {name!r}")
         typer.echo(f"password of {name} changed")
 
     @app.command("disable")
     def disable(name: str, config: ConfigOption = None) -> None:
         """Disable a user (memberships are kept; `enable` restores it)."""
-        if not _with_identities(load(config), lambda ids: ids.set_disabled(name, True)):
-            raise _fail(f"no user {name!r}")
+        if not with_identities(load(config), lambda ids: ids.set_disabled(name, True)):
+            raise fail(f"no user {name!r}")
         typer.echo(f"disabled {name}")
 
     @app.command("enable")
     def enable(name: str, config: ConfigOption = None) -> None:
         """Enable a disabled user."""
-        if not _with_identities(load(config), lambda ids: ids.set_disabled(name, False)):
-            raise _fail(f"no user {name!r}")
+        if not with_identities(load(config), lambda ids: ids.set_disabled(name, False)):
+            raise fail(f"no user {name!r}")
         typer.echo(f"enabled {name}")
 
     return app

@@ -213,6 +213,11 @@ class IdentityStore:
         )
         return bool(count)
 
+    async def namespace_exists(self, name: str) -> bool:
+        return (
+            await self.backend.fetchone("SELECT 1 FROM namespaces WHERE name = ?", name) is not None
+        )
+
     async def set_public(self, name: str, public: bool) -> bool:
         (count,) = await self.backend.transaction(
             [Step("UPDATE namespaces SET public = ? WHERE name = ?", (public, name))]
@@ -295,3 +300,47 @@ class IdentityStore:
             ]
         )
         return bool(count)
+
+
+class LoginFailures:
+    """Failed logins counted per key ("account:<name>", "address:<ip>") in a fixed window, in
+    the database so that every server process and node sees the same counts."""
+
+    def __init__(self, backend: SqlBackend, window_seconds: float) -> None:
+        self.backend = backend
+        self.window = window_seconds
+
+    async def count(self, key: str) -> tuple[int, float]:
+        """Failures in the current window and when that window ends (0, 0 when none)."""
+        row = await self.backend.fetchone(
+            "SELECT failures, window_start FROM login_failures WHERE key = ? AND window_start > ?",
+            key,
+            time.time() - self.window,
+        )
+        if row is None:
+            return 0, 0.0
+        return int(row[0]), float(row[1]) + self.window
+
+    async def record(self, *keys: str) -> None:
+        now = time.time()
+        stale = now - self.window
+        await self.backend.transaction(
+            [
+                Step(
+                    "INSERT INTO login_failures (key, window_start, failures) VALUES (?, ?, 1)"
+                    " ON CONFLICT (key) DO UPDATE SET"
+                    " failures = CASE WHEN login_failures.window_start <= ? THEN 1"
+                    " ELSE login_failures.failures + 1 END,"
+                    " window_start = CASE WHEN login_failures.window_start <= ?"
+                    " THEN excluded.window_start ELSE login_failures.window_start END",
+                    (key, now, stale, stale),
+                )
+                for key in keys
+            ],
+            durable=False,
+        )
+
+    async def clear(self, key: str) -> None:
+        await self.backend.transaction(
+            [Step("DELETE FROM login_failures WHERE key = ?", (key,))], durable=False
+        )

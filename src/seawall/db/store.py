@@ -166,6 +166,15 @@ class MetadataStore:
         row = await self.backend.fetchone("SELECT size FROM blobs WHERE digest = ?", digest)
         return None if row is None else int(row[0])
 
+    async def repositories_with_blob(self, digest: str, limit: int) -> list[str]:
+        rows = await self.backend.fetchall(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id"
+            " WHERE rb.digest = ? ORDER BY r.name LIMIT ?",
+            digest,
+            limit,
+        )
+        return [row[0] for row in rows]
+
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
         await self.backend.transaction(_link_blob_steps(repository_id, digest, size, time.time()))
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from seawall.http.api.identities import ApiEndpoints
+from seawall.http.api.openapi import openapi
 from seawall.http.health import HealthEndpoints
-from seawall.http.v2.base import version_check
+from seawall.http.token import TokenEndpoints
+from seawall.http.v2.base import BaseEndpoints
 from seawall.http.v2.blobs import BlobEndpoints
 from seawall.http.v2.catalog import CatalogEndpoints
 from seawall.http.v2.manifests import ManifestEndpoints
@@ -18,15 +21,20 @@ NAME = "/v2/{name:path}"
 
 def routes(
     health: HealthEndpoints,
+    token: TokenEndpoints,
+    base: BaseEndpoints,
     blobs: BlobEndpoints,
     uploads: UploadEndpoints,
     manifests: ManifestEndpoints,
     tags: TagEndpoints,
     catalog: CatalogEndpoints,
     referrers: ReferrerEndpoints,
+    api: ApiEndpoints,
 ) -> list[BaseRoute]:
     return [
-        Route("/v2/", version_check, methods=["GET"]),
+        Route("/v2/", base.version_check, methods=["GET"]),
+        Route("/token", token.get, methods=["GET"]),
+        Route("/token", token.post, methods=["POST"]),
         Route("/v2/_catalog", catalog.list, methods=["GET"]),
         Route(f"{NAME}/manifests/{{reference}}", manifests.get, methods=["GET"]),
         Route(f"{NAME}/manifests/{{reference}}", manifests.put, methods=["PUT"]),
@@ -40,7 +48,39 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
+        *api_routes(api),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
+    ]
+
+
+API = "/api/v1"
+
+
+def api_routes(api: ApiEndpoints) -> list[BaseRoute]:
+    """The management API; the OpenAPI document lists exactly these."""
+    return [
+        Route(f"{API}/openapi.json", openapi, methods=["GET"]),
+        Route(f"{API}/users", api.list_users, methods=["GET"]),
+        Route(f"{API}/users", api.create_user, methods=["POST"]),
+        Route(f"{API}/users/{{user}}", api.update_user, methods=["PATCH"]),
+        Route(f"{API}/teams", api.create_team, methods=["POST"]),
+        Route(f"{API}/teams/{{team}}/members/{{user}}", api.team_member, methods=["PUT", "DELETE"]),
+        Route(f"{API}/namespaces", api.create_namespace, methods=["POST"]),
+        Route(f"{API}/namespaces/{{namespace}}", api.get_namespace, methods=["GET"]),
+        Route(f"{API}/namespaces/{{namespace}}", api.update_namespace, methods=["PATCH"]),
+        Route(
+            f"{API}/namespaces/{{namespace}}/members/{{principal}}",
+            api.member,
+            methods=["PUT", "DELETE"],
+        ),
+        Route(f"{API}/namespaces/{{namespace}}/grants", api.grant, methods=["POST", "DELETE"]),
+        Route(f"{API}/namespaces/{{namespace}}/robots", api.create_robot, methods=["POST"]),
+        Route(
+            f"{API}/namespaces/{{namespace}}/robots/{{robot}}",
+            api.disable_robot,
+            methods=["DELETE"],
+        ),
+        Route(f"{API}/access/explain", api.explain, methods=["GET"]),
     ]

@@ -1,19 +1,92 @@
-"""Who may do what. Until requests carry identities, the only policy is
-`LoopbackAnonymousAccess`: the server refuses to start on a non-loopback address, so anyone
-who can connect is local. The decision engine that replaces it is `seawall.domain.access`."""
+"""Access decisions against what the database holds: loads the actor and the namespace policy,
+then asks the decision engine (`seawall.domain.access.decide`), which explains itself."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
 
-from seawall.domain.rights import Action
+from seawall.db.identities import IdentityStore, NamespaceRecord
+from seawall.domain.access import Decision, decide, namespace_of, visible
+from seawall.domain.rights import (
+    Action,
+    Actor,
+    CreationRule,
+    NamespacePolicy,
+    RepositoryGrant,
+    RobotScope,
+    Role,
+)
+
+ROLES = list(Role)  # stored as the role's rank: 0 reader ... 3 admin
 
 
-class AccessPolicy(Protocol):
-    def allows(self, repository: str | None, action: Action) -> bool:
-        """True when the request may do `action` on `repository` (None: registry-wide)."""
+def role_from_rank(rank: int) -> Role:
+    return ROLES[rank]
 
 
-class LoopbackAnonymousAccess:
-    def allows(self, repository: str | None, action: Action) -> bool:
-        return True
+class AccessService:
+    def __init__(self, identities: IdentityStore, creation: CreationRule) -> None:
+        self.identities = identities
+        self.creation = creation
+
+    async def actor(self, name: str) -> Actor | None:
+        """The user or robot called `name` as it is now (robots are named `<ns>+<name>`)."""
+        if "+" in name:
+            robot = await self.identities.robot(name)
+            if robot is None:
+                return None
+            scopes = tuple(
+                RobotScope(s["pattern"], frozenset(Action(a) for a in s["actions"]))
+                for s in robot.scopes
+            )
+            return Actor.robot(name, scopes, expires_at=robot.expires_at, disabled=robot.disabled)
+        user = await self.identities.user(name)
+        if user is None:
+            return None
+        teams = await self.identities.teams_of(name)
+        return Actor.user(name, site_admin=user.site_admin, disabled=user.disabled, teams=teams)
+
+    async def active(self, name: str) -> Actor | None:
+        """The account behind a bearer token, with one lookup: enough to refuse a disabled or
+        expired one. Teams are not loaded (a token carries its grants); `actor()` has them."""
+        if "+" in name:
+            return await self.actor(name)
+        user = await self.identities.user(name)
+        if user is None:
+            return None
+        return Actor.user(name, site_admin=user.site_admin, disabled=user.disabled)
+
+    async def ensure_namespace(self, repository: str, creator: Actor) -> None:
+        """Create the repository's namespace if it is missing (private). Whoever creates it,
+        other than a site admin, becomes its admin."""
+        namespace = namespace_of(repository)
+        if await self.identities.namespace_exists(namespace):
+            return
+        if await self.identities.create_namespace(namespace) and not creator.site_admin:
+            await self.identities.set_member(
+                namespace, f"{creator.kind}:{creator.name}", ROLES.index(Role.ADMIN)
+            )
+
+    async def policy(self, namespace: str) -> NamespacePolicy | None:
+        record = await self.identities.namespace(namespace)
+        return None if record is None else _policy(record)
+
+    async def decide(self, actor: Actor, repository: str | None, action: Action) -> Decision:
+        policy = None if repository is None else await self.policy(namespace_of(repository))
+        return decide(actor, repository, action, policy, self.creation, time.time())
+
+    async def visible(self, actor: Actor, repository: str) -> bool:
+        policy = await self.policy(namespace_of(repository))
+        return visible(actor, repository, policy, time.time())
+
+
+def _policy(record: NamespaceRecord) -> NamespacePolicy:
+    return NamespacePolicy(
+        record.name,
+        public=record.public,
+        members={p: role_from_rank(rank) for p, rank in record.members.items()},
+        grants=tuple(
+            RepositoryGrant(pattern, principal, frozenset(Action(a) for a in actions))
+            for pattern, principal, actions in record.grants
+        ),
+    )

@@ -42,13 +42,14 @@ class BlobService:
             digest, size, self.blobs.local_path(digest), lambda s, e: self.blobs.read(digest, s, e)
         )
 
-    async def mount(self, repository: str, digest: Digest, source: str | None) -> bool:
-        """Link an existing blob into `repository`. With `source`, only a blob that repository
-        links; without, any blob the registry holds. False when there is nothing to mount."""
-        if source is not None:
-            size = await self.store.blob_size_in(source, str(digest))
-        else:
-            size = await self.store.blob_size(str(digest))
+    async def repositories_with(self, digest: Digest) -> list[str]:
+        """Some repositories that link the blob (candidates for a mount without `from`)."""
+        return await self.store.repositories_with_blob(str(digest), limit=20)
+
+    async def mount(self, repository: str, digest: Digest, source: str) -> bool:
+        """Link into `repository` a blob that `source` links (the caller checked that it may
+        pull from `source`). False when there is nothing to mount."""
+        size = await self.store.blob_size_in(source, str(digest))
         if size is None or await self.blobs.stat(digest) is None:
             return False
         repository_id = await self.store.ensure_repository(repository)

@@ -115,6 +115,13 @@ class ManifestService:
         )
         return PushResult(str(digest), parsed.subject.digest if parsed.subject else None)
 
+    async def moves_tag(self, repository: str, reference: str, payload: bytes) -> bool:
+        """Would pushing `payload` under `reference` point an existing tag elsewhere?"""
+        if is_digest(reference):
+            return False
+        current = await self.store.manifest_head_by_tag(repository, reference)
+        return current is not None and current.digest != str(Digest.of(payload))
+
     async def delete(self, repository: str, reference: str) -> None:
         """By digest: the manifest and its tags leave the repository. By tag: only the tag."""
         if is_digest(reference):

@@ -10,8 +10,8 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from seawall.domain.digests import Digest
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.v2.common import repository, require
-from seawall.services.access import AccessPolicy
+from seawall.http.auth import Gate
+from seawall.http.v2.common import repository
 from seawall.services.blobs import BlobService
 
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
@@ -40,13 +40,13 @@ class BlobFileResponse(FileResponse):
 
 
 class BlobEndpoints:
-    def __init__(self, blobs: BlobService, access: AccessPolicy) -> None:
+    def __init__(self, blobs: BlobService, gate: Gate) -> None:
         self.blobs = blobs
-        self.access = access
+        self.gate = gate
 
     async def get(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PULL)
+        await self.gate.check(request, name, Action.PULL)
         digest = Digest.parse(request.path_params["digest"])
         headers = {"Docker-Content-Digest": str(digest), "ETag": f'"{digest}"'}
         if request.method == "HEAD":
@@ -67,6 +67,6 @@ class BlobEndpoints:
 
     async def delete(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.DELETE)
+        await self.gate.check(request, name, Action.DELETE)
         await self.blobs.unlink(name, Digest.parse(request.path_params["digest"]))
         return Response(status_code=202)

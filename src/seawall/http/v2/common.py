@@ -7,9 +7,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from seawall.domain.names import validate_repository
-from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.services.access import AccessPolicy
 
 
 def repository(request: Request) -> str:
@@ -32,10 +30,3 @@ def has_body(request: Request) -> bool:
 
 def next_link(path: str, n: int, last: str) -> str:
     return f'<{path}?n={n}&last={quote(last, safe="")}>; rel="next"'
-
-
-def require(access: AccessPolicy, repository: str | None, action: Action) -> None:
-    if not access.allows(repository, action):
-        raise RegistryError(
-            ErrorCode.DENIED, f"{action.value} on {repository or 'the registry'} is not allowed"
-        )

@@ -6,19 +6,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from seawall.domain.rights import Action
-from seawall.http.v2.common import content_length, repository, require
-from seawall.services.access import AccessPolicy
+from seawall.http.auth import Gate
+from seawall.http.v2.common import content_length, repository
 from seawall.services.manifests import ManifestService
 
 
 class ManifestEndpoints:
-    def __init__(self, manifests: ManifestService, access: AccessPolicy) -> None:
+    def __init__(self, manifests: ManifestService, gate: Gate) -> None:
         self.manifests = manifests
-        self.access = access
+        self.gate = gate
 
     async def get(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PULL)
+        await self.gate.check(request, name, Action.PULL)
         reference = request.path_params["reference"]
         if request.method == "HEAD":
             head = await self.manifests.head(name, reference)
@@ -39,9 +39,13 @@ class ManifestEndpoints:
 
     async def put(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PUSH)
+        caller = await self.gate.check(request, name, Action.PUSH)
         reference = request.path_params["reference"]
         payload = await self.manifests.read_body(request.stream(), content_length(request))
+        if await self.manifests.moves_tag(name, reference, payload):
+            await self.gate.require_now(
+                caller, name, Action.DELETE, f"moving tag {reference!r} needs maintainer"
+            )
         result = await self.manifests.put(
             name, reference, payload, request.headers.get("content-type")
         )
@@ -55,6 +59,6 @@ class ManifestEndpoints:
 
     async def delete(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.DELETE)
+        await self.gate.check(request, name, Action.DELETE)
         await self.manifests.delete(name, request.path_params["reference"])
         return Response(status_code=202)

@@ -8,19 +8,19 @@ from starlette.responses import JSONResponse, Response
 from seawall.domain.digests import Digest
 from seawall.domain.manifests import OCI_INDEX
 from seawall.domain.rights import Action
-from seawall.http.v2.common import repository, require
-from seawall.services.access import AccessPolicy
+from seawall.http.auth import Gate
+from seawall.http.v2.common import repository
 from seawall.services.referrers import ReferrerService
 
 
 class ReferrerEndpoints:
-    def __init__(self, referrers: ReferrerService, access: AccessPolicy) -> None:
+    def __init__(self, referrers: ReferrerService, gate: Gate) -> None:
         self.referrers = referrers
-        self.access = access
+        self.gate = gate
 
     async def list(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PULL)
+        await self.gate.check(request, name, Action.PULL)
         subject = Digest.parse(request.path_params["digest"])
         artifact_type = request.query_params.get("artifactType")
         descriptors = await self.referrers.list(name, subject, artifact_type)

@@ -7,19 +7,19 @@ from starlette.responses import JSONResponse, Response
 
 from seawall.domain.pagination import page_size
 from seawall.domain.rights import Action
-from seawall.http.v2.common import next_link, repository, require
-from seawall.services.access import AccessPolicy
+from seawall.http.auth import Gate
+from seawall.http.v2.common import next_link, repository
 from seawall.services.tags import TagService
 
 
 class TagEndpoints:
-    def __init__(self, tags: TagService, access: AccessPolicy) -> None:
+    def __init__(self, tags: TagService, gate: Gate) -> None:
         self.tags = tags
-        self.access = access
+        self.gate = gate
 
     async def list(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PULL)
+        await self.gate.check(request, name, Action.PULL)
         n = page_size(request.query_params.get("n"))
         page = await self.tags.list(name, n, request.query_params.get("last"))
         headers = {}

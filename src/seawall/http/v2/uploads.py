@@ -10,8 +10,8 @@ from seawall.domain.digests import Digest
 from seawall.domain.names import validate_repository
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.v2.common import content_length, has_body, repository, require
-from seawall.services.access import AccessPolicy
+from seawall.http.auth import Gate
+from seawall.http.v2.common import content_length, has_body, repository
 from seawall.services.blobs import BlobService
 from seawall.services.uploads import ByteRange, UploadService, session_headers
 
@@ -29,23 +29,29 @@ def _content_range(request: Request) -> ByteRange | None:
 
 
 class UploadEndpoints:
-    def __init__(self, uploads: UploadService, blobs: BlobService, access: AccessPolicy) -> None:
+    def __init__(self, uploads: UploadService, blobs: BlobService, gate: Gate) -> None:
         self.uploads = uploads
         self.blobs = blobs
-        self.access = access
+        self.gate = gate
 
     async def start(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PUSH)
+        caller = await self.gate.check(request, name, Action.PUSH)
         query = request.query_params
         if "mount" in query:
             digest = Digest.parse(query["mount"])
             source = query.get("from")
-            if source is not None:
-                validate_repository(source)
-                require(self.access, source, Action.PULL)
-            if await self.blobs.mount(name, digest, source):
-                return _created(name, digest)
+            # Only from a repository the caller may pull; otherwise a normal upload (202).
+            candidates = (
+                [validate_repository(source)]
+                if source is not None
+                else await self.blobs.repositories_with(digest)
+            )
+            for candidate in candidates:
+                if await self.gate.can_pull(caller, candidate) and await self.blobs.mount(
+                    name, digest, candidate
+                ):
+                    return _created(name, digest)
         upload_id = await self.uploads.start(name)
         if "digest" in query:  # monolithic: the whole blob in this request
             digest = Digest.parse(query["digest"])
@@ -57,14 +63,14 @@ class UploadEndpoints:
 
     async def status(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PUSH)
+        await self.gate.check(request, name, Action.PUSH)
         upload_id = request.path_params["upload_id"]
         size = await self.uploads.status(name, upload_id)
         return Response(status_code=204, headers=session_headers(name, upload_id, size))
 
     async def patch(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PUSH)
+        await self.gate.check(request, name, Action.PUSH)
         upload_id = request.path_params["upload_id"]
         size = await self.uploads.append(
             name, upload_id, request.stream(), _content_range(request), content_length(request)
@@ -73,7 +79,7 @@ class UploadEndpoints:
 
     async def put(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PUSH)
+        await self.gate.check(request, name, Action.PUSH)
         upload_id = request.path_params["upload_id"]
         if "digest" not in request.query_params:
             raise RegistryError(
@@ -88,6 +94,6 @@ class UploadEndpoints:
 
     async def cancel(self, request: Request) -> Response:
         name = repository(request)
-        require(self.access, name, Action.PUSH)
+        await self.gate.check(request, name, Action.PUSH)
         await self.uploads.cancel(name, request.path_params["upload_id"])
         return Response(status_code=204)

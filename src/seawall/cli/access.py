@@ -1,0 +1,54 @@
+"""`seawall access explain`: the decision the registry makes, and the rule behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from seawall.cli.store import ConfigOption, fail, with_identities
+from seawall.config import Settings
+from seawall.db.identities import IdentityStore
+from seawall.domain.access import Decision
+from seawall.domain.rights import Action, Actor, CreationRule
+
+
+def make(load: Callable[..., Settings]) -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("explain")
+    def explain(
+        who: Annotated[str, typer.Argument(help="a user, a robot (NS+NAME) or 'anonymous'")],
+        repository: str,
+        action: Annotated[str, typer.Argument(help="pull, push, delete or manage")],
+        config: ConfigOption = None,
+    ) -> None:
+        """Say whether WHO may do ACTION on REPOSITORY, and which rule decides."""
+        from seawall.services.access import AccessService
+
+        try:
+            wanted = Action(action)
+            if wanted is Action.CATALOG:
+                raise ValueError
+        except ValueError:
+            raise fail(f"action is pull, push, delete or manage, not {action!r}", 2) from None
+        settings = load(config)
+        creation = CreationRule(personal_namespaces=settings.personal_namespaces)
+
+        async def decide(ids: IdentityStore) -> Decision | None:
+            access = AccessService(ids, creation)
+            actor = Actor.anonymous() if who == "anonymous" else await access.actor(who)
+            if actor is None:
+                return None
+            return await access.decide(actor, repository, wanted)
+
+        decision = with_identities(settings, decide)
+        if decision is None:
+            raise fail(f"no user or robot {who!r}")
+        verdict = "allowed" if decision.allowed else "denied"
+        typer.echo(f"{verdict} ({decision.rule}): {decision.reason}")
+        if not decision.allowed:
+            raise typer.Exit(1)
+
+    return app

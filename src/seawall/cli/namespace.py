@@ -1,0 +1,130 @@
+"""`seawall namespace`: namespaces, their visibility, members and repository-pattern grants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from seawall.cli.store import ConfigOption, fail, with_identities
+from seawall.config import Settings
+from seawall.domain.rights import GRANTABLE_ACTIONS, Action, Role
+
+ROLES = list(Role)
+
+
+def _principal(text: str) -> str:
+    kind, sep, name = text.partition(":")
+    if not sep or kind not in ("user", "team") or not name:
+        raise fail(f"a principal is user:NAME or team:NAME, not {text!r}", 2)
+    return text
+
+
+def make(load: Callable[..., Settings]) -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("add")
+    def add(
+        name: str,
+        config: ConfigOption = None,
+        public: Annotated[bool, typer.Option(help="Anyone may pull (default: private).")] = False,
+    ) -> None:
+        """Create a namespace (private unless --public)."""
+        from seawall.domain.names import validate_repository
+        from seawall.errors import RegistryError
+
+        try:
+            validate_repository(name)
+        except RegistryError as exc:
+            raise fail(f"invalid namespace name: {exc.message}", 2) from None
+        if "/" in name:
+            raise fail("a namespace is one path component", 2)
+        if not with_identities(load(config), lambda ids: ids.create_namespace(name, public)):
+            raise fail(f"namespace {name!r} already exists")
+        typer.echo(f"created {'public' if public else 'private'} namespace {name}")
+
+    @app.command("visibility")
+    def visibility(
+        name: str,
+        level: Annotated[str, typer.Argument(help="public or private")],
+        config: ConfigOption = None,
+    ) -> None:
+        """Make the namespace NAME public (anonymous pull) or private."""
+        if level not in ("public", "private"):
+            raise fail("visibility is public or private", 2)
+        if not with_identities(load(config), lambda ids: ids.set_public(name, level == "public")):
+            raise fail(f"no namespace {name!r}")
+        typer.echo(f"{name} is {level}")
+
+    @app.command("member")
+    def member(
+        name: str,
+        principal: Annotated[str, typer.Argument(help="user:NAME or team:NAME")],
+        role: Annotated[str, typer.Argument(help="reader, developer, maintainer or admin")],
+        config: ConfigOption = None,
+    ) -> None:
+        """Give PRINCIPAL the role ROLE in the namespace NAME."""
+        try:
+            rank = ROLES.index(Role(role))
+        except ValueError:
+            raise fail(f"unknown role {role!r}", 2) from None
+        who = _principal(principal)
+        if not with_identities(load(config), lambda ids: ids.set_member(name, who, rank)):
+            raise fail(f"no namespace {name!r}")
+        typer.echo(f"{who} is {role} of {name}")
+
+    @app.command("remove-member")
+    def remove_member(name: str, principal: str, config: ConfigOption = None) -> None:
+        """Take PRINCIPAL's role in the namespace NAME away."""
+        if not with_identities(load(config), lambda ids: ids.remove_member(name, principal)):
+            raise fail(f"{principal!r} is not a member of {name!r}")
+        typer.echo(f"{principal} is no longer a member of {name}")
+
+    @app.command("grant")
+    def grant(
+        name: str,
+        pattern: Annotated[str, typer.Argument(help="e.g. team-a/ci-* ('*' stays within a level)")],
+        principal: Annotated[str, typer.Argument(help="user:NAME or team:NAME")],
+        actions: Annotated[str, typer.Argument(help="comma-separated: pull, push, delete")],
+        config: ConfigOption = None,
+    ) -> None:
+        """Grant ACTIONS on the repositories of NAME matching PATTERN to PRINCIPAL."""
+        from seawall.domain.rights import RepositoryGrant
+
+        try:
+            wanted = frozenset(Action(a.strip()) for a in actions.split(",") if a.strip())
+            if not wanted or not wanted <= GRANTABLE_ACTIONS:
+                raise ValueError("grants hold pull, push and delete")
+            RepositoryGrant(pattern, _principal(principal), wanted)
+            if not (pattern == name or pattern.startswith(name + "/")):
+                raise ValueError(f"the pattern must lie within namespace {name!r}")
+        except ValueError as exc:
+            raise fail(f"invalid grant: {exc}", 2) from None
+        ordered = tuple(a.value for a in Action if a in wanted)
+        if not with_identities(
+            load(config), lambda ids: ids.grant(name, pattern, principal, ordered)
+        ):
+            raise fail(f"no namespace {name!r}")
+        typer.echo(f"{principal} may {','.join(ordered)} {pattern}")
+
+    @app.command("revoke")
+    def revoke(name: str, pattern: str, principal: str, config: ConfigOption = None) -> None:
+        """Remove the grant of PATTERN to PRINCIPAL in the namespace NAME."""
+        if not with_identities(load(config), lambda ids: ids.revoke(name, pattern, principal)):
+            raise fail(f"no grant of {pattern!r} to {principal!r} in {name!r}")
+        typer.echo(f"revoked {pattern} from {principal}")
+
+    @app.command("show")
+    def show(name: str, config: ConfigOption = None) -> None:
+        """Print the namespace's visibility, members and grants."""
+        record = with_identities(load(config), lambda ids: ids.namespace(name))
+        if record is None:
+            raise fail(f"no namespace {name!r}")
+        typer.echo(f"{record.name}\t{'public' if record.public else 'private'}")
+        for who, rank in sorted(record.members.items()):
+            typer.echo(f"member\t{who}\t{ROLES[rank].value}")
+        for pattern, who, granted in record.grants:
+            typer.echo(f"grant\t{pattern}\t{who}\t{','.join(granted)}")
+
+    return app

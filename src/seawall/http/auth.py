@@ -1,0 +1,170 @@
+"""The one access check every /v2 handler makes, and the Docker token-auth challenge.
+
+A request is anonymous, carries Basic credentials, or carries a bearer token from /token. A
+bearer token allows exactly what it lists (decided when it was issued); Basic and anonymous
+requests are decided now. A denied caller learns no more than it may: anonymous callers get a
+401 challenge naming the scope to ask for; a caller who cannot even pull a repository gets the
+same answer as for a repository that does not exist; otherwise 403 with what is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.requests import Request
+
+from seawall.domain.rights import Action, Actor
+from seawall.domain.scopes import parse_scope
+from seawall.errors import ErrorCode, RegistryError
+from seawall.services.access import AccessService
+from seawall.services.auth import Authenticator, unauthorized
+from seawall.services.tokens import Claims, granted, www_authenticate
+
+ChallengeError = Literal["insufficient_scope", "invalid_token"] | None
+
+_SCOPE_ACTIONS = {
+    Action.PULL: "pull",
+    Action.PUSH: "pull,push",
+    Action.DELETE: "delete",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    actor: Actor
+    claims: Claims | None  # set when the request carried a bearer token
+    anonymous: bool  # no credentials at all
+
+
+def scope_for(repository: str | None, action: Action) -> str:
+    if repository is None:
+        return "registry:catalog:*"
+    return f"repository:{repository}:{_SCOPE_ACTIONS.get(action, action.value)}"
+
+
+class Gate:
+    def __init__(
+        self, authenticator: Authenticator, access: AccessService, service: str, public_url: str
+    ) -> None:
+        self.authenticator = authenticator
+        self.access = access
+        self.service = service
+        self.public_url = public_url.rstrip("/")
+
+    def realm(self, request: Request) -> str:
+        base = self.public_url or f"{request.url.scheme}://{request.headers.get('host', '')}"
+        return f"{base}/token"
+
+    def challenge(
+        self, request: Request, scope: str | None, message: str, error: ChallengeError = None
+    ) -> RegistryError:
+        header = www_authenticate(
+            self.realm(request), self.service, [parse_scope(scope)] if scope else (), error=error
+        )
+        return RegistryError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": header})
+
+    async def caller(self, request: Request) -> Caller:
+        """Who is calling, worked out once per request."""
+        cached = request.scope.get("seawall.caller")
+        if isinstance(cached, Caller):
+            return cached
+        caller = await self._identify(request)
+        request.scope["seawall.caller"] = caller
+        return caller
+
+    async def _identify(self, request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        kind, _, value = header.partition(" ")
+        kind = kind.lower()
+        try:
+            if kind == "bearer" and value:
+                actor, claims = await self.authenticator.bearer(value.strip())
+                return Caller(actor, claims, anonymous=False)
+            if kind == "basic" and value:
+                name, secret = basic_credentials(value)
+                address = request.client.host if request.client else "unknown"
+                actor = await self.authenticator.password(name, secret, address)
+                return Caller(actor, None, anonymous=False)
+        except RegistryError as exc:
+            if exc.code is ErrorCode.UNAUTHORIZED:
+                error: ChallengeError = "invalid_token" if kind == "bearer" else None
+                raise self.challenge(request, None, exc.message, error) from None
+            raise
+        if header:
+            raise self.challenge(request, None, "unsupported Authorization scheme")
+        return Caller(Actor.anonymous(), None, anonymous=True)
+
+    async def authenticated(self, request: Request) -> Caller:
+        """GET /v2/: any valid credentials; anonymous callers are challenged (docker login)."""
+        caller = await self.caller(request)
+        if caller.anonymous:
+            raise self.challenge(request, None, "authentication required")
+        return caller
+
+    async def check(self, request: Request, repository: str | None, action: Action) -> Caller:
+        caller = await self.caller(request)
+        scope = scope_for(repository, action)
+        if caller.claims is not None:
+            kind, name = (
+                ("registry", "catalog") if repository is None else ("repository", repository)
+            )
+            wanted = "*" if repository is None else action.value
+            if granted(caller.claims, kind, name, wanted):
+                await self._created_by_push(caller, repository, action)
+                return caller
+            raise self.challenge(
+                request, scope, f"the token does not grant {scope}", "insufficient_scope"
+            )
+        decision = await self.access.decide(caller.actor, repository, action)
+        if decision.allowed:
+            await self._created_by_push(caller, repository, action)
+            return caller
+        if caller.anonymous:
+            raise self.challenge(request, scope, "authentication required")
+        if repository is None or await self.access.visible(caller.actor, repository):
+            raise RegistryError(ErrorCode.DENIED, decision.reason)
+        raise RegistryError(
+            ErrorCode.NAME_UNKNOWN, f"repository {repository!r} is not known", {"name": repository}
+        )
+
+    async def _created_by_push(
+        self, caller: Caller, repository: str | None, action: Action
+    ) -> None:
+        """An allowed push into a namespace that does not exist yet creates it."""
+        if action is Action.PUSH and repository is not None:
+            await self.access.ensure_namespace(repository, caller.actor)
+
+    async def require_now(self, caller: Caller, repository: str, action: Action, what: str) -> None:
+        """A right decided now, whatever a token holds (e.g. moving a tag needs `delete`)."""
+        actor = caller.actor
+        if caller.claims is not None and actor.kind == "user":
+            actor = await self.access.actor(actor.name) or actor
+        decision = await self.access.decide(actor, repository, action)
+        if not decision.allowed:
+            raise RegistryError(ErrorCode.DENIED, f"{what}: {decision.reason}")
+
+    async def can_pull(self, caller: Caller, repository: str) -> bool:
+        """For listings and mounts: may this caller pull `repository`? (never raises)"""
+        actor = caller.actor
+        if caller.claims is not None:
+            if granted(caller.claims, "repository", repository, "pull"):
+                return True
+            if not granted(caller.claims, "registry", "catalog", "*"):
+                return False
+            if actor.kind == "user":  # a token's actor comes without its teams
+                actor = await self.access.actor(actor.name) or actor
+        return await self.access.visible(actor, repository)
+
+
+def basic_credentials(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise unauthorized("malformed Basic credentials") from None
+    name, sep, secret = decoded.partition(":")
+    if not sep or not name:
+        raise unauthorized("malformed Basic credentials")
+    return name, secret

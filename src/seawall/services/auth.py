@@ -1,0 +1,113 @@
+"""Who is calling: credentials and bearer tokens turned into an `Actor`, with failed logins
+rate limited per account and per client address."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from seawall.db.identities import IdentityStore, LoginFailures
+from seawall.domain import credentials
+from seawall.domain.rights import Actor
+from seawall.errors import ErrorCode, RegistryError
+from seawall.services.access import AccessService
+from seawall.services.tokens import Claims, TokenError, TokenVerifier
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    per_account: int
+    per_address: int
+
+
+@cache
+def _decoy_hash() -> str:
+    """Checked against when the account does not exist, so a miss costs as much as a hit."""
+    return credentials.hash_password(credentials.new_password())
+
+
+def unauthorized(message: str) -> RegistryError:
+    return RegistryError(ErrorCode.UNAUTHORIZED, message)
+
+
+class Authenticator:
+    def __init__(
+        self,
+        identities: IdentityStore,
+        access: AccessService,
+        failures: LoginFailures,
+        limits: LoginLimits,
+        verifier: TokenVerifier,
+    ) -> None:
+        self.identities = identities
+        self.access = access
+        self.failures = failures
+        self.limits = limits
+        self.verifier = verifier
+        self.verified = credentials.VerifiedCredentials()
+
+    async def password(self, name: str, secret: str, address: str) -> Actor:
+        """The user or robot these credentials belong to; UNAUTHORIZED or TOOMANYREQUESTS."""
+        account_key, address_key = f"account:{name[:100]}", f"address:{address}"
+        account_failures = await self._within_limits(account_key, address_key)
+        if not await self._secret_matches(name, secret):
+            await self.failures.record(account_key, address_key)
+            raise unauthorized("invalid username or password")
+        actor = await self.access.actor(name)
+        if actor is None or actor.disabled:
+            raise unauthorized(f"account {name!r} is disabled")
+        if actor.expires_at is not None and actor.expires_at <= time.time():
+            raise unauthorized(f"robot account {name!r} has expired")
+        if account_failures:
+            await self.failures.clear(account_key)
+        return actor
+
+    async def bearer(self, token: str) -> tuple[Actor, Claims]:
+        try:
+            claims = self.verifier.verify(token)
+        except TokenError as exc:
+            raise unauthorized(f"invalid bearer token: {exc.reason}") from None
+        if claims.subject == "":
+            return Actor.anonymous(), claims
+        # Checked on every request: disabling an account takes effect on its next request.
+        actor = await self.access.active(claims.subject)
+        if actor is None or actor.disabled:
+            raise unauthorized(f"account {claims.subject!r} is disabled or gone")
+        if actor.expires_at is not None and actor.expires_at <= time.time():
+            raise unauthorized(f"robot account {claims.subject!r} has expired")
+        return actor, claims
+
+    async def _within_limits(self, account_key: str, address_key: str) -> int:
+        now = time.time()
+        account, account_until = await self.failures.count(account_key)
+        address, address_until = await self.failures.count(address_key)
+        over = []
+        if account >= self.limits.per_account:
+            over.append(account_until)
+        if address >= self.limits.per_address:
+            over.append(address_until)
+        if over:
+            retry = max(1, int(max(over) - now) + 1)
+            raise RegistryError(
+                ErrorCode.TOOMANYREQUESTS,
+                f"too many failed logins; try again in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+        return account
+
+    async def _secret_matches(self, name: str, secret: str) -> bool:
+        if "+" in name:  # robots: a high-entropy secret, hashed with SHA-256
+            robot = await self.identities.robot(name)
+            stored = robot.secret_hash if robot else credentials.hash_secret("")
+            return credentials.verify_secret(stored, secret) and robot is not None
+        user = await self.identities.user(name)
+        stored = user.password_hash if user else await asyncio.to_thread(_decoy_hash)
+        if user is not None and self.verified.seen(name, secret, stored):
+            return True
+        ok = await asyncio.to_thread(credentials.verify_password, stored, secret)
+        if ok and user is not None:
+            self.verified.remember(name, secret, stored)
+            return True
+        return False

@@ -1,0 +1,191 @@
+"""The management API under /api/v1 against the real server, and its OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from seawall.app import create_app
+from seawall.config import Settings
+from tests.support.registry import error_code, image_manifest, put_manifest
+from tests.support.server import RunningServer
+
+
+def uid(prefix: str) -> str:
+    return prefix + secrets.token_hex(3)
+
+
+@pytest.fixture
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url + "/api/v1", auth=server.auth, timeout=30) as client:
+        yield client
+
+
+def test_users_teams_namespaces_and_robots(server: RunningServer, api: httpx.Client) -> None:
+    alice, password = uid("alice"), "alice-password-" + secrets.token_hex(4)
+    r = api.post("/users", json={"name": alice, "password": password})
+    assert r.status_code == 201, r.text
+    assert api.post("/users", json={"name": alice, "password": password}).status_code == 409
+    assert api.post("/users", json={"name": "Bad Name", "password": password}).status_code == 400
+    assert api.post("/users", json={"name": uid("x"), "password": "short"}).status_code == 400
+    assert any(u["name"] == alice for u in api.get("/users").json())
+    team = uid("ops")
+    assert api.post("/teams", json={"name": team}).status_code == 201
+    r = api.put(f"/teams/{team}/members/{alice}")
+    assert r.json() == {"name": team, "members": [alice]}
+
+    ns = uid("ns")
+    r = api.post("/namespaces", json={"name": ns})
+    assert r.status_code == 201
+    assert r.json() == {"name": ns, "public": False, "members": {}, "grants": []}
+    r = api.put(f"/namespaces/{ns}/members/team:{team}", json={"role": "developer"})
+    assert r.json()["members"] == {f"team:{team}": "developer"}
+    r = api.post(
+        f"/namespaces/{ns}/grants",
+        json={"pattern": f"{ns}/ci-*", "principal": f"user:{alice}", "actions": ["delete"]},
+    )
+    assert r.json()["grants"] == [
+        {"pattern": f"{ns}/ci-*", "principal": f"user:{alice}", "actions": ["delete"]}
+    ]
+    outside = api.post(
+        f"/namespaces/{ns}/grants",
+        json={"pattern": "other/*", "principal": f"user:{alice}", "actions": ["pull"]},
+    )
+    assert outside.status_code == 400
+
+    # Alice pushes through her team's role, and explains her own access.
+    with httpx.Client(base_url=server.url, auth=(alice, password)) as as_alice:
+        body = image_manifest(as_alice, f"{ns}/app")
+        assert put_manifest(as_alice, f"{ns}/app", "v1", body).status_code == 201
+        mine = as_alice.get(
+            "/api/v1/access/explain", params={"repository": f"{ns}/app", "action": "push"}
+        ).json()
+        assert mine["allowed"] is True
+        assert mine["rule"] == "namespace-member"
+        theirs = as_alice.get(
+            "/api/v1/access/explain",
+            params={"account": "admin", "repository": f"{ns}/app", "action": "pull"},
+        )
+        assert theirs.status_code == 403
+        # Not a site admin, not an admin of the namespace.
+        assert as_alice.get("/api/v1/users").status_code == 403
+        assert as_alice.get(f"/api/v1/namespaces/{ns}").status_code == 403
+        assert (
+            as_alice.patch(f"/api/v1/users/{alice}", json={"site_admin": True}).status_code == 403
+        )
+        new_password = "alice-changed-" + secrets.token_hex(4)
+        assert (
+            as_alice.patch(f"/api/v1/users/{alice}", json={"password": new_password}).status_code
+            == 200
+        )
+    assert httpx.get(server.url + "/v2/", auth=(alice, new_password)).status_code == 200
+
+    r = api.post(
+        f"/namespaces/{ns}/robots",
+        json={
+            "name": "ci",
+            "scopes": [{"pattern": f"{ns}/ci-*", "actions": ["pull", "push"]}],
+            "days": 1,
+        },
+    )
+    assert r.status_code == 201, r.text
+    robot = r.json()
+    assert robot["name"] == f"{ns}+ci"
+    assert robot["secret"].startswith("swr_")
+    assert r.headers["Cache-Control"] == "no-store"
+    assert httpx.get(server.url + "/v2/", auth=(robot["name"], robot["secret"])).status_code == 200
+    assert api.delete(f"/namespaces/{ns}/robots/{ns}+ci").status_code == 200
+    assert httpx.get(server.url + "/v2/", auth=(robot["name"], robot["secret"])).status_code == 401
+
+    assert api.patch(f"/users/{alice}", json={"disabled": True}).json()["disabled"] is True
+    assert httpx.get(server.url + "/v2/", auth=(alice, new_password)).status_code == 401
+    r = api.patch(f"/namespaces/{ns}", json={"public": True})
+    assert r.json()["public"] is True
+    assert api.delete(f"/namespaces/{ns}/members/team:{team}").json()["members"] == {}
+
+
+def test_api_needs_credentials(server: RunningServer) -> None:
+    r = httpx.get(server.url + "/api/v1/users")
+    assert r.status_code == 401
+    assert error_code(r) == "UNAUTHORIZED"
+    assert httpx.get(server.url + "/api/v1/openapi.json").status_code == 200
+
+
+def test_namespace_created_by_push_belongs_to_its_creator(
+    server: RunningServer, api: httpx.Client, client: httpx.Client
+) -> None:
+    # Site admins create namespaces by pushing; the namespace is private.
+    ns = uid("fresh")
+    body = image_manifest(client, f"{ns}/app")
+    assert put_manifest(client, f"{ns}/app", "v1", body).status_code == 201
+    assert api.get(f"/namespaces/{ns}").json() == {
+        "name": ns,
+        "public": False,
+        "members": {},
+        "grants": [],
+    }
+
+
+def test_moving_a_tag_needs_maintainer(server: RunningServer, api: httpx.Client) -> None:
+    ns, dev, password = uid("tags"), uid("dev"), "dev-password-" + secrets.token_hex(4)
+    api.post("/users", json={"name": dev, "password": password})
+    api.post("/namespaces", json={"name": ns})
+    api.put(f"/namespaces/{ns}/members/user:{dev}", json={"role": "developer"})
+    with httpx.Client(base_url=server.url, auth=(dev, password)) as as_dev:
+        first, second = image_manifest(as_dev, f"{ns}/app"), image_manifest(as_dev, f"{ns}/app")
+        assert put_manifest(as_dev, f"{ns}/app", "v1", first).status_code == 201
+        assert put_manifest(as_dev, f"{ns}/app", "v1", first).status_code == 201  # same digest
+        moved = put_manifest(as_dev, f"{ns}/app", "v1", second)
+        assert moved.status_code == 403
+        assert "moving tag 'v1' needs maintainer" in moved.json()["errors"][0]["message"]
+        assert put_manifest(as_dev, f"{ns}/app", "v2", second).status_code == 201
+    api.put(f"/namespaces/{ns}/members/user:{dev}", json={"role": "maintainer"})
+    with httpx.Client(base_url=server.url, auth=(dev, password)) as as_dev:
+        assert put_manifest(as_dev, f"{ns}/app", "v1", second).status_code == 201
+
+
+def test_catalog_pages_never_point_past_what_the_caller_sees(
+    server: RunningServer, api: httpx.Client, client: httpx.Client
+) -> None:
+    reader, password = uid("cat"), "cat-password-" + secrets.token_hex(4)
+    api.post("/users", json={"name": reader, "password": password})
+    visible_ns, hidden_ns = "zz" + uid("v"), "zz" + uid("h")
+    for name in (visible_ns, hidden_ns):
+        api.post("/namespaces", json={"name": name})
+        for i in range(3):
+            repo = f"{name}/r{i}"
+            put_manifest(client, repo, "v1", image_manifest(client, repo, layers=1))
+    api.put(f"/namespaces/{visible_ns}/members/user:{reader}", json={"role": "reader"})
+    seen: list[str] = []
+    url: str | None = "/v2/_catalog?n=2"
+    with httpx.Client(base_url=server.url, auth=(reader, password)) as as_reader:
+        while url:
+            r = as_reader.get(url)
+            assert r.json()["repositories"], "a Link never leads to an empty page"
+            seen += r.json()["repositories"]
+            link = r.headers.get("Link")
+            url = re.fullmatch(r"<([^>]+)>; rel=\"next\"", link).group(1) if link else None  # type: ignore[union-attr]
+    assert not [name for name in seen if name.startswith(hidden_ns)]
+    assert [name for name in seen if name.startswith(visible_ns)] == [
+        f"{visible_ns}/r{i}" for i in range(3)
+    ]
+
+
+def test_openapi_lists_every_api_route(tmp_path: Any) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+    routes = {
+        (method, route.path.removeprefix("/api/v1"))
+        for route in app.routes
+        if getattr(route, "path", "").startswith("/api/v1/")
+        and route.path != "/api/v1/openapi.json"
+        for method in (route.methods or set()) - {"HEAD"}  # type: ignore[attr-defined]
+    }
+    from seawall.http.api.openapi import DOCUMENT
+
+    documented = {(m.upper(), p) for p, ops in DOCUMENT["paths"].items() for m in ops}
+    assert routes == documented
