@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from seawall.cli import store as cli_store
 from seawall.config import Settings
-from seawall.db.backends import database_backend
 from seawall.db.identities import IdentityStore
 from seawall.domain.credentials import hash_password
 from seawall.domain.rights import Role
@@ -20,16 +19,7 @@ ROLES = list(Role)
 
 def with_identities(server: RunningServer, work: Callable[[IdentityStore], Awaitable[T]]) -> T:
     settings = Settings(data_dir=Path(server.data_dir), database_url=server.database_url)
-
-    async def run() -> T:
-        backend = database_backend(settings)
-        await backend.start()
-        try:
-            return await work(IdentityStore(backend))
-        finally:
-            await backend.close()
-
-    return asyncio.run(run())
+    return cli_store.with_identities(settings, work)
 
 
 def add_user(server: RunningServer, name: str, password: str) -> None:

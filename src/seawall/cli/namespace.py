@@ -31,15 +31,12 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         public: Annotated[bool, typer.Option(help="Anyone may pull (default: private).")] = False,
     ) -> None:
         """Create a namespace (private unless --public)."""
-        from seawall.domain.names import validate_repository
-        from seawall.errors import RegistryError
+        from seawall.domain.names import validate_component
 
         try:
-            validate_repository(name)
-        except RegistryError as exc:
-            raise fail(f"invalid namespace name: {exc.message}", 2) from None
-        if "/" in name:
-            raise fail("a namespace is one path component", 2)
+            validate_component(name, "namespace name")
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
         if not with_identities(load(config), lambda ids: ids.create_namespace(name, public)):
             raise fail(f"namespace {name!r} already exists")
         typer.echo(f"created {'public' if public else 'private'} namespace {name}")

@@ -44,17 +44,12 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         password_stdin: PasswordStdin = False,
     ) -> None:
         """Create a user with a password."""
-        from seawall.domain.names import validate_repository
-        from seawall.errors import RegistryError
+        from seawall.domain.names import validate_component
 
         try:
-            validate_repository(name)  # user names follow the repository component grammar
-        except RegistryError as exc:
-            typer.echo(f"seawall: invalid user name: {exc.message}", err=True)
-            raise typer.Exit(2) from None
-        if "/" in name:
-            typer.echo("seawall: invalid user name: it may not contain '/'", err=True)
-            raise typer.Exit(2)
+            validate_component(name, "user name")
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
         password_hash = _hash(_read_password(password_stdin))
         created = with_identities(
             load(config), lambda ids: ids.create_user(name, password_hash, site_admin)

@@ -40,3 +40,14 @@ def validate_tag(tag: str) -> str:
             f"invalid tag {tag[:200]!r}: up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
         )
     return tag
+
+
+def validate_component(name: str, what: str) -> str:
+    """A single name component (a user, team or namespace name): the repository grammar
+    without '/'. Raises ValueError naming `what`."""
+    if "/" in name:
+        raise ValueError(f"invalid {what} {name[:100]!r}: it may not contain '/'")
+    try:
+        return validate_repository(name)
+    except RegistryError as exc:
+        raise ValueError(f"invalid {what}: {exc.message}") from None

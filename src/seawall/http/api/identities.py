@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from seawall.db.identities import IdentityStore
 from seawall.domain import credentials
-from seawall.domain.names import validate_repository
+from seawall.domain.names import validate_component, validate_repository
 from seawall.domain.rights import (
     GRANTABLE_ACTIONS,
     Action,
@@ -61,12 +61,12 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or "/" in value:
-        raise _bad(f"{what} must be one lowercase name component")
+    if not isinstance(value, str):
+        raise _bad(f"{what} is required")
     try:
-        return validate_repository(value)
-    except RegistryError as exc:
-        raise _bad(f"invalid {what}: {exc.message}") from None
+        return validate_component(value, what)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _principal(value: Any) -> str:
