@@ -60,9 +60,12 @@ def next_link(resp: Response) -> str | None:
 
 
 class Connection:
-    def __init__(self, host: str, port: int) -> None:
+    """``headers`` go with every request (credentials); a request's own headers win."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None) -> None:
         self.host = host
         self.port = port
+        self.headers = dict(headers or {})
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -87,7 +90,8 @@ class Connection:
             if fresh:
                 self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
             try:
-                return await self._exchange(method, target, headers or {}, body, files)
+                merged = {**self.headers, **(headers or {})}
+                return await self._exchange(method, target, merged, body, files)
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
                 await self.close()
                 if fresh or attempt == 2:
@@ -172,22 +176,26 @@ def host_port(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-async def with_connection(url: str, fn: Callable[[Connection], Awaitable[T]]) -> T:
-    conn = Connection(*host_port(url))
+async def with_connection(
+    url: str, fn: Callable[[Connection], Awaitable[T]], headers: dict[str, str] | None = None
+) -> T:
+    conn = Connection(*host_port(url), headers)
     try:
         return await fn(conn)
     finally:
         await conn.close()
 
 
-async def run_pool(url: str, concurrency: int, jobs: Iterable[Job]) -> float:
-    """Run ``jobs`` over ``concurrency`` connections, each connection one job at a time;
-    returns the seconds it took."""
+async def run_pool(
+    url: str, concurrency: int, jobs: Iterable[Job], headers: dict[str, str] | None = None
+) -> float:
+    """Run ``jobs`` over ``concurrency`` connections, each connection one job at a time, every
+    request with ``headers`` (credentials); returns the seconds it took."""
     it = iter(jobs)
     host, port = host_port(url)
 
     async def worker() -> None:
-        conn = Connection(host, port)
+        conn = Connection(host, port, headers)
         try:
             for job in it:
                 await job(conn)

@@ -34,6 +34,13 @@ class LoadResult:
         return asdict(self)
 
 
+def valid(result: LoadResult, what: str) -> LoadResult:
+    """A load test that met errors measured something else (a 401 is answered fast)."""
+    if result.errors:
+        raise BenchError(f"{what}: {result.errors} errors in {result.requests} requests")
+    return result
+
+
 def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -123,15 +130,20 @@ def run_hload(
     )
 
 
-def curl_get(url_lists: list[list[str]], expect_size: int) -> tuple[int, float]:
-    """One ``curl`` process per list, all at once, each fetching its URLs over one connection.
-    Returns (bytes, seconds); every response must be a 200 of ``expect_size`` bytes."""
+def curl_get(
+    url_lists: list[list[str]], expect_size: int, headers: dict[str, str] | None = None
+) -> tuple[int, float]:
+    """One ``curl`` process per list, all at once, each fetching its URLs over one connection
+    with ``headers`` (-H). Returns (bytes, seconds); every response must be a 200 of
+    ``expect_size`` bytes."""
     curl = require("curl")
     procs: list[subprocess.Popen[str]] = []
     t0 = time.monotonic()
     try:
         for urls in url_lists:
             argv = [curl, "-s", "-L", "-w", "%{http_code} %{size_download}\\n"]
+            for k, v in (headers or {}).items():
+                argv += ["-H", f"{k}: {v}"]
             for url in urls:
                 argv += ["-o", "/dev/null", url]
             procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
@@ -160,10 +172,15 @@ def curl_get(url_lists: list[list[str]], expect_size: int) -> tuple[int, float]:
 _SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 
-def wrk_transfer_mib_s(url: str, connections: int, duration: float) -> float:
+def wrk_transfer_mib_s(
+    url: str, connections: int, duration: float, headers: dict[str, str] | None = None
+) -> float:
     """Throughput of `wrk -c N` fetching one URL over and over: a lighter client than curl,
     so the server's own cost per byte weighs more in the figure."""
-    argv = [require("wrk"), f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration:g}s", url]
+    argv = [require("wrk"), f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration:g}s"]
+    for k, v in (headers or {}).items():
+        argv += ["-H", f"{k}: {v}"]
+    argv.append(url)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=True)
     match = re.search(r"^Transfer/sec:\s+([\d.]+)(B|KB|MB|GB|TB)\s*$", out.stdout, re.M)
     if match is None:

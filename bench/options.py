@@ -32,6 +32,7 @@ class Options:
     repos: int
     meta_concurrency: int
     list_repeats: int
+    token_clients: int
     big_blob: bool
     tmp_dir: Path
     keep: bool
@@ -74,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--repos", type=int, default=1000, help="repositories for _catalog (1000)")
     p.add_argument("--meta-concurrency", type=int, default=32, help="tag/repo PUTs at once")
     p.add_argument("--list-repeats", type=int, default=3, help="listing repeats, median (3)")
+    p.add_argument(
+        "--token-clients", type=int, default=16, help="GET /token clients at once (16, Seawall)"
+    )
     p.add_argument(
         "--no-big-blob",
         dest="big_blob",

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from bench import auth
 from bench.data import MIB, Blob
 from bench.http1 import Connection, FilePart, Job, run_pool, with_connection
 from bench.loadgen import curl_get, wrk_transfer_mib_s
@@ -34,7 +35,8 @@ def _chunked_job(blob: Blob, chunk: int) -> Job:
 
 
 def upload(ctx: Context, server: Server, mode: str) -> Result:
-    """16 x 64 MiB, 4 at once; monolithic (POST + PUT) or chunked (POST + PATCHes + PUT)."""
+    """16 x 64 MiB, 4 at once; monolithic (POST + PUT) or chunked (POST + PATCHes + PUT).
+    Seawall is sent a bearer token (push on the repository) fetched before the phase."""
     opts = ctx.opts
     if mode == "monolithic":
         blobs = ctx.data.mono
@@ -42,8 +44,9 @@ def upload(ctx: Context, server: Server, mode: str) -> Result:
     else:
         blobs = ctx.data.chunked
         jobs = [_chunked_job(b, opts.chunk_mib * MIB) for b in blobs]
+    token = auth.bearer(server, [auth.push(UPLOAD_REPO)])
     with server.monitor.phase(f"upload-{mode}"):
-        seconds = asyncio.run(run_pool(server.url, opts.upload_concurrency, jobs))
+        seconds = asyncio.run(run_pool(server.url, opts.upload_concurrency, jobs, token))
     total = sum(b.size for b in blobs)
     return {"mib_s": total / MIB / seconds, "seconds": seconds, "bytes": total}
 
@@ -57,9 +60,11 @@ def get_lists(ctx: Context, url_of: Callable[[Blob], str]) -> list[list[str]]:
     ]
 
 
-def get_round(server: Server, lists: list[list[str]], size: int) -> tuple[int, float]:
+def get_round(
+    server: Server, lists: list[list[str]], size: int, headers: dict[str, str] | None = None
+) -> tuple[int, float]:
     with server.monitor.phase("blob-get"):
-        return curl_get(lists, size)
+        return curl_get(lists, size, headers)
 
 
 def _mib_s(rounds: list[tuple[int, float]]) -> float:
@@ -70,8 +75,10 @@ def blob_get(ctx: Context, server: Server) -> Result:
     """8 curl clients at once, 4 blobs each, in rounds alternating with nginx serving the same
     files, so that each registry is compared with nginx figures taken moments apart (the
     client is the bottleneck on 2 cores, and other load on the machine moves the ceiling).
-    Each side's figure is its total bytes over its total time across the rounds."""
+    Each side's figure is its total bytes over its total time across the rounds.  Seawall is
+    sent a bearer token (pull on the repository) fetched before the first round."""
     size = ctx.data.mono[0].size
+    token = auth.bearer(server, [auth.pull(UPLOAD_REPO)])
     registry = get_lists(ctx, lambda b: f"{server.url}/v2/{UPLOAD_REPO}/blobs/{b.digest}")
     nginx = ctx.nginx
     nginx_lists = [] if nginx is None else get_lists(ctx, lambda b: f"{nginx.url}/blobs/{b.hex}")
@@ -80,7 +87,7 @@ def blob_get(ctx: Context, server: Server) -> Result:
     for _ in range(ctx.opts.get_rounds):
         if nginx is not None:
             nginx_rounds.append(get_round(nginx, nginx_lists, size))
-        rounds.append(get_round(server, registry, size))
+        rounds.append(get_round(server, registry, size, token))
     result: Result = {
         "mib_s": _mib_s(rounds),
         "rounds_mib_s": [b / MIB / s for b, s in rounds],
@@ -94,7 +101,7 @@ def blob_get(ctx: Context, server: Server) -> Result:
     # The same comparison with wrk as the client, one blob, nginx measured right before.
     conns, duration = ctx.opts.get_concurrency, ctx.opts.duration
     with server.monitor.phase("blob-get-wrk"):
-        mine = wrk_transfer_mib_s(registry[0][0], conns, duration)
+        mine = wrk_transfer_mib_s(registry[0][0], conns, duration, token)
     result["wrk_mib_s"] = mine
     if nginx is not None:
         wrk_nginx = wrk_transfer_mib_s(nginx_lists[0][0], conns, duration)
@@ -105,8 +112,10 @@ def blob_get(ctx: Context, server: Server) -> Result:
 
 def big_blob(ctx: Context, server: Server) -> Result:
     """Push one 2 GiB blob (POST + monolithic PUT, streamed from the upload blob files), then
-    pull it with curl; peak RSS is taken over each of the two phases."""
+    pull it with curl; peak RSS is taken over each of the two phases.  Both carry a bearer
+    token fetched before them, so that no password check (argon2, 64 MiB) happens inside."""
     data = ctx.data
+    token = auth.bearer(server, [auth.push(BIG_REPO)])
     parts = [FilePart(str(b.path), 0, b.size) for b in data.big_parts]
 
     async def push(conn: Connection) -> float:
@@ -115,11 +124,11 @@ def big_blob(ctx: Context, server: Server) -> Result:
         return time.monotonic() - t0
 
     with server.monitor.phase("big-push"):
-        push_s = asyncio.run(with_connection(server.url, push))
+        push_s = asyncio.run(with_connection(server.url, push, token))
     push_stats = server.monitor.phases[-1]
     url = f"{server.url}/v2/{BIG_REPO}/blobs/{data.big_digest}"
     with server.monitor.phase("big-pull"):
-        _, pull_s = curl_get([[url]], data.big_size)
+        _, pull_s = curl_get([[url]], data.big_size, token)
     pull_stats = server.monitor.phases[-1]
     return {
         "bytes": data.big_size,

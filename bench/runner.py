@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import phases_blobs, phases_meta, servers
+from bench import phases_auth, phases_blobs, phases_meta, servers
 from bench.data import MIB, make_dataset
 from bench.loadgen import build_hload
 from bench.machine import MachineLoad
@@ -33,13 +33,17 @@ def log(msg: str) -> None:
     print(f"[{time.monotonic() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def _phases(opts: Options) -> list[tuple[str, Phase]]:
+def _phases(opts: Options, server: Server) -> list[tuple[str, Phase]]:
     phases: list[tuple[str, Phase]] = [
         ("upload_monolithic", lambda c, s: phases_blobs.upload(c, s, "monolithic")),
         ("upload_chunked", lambda c, s: phases_blobs.upload(c, s, "chunked")),
         ("blob_get", phases_blobs.blob_get),
         ("image", phases_meta.push_base_image),
         ("manifest", phases_meta.manifest_load),
+    ]
+    if server.credentials is not None:  # Seawall: access control
+        phases.append(("token", phases_auth.token_rate))
+    phases += [
         ("tags", phases_meta.tags),
         ("catalog", phases_meta.catalog),
     ]
@@ -86,7 +90,7 @@ def run_registry(ctx: Context, name: str) -> Result:
             result["idle_rss"] = server.monitor.rss_bytes()
             result["idle_pss"] = server.monitor.pss_bytes()
             result["processes"] = len(tree_pids(server.proc.pid))
-            for key, phase in _phases(ctx.opts):
+            for key, phase in _phases(ctx.opts, server):
                 log(f"{name}: {key}")
                 try:
                     result[key] = phase(ctx, server)

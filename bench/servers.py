@@ -8,6 +8,7 @@ way out, error or not.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -27,6 +28,18 @@ class BenchError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """The account the harness signs in with (Seawall's first site admin)."""
+
+    user: str
+    password: str
+
+    def basic(self) -> str:
+        raw = f"{self.user}:{self.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
 @dataclass
 class Server:
     name: str  # target name, e.g. "seawall-sqlite"
@@ -37,6 +50,10 @@ class Server:
     monitor: TreeMonitor
     # CPU seconds spent on the server's behalf outside its process tree (PostgreSQL backends)
     external_cpu: Callable[[], float] | None = field(default=None)
+    # Seawall: every /v2 request needs credentials (pulls from a public namespace aside)
+    credentials: Credentials | None = field(default=None)
+    # Seawall: its command line, with the server's environment
+    cli: SeawallCli | None = field(default=None)
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -143,14 +160,45 @@ def postgres_database(admin_dsn: str) -> Iterator[str]:
         asyncio.run(_pg_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+SEAWALL_ADMIN = "admin"  # the site admin `seawall serve` creates on an empty database
+
+
+@dataclass(frozen=True)
+class SeawallCli:
+    """`seawall ARGS...` run with the environment the server got (its database and data dir)."""
+
+    exe: Path
+    env: dict[str, str]
+
+    def __call__(self, args: list[str], stdin: str = "") -> str:
+        out = subprocess.run(
+            [str(self.exe), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if out.returncode != 0:
+            detail = (out.stderr or out.stdout).strip()[-500:]
+            raise BenchError(f"seawall {' '.join(args)}: exit {out.returncode}: {detail}")
+        return out.stdout
+
+
 @contextlib.contextmanager
 def seawall(
     work: Path, name: str, database: str, workers: int, exe: Path, pg_admin_dsn: str
 ) -> Iterator[Server]:
+    """`seawall serve` on a fresh database, its site admin created with a random password
+    (SEAWALL_ADMIN_PASSWORD) that the server's ``credentials`` carry."""
     data_dir = work / name
     data_dir.mkdir()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    credentials = Credentials(SEAWALL_ADMIN, secrets.token_urlsafe(24))
+    env["SEAWALL_ADMIN_PASSWORD"] = credentials.password
+    env["SEAWALL_DATA_DIR"] = str(data_dir)  # the same for `serve` and the CLI (`cli`)
     with contextlib.ExitStack() as stack:
         if database == "sqlite":
             env["SEAWALL_DATABASE_URL"] = f"sqlite:///{data_dir / 'seawall.db'}"
@@ -162,6 +210,8 @@ def seawall(
         argv += ["--data-dir", str(data_dir), "--workers", str(workers)]
         log = work / f"{name}.log"
         server = stack.enter_context(_run(name, argv, port, "/readyz", log, env))
+        server.credentials = credentials
+        server.cli = SeawallCli(exe, env)
         if database == "postgres":
             url = env["SEAWALL_DATABASE_URL"]
             server.external_cpu = lambda: postgres_backend_cpu(pg_admin_dsn, url)
