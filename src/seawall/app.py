@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
+        await access.start()
         sweeper = asyncio.create_task(_sweep_uploads(services.uploads, settings))
         try:
             yield

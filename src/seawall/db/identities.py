@@ -39,9 +39,17 @@ class NamespaceRecord:
     grants: list[tuple[str, str, tuple[str, ...]]]  # (pattern, principal, actions)
 
 
+ACCOUNTS_CHANNEL = "seawall_accounts"  # notified with an account's name when it changes
+
+
 class IdentityStore:
     def __init__(self, backend: SqlBackend) -> None:
         self.backend = backend
+
+    def _changed(self, account: str) -> list[Step]:
+        """The step telling every server process that `account` changed (on commit)."""
+        step = self.backend.notify_step(ACCOUNTS_CHANNEL, account)
+        return [] if step is None else [step]
 
     # -- users ----------------------------------------------------------------------------
 
@@ -81,12 +89,13 @@ class IdentityStore:
         return await self._update_user(name, "site_admin = ?", site_admin)
 
     async def _update_user(self, name: str, assignment: str, value: Any) -> bool:
-        (count,) = await self.backend.transaction(
+        count, *_ = await self.backend.transaction(
             [
                 Step(
                     f"UPDATE users SET {assignment}, updated_at = ? WHERE name = ?",  # noqa: S608
                     (value, time.time(), name),
-                )
+                ),
+                *self._changed(name),
             ]
         )
         return bool(count)
@@ -194,8 +203,11 @@ class IdentityStore:
         return RobotRecord(int(row[0]), row[1], row[2], json.loads(row[3]), expires, bool(row[5]))
 
     async def set_robot_disabled(self, name: str, disabled: bool) -> bool:
-        (count,) = await self.backend.transaction(
-            [Step("UPDATE robots SET disabled = ? WHERE name = ?", (disabled, name))]
+        count, *_ = await self.backend.transaction(
+            [
+                Step("UPDATE robots SET disabled = ? WHERE name = ?", (disabled, name)),
+                *self._changed(name),
+            ]
         )
         return bool(count)
 

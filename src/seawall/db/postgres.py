@@ -4,7 +4,7 @@ connection; the pool's reset on release is skipped since no session state is eve
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +35,7 @@ class PostgresBackend:
         self.dsn = asyncpg_dsn(database_url)
         self.pool_size = pool_size
         self._pool: Any = None
+        self._listener: Any = None
 
     async def start(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -69,6 +70,29 @@ class PostgresBackend:
                     results.append(await conn.fetch(sql, *step.args))
         return results
 
+    async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
+        """LISTEN on a dedicated connection; if it ever drops, say so (callback(None)) and stop
+        (the subscriber then stops caching)."""
+        if self._listener is None:
+            self._listener = await asyncpg.connect(self.dsn)
+        listener = self._listener
+
+        def lost(_connection: Any) -> None:
+            callback(None)
+
+        def received(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+            callback(payload)
+
+        listener.add_termination_listener(lost)
+        await listener.add_listener(channel, received)
+        return True
+
+    def notify_step(self, channel: str, payload: str) -> Step | None:
+        return Step("SELECT pg_notify(?, ?)", (channel, payload), "one")
+
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if self._pool is not None:
             await self._pool.close()

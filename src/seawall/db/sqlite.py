@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,12 @@ class SqliteBackend:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
+        return False  # reads are cheap and local: nothing worth caching
+
+    def notify_step(self, channel: str, payload: str) -> Step | None:
+        return None
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -8,7 +8,7 @@ and `PostgresBackend` (asyncpg) implement them, so one test suite covers both da
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -46,6 +46,14 @@ class SqlBackend(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+    async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
+        """Call `callback(payload)` for every `notify_step(channel, …)` committed by any
+        process, and `callback(None)` if notifications may have been missed. False when the
+        backend has no notifications (then callers must not cache what they would invalidate)."""
+
+    def notify_step(self, channel: str, payload: str) -> Step | None:
+        """A transaction step that notifies subscribers on commit, or None without support."""
 
 
 @dataclass(frozen=True, slots=True)

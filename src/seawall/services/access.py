@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from seawall.db.identities import IdentityStore, NamespaceRecord
+from seawall.db.identities import ACCOUNTS_CHANNEL, IdentityStore, NamespaceRecord
 from seawall.domain.access import Decision, decide, namespace_of, visible
 from seawall.domain.rights import (
     Action,
@@ -28,6 +28,24 @@ class AccessService:
     def __init__(self, identities: IdentityStore, creation: CreationRule) -> None:
         self.identities = identities
         self.creation = creation
+        # Accounts behind bearer tokens, kept only while the database notifies every process
+        # of each account change (PostgreSQL LISTEN/NOTIFY); SQLite reads are cheap enough.
+        self._active: dict[str, Actor] | None = None
+        self._changes = 0  # notifications received; a lookup that saw one may not be kept
+
+    async def start(self) -> None:
+        """Subscribe to account changes, if the database can tell us about them."""
+        cache: dict[str, Actor] = {}
+
+        def changed(name: str | None) -> None:
+            self._changes += 1
+            if name is None:  # notifications may be lost from now on: stop caching
+                self._active = None
+            else:
+                cache.pop(name, None)
+
+        if await self.identities.backend.subscribe(ACCOUNTS_CHANNEL, changed):
+            self._active = cache
 
     async def actor(self, name: str) -> Actor | None:
         """The user or robot called `name` as it is now (robots are named `<ns>+<name>`)."""
@@ -49,12 +67,25 @@ class AccessService:
     async def active(self, name: str) -> Actor | None:
         """The account behind a bearer token, with one lookup: enough to refuse a disabled or
         expired one. Teams are not loaded (a token carries its grants); `actor()` has them."""
+        cache = self._active
+        if cache is not None and (cached := cache.get(name)) is not None:
+            return cached
+        changes = self._changes
         if "+" in name:
-            return await self.actor(name)
-        user = await self.identities.user(name)
-        if user is None:
-            return None
-        return Actor.user(name, site_admin=user.site_admin, disabled=user.disabled)
+            actor = await self.actor(name)
+        else:
+            user = await self.identities.user(name)
+            actor = (
+                None
+                if user is None
+                else Actor.user(name, site_admin=user.site_admin, disabled=user.disabled)
+            )
+        # Kept only if no change arrived meanwhile: the read may predate it.
+        if cache is not None and actor is not None and changes == self._changes:
+            if len(cache) >= 100_000:
+                cache.clear()
+            cache[name] = actor
+        return actor
 
     async def ensure_namespace(self, repository: str, creator: Actor) -> None:
         """Create the repository's namespace if it is missing (private). Whoever creates it,
