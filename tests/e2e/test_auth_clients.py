@@ -157,6 +157,38 @@ def test_skopeo_pull_with_credentials_works_and_without_is_refused(
     denied(proc, "an anonymous pull from a private namespace")
 
 
+def test_skopeo_creds_push_and_pull_through_the_token_flow(
+    registry: RunningServer, tmp_path: Path
+) -> None:
+    """--dest-creds / --src-creds: skopeo gets bearer tokens from /token with them."""
+    repo = unique_repo("creds")
+    layout = image_layout(tmp_path / "src")
+    plain = skopeo_as(registry, empty_auth_file(tmp_path / "no-auth.json"))
+    creds = registry.creds
+    pushed = plain.run(
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        f"oci:{layout.path}:v1",
+        plain.ref(repo, "v1"),
+    )
+    assert pushed.returncode == 0
+    out = tmp_path / "out"
+    plain.run(
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        creds,
+        plain.ref(repo, "v1"),
+        f"oci:{out}:v1",
+    )
+    assert {p.name for p in (out / "blobs" / "sha256").iterdir()} == {
+        p.name for p in (layout.path / "blobs" / "sha256").iterdir()
+    }
+
+
 # --- oras-py --------------------------------------------------------------------------------
 
 

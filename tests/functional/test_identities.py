@@ -143,3 +143,46 @@ def test_concurrent_user_creation_has_one_winner(database: Database) -> None:
         assert await ids.count_users() == 1
 
     run(database, test)
+
+
+def test_concurrent_logins_share_one_argon2_check(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seawall.db.identities import LoginFailures
+    from seawall.domain import credentials
+    from seawall.domain.rights import CreationRule
+    from seawall.services.access import AccessService
+    from seawall.services.auth import Authenticator, LoginLimits
+
+    hashed = credentials.hash_password("frank-password-long")
+    checks: list[str] = []
+    real = credentials.verify_password
+
+    def counting(stored: str, secret: str) -> bool:
+        checks.append(secret)
+        return real(stored, secret)
+
+    monkeypatch.setattr(credentials, "verify_password", counting)
+
+    async def test(ids: IdentityStore) -> None:
+        await ids.create_user("frank", hashed)
+        access = AccessService(ids, CreationRule())
+        auth = Authenticator(
+            ids,
+            access,
+            LoginFailures(ids.backend, 900),
+            LoginLimits(10, 100),
+            None,  # type: ignore[arg-type]
+        )
+        actors = await asyncio.gather(
+            *(auth.password("frank", "frank-password-long", "10.0.0.1") for _ in range(12))
+        )
+        assert {a.name for a in actors} == {"frank"}
+        assert len(checks) == 1  # one argon2 check served all twelve
+        await auth.password("frank", "frank-password-long", "10.0.0.1")
+        assert len(checks) == 1  # and the verified credential is remembered
+        with pytest.raises(Exception, match="invalid username or password"):
+            await auth.password("frank", "frank-password-wrong", "10.0.0.1")
+        assert len(checks) == 2
+
+    run(database, test)

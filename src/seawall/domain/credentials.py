@@ -75,12 +75,13 @@ class VerifiedCredentials:
         self._key = secrets.token_bytes(32)
         self._until: dict[bytes, float] = {}
 
-    def _entry(self, account: str, secret: str, stored_hash: str) -> bytes:
+    def key(self, account: str, secret: str, stored_hash: str) -> bytes:
+        """The keyed digest standing for these credentials (never the secret itself)."""
         message = b"\0".join(s.encode() for s in (account, secret, stored_hash))
         return hmac.digest(self._key, message, "sha256")
 
     def seen(self, account: str, secret: str, stored_hash: str) -> bool:
-        entry = self._entry(account, secret, stored_hash)
+        entry = self.key(account, secret, stored_hash)
         until = self._until.get(entry)
         if until is None:
             return False
@@ -95,7 +96,7 @@ class VerifiedCredentials:
             self._until = {k: v for k, v in self._until.items() if v > now}
             if len(self._until) >= self.max_entries:
                 self._until.clear()
-        self._until[self._entry(account, secret, stored_hash)] = time.monotonic() + self.ttl
+        self._until[self.key(account, secret, stored_hash)] = time.monotonic() + self.ttl
 
     def forget_all(self) -> None:
         self._until.clear()

@@ -15,6 +15,8 @@ from seawall.errors import ErrorCode, RegistryError
 from seawall.services.access import AccessService
 from seawall.services.tokens import Claims, TokenError, TokenVerifier
 
+ARGON2_AT_ONCE = 2
+
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
@@ -47,6 +49,8 @@ class Authenticator:
         self.limits = limits
         self.verifier = verifier
         self.verified = credentials.VerifiedCredentials()
+        self._checking: dict[bytes, asyncio.Future[bool]] = {}
+        self._argon2_slots = asyncio.Semaphore(ARGON2_AT_ONCE)
 
     async def password(self, name: str, secret: str, address: str) -> Actor:
         """The user or robot these credentials belong to; UNAUTHORIZED or TOOMANYREQUESTS."""
@@ -106,8 +110,20 @@ class Authenticator:
         stored = user.password_hash if user else await asyncio.to_thread(_decoy_hash)
         if user is not None and self.verified.seen(name, secret, stored):
             return True
-        ok = await asyncio.to_thread(credentials.verify_password, stored, secret)
+        # Concurrent requests with the same credentials share one argon2 check, and at most
+        # ARGON2_AT_ONCE checks (64 MiB each) run at a time in this process.
+        key = self.verified.key(name, secret, stored)
+        pending = self._checking.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._argon2(stored, secret))
+            self._checking[key] = pending
+            pending.add_done_callback(lambda _: self._checking.pop(key, None))
+        ok = await asyncio.shield(pending)
         if ok and user is not None:
             self.verified.remember(name, secret, stored)
             return True
         return False
+
+    async def _argon2(self, stored: str, secret: str) -> bool:
+        async with self._argon2_slots:
+            return await asyncio.to_thread(credentials.verify_password, stored, secret)
