@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -66,35 +68,15 @@ def run(settings: Settings) -> None:
     metrics_dir.mkdir(parents=True)
     # Before anything imports prometheus_client: workers must start in multiprocess mode.
     export_for_workers(settings)
-    _granian(settings)
-
-
-def _granian(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-
     scheme = "https" if settings.tls_cert else "http"
     typer.echo(
         f"seawall: serving on {scheme}://{settings.host}:{settings.port}"
         f" (data {settings.data_dir.resolve()}, database {_redacted(settings)})",
         err=True,
     )
-    options: dict[str, Any] = {}
-    if settings.tls_cert and settings.tls_key:
-        options.update(ssl_cert=settings.tls_cert, ssl_key=settings.tls_key)
-    Granian(
-        "seawall.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        loop=Loops.uvloop,
-        log_access=settings.access_log,
-        log_level=LogLevels(settings.log_level),
-        **options,
-    ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "seawall.server"])  # noqa: S606
 
 
 def _redacted(settings: Settings) -> str:
