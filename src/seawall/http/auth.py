@@ -32,11 +32,12 @@ _SCOPE_ACTIONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Caller:
     actor: Actor
     claims: Claims | None  # set when the request carried a bearer token
     anonymous: bool  # no credentials at all
+    full: Actor | None = None  # the actor with its teams, once looked up (see Gate.full_actor)
 
 
 def scope_for(repository: str | None, action: Action) -> str:
@@ -85,8 +86,7 @@ class Gate:
                 return Caller(actor, claims, anonymous=False)
             if kind == "basic" and value:
                 name, secret = basic_credentials(value)
-                address = request.client.host if request.client else "unknown"
-                actor = await self.authenticator.password(name, secret, address)
+                actor = await self.authenticator.password(name, secret, client_address(request))
                 return Caller(actor, None, anonymous=False)
         except RegistryError as exc:
             if exc.code is ErrorCode.UNAUTHORIZED:
@@ -137,26 +137,38 @@ class Gate:
         if action is Action.PUSH and repository is not None:
             await self.access.ensure_namespace(repository, caller.actor)
 
+    async def full_actor(self, caller: Caller) -> Actor | None:
+        """The caller as the decision engine needs it. A bearer token's user comes without its
+        teams (one lookup per request is all a token needs); they are loaded once, on demand.
+        None when the account is gone."""
+        if caller.full is None:
+            if caller.claims is not None and caller.actor.kind == "user":
+                caller.full = await self.access.actor(caller.actor.name)
+            else:
+                caller.full = caller.actor
+        return caller.full
+
     async def require_now(self, caller: Caller, repository: str, action: Action, what: str) -> None:
         """A right decided now, whatever a token holds (e.g. moving a tag needs `delete`)."""
-        actor = caller.actor
-        if caller.claims is not None and actor.kind == "user":
-            actor = await self.access.actor(actor.name) or actor
+        actor = await self.full_actor(caller) or caller.actor
         decision = await self.access.decide(actor, repository, action)
         if not decision.allowed:
             raise RegistryError(ErrorCode.DENIED, f"{what}: {decision.reason}")
 
     async def can_pull(self, caller: Caller, repository: str) -> bool:
         """For listings and mounts: may this caller pull `repository`? (never raises)"""
-        actor = caller.actor
         if caller.claims is not None:
             if granted(caller.claims, "repository", repository, "pull"):
                 return True
             if not granted(caller.claims, "registry", "catalog", "*"):
                 return False
-            if actor.kind == "user":  # a token's actor comes without its teams
-                actor = await self.access.actor(actor.name) or actor
+        actor = await self.full_actor(caller) or caller.actor
         return await self.access.visible(actor, repository)
+
+
+def client_address(request: Request) -> str:
+    """The address failed logins are counted against."""
+    return request.client.host if request.client else "unknown"
 
 
 def basic_credentials(value: str) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from seawall.domain.rights import Action, Actor
 from seawall.domain.scopes import CATALOG, REGISTRY, ResourceActions, parse_scopes
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.auth import Gate, basic_credentials
+from seawall.http.auth import Gate, basic_credentials, client_address
 from seawall.services.access import AccessService
 from seawall.services.auth import Authenticator, unauthorized
 from seawall.services.tokens import TokenError, TokenIssuer, TokenVerifier
@@ -55,7 +55,7 @@ class TokenEndpoints:
                     request, None, "the token endpoint takes Basic credentials"
                 )
             name, secret = basic_credentials(value)
-            actor = await self.authenticator.password(name, secret, _address(request))
+            actor = await self.authenticator.password(name, secret, client_address(request))
         scopes = self._scopes(query.getlist("scope"))
         offline = query.get("offline_token", "").lower() == "true"
         return await self._respond(actor, scopes, offline and actor.kind != "anonymous")
@@ -68,7 +68,7 @@ class TokenEndpoints:
             name, secret = fields.get("username", ""), fields.get("password", "")
             if not name:
                 raise unauthorized("username is required")
-            actor = await self.authenticator.password(name, secret, _address(request))
+            actor = await self.authenticator.password(name, secret, client_address(request))
         elif grant == "refresh_token":
             actor = await self._refreshing(fields.get("refresh_token", ""))
         else:
@@ -137,10 +137,6 @@ class TokenEndpoints:
 def refresh_audience(service: str) -> str:
     """Refresh tokens are signed by the same keys, for another audience: never an access token."""
     return f"{service}#refresh"
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 MAX_FORM_BYTES = 64 * 1024

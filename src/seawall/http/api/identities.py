@@ -95,9 +95,7 @@ class ApiEndpoints:
 
     async def _actor(self, request: Request) -> Actor:
         caller = await self.gate.authenticated(request)
-        if caller.claims is None:
-            return caller.actor
-        full = await self.access.actor(caller.actor.name)  # tokens come without teams
+        full = await self.gate.full_actor(caller)
         if full is None:
             raise self.gate.challenge(request, None, "account gone")
         return full
