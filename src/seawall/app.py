@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from seawall.config import Settings, metrics_multiprocess_dir, settings_for_worker
+from seawall.db.audit import AuditStore
 from seawall.db.backends import database_backend
 from seawall.db.identities import IdentityStore, LoginFailures
 from seawall.db.store import MetadataStore
@@ -32,9 +33,11 @@ from seawall.http.v2.tags import TagEndpoints
 from seawall.http.v2.uploads import UploadEndpoints
 from seawall.logs import configure_logging
 from seawall.services.access import AccessService
+from seawall.services.audit import AuditLog
 from seawall.services.auth import Authenticator, LoginLimits
 from seawall.services.blobs import BlobService
 from seawall.services.catalog import CatalogService
+from seawall.services.forwarding import build_forwarders
 from seawall.services.keys import SigningKeys
 from seawall.services.manifests import ManifestService
 from seawall.services.referrers import ReferrerService
@@ -58,17 +61,31 @@ class Services:
     tags: TagService
     catalog: CatalogService
     referrers: ReferrerService
+    audit: AuditLog
 
     @classmethod
     def build(cls, settings: Settings, store: MetadataStore, blob_store: BlobStore) -> Services:
+        audit = AuditLog(
+            AuditStore(store.backend),
+            settings.audit_flush_seconds,
+            settings.audit_queue_limit,
+            build_forwarders(settings),
+        )
         return cls(
             store=store,
             blob_store=blob_store,
+            audit=audit,
             uploads=UploadService(
-                store, blob_store, settings.upload_expiry_seconds, settings.max_upload_bytes
+                store,
+                blob_store,
+                settings.upload_expiry_seconds,
+                settings.max_upload_bytes,
+                audit,
             ),
-            blobs=BlobService(store, blob_store),
-            manifests=ManifestService(store, settings.max_manifest_bytes),
+            blobs=BlobService(store, blob_store, audit),
+            manifests=ManifestService(
+                store, settings.max_manifest_bytes, audit, settings.audit_pull_events
+            ),
             tags=TagService(store),
             catalog=CatalogService(store),
             referrers=ReferrerService(store),
@@ -96,8 +113,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.login_max_failures_per_account, settings.login_max_failures_per_address
         ),
         verifier,
+        services.audit,
     )
-    gate = Gate(authenticator, access, service, settings.public_url)
+    gate = Gate(authenticator, access, services.audit, service, settings.public_url)
     tokens = TokenEndpoints(
         gate,
         authenticator,
@@ -114,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         await access.start()
+        await services.audit.start()
         sweeper = asyncio.create_task(_sweep_uploads(services.uploads, settings))
         try:
             yield
@@ -121,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await services.audit.close()
             await store.close()
 
     app = Starlette(

@@ -103,6 +103,62 @@ class Settings(BaseSettings):
         False, description="Have Granian write one access log line per request."
     )
 
+    audit_pull_events: bool = Field(
+        True, description="Record `manifest:pulled` events (batched off the request path)."
+    )
+    audit_flush_seconds: float = Field(
+        1.0,
+        ge=0.05,
+        le=60,
+        description=(
+            "How often queued audit events (pulls) are written; a crash loses at most this"
+            " interval of them."
+        ),
+    )
+    audit_queue_limit: int = Field(
+        100_000,
+        ge=100,
+        description="Queued pull events per process beyond which new ones are dropped (counted).",
+    )
+    audit_max_rows: int = Field(
+        10_000_000,
+        ge=0,
+        description="Rows kept in the audit table; older ones are archived, then removed. 0: none.",
+    )
+    audit_max_age_days: int = Field(
+        0, ge=0, description="Rows older than this are archived then removed. 0: no limit."
+    )
+    audit_archive_dir: Path | None = Field(
+        None, description="Where audit archives are written. Unset: DATA_DIR/audit-archive."
+    )
+    audit_archive_check_seconds: int = Field(
+        3600, ge=1, description="How often a server checks the audit limits above."
+    )
+    audit_syslog: str = Field(
+        "",
+        description=(
+            "Forward every audit event to syslog (RFC 5424): `udp://HOST:PORT` or"
+            " `tcp://HOST:PORT`. Empty: off."
+        ),
+    )
+    audit_syslog_facility: int = Field(
+        13, ge=0, le=23, description="Syslog facility of forwarded events (13: log audit)."
+    )
+    audit_webhook_url: str = Field(
+        "", description="POST every audit event as JSON to this URL (retried). Empty: off."
+    )
+    audit_webhook_queue: int = Field(
+        10_000,
+        ge=1,
+        description="Events waiting for the webhook beyond which new ones are dropped.",
+    )
+    audit_webhook_retries: int = Field(
+        5, ge=0, description="Retries of a failed webhook delivery, with exponential backoff."
+    )
+    audit_webhook_timeout_seconds: float = Field(
+        5.0, gt=0, description="Timeout of one webhook delivery."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -132,6 +188,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'seawall.db'}"
+
+    @property
+    def effective_audit_archive_dir(self) -> Path:
+        return (self.audit_archive_dir or self.data_dir / "audit-archive").resolve()
 
     @property
     def is_postgres(self) -> bool:

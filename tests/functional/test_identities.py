@@ -152,6 +152,9 @@ def test_concurrent_logins_share_one_argon2_check(
     from seawall.domain import credentials
     from seawall.domain.rights import CreationRule
     from seawall.services.access import AccessService
+    from seawall.db.audit import AuditFilter, AuditStore
+    from seawall.domain.audit import ActorKind, Origin
+    from seawall.services.audit import AuditLog
     from seawall.services.auth import Authenticator, LoginLimits
 
     hashed = credentials.hash_password("frank-password-long")
@@ -167,22 +170,30 @@ def test_concurrent_logins_share_one_argon2_check(
     async def test(ids: IdentityStore) -> None:
         await ids.create_user("frank", hashed)
         access = AccessService(ids, CreationRule())
+        audit_store = AuditStore(ids.backend)
         auth = Authenticator(
             ids,
             access,
             LoginFailures(ids.backend, 900),
             LoginLimits(10, 100),
             None,  # type: ignore[arg-type]
+            AuditLog(audit_store),
         )
+        origin = Origin("frank", ActorKind.USER, "10.0.0.1")
         actors = await asyncio.gather(
-            *(auth.password("frank", "frank-password-long", "10.0.0.1") for _ in range(12))
+            *(auth.password("frank", "frank-password-long", origin) for _ in range(12))
         )
         assert {a.name for a in actors} == {"frank"}
         assert len(checks) == 1  # one argon2 check served all twelve
-        await auth.password("frank", "frank-password-long", "10.0.0.1")
+        await auth.password("frank", "frank-password-long", origin)
         assert len(checks) == 1  # and the verified credential is remembered
         with pytest.raises(Exception, match="invalid username or password"):
-            await auth.password("frank", "frank-password-wrong", "10.0.0.1")
+            await auth.password("frank", "frank-password-wrong", origin)
         assert len(checks) == 2
+        # Every request that waited for the shared check is a login; the remembered one is not.
+        rows = await audit_store.query(AuditFilter(actor="frank"))
+        assert [r.event.action for r in rows].count("login:succeeded") == 12
+        assert rows[0].event.action == "login:failed"
+        assert rows[0].event.reason == "invalid username or password"
 
     run(database, test)

@@ -309,7 +309,7 @@ async def test_delete_manifest_removes_its_tags_in_that_repository_only(
     await store.put_manifest(a, kept, "t3")
     await store.put_manifest(b, doomed, "t1")
 
-    assert await store.delete_manifest("a", doomed.digest) is True
+    assert await store.delete_manifest("a", doomed.digest) == ["t1", "t2"]
     assert await store.manifest_by_digest("a", doomed.digest) is None
     assert await store.manifest_by_tag("a", "t1") is None
     assert await store.manifest_head_by_tag("a", "t2") is None
@@ -318,8 +318,8 @@ async def test_delete_manifest_removes_its_tags_in_that_repository_only(
     assert await store.manifest_by_digest("b", doomed.digest) is not None
     assert await store.manifest_by_tag("b", "t1") is not None
 
-    assert await store.delete_manifest("a", doomed.digest) is False
-    assert await store.delete_manifest("unknown", doomed.digest) is False
+    assert await store.delete_manifest("a", doomed.digest) is None
+    assert await store.delete_manifest("unknown", doomed.digest) is None
 
 
 @scenario
@@ -329,9 +329,9 @@ async def test_delete_tag(store: MetadataStore) -> None:
     m = manifest("m")
     await store.put_manifest(a, m, "latest")
     await store.put_manifest(b, m, "latest")
-    assert await store.delete_tag("a", "latest") is True
-    assert await store.delete_tag("a", "latest") is False
-    assert await store.delete_tag("unknown", "latest") is False
+    assert await store.delete_tag("a", "latest") == m.digest
+    assert await store.delete_tag("a", "latest") is None
+    assert await store.delete_tag("unknown", "latest") is None
     assert await store.manifest_by_tag("a", "latest") is None
     assert await store.manifest_by_digest("a", m.digest) is not None  # only the tag goes
     assert await store.manifest_by_tag("b", "latest") is not None
@@ -594,9 +594,11 @@ async def test_expired_uploads(store: MetadataStore) -> None:
     assert await store.claim_upload(OTHER_UPLOAD, 0, 60)
     assert await store.expired_uploads(time.time() - 3600) == []
     # Idle long enough, but a leased session is being written to right now.
-    assert await store.expired_uploads(time.time() + 1) == [UPLOAD]
+    assert [u for u, _ in await store.expired_uploads(time.time() + 1)] == [UPLOAD]
     await store.release_upload(OTHER_UPLOAD, 10)
-    assert sorted(await store.expired_uploads(time.time() + 1)) == sorted([UPLOAD, OTHER_UPLOAD])
+    assert sorted(u for u, _ in await store.expired_uploads(time.time() + 1)) == sorted(
+        [UPLOAD, OTHER_UPLOAD]
+    )
 
 
 @scenario

@@ -18,6 +18,7 @@ from seawall.db.postgres import PostgresBackend
 from seawall.db.sqlite import SqliteBackend
 from seawall.db.store import MetadataStore, SqlBackend, Step
 from seawall.db.tables import metadata
+from seawall.domain.audit import GENESIS
 from tests.support.server import postgres_database
 
 T = TypeVar("T")
@@ -69,7 +70,14 @@ class Database:
 
 async def _empty(store: MetadataStore) -> None:
     await store.backend.transaction(
-        [Step(f"DELETE FROM {table.name}") for table in reversed(metadata.sorted_tables)]
+        [
+            *(Step(f"DELETE FROM {table.name}") for table in reversed(metadata.sorted_tables)),
+            # The audit chain's head row, as the migration creates it.
+            Step(
+                "INSERT INTO audit_chain (id, seq, hash, archive_lease_until) VALUES (1, 0, ?, 0)",
+                (GENESIS,),
+            ),
+        ]
     )
 
 

@@ -4,13 +4,13 @@ connection; the pool's reset on release is skipped since no session state is eve
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 import asyncpg
 
-from seawall.db.store import Row, Step
+from seawall.db.store import Row, Step, Steps, Then
 
 
 @lru_cache(maxsize=512)
@@ -26,6 +26,19 @@ async def _no_reset(_connection: Any) -> None:
 
 def asyncpg_dsn(database_url: str) -> str:
     return "postgresql://" + database_url.split("://", 1)[1]
+
+
+async def _execute(conn: Any, step: Step) -> Any:
+    sql = numbered(step.sql)
+    if step.many is not None:
+        await conn.executemany(sql, step.many)  # pipelined: one round trip per batch
+        return None
+    if step.want == "rowcount":
+        status: str = await conn.execute(sql, *step.args)
+        return int(status.rsplit(" ", 1)[-1])
+    if step.want == "one":
+        return await conn.fetchrow(sql, *step.args)
+    return await conn.fetch(sql, *step.args)
 
 
 class PostgresBackend:
@@ -54,20 +67,16 @@ class PostgresBackend:
         rows: list[Row] = await self._pool.fetch(numbered(sql), *args)
         return rows
 
-    async def transaction(self, steps: Sequence[Step], durable: bool = True) -> list[Any]:
+    async def transaction(self, steps: Steps, durable: bool = True) -> list[Any]:
         results: list[Any] = []
         async with self._pool.acquire() as conn, conn.transaction():
             if not durable:
                 await conn.execute("SET LOCAL synchronous_commit = off")
             for step in steps:
-                sql = numbered(step.sql)
-                if step.want == "rowcount":
-                    status: str = await conn.execute(sql, *step.args)
-                    results.append(int(status.rsplit(" ", 1)[-1]))
-                elif step.want == "one":
-                    results.append(await conn.fetchrow(sql, *step.args))
+                if isinstance(step, Then):
+                    results.append([await _execute(conn, s) for s in step.build(results)])
                 else:
-                    results.append(await conn.fetch(sql, *step.args))
+                    results.append(await _execute(conn, step))
         return results
 
     async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:

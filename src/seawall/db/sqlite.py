@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from seawall.db.store import Row, Step
+from seawall.db.store import Row, Step, Steps, Then
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -23,6 +23,17 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _execute(conn: sqlite3.Connection, step: Step) -> Any:
+    if step.many is not None:
+        return conn.executemany(step.sql, step.many).rowcount
+    cursor = conn.execute(step.sql, step.args)
+    if step.want == "rowcount":
+        return cursor.rowcount
+    if step.want == "one":
+        return cursor.fetchone()
+    return cursor.fetchall()
 
 
 class SqliteBackend:
@@ -44,11 +55,11 @@ class SqliteBackend:
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         return self._reader.execute(sql, args).fetchall()
 
-    async def transaction(self, steps: Sequence[Step], durable: bool = True) -> list[Any]:
+    async def transaction(self, steps: Steps, durable: bool = True) -> list[Any]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer_pool, self._run, steps, durable)
 
-    def _run(self, steps: Sequence[Step], durable: bool) -> list[Any]:
+    def _run(self, steps: Steps, durable: bool) -> list[Any]:
         if self._writer is None:
             self._writer = _connect(self.path)
         conn = self._writer
@@ -59,13 +70,10 @@ class SqliteBackend:
         try:
             results: list[Any] = []
             for step in steps:
-                cursor = conn.execute(step.sql, step.args)
-                if step.want == "rowcount":
-                    results.append(cursor.rowcount)
-                elif step.want == "one":
-                    results.append(cursor.fetchone())
+                if isinstance(step, Then):
+                    results.append([_execute(conn, s) for s in step.build(results)])
                 else:
-                    results.append(cursor.fetchall())
+                    results.append(_execute(conn, step))
             conn.execute("COMMIT")
             return results
         except BaseException:

@@ -23,6 +23,18 @@ class Step:
     sql: str
     args: tuple[Any, ...] = ()
     want: Want = "rowcount"
+    many: Sequence[tuple[Any, ...]] | None = None  # run once per argument tuple (rowcount: none)
+
+
+@dataclass(frozen=True, slots=True)
+class Then:
+    """Steps worked out inside the transaction from the results so far (pure code, no I/O):
+    read-then-write under the transaction's lock. Its result is the list of its steps' results."""
+
+    build: Callable[[list[Any]], Sequence[Step]]
+
+
+Steps = Sequence[Step | Then]
 
 
 class SqlBackend(Protocol):
@@ -37,7 +49,7 @@ class SqlBackend(Protocol):
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         """Run a read, return every row."""
 
-    async def transaction(self, steps: Sequence[Step], durable: bool = True) -> list[Any]:
+    async def transaction(self, steps: Steps, durable: bool = True) -> list[Any]:
         """Run the steps in one write transaction; one result per step (rowcount, row, rows).
 
         `durable=False` may skip waiting for stable storage at commit: for state whose loss
@@ -250,8 +262,11 @@ class MetadataStore:
         )
         return None if row is None else ManifestHead(row[0], row[1], int(row[2]))
 
-    async def put_manifest(self, repository_id: int, m: NewManifest, tag: str | None) -> None:
-        """Store the manifest (once per registry), link it to the repository, move the tag."""
+    async def put_manifest(
+        self, repository_id: int, m: NewManifest, tag: str | None
+    ) -> tuple[bool, str | None]:
+        """Store the manifest (once per registry), link it to the repository, move the tag.
+        Returns (the tag existed, the digest it pointed at before)."""
         now = time.time()
         steps = [
             Step(
@@ -287,34 +302,47 @@ class MetadataStore:
                 (repository_id, m.digest, now),
             ),
         ]
-        if tag is not None:
-            steps.append(
-                Step(
-                    "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (repository_id, name)"
-                    " DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-                    (repository_id, tag, m.digest, now),
-                )
-            )
-        await self.backend.transaction(steps)
+        if tag is None:
+            await self.backend.transaction(steps)
+            return False, None
+        steps += [
+            Step(
+                "SELECT digest FROM tags WHERE repository_id = ? AND name = ?",
+                (repository_id, tag),
+                "one",
+            ),
+            Step(
+                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (repository_id, name)"
+                " DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+                (repository_id, tag, m.digest, now),
+            ),
+        ]
+        before = (await self.backend.transaction(steps))[-2]
+        return (True, str(before[0])) if before is not None else (False, None)
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool:
-        """Unlink a manifest from a repository, with every tag there that points at it."""
+    async def delete_manifest(self, repository: str, digest: str) -> list[str] | None:
+        """Unlink a manifest from a repository, with every tag there that points at it; the
+        tags removed, or None when it was not there."""
         repo_id = await self.repository_id(repository)
         if repo_id is None:
-            return False
+            return None
         # The link first: it waits for a push holding it, and the tag delete that follows
         # then sees that push's tags.
-        count, _ = await self.backend.transaction(
+        count, tags = await self.backend.transaction(
             [
                 Step(
                     "DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?",
                     (repo_id, digest),
                 ),
-                Step("DELETE FROM tags WHERE repository_id = ? AND digest = ?", (repo_id, digest)),
+                Step(
+                    "DELETE FROM tags WHERE repository_id = ? AND digest = ? RETURNING name",
+                    (repo_id, digest),
+                    "all",
+                ),
             ]
         )
-        return bool(count)
+        return sorted(str(t[0]) for t in tags) if count else None
 
     async def referrers(
         self, repository: str, subject: str, artifact_type: str | None
@@ -347,17 +375,19 @@ class MetadataStore:
         )
         return [row[0] for row in rows]
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
-        (count,) = await self.backend.transaction(
+    async def delete_tag(self, repository: str, tag: str) -> str | None:
+        """Remove a tag; the digest it pointed at, or None when there was no such tag."""
+        (rows,) = await self.backend.transaction(
             [
                 Step(
                     "DELETE FROM tags WHERE name = ? AND repository_id ="
-                    " (SELECT id FROM repositories WHERE name = ?)",
+                    " (SELECT id FROM repositories WHERE name = ?) RETURNING digest",
                     (tag, repository),
+                    "all",
                 )
             ]
         )
-        return bool(count)
+        return str(rows[0][0]) if rows else None
 
     # -- upload sessions ------------------------------------------------------------------
 
@@ -440,13 +470,15 @@ class MetadataStore:
     async def delete_upload(self, upload_id: str) -> None:
         await self.backend.transaction([Step("DELETE FROM uploads WHERE id = ?", (upload_id,))])
 
-    async def expired_uploads(self, idle_before: float) -> list[str]:
+    async def expired_uploads(self, idle_before: float) -> list[tuple[str, str]]:
+        """(upload id, repository) of every session idle since before `idle_before`."""
         rows = await self.backend.fetchall(
-            "SELECT id FROM uploads WHERE updated_at < ? AND lease_until < ?",
+            "SELECT u.id, r.name FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+            " WHERE u.updated_at < ? AND u.lease_until < ?",
             idle_before,
             time.time(),
         )
-        return [row[0] for row in rows]
+        return [(str(row[0]), str(row[1])) for row in rows]
 
     async def count_uploads(self) -> int:
         row = await self.backend.fetchone("SELECT COUNT(*) FROM uploads")

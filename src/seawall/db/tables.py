@@ -194,3 +194,56 @@ login_failures = sa.Table(
     sa.Column("window_start", sa.Float, nullable=False),
     sa.Column("failures", sa.Integer, nullable=False),
 )
+
+# The audit log (see domain/audit.py). `seq` comes from audit_chain, whose single row is the
+# chain's head: updating it serializes writers and carries the previous hash to the next row.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("actor_kind", sa.String(16), nullable=False),
+    sa.Column("address", sa.Text),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("request_id", sa.Text),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("namespace", sa.Text),
+    sa.Column("repository", sa.Text),
+    sa.Column("reference", sa.Text),
+    sa.Column("digest", sa.Text),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Column("hash", sa.String(64), nullable=False),
+    # Every filter walks newest-first along one of these, so a filtered page reads only the
+    # rows it returns (plus those other filters drop).
+    sa.Index("ix_audit_events_repository", "repository", "seq"),
+    sa.Index("ix_audit_events_namespace", "namespace", "seq"),
+    sa.Index("ix_audit_events_actor", "actor", "seq"),
+    sa.Index("ix_audit_events_action", "action", "seq"),
+    sa.Index("ix_audit_events_at", "at"),
+)
+
+audit_chain = sa.Table(
+    "audit_chain",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("archive_lease_until", sa.Float, nullable=False),
+)
+
+audit_archives = sa.Table(
+    "audit_archives",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("previous_hash", sa.String(64), nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

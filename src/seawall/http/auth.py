@@ -16,10 +16,13 @@ from typing import Literal
 
 from starlette.requests import Request
 
+from seawall.domain.audit import ActorKind as AuditActorKind
+from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.rights import Action, Actor
 from seawall.domain.scopes import parse_scope
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.access import AccessService
+from seawall.services.audit import AuditLog
 from seawall.services.auth import Authenticator, unauthorized
 from seawall.services.tokens import Claims, granted, www_authenticate
 
@@ -37,7 +40,19 @@ class Caller:
     actor: Actor
     claims: Claims | None  # set when the request carried a bearer token
     anonymous: bool  # no credentials at all
+    origin: Origin  # who and where, for the audit log
     full: Actor | None = None  # the actor with its teams, once looked up (see Gate.full_actor)
+
+
+def request_origin(request: Request, actor: str, kind: str) -> Origin:
+    """The audit log's view of a request: actor, client address, user agent, request id."""
+    return Origin(
+        actor,
+        AuditActorKind(kind),
+        client_address(request),
+        request.headers.get("user-agent"),
+        request.scope.get("seawall.request_id"),
+    )
 
 
 def scope_for(repository: str | None, action: Action) -> str:
@@ -48,10 +63,16 @@ def scope_for(repository: str | None, action: Action) -> str:
 
 class Gate:
     def __init__(
-        self, authenticator: Authenticator, access: AccessService, service: str, public_url: str
+        self,
+        authenticator: Authenticator,
+        access: AccessService,
+        audit: AuditLog,
+        service: str,
+        public_url: str,
     ) -> None:
         self.authenticator = authenticator
         self.access = access
+        self.audit = audit
         self.service = service
         self.public_url = public_url.rstrip("/")
 
@@ -82,12 +103,25 @@ class Gate:
         kind = kind.lower()
         try:
             if kind == "bearer" and value:
-                actor, claims = await self.authenticator.bearer(value.strip())
-                return Caller(actor, claims, anonymous=False)
+                try:
+                    actor, claims = await self.authenticator.bearer(value.strip())
+                except RegistryError as exc:
+                    await self.audit.record(
+                        request_origin(request, "anonymous", "anonymous"),
+                        AuditAction.ACCESS_DENIED,
+                        Outcome.DENIED,
+                        reason=exc.message,
+                    )
+                    raise
+                origin = request_origin(request, actor.name, actor.kind)
+                return Caller(actor, claims, anonymous=False, origin=origin)
             if kind == "basic" and value:
                 name, secret = basic_credentials(value)
-                actor = await self.authenticator.password(name, secret, client_address(request))
-                return Caller(actor, None, anonymous=False)
+                actor = await self.authenticator.password(
+                    name, secret, request_origin(request, name, _claimed_kind(name))
+                )
+                origin = request_origin(request, actor.name, actor.kind)
+                return Caller(actor, None, anonymous=False, origin=origin)
         except RegistryError as exc:
             if exc.code is ErrorCode.UNAUTHORIZED:
                 error: ChallengeError = "invalid_token" if kind == "bearer" else None
@@ -95,7 +129,8 @@ class Gate:
             raise
         if header:
             raise self.challenge(request, None, "unsupported Authorization scheme")
-        return Caller(Actor.anonymous(), None, anonymous=True)
+        origin = request_origin(request, "anonymous", "anonymous")
+        return Caller(Actor.anonymous(), None, anonymous=True, origin=origin)
 
     async def authenticated(self, request: Request) -> Caller:
         """GET /v2/: any valid credentials; anonymous callers are challenged (docker login)."""
@@ -115,19 +150,34 @@ class Gate:
             if granted(caller.claims, kind, name, wanted):
                 await self._created_by_push(caller, repository, action)
                 return caller
-            raise self.challenge(
-                request, scope, f"the token does not grant {scope}", "insufficient_scope"
-            )
+            reason = f"the token does not grant {scope}"
+            await self.denied(caller, repository, action, reason)
+            raise self.challenge(request, scope, reason, "insufficient_scope")
         decision = await self.access.decide(caller.actor, repository, action)
         if decision.allowed:
             await self._created_by_push(caller, repository, action)
             return caller
         if caller.anonymous:
+            # The first step of the token handshake, not a refusal: the client has not yet
+            # asked /token (which records what it could not grant).
             raise self.challenge(request, scope, "authentication required")
+        await self.denied(caller, repository, action, decision.reason)
         if repository is None or await self.access.visible(caller.actor, repository):
             raise RegistryError(ErrorCode.DENIED, decision.reason)
         raise RegistryError(
             ErrorCode.NAME_UNKNOWN, f"repository {repository!r} is not known", {"name": repository}
+        )
+
+    async def denied(
+        self, caller: Caller, repository: str | None, action: Action, reason: str
+    ) -> None:
+        await self.audit.record(
+            caller.origin,
+            AuditAction.ACCESS_DENIED,
+            Outcome.DENIED,
+            repository=repository,
+            reason=reason,
+            detail={"action": action.value},
         )
 
     async def _created_by_push(
@@ -153,7 +203,9 @@ class Gate:
         actor = await self.full_actor(caller) or caller.actor
         decision = await self.access.decide(actor, repository, action)
         if not decision.allowed:
-            raise RegistryError(ErrorCode.DENIED, f"{what}: {decision.reason}")
+            reason = f"{what}: {decision.reason}"
+            await self.denied(caller, repository, action, reason)
+            raise RegistryError(ErrorCode.DENIED, reason)
 
     async def can_pull(self, caller: Caller, repository: str) -> bool:
         """For listings and mounts: may this caller pull `repository`? (never raises)"""
@@ -169,6 +221,10 @@ class Gate:
 def client_address(request: Request) -> str:
     """The address failed logins are counted against."""
     return request.client.host if request.client else "unknown"
+
+
+def _claimed_kind(name: str) -> str:
+    return "robot" if "+" in name else "user"
 
 
 def basic_credentials(value: str) -> tuple[str, str]:

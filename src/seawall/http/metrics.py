@@ -87,6 +87,7 @@ class MetricsMiddleware:
         received = 0
         request_id = _header(scope, b"x-request-id") or f"{self._prefix}{next(self._ids):x}"
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope["seawall.request_id"] = request_id
 
         async def counting_receive() -> Message:
             nonlocal received

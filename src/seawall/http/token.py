@@ -11,10 +11,11 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.rights import Action, Actor
 from seawall.domain.scopes import CATALOG, REGISTRY, ResourceActions, parse_scopes
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.auth import Gate, basic_credentials, client_address
+from seawall.http.auth import Gate, basic_credentials, request_origin
 from seawall.services.access import AccessService
 from seawall.services.auth import Authenticator, unauthorized
 from seawall.services.tokens import TokenError, TokenIssuer, TokenVerifier
@@ -55,10 +56,10 @@ class TokenEndpoints:
                     request, None, "the token endpoint takes Basic credentials"
                 )
             name, secret = basic_credentials(value)
-            actor = await self.authenticator.password(name, secret, client_address(request))
+            actor = await self._login(request, name, secret)
         scopes = self._scopes(query.getlist("scope"))
         offline = query.get("offline_token", "").lower() == "true"
-        return await self._respond(actor, scopes, offline and actor.kind != "anonymous")
+        return await self._respond(request, actor, scopes, offline and actor.kind != "anonymous")
 
     async def post(self, request: Request) -> Response:
         fields = await _form(request)
@@ -68,14 +69,18 @@ class TokenEndpoints:
             name, secret = fields.get("username", ""), fields.get("password", "")
             if not name:
                 raise unauthorized("username is required")
-            actor = await self.authenticator.password(name, secret, client_address(request))
+            actor = await self._login(request, name, secret)
         elif grant == "refresh_token":
-            actor = await self._refreshing(fields.get("refresh_token", ""))
+            actor = await self._refreshing(request, fields.get("refresh_token", ""))
         else:
             raise _invalid(f"unsupported grant_type {grant!r}: use password or refresh_token")
         scopes = self._scopes(fields.get("scope", "").split())
         offline = fields.get("access_type") == "offline" or grant == "refresh_token"
-        return await self._respond(actor, scopes, offline)
+        return await self._respond(request, actor, scopes, offline)
+
+    async def _login(self, request: Request, name: str, secret: str) -> Actor:
+        kind = "robot" if "+" in name else "user"
+        return await self.authenticator.password(name, secret, request_origin(request, name, kind))
 
     def _check_service(self, service: str | None) -> None:
         if service is not None and service != self.service:
@@ -88,20 +93,29 @@ class TokenEndpoints:
         except ValueError as exc:
             raise _invalid(str(exc)) from None
 
-    async def _refreshing(self, token: str) -> Actor:
+    async def _refreshing(self, request: Request, token: str) -> Actor:
         try:
             claims = self.refresh_verifier.verify(token)
         except TokenError as exc:
-            raise unauthorized(f"invalid refresh token: {exc.reason}") from None
-        actor = await self.access.actor(claims.subject)
-        if actor is None or actor.disabled:
-            raise unauthorized(f"account {claims.subject!r} is disabled or gone")
-        return actor
+            error = unauthorized(f"invalid refresh token: {exc.reason}")
+        else:
+            actor = await self.access.actor(claims.subject)
+            if actor is not None and not actor.disabled:
+                return actor
+            error = unauthorized(f"account {claims.subject!r} is disabled or gone")
+        await self.gate.audit.record(
+            request_origin(request, "anonymous", "anonymous"),
+            AuditAction.LOGIN_FAILED,
+            Outcome.DENIED,
+            reason=error.message,
+        )
+        raise error
 
     async def _respond(
-        self, actor: Actor, scopes: list[ResourceActions], offline: bool
+        self, request: Request, actor: Actor, scopes: list[ResourceActions], offline: bool
     ) -> Response:
         access = [granted for scope in scopes if (granted := await self._grant(actor, scope))]
+        await self._audit(request_origin(request, actor.name, actor.kind), scopes, access)
         subject = "" if actor.kind == "anonymous" else actor.name
         issued = self.issuer.issue(subject, self.service, access)
         body: dict[str, object] = {
@@ -115,6 +129,29 @@ class TokenEndpoints:
                 subject, self.refresh_issuer_audience, []
             ).token
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def _audit(
+        self, origin: Origin, wanted: list[ResourceActions], given: list[ResourceActions]
+    ) -> None:
+        """One `token:issued`, and one `access:denied` per resource asked for and not granted
+        in full: the token handshake is where a client learns it may not do something."""
+        held = {(g.type, g.name): set(g.actions) for g in given}
+        for scope in wanted:
+            missing = [a for a in scope.actions if a not in held.get((scope.type, scope.name), ())]
+            if missing:
+                await self.gate.audit.record(
+                    origin,
+                    AuditAction.ACCESS_DENIED,
+                    Outcome.DENIED,
+                    repository=scope.name if scope.type != REGISTRY else None,
+                    reason=f"not granted {','.join(missing)} on {scope.type}:{scope.name}",
+                    detail={"action": ",".join(missing), "token_request": True},
+                )
+        await self.gate.audit.record(
+            origin,
+            AuditAction.TOKEN_ISSUED,
+            detail={"scope": [f"{g.type}:{g.name}:{','.join(g.actions)}" for g in given]},
+        )
 
     @property
     def refresh_issuer_audience(self) -> str:

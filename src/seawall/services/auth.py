@@ -7,12 +7,15 @@ import asyncio
 import time
 from dataclasses import dataclass
 from functools import cache
+from typing import NoReturn
 
 from seawall.db.identities import IdentityStore, LoginFailures
 from seawall.domain import credentials
+from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.rights import Actor
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.access import AccessService
+from seawall.services.audit import AuditLog
 from seawall.services.tokens import Claims, TokenError, TokenVerifier
 
 ARGON2_AT_ONCE = 2
@@ -42,7 +45,9 @@ class Authenticator:
         failures: LoginFailures,
         limits: LoginLimits,
         verifier: TokenVerifier,
+        audit: AuditLog,
     ) -> None:
+        self.audit = audit
         self.identities = identities
         self.access = access
         self.failures = failures
@@ -52,21 +57,42 @@ class Authenticator:
         self._checking: dict[bytes, asyncio.Future[bool]] = {}
         self._argon2_slots = asyncio.Semaphore(ARGON2_AT_ONCE)
 
-    async def password(self, name: str, secret: str, address: str) -> Actor:
-        """The user or robot these credentials belong to; UNAUTHORIZED or TOOMANYREQUESTS."""
-        account_key, address_key = f"account:{name[:100]}", f"address:{address}"
-        account_failures = await self._within_limits(account_key, address_key)
-        if not await self._secret_matches(name, secret):
+    async def password(self, name: str, secret: str, origin: Origin) -> Actor:
+        """The user or robot these credentials belong to; UNAUTHORIZED or TOOMANYREQUESTS.
+        Failures are audited every time; a success when the secret was really checked (not
+        when remembered from the last minute, so Basic on every request is one event)."""
+        account_key, address_key = f"account:{name[:100]}", f"address:{origin.address}"
+        try:
+            account_failures = await self._within_limits(account_key, address_key)
+        except RegistryError as exc:
+            await self._refused(origin, AuditAction.LOGIN_THROTTLED, exc)
+            raise
+        matches, checked = await self._secret_matches(name, secret)
+        if not matches:
             await self.failures.record(account_key, address_key)
-            raise unauthorized("invalid username or password")
+            await self._refused(
+                origin, AuditAction.LOGIN_FAILED, unauthorized("invalid username or password")
+            )
         actor = await self.access.actor(name)
         if actor is None or actor.disabled:
-            raise unauthorized(f"account {name!r} is disabled")
-        if actor.expires_at is not None and actor.expires_at <= time.time():
-            raise unauthorized(f"robot account {name!r} has expired")
+            await self._refused(
+                origin, AuditAction.LOGIN_FAILED, unauthorized(f"account {name!r} is disabled")
+            )
+        elif actor.expires_at is not None and actor.expires_at <= time.time():
+            await self._refused(
+                origin,
+                AuditAction.LOGIN_FAILED,
+                unauthorized(f"robot account {name!r} has expired"),
+            )
         if account_failures:
             await self.failures.clear(account_key)
+        if checked:
+            await self.audit.record(origin, AuditAction.LOGIN_SUCCEEDED)
         return actor
+
+    async def _refused(self, origin: Origin, action: AuditAction, error: RegistryError) -> NoReturn:
+        await self.audit.record(origin, action, Outcome.DENIED, reason=error.message)
+        raise error
 
     async def bearer(self, token: str) -> tuple[Actor, Claims]:
         try:
@@ -101,15 +127,21 @@ class Authenticator:
             )
         return account
 
-    async def _secret_matches(self, name: str, secret: str) -> bool:
+    async def _secret_matches(self, name: str, secret: str) -> tuple[bool, bool]:
+        """(matches, checked now) — not checked now when remembered from the last minute."""
         if "+" in name:  # robots: a high-entropy secret, hashed with SHA-256
             robot = await self.identities.robot(name)
             stored = robot.secret_hash if robot else credentials.hash_secret("")
-            return credentials.verify_secret(stored, secret) and robot is not None
+            if robot is not None and self.verified.seen(name, secret, stored):
+                return True, False
+            if credentials.verify_secret(stored, secret) and robot is not None:
+                self.verified.remember(name, secret, stored)
+                return True, True
+            return False, True
         user = await self.identities.user(name)
         stored = user.password_hash if user else await asyncio.to_thread(_decoy_hash)
         if user is not None and self.verified.seen(name, secret, stored):
-            return True
+            return True, False
         # Concurrent requests with the same credentials share one argon2 check, and at most
         # ARGON2_AT_ONCE checks (64 MiB each) run at a time in this process.
         key = self.verified.key(name, secret, stored)
@@ -121,8 +153,8 @@ class Authenticator:
         ok = await asyncio.shield(pending)
         if ok and user is not None:
             self.verified.remember(name, secret, stored)
-            return True
-        return False
+            return True, True
+        return False, True
 
     async def _argon2(self, stored: str, secret: str) -> bool:
         async with self._argon2_slots:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seawall.db.store import MetadataStore
+from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest
 from seawall.errors import ErrorCode, RegistryError
+from seawall.services.audit import AuditLog
 from seawall.storage.base import BlobStore
 
 
@@ -21,9 +23,10 @@ class BlobContent:
 
 
 class BlobService:
-    def __init__(self, store: MetadataStore, blobs: BlobStore) -> None:
+    def __init__(self, store: MetadataStore, blobs: BlobStore, audit: AuditLog) -> None:
         self.store = store
         self.blobs = blobs
+        self.audit = audit
 
     async def size(self, repository: str, digest: Digest) -> int:
         """Size of a blob the repository links to (answered from the database, no file I/O)."""
@@ -46,7 +49,7 @@ class BlobService:
         """Some repositories that link the blob (candidates for a mount without `from`)."""
         return await self.store.repositories_with_blob(str(digest), limit=20)
 
-    async def mount(self, repository: str, digest: Digest, source: str) -> bool:
+    async def mount(self, repository: str, digest: Digest, source: str, origin: Origin) -> bool:
         """Link into `repository` a blob that `source` links (the caller checked that it may
         pull from `source`). False when there is nothing to mount."""
         size = await self.store.blob_size_in(source, str(digest))
@@ -54,12 +57,22 @@ class BlobService:
             return False
         repository_id = await self.store.ensure_repository(repository)
         await self.store.link_blob(repository_id, str(digest), size)
+        await self.audit.record(
+            origin,
+            AuditAction.BLOB_MOUNTED,
+            repository=repository,
+            digest=str(digest),
+            detail={"from": source},
+        )
         return True
 
-    async def unlink(self, repository: str, digest: Digest) -> None:
+    async def unlink(self, repository: str, digest: Digest, origin: Origin) -> None:
         if not await self.store.unlink_blob(repository, str(digest)):
             raise RegistryError(
                 ErrorCode.BLOB_UNKNOWN,
                 f"blob {digest} is not in {repository!r}",
                 {"digest": str(digest)},
             )
+        await self.audit.record(
+            origin, AuditAction.BLOB_DELETED, repository=repository, digest=str(digest)
+        )

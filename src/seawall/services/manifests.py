@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from seawall.db.store import ManifestHead, ManifestRecord, MetadataStore, NewManifest
+from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import parse_manifest
 from seawall.domain.names import validate_tag
 from seawall.errors import ErrorCode, RegistryError
+from seawall.services.audit import AuditLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +30,30 @@ def _unknown(repository: str, reference: str) -> RegistryError:
 
 
 class ManifestService:
-    def __init__(self, store: MetadataStore, max_bytes: int) -> None:
+    def __init__(
+        self, store: MetadataStore, max_bytes: int, audit: AuditLog, audit_pulls: bool = True
+    ) -> None:
         self.store = store
         self.max_bytes = max_bytes
+        self.audit = audit
+        self.audit_pulls = audit_pulls
 
-    async def get(self, repository: str, reference: str) -> ManifestRecord:
+    async def get(self, repository: str, reference: str, origin: Origin) -> ManifestRecord:
+        """A pull: recorded in the next audit batch (never waited for)."""
         if is_digest(reference):
             record = await self.store.manifest_by_digest(repository, str(Digest.parse(reference)))
         else:
             record = await self.store.manifest_by_tag(repository, reference)
         if record is None:
             raise _unknown(repository, reference)
+        if self.audit_pulls:
+            self.audit.later(
+                origin,
+                AuditAction.MANIFEST_PULLED,
+                repository=repository,
+                reference=reference,
+                digest=record.digest,
+            )
         return record
 
     async def head(self, repository: str, reference: str) -> ManifestHead:
@@ -69,7 +84,12 @@ class ManifestService:
         return bytes(data)
 
     async def put(
-        self, repository: str, reference: str, payload: bytes, content_type: str | None
+        self,
+        repository: str,
+        reference: str,
+        payload: bytes,
+        content_type: str | None,
+        origin: Origin,
     ) -> PushResult:
         if is_digest(reference):
             wanted = Digest.parse(reference)
@@ -99,7 +119,7 @@ class ManifestService:
                 f" {repository!r}; push them first: {', '.join(missing[:5])}",
                 {"missing": missing},
             )
-        await self.store.put_manifest(
+        existed, before = await self.store.put_manifest(
             repository_id,
             NewManifest(
                 digest=str(digest),
@@ -113,7 +133,36 @@ class ManifestService:
             ),
             tag,
         )
+        await self._pushed(origin, repository, reference, str(digest), tag, existed, before)
         return PushResult(str(digest), parsed.subject.digest if parsed.subject else None)
+
+    async def _pushed(
+        self,
+        origin: Origin,
+        repository: str,
+        reference: str,
+        digest: str,
+        tag: str | None,
+        existed: bool,
+        before: str | None,
+    ) -> None:
+        await self.audit.record(
+            origin,
+            AuditAction.MANIFEST_PUSHED,
+            repository=repository,
+            reference=reference,
+            digest=digest,
+        )
+        if tag is None or before == digest:
+            return
+        await self.audit.record(
+            origin,
+            AuditAction.TAG_MOVED if existed else AuditAction.TAG_CREATED,
+            repository=repository,
+            reference=tag,
+            digest=digest,
+            detail={"previous_digest": before} if existed else None,
+        )
 
     async def moves_tag(self, repository: str, reference: str, payload: bytes) -> bool:
         """Would pushing `payload` under `reference` point an existing tag elsewhere?"""
@@ -122,11 +171,29 @@ class ManifestService:
         current = await self.store.manifest_head_by_tag(repository, reference)
         return current is not None and current.digest != str(Digest.of(payload))
 
-    async def delete(self, repository: str, reference: str) -> None:
+    async def delete(self, repository: str, reference: str, origin: Origin) -> None:
         """By digest: the manifest and its tags leave the repository. By tag: only the tag."""
         if is_digest(reference):
-            deleted = await self.store.delete_manifest(repository, str(Digest.parse(reference)))
-        else:
-            deleted = await self.store.delete_tag(repository, reference)
-        if not deleted:
+            digest = str(Digest.parse(reference))
+            tags = await self.store.delete_manifest(repository, digest)
+            if tags is None:
+                raise _unknown(repository, reference)
+            await self.audit.record(
+                origin,
+                AuditAction.MANIFEST_DELETED,
+                repository=repository,
+                reference=reference,
+                digest=digest,
+                detail={"tags": tags} if tags else None,
+            )
+            return
+        pointed = await self.store.delete_tag(repository, reference)
+        if pointed is None:
             raise _unknown(repository, reference)
+        await self.audit.record(
+            origin,
+            AuditAction.TAG_DELETED,
+            repository=repository,
+            reference=reference,
+            digest=pointed,
+        )

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from seawall.db.store import MetadataStore, UploadRecord
+from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest
 from seawall.errors import ErrorCode, RegistryError
+from seawall.services.audit import AuditLog
 from seawall.storage.base import BlobStore, UploadWriter
 from seawall.storage.paths import is_upload_id
 
@@ -88,7 +90,9 @@ class UploadService:
         blobs: BlobStore,
         expiry_seconds: int,
         max_blob_bytes: int,
+        audit: AuditLog,
     ) -> None:
+        self.audit = audit
         self.store = store
         self.blobs = blobs
         self.expiry_seconds = expiry_seconds
@@ -161,7 +165,7 @@ class UploadService:
 
         return await self._holding_lease(repository, record, write_verify_commit)
 
-    async def cancel(self, repository: str, upload_id: str) -> None:
+    async def cancel(self, repository: str, upload_id: str, origin: Origin) -> None:
         record = await self._get(repository, upload_id)
 
         async def discard(lease: _Lease) -> None:
@@ -169,12 +173,26 @@ class UploadService:
             await self._discard(upload_id)
 
         await self._holding_lease(repository, record, discard)
+        await self.audit.record(
+            origin,
+            AuditAction.UPLOAD_ABANDONED,
+            repository=repository,
+            reference=upload_id,
+            detail={"size": record.size},
+        )
 
     async def sweep_expired(self) -> int:
         """Remove sessions idle for longer than the expiry, with their bytes."""
         expired = await self.store.expired_uploads(time.time() - self.expiry_seconds)
-        for upload_id in expired:
+        for upload_id, repository in expired:
             await self._discard(upload_id)
+            await self.audit.record(
+                Origin.system(),
+                AuditAction.UPLOAD_EXPIRED,
+                repository=repository,
+                reference=upload_id,
+                reason=f"idle for more than {self.expiry_seconds} s",
+            )
         stale = time.monotonic() - self.expiry_seconds
         for upload_id in [k for k, v in self._hashes.items() if v.touched < stale]:
             del self._hashes[upload_id]  # finished or expired through another process

@@ -67,6 +67,6 @@ class BlobEndpoints:
 
     async def delete(self, request: Request) -> Response:
         name = repository(request)
-        await self.gate.check(request, name, Action.DELETE)
-        await self.blobs.unlink(name, Digest.parse(request.path_params["digest"]))
+        caller = await self.gate.check(request, name, Action.DELETE)
+        await self.blobs.unlink(name, Digest.parse(request.path_params["digest"]), caller.origin)
         return Response(status_code=202)

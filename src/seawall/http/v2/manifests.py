@@ -18,7 +18,7 @@ class ManifestEndpoints:
 
     async def get(self, request: Request) -> Response:
         name = repository(request)
-        await self.gate.check(request, name, Action.PULL)
+        caller = await self.gate.check(request, name, Action.PULL)
         reference = request.path_params["reference"]
         if request.method == "HEAD":
             head = await self.manifests.head(name, reference)
@@ -30,7 +30,7 @@ class ManifestEndpoints:
                     "ETag": f'"{head.digest}"',
                 }
             )
-        record = await self.manifests.get(name, reference)
+        record = await self.manifests.get(name, reference, caller.origin)
         return Response(
             record.payload,
             media_type=record.media_type,
@@ -47,7 +47,7 @@ class ManifestEndpoints:
                 caller, name, Action.DELETE, f"moving tag {reference!r} needs maintainer"
             )
         result = await self.manifests.put(
-            name, reference, payload, request.headers.get("content-type")
+            name, reference, payload, request.headers.get("content-type"), caller.origin
         )
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",
@@ -59,6 +59,6 @@ class ManifestEndpoints:
 
     async def delete(self, request: Request) -> Response:
         name = repository(request)
-        await self.gate.check(request, name, Action.DELETE)
-        await self.manifests.delete(name, request.path_params["reference"])
+        caller = await self.gate.check(request, name, Action.DELETE)
+        await self.manifests.delete(name, request.path_params["reference"], caller.origin)
         return Response(status_code=202)

@@ -49,7 +49,7 @@ class UploadEndpoints:
             )
             for candidate in candidates:
                 if await self.gate.can_pull(caller, candidate) and await self.blobs.mount(
-                    name, digest, candidate
+                    name, digest, candidate, caller.origin
                 ):
                     return _created(name, digest)
         upload_id = await self.uploads.start(name)
@@ -94,6 +94,6 @@ class UploadEndpoints:
 
     async def cancel(self, request: Request) -> Response:
         name = repository(request)
-        await self.gate.check(request, name, Action.PUSH)
-        await self.uploads.cancel(name, request.path_params["upload_id"])
+        caller = await self.gate.check(request, name, Action.PUSH)
+        await self.uploads.cancel(name, request.path_params["upload_id"], caller.origin)
         return Response(status_code=204)

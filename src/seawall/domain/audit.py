@@ -1,0 +1,267 @@
+"""The audit log's vocabulary and its proof: event names, the row, canonical JSON, the hash chain.
+
+Each row stores `sha256(previous row's hash ‖ canonical JSON of this row)` (hex digests, the
+concatenation hashed as UTF-8). The first row of the log follows `GENESIS`; after an archive cut,
+the first remaining row follows the archive's last hash. Walking the rows in sequence order and
+recomputing every hash proves no row was changed, removed, inserted or reordered since the
+anchor the walk started from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+GENESIS = "0" * 64
+MAX_TEXT = 1024  # client-controlled text (user agent, reasons) is cut to this many characters
+
+
+class AuditAction(StrEnum):
+    """Every event the log records, as `subject:action`. Documented in docs/audit.md."""
+
+    LOGIN_SUCCEEDED = "login:succeeded"
+    LOGIN_FAILED = "login:failed"
+    LOGIN_THROTTLED = "login:throttled"
+    TOKEN_ISSUED = "token:issued"  # noqa: S105 - an event name
+    ACCESS_DENIED = "access:denied"
+    MANIFEST_PULLED = "manifest:pulled"
+    MANIFEST_PUSHED = "manifest:pushed"
+    MANIFEST_DELETED = "manifest:deleted"
+    TAG_CREATED = "tag:created"
+    TAG_MOVED = "tag:moved"
+    TAG_DELETED = "tag:deleted"
+    BLOB_MOUNTED = "blob:mounted"
+    BLOB_DELETED = "blob:deleted"
+    UPLOAD_ABANDONED = "upload:abandoned"
+    UPLOAD_EXPIRED = "upload:expired"
+    USER_CREATED = "user:created"
+    USER_PASSWORD_CHANGED = "user:password_changed"  # noqa: S105 - an event name
+    USER_DISABLED = "user:disabled"
+    USER_ENABLED = "user:enabled"
+    USER_ADMIN_GRANTED = "user:admin_granted"
+    USER_ADMIN_REVOKED = "user:admin_revoked"
+    TEAM_CREATED = "team:created"
+    TEAM_MEMBER_ADDED = "team:member_added"
+    TEAM_MEMBER_REMOVED = "team:member_removed"
+    ROBOT_CREATED = "robot:created"
+    ROBOT_DISABLED = "robot:disabled"
+    ROBOT_ENABLED = "robot:enabled"
+    NAMESPACE_CREATED = "namespace:created"
+    NAMESPACE_VISIBILITY_CHANGED = "namespace:visibility_changed"
+    MEMBER_SET = "member:set"
+    MEMBER_REMOVED = "member:removed"
+    GRANT_ADDED = "grant:added"
+    GRANT_REVOKED = "grant:revoked"
+    CONFIG_LOADED = "config:loaded"
+    AUDIT_ARCHIVED = "audit:archived"
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"  # the action happened
+    DENIED = "denied"  # refused: rights, credentials or limits
+    FAILED = "failed"  # attempted and went wrong for another reason
+
+
+class ActorKind(StrEnum):
+    USER = "user"
+    ROBOT = "robot"
+    ANONYMOUS = "anonymous"
+    LOCAL = "local"  # a `seawall` command run on the server, as this operating-system user
+    SYSTEM = "system"  # the registry itself (start-up, sweeps, retention)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who caused an event and from where: filled once per request (or command)."""
+
+    actor: str
+    actor_kind: ActorKind
+    address: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def system(cls) -> Origin:
+        return cls("seawall", ActorKind.SYSTEM)
+
+    @classmethod
+    def local(cls, os_user: str) -> Origin:
+        return cls(os_user, ActorKind.LOCAL, address="local")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One row, without its place in the chain. Every field is text or None, so the canonical
+    JSON read back from either database is byte for byte what was hashed."""
+
+    at: str
+    actor: str
+    actor_kind: str
+    address: str | None
+    user_agent: str | None
+    request_id: str | None
+    action: str
+    namespace: str | None
+    repository: str | None
+    reference: str | None
+    digest: str | None
+    outcome: str
+    reason: str | None
+    detail: str | None
+
+    @classmethod
+    def of(
+        cls,
+        origin: Origin,
+        action: AuditAction,
+        outcome: Outcome = Outcome.ALLOWED,
+        *,
+        at: float,
+        namespace: str | None = None,
+        repository: str | None = None,
+        reference: str | None = None,
+        digest: str | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        if namespace is None and repository is not None:
+            namespace = repository.split("/", 1)[0]
+        return cls(
+            at=timestamp(at),
+            actor=_cut(origin.actor) or "",
+            actor_kind=origin.actor_kind.value,
+            address=_cut(origin.address),
+            user_agent=_cut(origin.user_agent),
+            request_id=_cut(origin.request_id),
+            action=action.value,
+            namespace=namespace,
+            repository=repository,
+            reference=_cut(reference),
+            digest=digest,
+            outcome=outcome.value,
+            reason=_cut(reason),
+            detail=canonical_json(detail) if detail else None,
+        )
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def canonical(self) -> str:
+        return canonical_json(self.as_dict())
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(AuditEvent))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A row as stored: its sequence number, the event and the chain hash."""
+
+    seq: int
+    event: AuditEvent
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, **self.event.as_dict(), "hash": self.hash}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredEvent:
+        values: dict[str, Any] = {name: data.get(name) for name in COLUMNS}
+        return cls(int(data["seq"]), AuditEvent(**values), str(data["hash"]))
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 kept as is: one spelling per value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(previous: str, canonical: str) -> str:
+    return hashlib.sha256((previous + canonical).encode("utf-8")).hexdigest()
+
+
+def timestamp(at: float) -> str:
+    """UTC with microseconds and a `Z`: sorts as text in time order."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> str:
+    """A date or ISO-8601 time from a user (naive means UTC) in the stored form."""
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date or ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return timestamp(parsed.timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """Where a chain stops being provable, and why."""
+
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    rows: int
+    first_seq: int | None
+    last_seq: int | None
+    last_hash: str
+    broken: Break | None
+
+
+def verify_chain(rows: Iterable[StoredEvent], previous: str, expected_first: int) -> ChainReport:
+    """Recompute every hash from `previous` (the anchor), expecting sequence numbers to run
+    from `expected_first` without gaps. Stops at the first row that does not prove out."""
+    count = 0
+    first: int | None = None
+    last: int | None = None
+    expected = expected_first
+    for row in rows:
+        if first is None:
+            first = row.seq
+        if row.seq != expected:
+            reason = (
+                f"rows {expected}..{row.seq - 1} are missing"
+                if row.seq > expected
+                else f"row {row.seq} is out of order (expected {expected})"
+            )
+            return ChainReport(count, first, last, previous, Break(expected, reason))
+        computed = chain_hash(previous, row.event.canonical())
+        if computed != row.hash:
+            return ChainReport(
+                count,
+                first,
+                last,
+                previous,
+                Break(
+                    row.seq,
+                    "hash does not match: this row was changed, or a row before it was"
+                    " removed, inserted or reordered",
+                ),
+            )
+        previous = row.hash
+        last = row.seq
+        expected += 1
+        count += 1
+    return ChainReport(count, first, last, previous, None)
+
+
+def _cut(text: str | None) -> str | None:
+    return None if text is None else text[:MAX_TEXT]
+
+
+def iter_jsonl(lines: Iterable[str]) -> Iterator[StoredEvent]:
+    for line in lines:
+        if line.strip():
+            yield StoredEvent.from_dict(json.loads(line))

@@ -1,0 +1,138 @@
+"""`AuditLog`: how the rest of Seawall records events.
+
+`record` writes before it returns (the caller answers the client after that). `later` queues
+an event and returns at once: pulls use it, so a pull never waits for the database. One writer
+task per process drains both: a waiting `record` is written at once together with whatever is
+queued (group commit); otherwise the queue is written every `flush_seconds`, so a crash loses
+at most that interval of queued events. Committed rows go to the forwarders (syslog, webhook),
+which never block the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import structlog
+
+from seawall.db.audit import AuditStore
+from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome, StoredEvent
+
+log = structlog.get_logger("seawall.audit")
+BATCH = 1000  # events per transaction
+
+
+class Forwarder(Protocol):
+    """Ships committed rows somewhere else, as they happen."""
+
+    def offer(self, rows: Sequence[StoredEvent]) -> None:
+        """Queue rows for sending; never blocks, drops (and counts) when its queue is full."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None:
+        """Send what is queued, within a short grace period."""
+
+
+class AuditLog:
+    def __init__(
+        self,
+        store: AuditStore,
+        flush_seconds: float = 1.0,
+        queue_limit: int = 100_000,
+        forwarders: Sequence[Forwarder] = (),
+    ) -> None:
+        self.store = store
+        self.flush_seconds = flush_seconds
+        self.queue_limit = queue_limit
+        self.forwarders = list(forwarders)
+        self.dropped = 0
+        self._queued: list[AuditEvent] = []
+        self._waiting: list[tuple[AuditEvent, asyncio.Future[None]]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the writer task; without it (commands), `record` writes directly."""
+        self._wake = asyncio.Event()
+        for forwarder in self.forwarders:
+            await forwarder.start()
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._flush()  # what is still queued
+        for forwarder in self.forwarders:
+            await forwarder.close()
+
+    async def record(
+        self,
+        origin: Origin,
+        action: AuditAction,
+        outcome: Outcome = Outcome.ALLOWED,
+        **where: Any,  # AuditEvent.of's keywords: namespace, repository, reference, digest, …
+    ) -> None:
+        """Write one event; returns once it is committed."""
+        event = AuditEvent.of(origin, action, outcome, at=time.time(), **where)
+        if self._task is None or self._wake is None:
+            await self._write([event])
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, done))
+        self._wake.set()
+        await done
+
+    def later(
+        self, origin: Origin, action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **where: Any
+    ) -> None:
+        """Queue one event for the next batch; never waits."""
+        if len(self._queued) >= self.queue_limit:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                log.error("audit queue full: events dropped", dropped=self.dropped)
+            return
+        self._queued.append(AuditEvent.of(origin, action, outcome, at=time.time(), **where))
+        if len(self._queued) >= BATCH and self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+            self._wake.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("audit write failed; retrying")
+                await asyncio.sleep(min(self.flush_seconds, 1.0))
+
+    async def _flush(self) -> None:
+        while self._waiting or self._queued:
+            waiting, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            room = BATCH - len(waiting)
+            queued, self._queued = self._queued[:room], self._queued[room:]
+            events = sorted([e for e, _ in waiting] + queued, key=lambda e: e.at)
+            try:
+                await self._write(events)
+            except Exception as exc:
+                for _, done in waiting:
+                    if not done.done():
+                        done.set_exception(exc)
+                self._queued[:0] = queued  # kept for the next attempt
+                raise
+            for _, done in waiting:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _write(self, events: list[AuditEvent]) -> None:
+        stored = await self.store.append(events)
+        for forwarder in self.forwarders:
+            forwarder.offer(stored)
