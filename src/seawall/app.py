@@ -17,6 +17,7 @@ from seawall.db.backends import database_backend
 from seawall.db.identities import IdentityStore, LoginFailures
 from seawall.db.store import MetadataStore
 from seawall.domain.rights import CreationRule
+from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.auth import Gate
 from seawall.http.errors import EXCEPTION_HANDLERS
@@ -34,10 +35,12 @@ from seawall.http.v2.uploads import UploadEndpoints
 from seawall.logs import configure_logging
 from seawall.services.access import AccessService
 from seawall.services.audit import AuditLog
+from seawall.services.audit_archive import AuditArchiver
 from seawall.services.auth import Authenticator, LoginLimits
 from seawall.services.blobs import BlobService
 from seawall.services.catalog import CatalogService
 from seawall.services.forwarding import build_forwarders
+from seawall.services.identity import IdentityService
 from seawall.services.keys import SigningKeys
 from seawall.services.manifests import ManifestService
 from seawall.services.referrers import ReferrerService
@@ -100,7 +103,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services = Services.build(settings, store, blob_store)
     identities = IdentityStore(store.backend)
     access = AccessService(
-        identities, CreationRule(personal_namespaces=settings.personal_namespaces)
+        identities,
+        CreationRule(personal_namespaces=settings.personal_namespaces),
+        services.audit,
     )
     keys = SigningKeys(settings.data_dir.resolve() / "keys")
     service = settings.token_service
@@ -133,13 +138,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await store.start()
         await access.start()
         await services.audit.start()
-        sweeper = asyncio.create_task(_sweep_uploads(services.uploads, settings))
+        background = [asyncio.create_task(_sweep_uploads(services.uploads, settings))]
+        if settings.audit_max_rows or settings.audit_max_age_days:
+            background.append(asyncio.create_task(_retain_audit(services.audit, settings)))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await services.audit.close()
             await store.close()
 
@@ -154,7 +162,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             TagEndpoints(services.tags, gate),
             CatalogEndpoints(services.catalog, gate),
             ReferrerEndpoints(services.referrers, gate),
-            ApiEndpoints(gate, access, identities),
+            ApiEndpoints(gate, access, IdentityService(identities, services.audit)),
+            AuditEndpoints(gate, access, services.audit.store),
         ),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -162,6 +171,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.router.redirect_slashes = False  # a registry path has one spelling; others are 404
     return app
+
+
+async def _retain_audit(audit: AuditLog, settings: Settings) -> None:
+    """Archive audit rows beyond the retention limits. Every process checks; the archive lease
+    lets one of them work at a time."""
+    archiver = AuditArchiver(audit.store, audit, settings.effective_audit_archive_dir)
+    while True:
+        await asyncio.sleep(settings.audit_archive_check_seconds)
+        try:
+            for archived in await archiver.enforce(
+                settings.audit_max_rows, settings.audit_max_age_days
+            ):
+                log.info(
+                    "audit rows archived",
+                    path=str(archived.path),
+                    first_seq=archived.first_seq,
+                    last_seq=archived.last_seq,
+                )
+        except Exception:
+            log.exception("audit archiving failed")
 
 
 async def _sweep_uploads(uploads: UploadService, settings: Settings) -> None:

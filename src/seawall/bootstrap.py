@@ -1,5 +1,6 @@
-"""What `seawall serve` does before it serves: bring the schema up to date and make sure a first
-site admin exists. No default password: the admin's password is `admin_password` when set,
+"""What `seawall serve` does before it serves: bring the schema up to date, record the
+configuration it starts with in the audit log (`config:loaded`, secrets masked), and make sure a
+first site admin exists. No default password: the admin's password is `admin_password` when set,
 otherwise a random one written once to DATA_DIR/admin-password (mode 0600).
 
 It runs in a child process (`prepare_in_subprocess`), so the server's parent process, whose
@@ -14,39 +15,86 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from seawall.config import Settings
+from seawall.domain.audit import AuditAction, Origin
+
+if TYPE_CHECKING:
+    from seawall.services.identity import IdentityService
 
 ADMIN = "admin"
 PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name
+MASK = "**********"  # what pydantic shows for a SecretStr
 
 
-async def ensure_admin(settings: Settings) -> str | None:
-    """Create the first site admin if there are no users; say what was done, or None."""
+async def start_up(settings: Settings) -> str | None:
+    """Record the configuration, then make sure the first admin exists (see `ensure_admin`)."""
+    from seawall.db.audit import AuditStore
     from seawall.db.backends import database_backend
     from seawall.db.identities import IdentityStore
-    from seawall.domain.credentials import hash_password, new_password
+    from seawall.services.audit import AuditLog
+    from seawall.services.identity import IdentityService
 
     backend = database_backend(settings)
     await backend.start()
     try:
-        identities = IdentityStore(backend)
-        if await identities.count_users():
-            return None
-        given = settings.admin_password
-        password = given.get_secret_value() if given is not None else new_password()
-        if not await identities.create_user(ADMIN, hash_password(password), site_admin=True):
-            return None  # another server created it first
-        if given is not None:
-            return f"created the site admin {ADMIN!r} with the password from SEAWALL_ADMIN_PASSWORD"
-        path = settings.data_dir.resolve() / PASSWORD_FILE
-        _write_private(path, password + "\n")
-        return (
-            f"created the site admin {ADMIN!r}; its password is in {path} (readable by this"
-            f" user only); change it with `seawall user passwd {ADMIN}` and delete the file"
+        audit = AuditLog(AuditStore(backend))  # not started: each event is written at once
+        await audit.record(
+            Origin.system(), AuditAction.CONFIG_LOADED, detail=config_detail(settings)
         )
+        return await ensure_admin(IdentityService(IdentityStore(backend), audit), settings)
     finally:
         await backend.close()
+
+
+async def ensure_admin(identity: IdentityService, settings: Settings) -> str | None:
+    """Create the first site admin if there are no users; say what was done, or None."""
+    from seawall.domain.credentials import hash_password, new_password
+
+    if await identity.identities.count_users():
+        return None
+    given = settings.admin_password
+    password = given.get_secret_value() if given is not None else new_password()
+    hashed = hash_password(password)
+    if not await identity.create_user(Origin.system(), ADMIN, hashed, site_admin=True):
+        return None  # another server created it first
+    if given is not None:
+        return f"created the site admin {ADMIN!r} with the password from SEAWALL_ADMIN_PASSWORD"
+    path = settings.data_dir.resolve() / PASSWORD_FILE
+    _write_private(path, password + "\n")
+    return (
+        f"created the site admin {ADMIN!r}; its password is in {path} (readable by this"
+        f" user only); change it with `seawall user passwd {ADMIN}` and delete the file"
+    )
+
+
+def config_detail(settings: Settings) -> dict[str, Any]:
+    """The `config:loaded` detail: the Seawall version and every setting, secrets masked.
+    Secret settings dump masked; a URL setting may carry a password (database), or a token in
+    its path or query (webhooks), so those parts are masked too."""
+    from seawall import __version__
+
+    values = settings.model_dump(mode="json")
+    values["database_url"] = _mask_url(values["database_url"])
+    values["audit_webhook_url"] = _mask_url(values["audit_webhook_url"], keep_path=False)
+    return {"version": __version__, "settings": values}
+
+
+def _mask_url(url: str, keep_path: bool = True) -> str:
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{user.partition(':')[0]}:{MASK}@{host}")
+    if not keep_path and (parts.path.strip("/") or parts.query):
+        parts = parts._replace(path="/" + MASK, query="", fragment="")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):  # libpq also takes it as a parameter
+        masked = [(k, MASK if k == "password" else v) for k, v in query]
+        parts = parts._replace(query=urlencode(masked, safe="*"))
+    # Rebuilt only when something was masked: `sqlite:////path` does not survive a round trip.
+    return url if parts == urlsplit(url) else urlunsplit(parts)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -61,7 +109,7 @@ def prepare(settings: Settings) -> None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
-    said = asyncio.run(ensure_admin(settings))
+    said = asyncio.run(start_up(settings))
     if said:
         print(f"seawall: {said}", file=sys.stderr)
 

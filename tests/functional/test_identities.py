@@ -148,12 +148,12 @@ def test_concurrent_user_creation_has_one_winner(database: Database) -> None:
 def test_concurrent_logins_share_one_argon2_check(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from seawall.db.audit import AuditFilter, AuditStore
     from seawall.db.identities import LoginFailures
     from seawall.domain import credentials
+    from seawall.domain.audit import ActorKind, Origin
     from seawall.domain.rights import CreationRule
     from seawall.services.access import AccessService
-    from seawall.db.audit import AuditFilter, AuditStore
-    from seawall.domain.audit import ActorKind, Origin
     from seawall.services.audit import AuditLog
     from seawall.services.auth import Authenticator, LoginLimits
 
@@ -169,15 +169,16 @@ def test_concurrent_logins_share_one_argon2_check(
 
     async def test(ids: IdentityStore) -> None:
         await ids.create_user("frank", hashed)
-        access = AccessService(ids, CreationRule())
         audit_store = AuditStore(ids.backend)
+        audit = AuditLog(audit_store)
+        access = AccessService(ids, CreationRule(), audit)
         auth = Authenticator(
             ids,
             access,
             LoginFailures(ids.backend, 900),
             LoginLimits(10, 100),
             None,  # type: ignore[arg-type]
-            AuditLog(audit_store),
+            audit,
         )
         origin = Origin("frank", ActorKind.USER, "10.0.0.1")
         actors = await asyncio.gather(

@@ -1,5 +1,6 @@
-"""Docs cannot drift (STYLE habit 11): every setting, error code, CLI command and option, HTTP route
-and metric must be documented under docs/, and what docs/ documents must still exist."""
+"""Docs cannot drift (STYLE habit 11): every setting, error code, CLI command and option, HTTP
+route, metric and audit event must be documented under docs/, and what docs/ documents must still
+exist."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from seawall.app import create_app
 from seawall.cli.main import app as cli_app
 from seawall.config import CONFIG_ENV, Settings
+from seawall.domain.audit import AuditAction
 from seawall.errors import ErrorCode
 from seawall.http.metrics import Metrics
 
@@ -167,6 +169,20 @@ def test_every_metric_is_documented() -> None:
             names.append(f"{family.name}_total")  # the name Prometheus scrapes
         for name in names:
             assert f"`{name}`" in text, f"docs/operations.md does not document metric {name}"
+
+
+# -- audit events -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", [a.value for a in AuditAction])
+def test_every_audit_event_is_documented(action: str) -> None:
+    rows = table_rows(doc("audit.md"), action)
+    assert len(rows) == 1, f"docs/audit.md needs one table row for audit event {action!r}"
+
+
+def test_documented_audit_events_exist() -> None:
+    documented = set(re.findall(r"^\| `([a-z_]+:[a-z_]+)` \|", doc("audit.md"), flags=re.MULTILINE))
+    assert documented - {a.value for a in AuditAction} == set()
 
 
 # -- the pages themselves -----------------------------------------------------------------------

@@ -25,7 +25,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         config: ConfigOption = None,
     ) -> None:
         """Say whether WHO may do ACTION on REPOSITORY, and which rule decides."""
+        from seawall.db.audit import AuditStore
         from seawall.services.access import AccessService
+        from seawall.services.audit import AuditLog
 
         try:
             wanted = Action(action)
@@ -37,7 +39,8 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         creation = CreationRule(personal_namespaces=settings.personal_namespaces)
 
         async def decide(ids: IdentityStore) -> Decision | None:
-            access = AccessService(ids, creation)
+            # Explaining never creates a namespace, so the audit log stays unused.
+            access = AccessService(ids, creation, AuditLog(AuditStore(ids.backend)))
             actor = Actor.anonymous() if who == "anonymous" else await access.actor(who)
             if actor is None:
                 return None

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from seawall.cli import access, db, namespace, robot, serve, team, user
+from seawall.cli import access, audit, db, namespace, robot, serve, team, user
 from seawall.config import Settings, load_settings
 
 HELP = """Seawall: a self-hosted OCI container registry, secure and governed by default.
@@ -35,6 +35,7 @@ app.add_typer(team.make(load), name="team", help="Teams of users.")
 app.add_typer(namespace.make(load), name="namespace", help="Namespaces, members and grants.")
 app.add_typer(robot.make(load), name="robot", help="Robot accounts for automation.")
 app.add_typer(access.make(load), name="access", help="Explain access decisions.")
+app.add_typer(audit.make(load), name="audit", help="The audit log: list, verify, archive.")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_identities
+from seawall.cli.store import ConfigOption, fail, with_identities, with_identity_service
 from seawall.config import Settings
 from seawall.domain.rights import GRANTABLE_ACTIONS, Action, Role
 
@@ -37,7 +37,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             validate_component(name, "namespace name")
         except ValueError as exc:
             raise fail(str(exc), 2) from None
-        if not with_identities(load(config), lambda ids: ids.create_namespace(name, public)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.create_namespace(origin, name, public)
+        ):
             raise fail(f"namespace {name!r} already exists")
         typer.echo(f"created {'public' if public else 'private'} namespace {name}")
 
@@ -50,7 +52,10 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         """Make the namespace NAME public (anonymous pull) or private."""
         if level not in ("public", "private"):
             raise fail("visibility is public or private", 2)
-        if not with_identities(load(config), lambda ids: ids.set_public(name, level == "public")):
+        if not with_identity_service(
+            load(config),
+            lambda service, origin: service.set_public(origin, name, level == "public"),
+        ):
             raise fail(f"no namespace {name!r}")
         typer.echo(f"{name} is {level}")
 
@@ -67,14 +72,18 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         except ValueError:
             raise fail(f"unknown role {role!r}", 2) from None
         who = _principal(principal)
-        if not with_identities(load(config), lambda ids: ids.set_member(name, who, rank)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.set_member(origin, name, who, rank)
+        ):
             raise fail(f"no namespace {name!r}")
         typer.echo(f"{who} is {role} of {name}")
 
     @app.command("remove-member")
     def remove_member(name: str, principal: str, config: ConfigOption = None) -> None:
         """Take PRINCIPAL's role in the namespace NAME away."""
-        if not with_identities(load(config), lambda ids: ids.remove_member(name, principal)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.remove_member(origin, name, principal)
+        ):
             raise fail(f"{principal!r} is not a member of {name!r}")
         typer.echo(f"{principal} is no longer a member of {name}")
 
@@ -99,8 +108,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         except ValueError as exc:
             raise fail(f"invalid grant: {exc}", 2) from None
         ordered = tuple(a.value for a in Action if a in wanted)
-        if not with_identities(
-            load(config), lambda ids: ids.grant(name, pattern, principal, ordered)
+        if not with_identity_service(
+            load(config),
+            lambda service, origin: service.grant(origin, name, pattern, principal, ordered),
         ):
             raise fail(f"no namespace {name!r}")
         typer.echo(f"{principal} may {','.join(ordered)} {pattern}")
@@ -108,7 +118,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     @app.command("revoke")
     def revoke(name: str, pattern: str, principal: str, config: ConfigOption = None) -> None:
         """Remove the grant of PATTERN to PRINCIPAL in the namespace NAME."""
-        if not with_identities(load(config), lambda ids: ids.revoke(name, pattern, principal)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.revoke(origin, name, pattern, principal)
+        ):
             raise fail(f"no grant of {pattern!r} to {principal!r} in {name!r}")
         typer.echo(f"revoked {pattern} from {principal}")
 

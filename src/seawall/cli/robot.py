@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_identities
+from seawall.cli.store import ConfigOption, fail, with_identity_service
 from seawall.config import Settings
 from seawall.domain.rights import Action, RobotScope
 
@@ -50,9 +50,11 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             raise fail("--days must be at least 1", 2)
         secret = new_robot_secret()
         expires = time.time() + days * 86400
-        created = with_identities(
+        created = with_identity_service(
             load(config),
-            lambda ids: ids.create_robot(name, hash_secret(secret), scopes, expires, "cli"),
+            lambda service, origin: service.create_robot(
+                origin, name, hash_secret(secret), scopes, expires, "cli"
+            ),
         )
         if not created:
             raise fail(f"robot {name!r} already exists")
@@ -62,7 +64,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     @app.command("disable")
     def disable(name: str, config: ConfigOption = None) -> None:
         """Disable the robot NAME: its next request is refused, tokens included."""
-        if not with_identities(load(config), lambda ids: ids.set_robot_disabled(name, True)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.set_robot_disabled(origin, name, True)
+        ):
             raise fail(f"no robot {name!r}")
         typer.echo(f"disabled {name}")
 

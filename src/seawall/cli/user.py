@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_identities
+from seawall.cli.store import ConfigOption, fail, with_identities, with_identity_service
 from seawall.config import Settings
 
 PasswordStdin = Annotated[
@@ -51,8 +51,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         except ValueError as exc:
             raise fail(str(exc), 2) from None
         password_hash = _hash(_read_password(password_stdin))
-        created = with_identities(
-            load(config), lambda ids: ids.create_user(name, password_hash, site_admin)
+        created = with_identity_service(
+            load(config),
+            lambda service, origin: service.create_user(origin, name, password_hash, site_admin),
         )
         if not created:
             raise fail(f"user {name!r} already exists")
@@ -73,21 +74,27 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     ) -> None:
         """Set a user's password."""
         password_hash = _hash(_read_password(password_stdin))
-        if not with_identities(load(config), lambda ids: ids.set_password(name, password_hash)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.set_password(origin, name, password_hash)
+        ):
             raise fail(f"no user {name!r}")
         typer.echo(f"password of {name} changed")
 
     @app.command("disable")
     def disable(name: str, config: ConfigOption = None) -> None:
         """Disable a user (memberships are kept; `enable` restores it)."""
-        if not with_identities(load(config), lambda ids: ids.set_disabled(name, True)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.set_disabled(origin, name, True)
+        ):
             raise fail(f"no user {name!r}")
         typer.echo(f"disabled {name}")
 
     @app.command("enable")
     def enable(name: str, config: ConfigOption = None) -> None:
         """Enable a disabled user."""
-        if not with_identities(load(config), lambda ids: ids.set_disabled(name, False)):
+        if not with_identity_service(
+            load(config), lambda service, origin: service.set_disabled(origin, name, False)
+        ):
             raise fail(f"no user {name!r}")
         typer.echo(f"enabled {name}")
 

@@ -185,7 +185,7 @@ class Gate:
     ) -> None:
         """An allowed push into a namespace that does not exist yet creates it."""
         if action is Action.PUSH and repository is not None:
-            await self.access.ensure_namespace(repository, caller.actor)
+            await self.access.ensure_namespace(repository, caller.actor, caller.origin)
 
     async def full_actor(self, caller: Caller) -> Actor | None:
         """The caller as the decision engine needs it. A bearer token's user comes without its

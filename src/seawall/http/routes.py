@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.openapi import openapi
 from seawall.http.health import HealthEndpoints
@@ -30,6 +31,7 @@ def routes(
     catalog: CatalogEndpoints,
     referrers: ReferrerEndpoints,
     api: ApiEndpoints,
+    audit: AuditEndpoints,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -48,7 +50,7 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
-        *api_routes(api),
+        *api_routes(api, audit),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
@@ -58,7 +60,7 @@ def routes(
 API = "/api/v1"
 
 
-def api_routes(api: ApiEndpoints) -> list[BaseRoute]:
+def api_routes(api: ApiEndpoints, audit: AuditEndpoints) -> list[BaseRoute]:
     """The management API; the OpenAPI document lists exactly these."""
     return [
         Route(f"{API}/openapi.json", openapi, methods=["GET"]),
@@ -83,4 +85,5 @@ def api_routes(api: ApiEndpoints) -> list[BaseRoute]:
             methods=["DELETE"],
         ),
         Route(f"{API}/access/explain", api.explain, methods=["GET"]),
+        Route(f"{API}/audit", audit.list, methods=["GET"]),
     ]

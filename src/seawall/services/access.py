@@ -1,5 +1,6 @@
 """Access decisions against what the database holds: loads the actor and the namespace policy,
-then asks the decision engine (`seawall.domain.access.decide`), which explains itself."""
+then asks the decision engine (`seawall.domain.access.decide`), which explains itself. Also
+creates the namespace a first push lands in, recording it in the audit log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 from seawall.db.identities import ACCOUNTS_CHANNEL, IdentityStore, NamespaceRecord
 from seawall.domain.access import Decision, decide, namespace_of, visible
+from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.rights import (
     Action,
     Actor,
@@ -16,6 +18,7 @@ from seawall.domain.rights import (
     RobotScope,
     Role,
 )
+from seawall.services.audit import AuditLog
 
 ROLES = list(Role)  # stored as the role's rank: 0 reader ... 3 admin
 
@@ -25,9 +28,10 @@ def role_from_rank(rank: int) -> Role:
 
 
 class AccessService:
-    def __init__(self, identities: IdentityStore, creation: CreationRule) -> None:
+    def __init__(self, identities: IdentityStore, creation: CreationRule, audit: AuditLog) -> None:
         self.identities = identities
         self.creation = creation
+        self.audit = audit
         # Accounts behind bearer tokens, kept only while the database notifies every process
         # of each account change (PostgreSQL LISTEN/NOTIFY); SQLite reads are cheap enough.
         self._active: dict[str, Actor] | None = None
@@ -87,16 +91,28 @@ class AccessService:
             cache[name] = actor
         return actor
 
-    async def ensure_namespace(self, repository: str, creator: Actor) -> None:
+    async def ensure_namespace(self, repository: str, creator: Actor, origin: Origin) -> None:
         """Create the repository's namespace if it is missing (private). Whoever creates it,
-        other than a site admin, becomes its admin."""
+        other than a site admin, becomes its admin. One `namespace:created` event, from the
+        pushing request's `origin`, says both."""
         namespace = namespace_of(repository)
         if await self.identities.namespace_exists(namespace):
             return
-        if await self.identities.create_namespace(namespace) and not creator.site_admin:
-            await self.identities.set_member(
-                namespace, f"{creator.kind}:{creator.name}", ROLES.index(Role.ADMIN)
-            )
+        if not await self.identities.create_namespace(namespace):
+            return  # a concurrent push created it (and recorded it)
+        # The repository goes in the detail, not the event's repository: the event is the
+        # namespace's, and a repository's history starts with its first manifest.
+        detail: dict[str, object] = {"public": False, "via": "push", "repository": repository}
+        if not creator.site_admin:
+            principal = f"{creator.kind}:{creator.name}"
+            await self.identities.set_member(namespace, principal, ROLES.index(Role.ADMIN))
+            detail["members"] = {principal: Role.ADMIN.value}
+        await self.audit.record(
+            origin,
+            AuditAction.NAMESPACE_CREATED,
+            namespace=namespace,
+            detail=detail,
+        )
 
     async def policy(self, namespace: str) -> NamespacePolicy | None:
         record = await self.identities.namespace(namespace)

@@ -14,8 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from seawall.db.identities import IdentityStore
 from seawall.domain import credentials
+from seawall.domain.audit import Origin
 from seawall.domain.names import validate_component, validate_repository
 from seawall.domain.rights import (
     GRANTABLE_ACTIONS,
@@ -28,6 +28,7 @@ from seawall.domain.rights import (
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate
 from seawall.services.access import AccessService
+from seawall.services.identity import IdentityService
 
 ROLES = list(Role)
 MAX_BODY = 64 * 1024
@@ -88,10 +89,16 @@ def _actions(value: Any, allowed: frozenset[Action]) -> frozenset[Action]:
 
 
 class ApiEndpoints:
-    def __init__(self, gate: Gate, access: AccessService, identities: IdentityStore) -> None:
+    def __init__(self, gate: Gate, access: AccessService, identity: IdentityService) -> None:
         self.gate = gate
         self.access = access
-        self.ids = identities
+        self.identity = identity  # every change goes through it, so every change is audited
+        self.ids = identity.identities  # reads
+
+    async def _origin(self, request: Request) -> Origin:
+        """Who made this request and from where, for the audit log (the caller is already
+        worked out by the time a handler changes anything)."""
+        return (await self.gate.caller(request)).origin
 
     async def _actor(self, request: Request) -> Actor:
         caller = await self.gate.authenticated(request)
@@ -138,7 +145,9 @@ class ApiEndpoints:
             hashed = credentials.hash_password(password)
         except ValueError as exc:
             raise _bad(str(exc)) from None
-        if not await self.ids.create_user(name, hashed, site_admin):
+        if not await self.identity.create_user(
+            await self._origin(request), name, hashed, site_admin
+        ):
             raise RegistryError(ErrorCode.DENIED, f"user {name!r} already exists", status=409)
         return JSONResponse({"name": name, "site_admin": site_admin}, status_code=201)
 
@@ -157,16 +166,17 @@ class ApiEndpoints:
         for field in ("disabled", "site_admin"):
             if field in body and not isinstance(body[field], bool):
                 raise _bad(f"{field} is a boolean")
+        origin = await self._origin(request)
         if "password" in body:
             try:
                 hashed = credentials.hash_password(str(body["password"]))
             except ValueError as exc:
                 raise _bad(str(exc)) from None
-            await self.ids.set_password(name, hashed)
+            await self.identity.set_password(origin, name, hashed)
         if "disabled" in body:
-            await self.ids.set_disabled(name, body["disabled"])
+            await self.identity.set_disabled(origin, name, body["disabled"])
         if "site_admin" in body:
-            await self.ids.set_site_admin(name, body["site_admin"])
+            await self.identity.set_site_admin(origin, name, body["site_admin"])
         user = await self.ids.user(name)
         assert user is not None
         return JSONResponse(
@@ -178,7 +188,7 @@ class ApiEndpoints:
     async def create_team(self, request: Request) -> Response:
         await self._site_admin(request)
         name = _name((await _body(request)).get("name"), "team name")
-        if not await self.ids.create_team(name):
+        if not await self.identity.create_team(await self._origin(request), name):
             raise RegistryError(ErrorCode.DENIED, f"team {name!r} already exists", status=409)
         return JSONResponse({"name": name, "members": []}, status_code=201)
 
@@ -186,10 +196,11 @@ class ApiEndpoints:
         """PUT adds, DELETE removes the user from the team."""
         await self._site_admin(request)
         team, user = request.path_params["team"], request.path_params["user"]
+        origin = await self._origin(request)
         if request.method == "PUT":
-            changed = await self.ids.add_team_member(team, user)
+            changed = await self.identity.add_team_member(origin, team, user)
         else:
-            changed = await self.ids.remove_team_member(team, user)
+            changed = await self.identity.remove_team_member(origin, team, user)
         if not changed:
             raise _missing(f"team {team!r} or member {user!r}")
         return JSONResponse({"name": team, "members": await self.ids.team_members(team)})
@@ -206,10 +217,13 @@ class ApiEndpoints:
         creation = await self.access.decide(actor, f"{name}/-", Action.PUSH)
         if not actor.site_admin and not (creation.allowed and creation.rule == "namespace-create"):
             raise _denied(f"you may not create namespace {name!r}")
-        if not await self.ids.create_namespace(name, public):
+        origin = await self._origin(request)
+        if not await self.identity.create_namespace(origin, name, public):
             raise RegistryError(ErrorCode.DENIED, f"namespace {name!r} already exists", status=409)
         if not actor.site_admin:  # whoever creates a namespace administers it
-            await self.ids.set_member(name, f"user:{actor.name}", ROLES.index(Role.ADMIN))
+            await self.identity.set_member(
+                origin, name, f"user:{actor.name}", ROLES.index(Role.ADMIN)
+            )
         return await self._namespace_json(name, status=201)
 
     async def get_namespace(self, request: Request) -> Response:
@@ -223,7 +237,7 @@ class ApiEndpoints:
         public = (await _body(request)).get("public")
         if not isinstance(public, bool):
             raise _bad("public (boolean) is required")
-        await self.ids.set_public(name, public)
+        await self.identity.set_public(await self._origin(request), name, public)
         return await self._namespace_json(name)
 
     async def member(self, request: Request) -> Response:
@@ -231,15 +245,16 @@ class ApiEndpoints:
         name, principal = request.path_params["namespace"], request.path_params["principal"]
         await self._manager(request, name)
         _principal(principal)
+        origin = await self._origin(request)
         if request.method == "DELETE":
-            if not await self.ids.remove_member(name, principal):
+            if not await self.identity.remove_member(origin, name, principal):
                 raise _missing(f"member {principal!r}")
         else:
             try:
                 role = Role((await _body(request)).get("role"))
             except ValueError:
                 raise _bad("role is reader, developer, maintainer or admin") from None
-            await self.ids.set_member(name, principal, ROLES.index(role))
+            await self.identity.set_member(origin, name, principal, ROLES.index(role))
         return await self._namespace_json(name)
 
     async def grant(self, request: Request) -> Response:
@@ -250,8 +265,9 @@ class ApiEndpoints:
         pattern, principal = body.get("pattern"), _principal(body.get("principal"))
         if not isinstance(pattern, str) or not (pattern == name or pattern.startswith(name + "/")):
             raise _bad(f"pattern must lie within namespace {name!r}")
+        origin = await self._origin(request)
         if request.method == "DELETE":
-            if not await self.ids.revoke(name, pattern, principal):
+            if not await self.identity.revoke(origin, name, pattern, principal):
                 raise _missing("grant")
         else:
             actions = _actions(body.get("actions"), GRANTABLE_ACTIONS)
@@ -260,7 +276,7 @@ class ApiEndpoints:
             except ValueError as exc:
                 raise _bad(str(exc)) from None
             ordered = tuple(a.value for a in Action if a in actions)
-            await self.ids.grant(name, pattern, principal, ordered)
+            await self.identity.grant(origin, name, pattern, principal, ordered)
         return await self._namespace_json(name)
 
     async def create_robot(self, request: Request) -> Response:
@@ -295,8 +311,13 @@ class ApiEndpoints:
         name = f"{namespace}+{short}"
         secret = credentials.new_robot_secret()
         expires = time.time() + days * 86400
-        created = await self.ids.create_robot(
-            name, credentials.hash_secret(secret), scopes, expires, actor.name
+        created = await self.identity.create_robot(
+            await self._origin(request),
+            name,
+            credentials.hash_secret(secret),
+            scopes,
+            expires,
+            actor.name,
         )
         if not created:
             raise RegistryError(ErrorCode.DENIED, f"robot {name!r} already exists", status=409)
@@ -306,8 +327,8 @@ class ApiEndpoints:
     async def disable_robot(self, request: Request) -> Response:
         namespace, name = request.path_params["namespace"], request.path_params["robot"]
         await self._manager(request, namespace)
-        if not name.startswith(namespace + "+") or not await self.ids.set_robot_disabled(
-            name, True
+        if not name.startswith(namespace + "+") or not await self.identity.set_robot_disabled(
+            await self._origin(request), name, True
         ):
             raise _missing(f"robot {name!r}")
         return JSONResponse({"name": name, "disabled": True})

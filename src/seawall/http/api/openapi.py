@@ -56,8 +56,11 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _query(name: str, required: bool = True) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "schema": {"type": "string"}}
+def _query(name: str, required: bool = True, description: str = "") -> dict[str, Any]:
+    parameter = {"name": name, "in": "query", "required": required, "schema": {"type": "string"}}
+    if description:
+        parameter["description"] = description
+    return parameter
 
 
 _ACTIONS = {"type": "array", "items": {"enum": ["pull", "push", "delete"]}, "minItems": 1}
@@ -76,6 +79,30 @@ _GRANT = {
         "pattern": {"type": "string"},
         "principal": {"type": "string"},
         "actions": _ACTIONS,
+    },
+}
+_TEXT = {"type": ["string", "null"]}
+# A row as stored: every field is text (detail is canonical JSON text), so the chain hash can be
+# recomputed from this very response (docs/audit.md).
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "seq": {"type": "integer"},
+        "at": {"type": "string"},
+        "actor": {"type": "string"},
+        "actor_kind": {"enum": ["user", "robot", "anonymous", "local", "system"]},
+        "address": _TEXT,
+        "user_agent": _TEXT,
+        "request_id": _TEXT,
+        "action": {"type": "string"},
+        "namespace": _TEXT,
+        "repository": _TEXT,
+        "reference": _TEXT,
+        "digest": _TEXT,
+        "outcome": {"enum": ["allowed", "denied", "failed"]},
+        "reason": _TEXT,
+        "detail": _TEXT,
+        "hash": {"type": "string"},
     },
 }
 
@@ -266,6 +293,43 @@ DOCUMENT: dict[str, Any] = {
                 "Explain a decision (site admins: anyone; others: themselves)",
                 {"type": "object"},
                 parameters=[_query("account", False), _query("repository"), _query("action")],
+            ),
+        },
+        "/audit": {
+            "get": _op(
+                "Audit events, newest first (site admins: all; a namespace's admins: that"
+                " namespace, named by namespace= or repository=). A `Link` header leads to the"
+                " next page.",
+                {
+                    "type": "object",
+                    "properties": {"events": {"type": "array", "items": _EVENT}},
+                },
+                parameters=[
+                    *(
+                        _query(name, False)
+                        for name in ("actor", "namespace", "repository", "action", "outcome")
+                    ),
+                    _query("since", False, "A date or ISO-8601 time (UTC when naive): at >= since"),
+                    _query("until", False, "A date or ISO-8601 time (UTC when naive): at < until"),
+                    {
+                        "name": "n",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 1000,
+                            "default": 100,
+                        },
+                    },
+                    {
+                        "name": "last",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only events with a seq below this one (from the Link)",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                ],
             ),
         },
     },
