@@ -6,8 +6,9 @@ import signal
 import sys
 from types import FrameType
 
+from bench import report_audit
 from bench.options import parse_args
-from bench.report import render, write_json
+from bench.report import footer, make_console, render, write_json
 from bench.runner import log, run
 
 
@@ -30,12 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         log(f"interrupted ({exc or 'SIGINT'}); every server started was stopped")
         return 130
-    verdicts = render(results)
+    console = make_console()
+    verdicts = render(results, console) + report_audit.render(results, console)
+    footer(results, console)
     write_json(results, verdicts, opts.json_path)
     log(f"results written to {opts.json_path}")
     targets = results["targets"]
-    assert isinstance(targets, dict)
-    failed = [name for name, r in targets.items() if r.get("errors")]
+    audit = results.get("audit", {})
+    assert isinstance(targets, dict) and isinstance(audit, dict)
+    failed = [name for name, r in (targets | audit).items() if r.get("errors")]
     return 1 if failed else 0
 
 

@@ -100,6 +100,11 @@ def make_dataset(directory: Path, count: int, size: int) -> Dataset:
     )
 
 
+def image_only() -> Dataset:
+    """The small image and no blobs: for runs that leave out the registry comparison."""
+    return Dataset(mono=[], chunked=[], big_digest="", big_size=0, image=make_image())
+
+
 def make_image() -> Image:
     content = b"hello from the seawall benchmark\n"
     tar_buf = io.BytesIO()

@@ -11,12 +11,17 @@ from bench.data import Dataset
 from bench.servers import Server
 
 TARGETS = ("seawall-sqlite", "seawall-postgres", "distribution", "nginx")
+# What a run measures: the registry comparison (every phase, every target) and the audit log's
+# two parts (Seawall targets only, bench/phases_audit.py). "audit" names both of those.
+PARTS = ("registry", "audit-pulls", "audit-list")
+PART_GROUPS = {"audit": ("audit-pulls", "audit-list")}
 REGISTRY_ORDER = ("distribution", "seawall-sqlite", "seawall-postgres")
 
 
 @dataclass
 class Options:
     targets: list[str]
+    parts: list[str]
     workers: int
     duration: float
     warmup: float
@@ -34,6 +39,11 @@ class Options:
     list_repeats: int
     token_clients: int
     big_blob: bool
+    audit_rounds: int
+    audit_rows: int
+    audit_repos: int
+    audit_batch: int
+    audit_queries: int
     tmp_dir: Path
     keep: bool
     json_path: Path
@@ -60,6 +70,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=",".join(TARGETS),
         help=f"comma-separated subset of {','.join(TARGETS)} (default: all)",
     )
+    p.add_argument(
+        "--only",
+        dest="parts",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {','.join(PARTS)}, or audit for both audit parts"
+        " (default: all)",
+    )
     p.add_argument("--workers", type=int, default=2, help="Seawall worker processes (2)")
     p.add_argument("--duration", type=float, default=5, help="seconds per req/s test (5)")
     p.add_argument("--warmup", type=float, default=1, help="warm-up seconds before each (1)")
@@ -84,6 +101,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
         action="store_false",
         help="skip the 2 GiB push+pull RSS test (runs by default)",
     )
+    p.add_argument(
+        "--audit-rounds", type=int, default=3, help="pull events on/off rounds, alternating (3)"
+    )
+    p.add_argument(
+        "--audit-rows", type=int, default=1_000_000, help="audit rows to list from (1,000,000)"
+    )
+    p.add_argument("--audit-repos", type=int, default=1000, help="repositories they name (1000)")
+    p.add_argument("--audit-batch", type=int, default=5000, help="rows per append (5000)")
+    p.add_argument("--audit-queries", type=int, default=100, help="timed audit queries (100)")
     p.add_argument("--tmp-dir", type=Path, default=Path("/tmp"), help="parent of the work dir")
     p.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
     p.add_argument(
@@ -99,6 +125,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
     unknown = sorted(set(targets) - set(TARGETS))
     if unknown:
         p.error(f"unknown targets: {', '.join(unknown)}")
+    parts: list[str] = []
+    for part in (given.strip() for given in ns.parts.split(",")):
+        for name in PART_GROUPS.get(part, (part,)):
+            if name and name not in parts:
+                parts.append(name)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        p.error(f"unknown parts: {', '.join(unknown) or '(none given)'}")
     values = vars(ns)
     values["targets"] = targets
+    values["parts"] = parts
     return Options(**values)

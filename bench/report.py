@@ -280,14 +280,46 @@ def checks(o: Result) -> list[Check]:
     ]
 
 
-def render(results: Result, console: Console | None = None) -> list[dict[str, object]]:
-    """Print the table and the target checks; returns the checks for the JSON file."""
-    if console is None:
-        console = Console() if sys.stdout.isatty() else Console(width=160)
+def evaluate(checks: list[Check], targets: dict[str, Result]) -> list[dict[str, object]]:
+    """Each check on each Seawall target there is a result for."""
+    verdicts: list[dict[str, object]] = []
+    for check in checks:
+        for t in SEAWALL:
+            if t not in targets:
+                continue
+            outcome = check.evaluate(t, targets)
+            verdict = "n/a" if outcome is None else ("PASS" if outcome[1] else "FAIL")
+            shown = "" if outcome is None else outcome[0]
+            verdicts.append({"check": check.text, "target": t, "value": shown, "verdict": verdict})
+    return verdicts
+
+
+def verdict_table(title: str, verdicts: list[dict[str, object]], console: Console) -> None:
+    if not verdicts:
+        return
+    out = Table(title=title, title_justify="left")
+    for name in ("Check", "Target", "Value", "Verdict"):
+        out.add_column(name)
+    colour = {"PASS": "green", "FAIL": "red", "n/a": "yellow"}
+    for v in verdicts:
+        mark = f"[{colour[str(v['verdict'])]}]{v['verdict']}[/]"
+        out.add_row(str(v["check"]), COLUMNS[str(v["target"])], str(v["value"]), mark)
+    console.print(out)
+
+
+def make_console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def render(results: Result, console: Console) -> list[dict[str, object]]:
+    """Print the comparison table and its target checks (nothing when the run left the
+    comparison out); returns the checks for the JSON file."""
     opts = results["options"]
     targets = results["targets"]
     assert isinstance(opts, dict) and isinstance(targets, dict)
     present = [t for t in COLUMNS if t in targets]
+    if not present:
+        return []
     table = Table(title="Seawall benchmark", title_justify="left")
     table.add_column("Measure")
     for t in present:
@@ -323,28 +355,17 @@ def render(results: Result, console: Console | None = None) -> list[dict[str, ob
                 f"[dim]{COLUMNS[t]} ignored n=100 on tags/list: one request returned every tag,"
                 " so its n=100 figure is a single unpaginated request.[/dim]"
             )
-    verdicts: list[dict[str, object]] = []
-    for check in checks(opts):
-        for t in SEAWALL:
-            if t not in targets:
-                continue
-            outcome = check.evaluate(t, targets)
-            verdict = "n/a" if outcome is None else ("PASS" if outcome[1] else "FAIL")
-            shown = "" if outcome is None else outcome[0]
-            verdicts.append({"check": check.text, "target": t, "value": shown, "verdict": verdict})
-    if verdicts:
-        out = Table(title="Targets from the issue", title_justify="left")
-        for name in ("Check", "Target", "Value", "Verdict"):
-            out.add_column(name)
-        colour = {"PASS": "green", "FAIL": "red", "n/a": "yellow"}
-        for v in verdicts:
-            mark = f"[{colour[str(v['verdict'])]}]{v['verdict']}[/]"
-            out.add_row(str(v["check"]), COLUMNS[str(v["target"])], str(v["value"]), mark)
-        console.print(out)
+    verdicts = evaluate(checks(opts), targets)
+    verdict_table("Targets from the issue", verdicts, console)
     for t in present:
         errors = targets[t].get("errors") if isinstance(targets[t], dict) else None
         for phase, message in (errors or {}).items():
             console.print(f"[red]{COLUMNS[t]} {phase} failed:[/red] {escape(str(message))}")
+    return verdicts
+
+
+def footer(results: Result, console: Console) -> None:
+    """The machine's other load during the run, and how long it took."""
     machine = results.get("machine")
     if isinstance(machine, dict) and "other_cpu_seconds" in machine:
         share = float(machine["other_share"])
@@ -355,7 +376,6 @@ def render(results: Result, console: Console | None = None) -> list[dict[str, ob
             f" load average before: {machine['loadavg_before']:.2f}.[/{style}]"
         )
     console.print(f"Total elapsed: {results['elapsed_s']:.1f} s")
-    return verdicts
 
 
 def write_json(results: Result, verdicts: list[dict[str, object]], path: Path) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import phases_auth, phases_blobs, phases_meta, servers
-from bench.data import MIB, make_dataset
+from bench import phases_audit, phases_auth, phases_blobs, phases_meta, servers
+from bench.data import MIB, Dataset, image_only, make_dataset
 from bench.loadgen import build_hload
 from bench.machine import MachineLoad
 from bench.options import REGISTRY_ORDER, Context, Options
@@ -136,6 +136,37 @@ def _nginx_rounds(blob_get: object) -> list[tuple[int, float]]:
     return []
 
 
+def run_audit(ctx: Context) -> dict[str, Result]:
+    """The audit log's parts, on each Seawall target; a failed part is reported like a phase."""
+    results: dict[str, Result] = {}
+    parts = [
+        (name, fn)
+        for name, fn in (
+            ("audit-pulls", phases_audit.pull_events),
+            ("audit-list", phases_audit.audit_list),
+        )
+        if name in ctx.opts.parts
+    ]
+    for target in phases_audit.targets(ctx.opts.targets):
+        result: Result = {}
+        errors: dict[str, str] = {}
+        t0 = time.monotonic()
+        for name, part in parts:
+            log(f"{target}: {name}")
+            try:
+                result[name.removeprefix("audit-")] = part(ctx, target)
+            except Exception as exc:
+                errors[name] = _describe(exc)
+                log(f"{target}: {name} FAILED: {errors[name]}")
+                if os.environ.get("BENCH_TRACEBACK"):
+                    traceback.print_exc()
+        result["errors"] = errors
+        result["elapsed_s"] = time.monotonic() - t0
+        log(f"{target}: audit parts done in {result['elapsed_s']:.1f} s")
+        results[target] = result
+    return results
+
+
 @contextlib.contextmanager
 def _work_dir(opts: Options) -> Iterator[Path]:
     work = Path(tempfile.mkdtemp(prefix="seawall-bench-", dir=opts.tmp_dir))
@@ -164,11 +195,29 @@ def run(opts: Options) -> Result:
         log(
             f"warning: load average {load.loadavg_before:.2f} before the run; figures will be noisy"
         )
-    with _work_dir(opts) as work, contextlib.ExitStack() as stack:
-        count, size = opts.blob_count, opts.blob_mib * MIB
-        log(f"writing {2 * count} x {opts.blob_mib} MiB random blobs to {work / 'data'}")
-        data = make_dataset(work / "data", count, size)
+    with _work_dir(opts) as work:
         hload = build_hload(work)
+        if "registry" in opts.parts:
+            _registries(opts, work, hload, targets)
+        if any(part.startswith("audit-") for part in opts.parts):
+            ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
+            results["audit"] = run_audit(ctx)
+    machine.update(load.finish())
+    results["elapsed_s"] = time.monotonic() - T0
+    return results
+
+
+def _registries(
+    opts: Options,
+    work: Path,
+    hload: Path,
+    targets: dict[str, Result],
+) -> None:
+    """The comparison: nginx for the whole of it, then each registry target in turn."""
+    count, size = opts.blob_count, opts.blob_mib * MIB
+    log(f"writing {2 * count} x {opts.blob_mib} MiB random blobs to {work / 'data'}")
+    data: Dataset = make_dataset(work / "data", count, size)
+    with contextlib.ExitStack() as stack:
         nginx: Server | None = None
         if "nginx" in opts.targets:
             root = work / "nginx-root"
@@ -194,6 +243,3 @@ def run(opts: Options) -> Result:
                 nginx_result["blob_get"] = _nginx_only(ctx, nginx)
             nginx_result.update(_server_stats(nginx))
             targets["nginx"] = nginx_result
-    machine.update(load.finish())
-    results["elapsed_s"] = time.monotonic() - T0
-    return results

@@ -54,6 +54,8 @@ class Server:
     credentials: Credentials | None = field(default=None)
     # Seawall: its command line, with the server's environment
     cli: SeawallCli | None = field(default=None)
+    # Seawall: its database (SQLAlchemy URL), for the audit phases that read it directly
+    database_url: str = ""
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -188,14 +190,22 @@ class SeawallCli:
 
 @contextlib.contextmanager
 def seawall(
-    work: Path, name: str, database: str, workers: int, exe: Path, pg_admin_dsn: str
+    work: Path,
+    name: str,
+    database: str,
+    workers: int,
+    exe: Path,
+    pg_admin_dsn: str,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """`seawall serve` on a fresh database, its site admin created with a random password
-    (SEAWALL_ADMIN_PASSWORD) that the server's ``credentials`` carry."""
+    (SEAWALL_ADMIN_PASSWORD) that the server's ``credentials`` carry; ``extra_env`` sets
+    more of its settings (``SEAWALL_AUDIT_PULL_EVENTS``: "false")."""
     data_dir = work / name
     data_dir.mkdir()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env.update(extra_env or {})
     credentials = Credentials(SEAWALL_ADMIN, secrets.token_urlsafe(24))
     env["SEAWALL_ADMIN_PASSWORD"] = credentials.password
     env["SEAWALL_DATA_DIR"] = str(data_dir)  # the same for `serve` and the CLI (`cli`)
@@ -212,6 +222,7 @@ def seawall(
         server = stack.enter_context(_run(name, argv, port, "/readyz", log, env))
         server.credentials = credentials
         server.cli = SeawallCli(exe, env)
+        server.database_url = env["SEAWALL_DATABASE_URL"]
         if database == "postgres":
             url = env["SEAWALL_DATABASE_URL"]
             server.external_cpu = lambda: postgres_backend_cpu(pg_admin_dsn, url)

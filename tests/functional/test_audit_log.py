@@ -188,3 +188,21 @@ def test_query_filters_newest_first(database: Database) -> None:
         assert await store.query(AuditFilter(since=newest[0].event.at, actor="bob")) == []
 
     database.run(scenario)
+
+
+def test_close_writes_every_queued_event_even_mid_write(database: Database) -> None:
+    """Shutdown asks the writer to stop instead of cancelling it: a batch being written when
+    the server stops is not lost (cancelling one dropped 1,000 rows on PostgreSQL)."""
+
+    async def scenario(meta: MetadataStore) -> None:
+        store = AuditStore(meta.backend)
+        log = AuditLog(store, flush_seconds=0.01)
+        await log.start()
+        for i in range(5000):
+            log.later(ALICE, AuditAction.MANIFEST_PULLED, reference=str(i))
+            if i % 1000 == 999:
+                await asyncio.sleep(0.005)  # let a write start
+        await log.close()
+        assert await store.count() == 5000
+
+    database.run(scenario)

@@ -8,15 +8,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seawall.db.store import Row, SqlBackend, Step, Then
+from seawall.db.store import Row, Rows, SqlBackend, Step, Then
 from seawall.domain.audit import COLUMNS, GENESIS, AuditEvent, StoredEvent, chain_hash
 
 # Built once from the fixed column names of domain/audit.py; values always go as parameters.
 _SELECT = f"SELECT seq, {', '.join(COLUMNS)}, hash FROM audit_events"  # noqa: S608
-_INSERT = (
-    f"INSERT INTO audit_events (seq, {', '.join(COLUMNS)}, hash)"  # noqa: S608
-    f" VALUES ({', '.join('?' for _ in range(len(COLUMNS) + 2))})"
-)
+_ROW_COLUMNS = ("seq", *COLUMNS, "hash")
 PAGE = 5000
 
 
@@ -73,18 +70,17 @@ class AuditStore:
         """Chain and insert `events`, in order, in one transaction; the rows as stored."""
         stored: list[StoredEvent] = []
 
-        def chained(results: list[Any]) -> list[Step]:
+        def chained(results: list[Any]) -> list[Step | Rows]:
             seq, previous = int(results[0][0]), str(results[0][1])
             stored.clear()
+            records = []
             for event in events:
                 seq += 1
                 previous = chain_hash(previous, event.canonical())
                 stored.append(StoredEvent(seq, event, previous))
+                records.append((seq, *event, previous))
             return [
-                Step(
-                    _INSERT,
-                    many=[(s.seq, *s.event.as_dict().values(), s.hash) for s in stored],
-                ),
+                Rows("audit_events", _ROW_COLUMNS, records),
                 Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
             ]
 

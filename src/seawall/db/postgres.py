@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from seawall.db.store import Row, Step, Steps, Then
+from seawall.db.store import Row, Rows, Step, Steps, Then
 
 
 @lru_cache(maxsize=512)
@@ -28,11 +28,11 @@ def asyncpg_dsn(database_url: str) -> str:
     return "postgresql://" + database_url.split("://", 1)[1]
 
 
-async def _execute(conn: Any, step: Step) -> Any:
-    sql = numbered(step.sql)
-    if step.many is not None:
-        await conn.executemany(sql, step.many)  # pipelined: one round trip per batch
+async def _execute(conn: Any, step: Step | Rows) -> Any:
+    if isinstance(step, Rows):
+        await conn.copy_records_to_table(step.table, records=step.records, columns=step.columns)
         return None
+    sql = numbered(step.sql)
     if step.want == "rowcount":
         status: str = await conn.execute(sql, *step.args)
         return int(status.rsplit(" ", 1)[-1])

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from seawall.db.store import Row, Step, Steps, Then
+from seawall.db.store import Row, Rows, Step, Steps, Then
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -25,9 +25,13 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _execute(conn: sqlite3.Connection, step: Step) -> Any:
-    if step.many is not None:
-        return conn.executemany(step.sql, step.many).rowcount
+def _execute(conn: sqlite3.Connection, step: Step | Rows) -> Any:
+    if isinstance(step, Rows):
+        marks = ", ".join("?" for _ in step.columns)
+        columns = ", ".join(step.columns)
+        sql = f"INSERT INTO {step.table} ({columns}) VALUES ({marks})"  # noqa: S608
+        conn.executemany(sql, step.records)
+        return None
     cursor = conn.execute(step.sql, step.args)
     if step.want == "rowcount":
         return cursor.rowcount

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 GENESIS = "0" * 64
+_encode_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
 MAX_TEXT = 1024  # client-controlled text (user agent, reasons) is cut to this many characters
 
 
@@ -94,10 +97,10 @@ class Origin:
         return cls(os_user, ActorKind.LOCAL, address="local")
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
+class AuditEvent(NamedTuple):
     """One row, without its place in the chain. Every field is text or None, so the canonical
-    JSON read back from either database is byte for byte what was hashed."""
+    JSON read back from either database is byte for byte what was hashed. (A named tuple: every
+    pull makes one, and it is its own row of column values.)"""
 
     at: str
     actor: str
@@ -149,13 +152,24 @@ class AuditEvent:
         )
 
     def as_dict(self) -> dict[str, str | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return dict(zip(COLUMNS, self, strict=True))
 
     def canonical(self) -> str:
-        return canonical_json(self.as_dict())
+        """`canonical_json(self.as_dict())`, spelled out: every pull is hashed, so this is hot."""
+        parts = []
+        for key, value in zip(_SORTED_KEYS, _in_key_order(self), strict=True):
+            if value is None:
+                parts.append(key + "null")
+            elif isinstance(value, str):
+                parts.append(key + _encode_string(value))
+            else:  # not from Seawall (e.g. a doctored archive line): still its canonical form
+                parts.append(key + canonical_json(value))
+        return "{" + ",".join(parts) + "}"
 
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(AuditEvent))
+COLUMNS: tuple[str, ...] = AuditEvent._fields
+_in_key_order = operator.attrgetter(*sorted(COLUMNS))
+_SORTED_KEYS = tuple(f"{_encode_string(name)}:" for name in sorted(COLUMNS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +200,16 @@ def chain_hash(previous: str, canonical: str) -> str:
 
 def timestamp(at: float) -> str:
     """UTC with microseconds and a `Z`: sorts as text in time order."""
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _last_second
+    seconds, micros = divmod(round(at * 1_000_000), 1_000_000)
+    second, text = _last_second
+    if seconds != second:  # most events share their second with the one before
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _last_second = (seconds, text)  # one tuple, replaced whole: safe across threads
+    return f"{text}.{micros:06d}Z"
+
+
+_last_second: tuple[int, str] = (-1, "")
 
 
 def parse_time(text: str) -> str:
@@ -258,7 +281,7 @@ def verify_chain(rows: Iterable[StoredEvent], previous: str, expected_first: int
 
 
 def _cut(text: str | None) -> str | None:
-    return None if text is None else text[:MAX_TEXT]
+    return None if text is None else text[:MAX_TEXT].replace("\x00", "\ufffd")
 
 
 def iter_jsonl(lines: Iterable[str]) -> Iterator[StoredEvent]:

@@ -50,10 +50,12 @@ class AuditLog:
         self.queue_limit = queue_limit
         self.forwarders = list(forwarders)
         self.dropped = 0
-        self._queued: list[AuditEvent] = []
+        # Pull events wait here as they came (time, who, what); rows are built by the writer.
+        self._queued: list[tuple[float, Origin, AuditAction, Outcome, dict[str, Any]]] = []
         self._waiting: list[tuple[AuditEvent, asyncio.Future[None]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def start(self) -> None:
         """Start the writer task; without it (commands), `record` writes directly."""
@@ -63,12 +65,14 @@ class AuditLog:
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Write what is queued and stop. The writer is asked to stop, never cancelled in the
+        middle of a transaction (that would drop the batch it was writing)."""
+        if self._task is not None and self._wake is not None:
+            self._closing = True
+            self._wake.set()
+            await self._task
             self._task = None
-        await self._flush()  # what is still queued
+        await self._flush()  # anything left (e.g. when the writer had failed)
         for forwarder in self.forwarders:
             await forwarder.close()
 
@@ -98,13 +102,13 @@ class AuditLog:
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.error("audit queue full: events dropped", dropped=self.dropped)
             return
-        self._queued.append(AuditEvent.of(origin, action, outcome, at=time.time(), **where))
+        self._queued.append((time.time(), origin, action, outcome, where))
         if len(self._queued) >= BATCH and self._wake is not None:
             self._wake.set()
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
             self._wake.clear()
@@ -112,23 +116,33 @@ class AuditLog:
                 await self._flush()
             except Exception:
                 log.exception("audit write failed; retrying")
-                await asyncio.sleep(min(self.flush_seconds, 1.0))
+                if not self._closing:
+                    await asyncio.sleep(min(self.flush_seconds, 1.0))
 
     async def _flush(self) -> None:
-        while self._waiting or self._queued:
-            waiting, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
-            room = BATCH - len(waiting)
-            queued, self._queued = self._queued[:room], self._queued[room:]
-            events = sorted([e for e, _ in waiting] + queued, key=lambda e: e.at)
+        """Write what is waiting and queued now. Events arriving meanwhile wait for the next
+        round: looping until the queue is empty would, under steady pulls, turn one batch per
+        interval into a stream of tiny transactions, each paying for a commit."""
+        waiting, self._waiting = self._waiting, []
+        queued, self._queued = self._queued, []
+        while waiting or queued:
+            these, waiting = waiting[:BATCH], waiting[BATCH:]
+            room = BATCH - len(these)
+            some, queued = queued[:room], queued[room:]
+            built = [AuditEvent.of(o, a, out, at=at, **where) for at, o, a, out, where in some]
+            events = sorted([e for e, _ in these] + built, key=lambda e: e.at)
             try:
                 await self._write(events)
-            except Exception as exc:
-                for _, done in waiting:
+            except BaseException as exc:
+                error = exc if isinstance(exc, Exception) else RuntimeError("audit write cancelled")
+                for _, done in these:
                     if not done.done():
-                        done.set_exception(exc)
-                self._queued[:0] = queued  # kept for the next attempt
+                        done.set_exception(error)
+                # Kept for the next attempt, ahead of what arrived since.
+                self._waiting[:0] = waiting
+                self._queued[:0] = some + queued
                 raise
-            for _, done in waiting:
+            for _, done in these:
                 if not done.done():
                     done.set_result(None)
 

@@ -3,9 +3,9 @@ rows that were changed, removed or reordered."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -21,6 +21,7 @@ from seawall.domain.audit import (
     chain_hash,
     iter_jsonl,
     parse_time,
+    timestamp,
     verify_chain,
 )
 
@@ -75,7 +76,7 @@ def test_canonical_json_keeps_unicode_as_itself() -> None:
 def test_event_canonical_has_every_field_but_seq_and_hash() -> None:
     e = event(1)
     parsed = json.loads(e.canonical())
-    assert list(parsed) == sorted(f.name for f in dataclasses.fields(AuditEvent))
+    assert list(parsed) == sorted(AuditEvent._fields)
     assert parsed["at"] == "2026-01-02T03:04:06.123456Z"
     assert parsed["namespace"] == "team-a"  # from the repository
     assert parsed["reason"] is None
@@ -138,7 +139,7 @@ def test_no_rows_is_an_empty_proof() -> None:
 @pytest.mark.parametrize("field", ["actor", "reason", "digest", "detail", "at", "outcome"])
 def test_a_changed_field_breaks_at_that_row(field: str) -> None:
     rows = chained(10)
-    changed = dataclasses.replace(rows[6].event, **{field: "tampered"})
+    changed = rows[6].event._replace(**{field: "tampered"})
     rows[6] = StoredEvent(7, changed, rows[6].hash)
     report = verify_chain(rows, GENESIS, 1)
     assert report.broken is not None
@@ -227,3 +228,46 @@ def test_parse_time_gives_the_stored_form() -> None:
 def test_outcomes_and_actions_are_subject_colon_action() -> None:
     assert all(":" in a.value for a in AuditAction)
     assert {o.value for o in Outcome} == {"allowed", "denied", "failed"}
+
+
+TRICKY = [
+    "plain",
+    'quote " and backslash \\',
+    "control \x01\x1f\t\n\r chars",
+    "unicode é ☃ 𝄞 and \u2028 separators \u2029",
+    "</script> & <b>",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_fast_canonical_equals_canonical_json_of_the_row(text: str) -> None:
+    """`AuditEvent.canonical` is spelled out for speed; it must stay byte for byte the
+    canonical JSON of the row, or stored hashes would not verify."""
+    origin = Origin(text or "x", ActorKind.USER, text, text, text)
+    event = AuditEvent.of(
+        origin,
+        AuditAction.ACCESS_DENIED,
+        Outcome.DENIED,
+        at=1_790_000_000.123456,
+        repository=text or None,
+        reference=text,
+        reason=text,
+        detail={"k": text},
+    )
+    assert event.canonical() == canonical_json(event.as_dict())
+    bare = AuditEvent.of(origin, AuditAction.MANIFEST_PULLED, at=0.0)
+    assert bare.canonical() == canonical_json(bare.as_dict())
+
+
+def test_nul_characters_never_reach_a_row() -> None:
+    event = AuditEvent.of(
+        Origin("a", ActorKind.USER, user_agent="x\x00y"), AuditAction.LOGIN_FAILED, at=0.0
+    )
+    assert event.user_agent == "x\ufffdy"
+
+
+def test_timestamp_matches_datetime_formatting() -> None:
+    for at in (0.0, 1.5, 1_790_000_000.123456, 1_790_000_000.9999996, 4_000_000_000.000001):
+        expected = datetime.fromtimestamp(round(at * 1e6) / 1e6, UTC)
+        assert timestamp(at) == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -21,7 +21,12 @@ GENESIS = "0" * 64
 def upgrade() -> None:
     op.create_table(
         "audit_events",
-        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("at", sa.String(length=32), nullable=False),
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("actor_kind", sa.String(length=16), nullable=False),
