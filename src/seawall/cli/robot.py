@@ -65,7 +65,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     def disable(name: str, config: ConfigOption = None) -> None:
         """Disable the robot NAME: its next request is refused, tokens included."""
         if not with_identity_service(
-            load(config), lambda service, origin: service.set_robot_disabled(origin, name, True)
+            load(config), lambda service, origin: service.disable_robot(origin, name)
         ):
             raise fail(f"no robot {name!r}")
         typer.echo(f"disabled {name}")

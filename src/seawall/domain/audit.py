@@ -53,7 +53,6 @@ class AuditAction(StrEnum):
     TEAM_MEMBER_REMOVED = "team:member_removed"
     ROBOT_CREATED = "robot:created"
     ROBOT_DISABLED = "robot:disabled"
-    ROBOT_ENABLED = "robot:enabled"
     NAMESPACE_CREATED = "namespace:created"
     NAMESPACE_VISIBILITY_CHANGED = "namespace:visibility_changed"
     MEMBER_SET = "member:set"

@@ -108,12 +108,15 @@ class IdentityService:
             )
         return created
 
-    async def set_robot_disabled(self, origin: Origin, name: str, disabled: bool) -> bool:
-        changed = await self.identities.set_robot_disabled(name, disabled)
+    async def disable_robot(self, origin: Origin, name: str) -> bool:
+        """(Robots cannot be enabled again yet: no command or route does it.)"""
+        changed = await self.identities.set_robot_disabled(name, True)
         if changed:
-            action = AuditAction.ROBOT_DISABLED if disabled else AuditAction.ROBOT_ENABLED
             await self.audit.record(
-                origin, action, namespace=_robot_namespace(name), reference=name
+                origin,
+                AuditAction.ROBOT_DISABLED,
+                namespace=_robot_namespace(name),
+                reference=name,
             )
         return changed
 

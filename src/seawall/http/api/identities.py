@@ -327,8 +327,8 @@ class ApiEndpoints:
     async def disable_robot(self, request: Request) -> Response:
         namespace, name = request.path_params["namespace"], request.path_params["robot"]
         await self._manager(request, namespace)
-        if not name.startswith(namespace + "+") or not await self.identity.set_robot_disabled(
-            await self._origin(request), name, True
+        if not name.startswith(namespace + "+") or not await self.identity.disable_robot(
+            await self._origin(request), name
         ):
             raise _missing(f"robot {name!r}")
         return JSONResponse({"name": name, "disabled": True})

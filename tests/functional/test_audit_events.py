@@ -1,0 +1,123 @@
+"""The registry events no other suite drives over HTTP: tokens, throttled logins, blob mounts and
+deletes, tag deletes, abandoned and expired uploads. Each is produced by a real request to the
+real server and read back from its database, on both databases."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import httpx
+import pytest
+
+from seawall.db.audit import AuditFilter
+from seawall.domain.audit import StoredEvent
+from tests.support.audit import wait_for
+from tests.support.registry import image_manifest, push_blob, put_manifest, unique_repo
+from tests.support.server import DATABASES, RunningServer, seawall_server
+
+
+def _one(server: RunningServer, action: str, **where: str) -> StoredEvent:
+    rows = wait_for(server, AuditFilter(action=action, **where))
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _detail(row: StoredEvent) -> dict[str, object]:
+    return json.loads(row.event.detail or "{}")
+
+
+def test_token_issued_names_the_scope_granted(server: RunningServer, client: httpx.Client) -> None:
+    repo = unique_repo("tok")
+    r = client.get(
+        "/token",
+        params={"service": "seawall", "scope": f"repository:{repo}:pull,push"},
+        headers={"X-Request-Id": f"tok-{repo}"},
+    )
+    assert r.status_code == 200
+    rows = wait_for(
+        server, AuditFilter(action="token:issued", actor="admin"), lambda rows: bool(rows)
+    )
+    row = next(r for r in rows if r.event.request_id == f"tok-{repo}")
+    assert _detail(row) == {"scope": [f"repository:{repo}:pull,push"]}
+    assert (row.event.actor_kind, row.event.address) == ("user", "127.0.0.1")
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_repeated_failures_are_throttled_and_recorded(tmp_path: Path, database: str) -> None:
+    # A server of its own: the shared one's per-address failure count must not move.
+    env = {"SEAWALL_LOGIN_MAX_FAILURES_PER_ACCOUNT": "3"}
+    with seawall_server(tmp_path, database, extra_env=env) as server:
+        name = f"victim-{secrets.token_hex(3)}"
+        password = secrets.token_urlsafe(16)
+        with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as admin:
+            r = admin.post("/api/v1/users", json={"name": name, "password": password})
+            assert r.status_code == 201
+        for _ in range(3):
+            assert httpx.get(f"{server.url}/token", auth=(name, "wrong")).status_code == 401
+        assert httpx.get(f"{server.url}/token", auth=(name, password)).status_code == 429
+        failed = wait_for(server, AuditFilter(action="login:failed", actor=name))
+        assert len(failed) == 3 and {f.event.outcome for f in failed} == {"denied"}
+        throttled = _one(server, "login:throttled", actor=name)
+        assert throttled.event.outcome == "denied"
+        assert "too many failed logins" in (throttled.event.reason or "")
+        assert not wait_for(
+            server, AuditFilter(action="login:succeeded", actor=name), timeout=0
+        )  # the right password, too late: no success recorded
+
+
+def test_blob_mount_and_delete(server: RunningServer, client: httpx.Client) -> None:
+    source, target = unique_repo("src"), unique_repo("dst")
+    digest = push_blob(client, source, secrets.token_bytes(64))
+    r = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest, "from": source})
+    assert r.status_code == 201
+    mounted = _one(server, "blob:mounted", repository=target)
+    assert mounted.event.digest == digest and _detail(mounted) == {"from": source}
+    assert client.delete(f"/v2/{target}/blobs/{digest}").status_code == 202
+    deleted = _one(server, "blob:deleted", repository=target)
+    assert (deleted.event.digest, deleted.event.actor) == (digest, "admin")
+
+
+def test_tag_delete_names_the_digest_it_pointed_at(
+    server: RunningServer, client: httpx.Client
+) -> None:
+    repo = unique_repo("tagdel")
+    body = image_manifest(client, repo)
+    r = put_manifest(client, repo, "doomed", body)
+    digest = r.headers["Docker-Content-Digest"]
+    assert client.delete(f"/v2/{repo}/manifests/doomed").status_code == 202
+    row = _one(server, "tag:deleted", repository=repo)
+    assert (row.event.reference, row.event.digest) == ("doomed", digest)
+    # A delete by digest removes the manifest and says which tags went with it.
+    put_manifest(client, repo, "a", body)
+    put_manifest(client, repo, "b", body)
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    gone = _one(server, "manifest:deleted", repository=repo)
+    assert gone.event.digest == digest and _detail(gone) == {"tags": ["a", "b"]}
+
+
+def test_an_abandoned_upload_is_recorded(server: RunningServer, client: httpx.Client) -> None:
+    repo = unique_repo("abandon")
+    r = client.post(f"/v2/{repo}/blobs/uploads/")
+    assert r.status_code == 202
+    location = r.headers["Location"]
+    assert client.patch(location, content=b"x" * 100).status_code == 202
+    assert client.delete(location).status_code == 204
+    row = _one(server, "upload:abandoned", repository=repo)
+    assert row.event.reference == location.rstrip("/").rsplit("/", 1)[-1]
+    assert _detail(row) == {"size": 100}
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_an_expired_upload_is_recorded_by_the_registry(tmp_path: Path, database: str) -> None:
+    env = {"SEAWALL_UPLOAD_EXPIRY_SECONDS": "1", "SEAWALL_UPLOAD_SWEEP_SECONDS": "1"}
+    with seawall_server(tmp_path, database, extra_env=env) as server:
+        repo = unique_repo("expire")
+        with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+            r = client.post(f"/v2/{repo}/blobs/uploads/")
+            assert r.status_code == 202
+        rows = wait_for(server, AuditFilter(action="upload:expired", repository=repo))
+        assert len(rows) == 1, rows
+        assert (rows[0].event.actor, rows[0].event.actor_kind) == ("seawall", "system")
+        assert rows[0].event.reason == "idle for more than 1 s"
