@@ -34,7 +34,7 @@ from seawall.http.v2.tags import TagEndpoints
 from seawall.http.v2.uploads import UploadEndpoints
 from seawall.logs import configure_logging
 from seawall.services.access import AccessService
-from seawall.services.audit import AuditLog
+from seawall.services.audit import AuditCounters, AuditLog
 from seawall.services.audit_archive import AuditArchiver
 from seawall.services.auth import Authenticator, LoginLimits
 from seawall.services.blobs import BlobService
@@ -67,12 +67,19 @@ class Services:
     audit: AuditLog
 
     @classmethod
-    def build(cls, settings: Settings, store: MetadataStore, blob_store: BlobStore) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        store: MetadataStore,
+        blob_store: BlobStore,
+        counters: AuditCounters | None = None,
+    ) -> Services:
         audit = AuditLog(
             AuditStore(store.backend),
             settings.audit_flush_seconds,
             settings.audit_queue_limit,
-            build_forwarders(settings),
+            build_forwarders(settings, counters),
+            counters,
         )
         return cls(
             store=store,
@@ -100,7 +107,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     configure_logging(settings)
     store = MetadataStore(database_backend(settings))
     blob_store = FilesystemBlobStore(settings.data_dir.resolve())
-    services = Services.build(settings, store, blob_store)
+    multiprocess_dir = metrics_multiprocess_dir()
+    metrics = Metrics(str(multiprocess_dir) if multiprocess_dir else None)
+    services = Services.build(settings, store, blob_store, metrics)
     identities = IdentityStore(store.backend)
     access = AccessService(
         identities,
@@ -130,8 +139,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         TokenVerifier(keys, TOKEN_ISSUER, refresh_audience(service)),
         service,
     )
-    multiprocess_dir = metrics_multiprocess_dir()
-    metrics = Metrics(str(multiprocess_dir) if multiprocess_dir else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

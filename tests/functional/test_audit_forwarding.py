@@ -264,3 +264,11 @@ def test_a_webhook_that_never_answers_does_not_hold_up_requests(
         # Each delivery would wait 30 s; the pushes never waited for one.
         assert time.monotonic() - started < 20
         assert hook.attempts >= 1
+        # What did not fit the webhook's queue is counted where operators look.
+        metrics = httpx.get(f"{server.url}/metrics").text
+        dropped = re.search(r'seawall_audit_events_dropped_total\{stage="webhook"\} (\S+)', metrics)
+        assert dropped and float(dropped[1]) > 0, metrics
+        written = re.search(
+            r'seawall_audit_events_written_total\{action="manifest:pushed"\} (\S+)', metrics
+        )
+        assert written and float(written[1]) == 10

@@ -7,8 +7,10 @@ the database at scrape time, so it is right whichever process or node is asked.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -17,6 +19,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from seawall.domain.audit import StoredEvent
 
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 
@@ -39,6 +43,29 @@ class Metrics:
         self.bytes_out = Counter(
             "seawall_http_sent_bytes", "Response body bytes sent.", registry=target
         )
+        self.audit_written = Counter(
+            "seawall_audit_events_written",
+            "Audit rows committed by this server, by action.",
+            ["action"],
+            registry=target,
+        )
+        self.audit_dropped = Counter(
+            "seawall_audit_events_dropped",
+            "Audit events dropped by a full queue: before the database (stage=queue), or before"
+            " a forwarder (stage=syslog, webhook).",
+            ["stage"],
+            registry=target,
+        )
+
+    # The audit log's counters (see services/audit.py `AuditCounters`).
+
+    def offer(self, rows: Sequence[StoredEvent]) -> None:
+        # One increment per action and batch: each one writes to the multiprocess file.
+        for action, count in collections.Counter(row.event.action for row in rows).items():
+            self.audit_written.labels(action).inc(count)
+
+    def dropped(self, stage: str, count: int) -> None:
+        self.audit_dropped.labels(stage).inc(count)
 
     def render(self, uploads_open: int) -> tuple[bytes, str]:
         registry = CollectorRegistry()

@@ -37,6 +37,16 @@ class Forwarder(Protocol):
         """Send what is queued, within a short grace period."""
 
 
+class AuditCounters(Protocol):
+    """Where the log reports what it wrote and what it had to drop (the server's metrics)."""
+
+    def offer(self, rows: Sequence[StoredEvent]) -> None:
+        """Rows just committed."""
+
+    def dropped(self, stage: str, count: int) -> None:
+        """Events lost at `stage` ("queue", or a forwarder's name)."""
+
+
 class AuditLog:
     def __init__(
         self,
@@ -44,8 +54,10 @@ class AuditLog:
         flush_seconds: float = 1.0,
         queue_limit: int = 100_000,
         forwarders: Sequence[Forwarder] = (),
+        counters: AuditCounters | None = None,
     ) -> None:
         self.store = store
+        self.counters = counters
         self.flush_seconds = flush_seconds
         self.queue_limit = queue_limit
         self.forwarders = list(forwarders)
@@ -99,6 +111,8 @@ class AuditLog:
         """Queue one event for the next batch; never waits."""
         if len(self._queued) >= self.queue_limit:
             self.dropped += 1
+            if self.counters is not None:
+                self.counters.dropped("queue", 1)
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.error("audit queue full: events dropped", dropped=self.dropped)
             return
@@ -148,5 +162,7 @@ class AuditLog:
 
     async def _write(self, events: list[AuditEvent]) -> None:
         stored = await self.store.append(events)
+        if self.counters is not None:
+            self.counters.offer(stored)
         for forwarder in self.forwarders:
             forwarder.offer(stored)

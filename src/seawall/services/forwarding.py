@@ -18,7 +18,7 @@ import structlog
 
 from seawall.config import Settings
 from seawall.domain.audit import Outcome, StoredEvent, canonical_json
-from seawall.services.audit import Forwarder
+from seawall.services.audit import AuditCounters, Forwarder
 
 log = structlog.get_logger("seawall.audit")
 SYSLOG_QUEUE = 10_000
@@ -33,7 +33,8 @@ class _Queued:
 
     name = "forwarder"
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, counters: AuditCounters | None = None) -> None:
+        self.counters = counters
         self.queue: asyncio.Queue[StoredEvent] = asyncio.Queue(limit)
         self.dropped = 0
         self.sent = 0
@@ -45,6 +46,8 @@ class _Queued:
                 self.queue.put_nowait(row)
             except asyncio.QueueFull:
                 self.dropped += 1
+                if self.counters is not None:
+                    self.counters.dropped(self.name, 1)
                 if self.dropped == 1 or self.dropped % 1000 == 0:
                     log.error(
                         "audit forwarding queue full: rows dropped",
@@ -88,8 +91,14 @@ def syslog_message(row: StoredEvent, facility: int, hostname: str) -> bytes:
 class SyslogForwarder(_Queued):
     name = "syslog"
 
-    def __init__(self, url: str, facility: int, limit: int = SYSLOG_QUEUE) -> None:
-        super().__init__(limit)
+    def __init__(
+        self,
+        url: str,
+        facility: int,
+        limit: int = SYSLOG_QUEUE,
+        counters: AuditCounters | None = None,
+    ) -> None:
+        super().__init__(limit, counters)
         parts = urlsplit(url)
         if parts.scheme not in ("udp", "tcp") or not parts.hostname or not parts.port:
             raise ValueError(
@@ -152,8 +161,15 @@ class WebhookForwarder(_Queued):
 
     name = "webhook"
 
-    def __init__(self, url: str, limit: int, retries: int, timeout: float) -> None:
-        super().__init__(limit)
+    def __init__(
+        self,
+        url: str,
+        limit: int,
+        retries: int,
+        timeout: float,
+        counters: AuditCounters | None = None,
+    ) -> None:
+        super().__init__(limit, counters)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"audit_webhook_url must be an http(s) URL, not {url!r}")
@@ -191,14 +207,20 @@ class WebhookForwarder(_Queued):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         self.failed += len(batch)
+        if self.counters is not None:
+            self.counters.dropped(self.name, len(batch))
         log.error("audit webhook gave up on a batch", rows=len(batch), error=problem)
 
 
-def build_forwarders(settings: Settings) -> list[Forwarder]:
+def build_forwarders(settings: Settings, counters: AuditCounters | None = None) -> list[Forwarder]:
     """The forwarders the settings name (none by default)."""
     forwarders: list[Forwarder] = []
     if settings.audit_syslog:
-        forwarders.append(SyslogForwarder(settings.audit_syslog, settings.audit_syslog_facility))
+        forwarders.append(
+            SyslogForwarder(
+                settings.audit_syslog, settings.audit_syslog_facility, counters=counters
+            )
+        )
     if settings.audit_webhook_url:
         forwarders.append(
             WebhookForwarder(
@@ -206,6 +228,7 @@ def build_forwarders(settings: Settings) -> list[Forwarder]:
                 settings.audit_webhook_queue,
                 settings.audit_webhook_retries,
                 settings.audit_webhook_timeout_seconds,
+                counters,
             )
         )
     return forwarders
