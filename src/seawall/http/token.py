@@ -136,22 +136,24 @@ class TokenEndpoints:
         """One `token:issued`, and one `access:denied` per resource asked for and not granted
         in full: the token handshake is where a client learns it may not do something."""
         held = {(g.type, g.name): set(g.actions) for g in given}
+        audit = self.gate.audit
+        events = []
         for scope in wanted:
             missing = [a for a in scope.actions if a not in held.get((scope.type, scope.name), ())]
             if missing:
-                await self.gate.audit.record(
-                    origin,
-                    AuditAction.ACCESS_DENIED,
-                    Outcome.DENIED,
-                    repository=scope.name if scope.type != REGISTRY else None,
-                    reason=f"not granted {','.join(missing)} on {scope.type}:{scope.name}",
-                    detail={"action": ",".join(missing), "token_request": True},
+                events.append(
+                    audit.event(
+                        origin,
+                        AuditAction.ACCESS_DENIED,
+                        Outcome.DENIED,
+                        repository=scope.name if scope.type != REGISTRY else None,
+                        reason=f"not granted {','.join(missing)} on {scope.type}:{scope.name}",
+                        detail={"action": ",".join(missing), "token_request": True},
+                    )
                 )
-        await self.gate.audit.record(
-            origin,
-            AuditAction.TOKEN_ISSUED,
-            detail={"scope": [f"{g.type}:{g.name}:{','.join(g.actions)}" for g in given]},
-        )
+        scope_given = [f"{g.type}:{g.name}:{','.join(g.actions)}" for g in given]
+        events.append(audit.event(origin, AuditAction.TOKEN_ISSUED, detail={"scope": scope_given}))
+        await audit.record_all(events)
 
     @property
     def refresh_issuer_audience(self) -> str:

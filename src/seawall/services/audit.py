@@ -96,14 +96,28 @@ class AuditLog:
         **where: Any,  # AuditEvent.of's keywords: namespace, repository, reference, digest, …
     ) -> None:
         """Write one event; returns once it is committed."""
-        event = AuditEvent.of(origin, action, outcome, at=time.time(), **where)
+        await self.record_all([self.event(origin, action, outcome, **where)])
+
+    @staticmethod
+    def event(
+        origin: Origin, action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **where: Any
+    ) -> AuditEvent:
+        """An event stamped now, for `record_all`."""
+        return AuditEvent.of(origin, action, outcome, at=time.time(), **where)
+
+    async def record_all(self, events: Sequence[AuditEvent]) -> None:
+        """Write events that one action caused (a push and its tag) in one commit, in order."""
         if self._task is None or self._wake is None:
-            await self._write([event])
+            await self._write(list(events))
             return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((event, done))
+        loop = asyncio.get_running_loop()
+        waits = []
+        for event in events:
+            done: asyncio.Future[None] = loop.create_future()
+            self._waiting.append((event, done))
+            waits.append(done)
         self._wake.set()
-        await done
+        await asyncio.gather(*waits)
 
     def later(
         self, origin: Origin, action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **where: Any

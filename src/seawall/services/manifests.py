@@ -146,23 +146,27 @@ class ManifestService:
         existed: bool,
         before: str | None,
     ) -> None:
-        await self.audit.record(
-            origin,
-            AuditAction.MANIFEST_PUSHED,
-            repository=repository,
-            reference=reference,
-            digest=digest,
-        )
-        if tag is None or before == digest:
-            return
-        await self.audit.record(
-            origin,
-            AuditAction.TAG_MOVED if existed else AuditAction.TAG_CREATED,
-            repository=repository,
-            reference=tag,
-            digest=digest,
-            detail={"previous_digest": before} if existed else None,
-        )
+        events = [
+            self.audit.event(
+                origin,
+                AuditAction.MANIFEST_PUSHED,
+                repository=repository,
+                reference=reference,
+                digest=digest,
+            )
+        ]
+        if tag is not None and before != digest:
+            events.append(
+                self.audit.event(
+                    origin,
+                    AuditAction.TAG_MOVED if existed else AuditAction.TAG_CREATED,
+                    repository=repository,
+                    reference=tag,
+                    digest=digest,
+                    detail={"previous_digest": before} if existed else None,
+                )
+            )
+        await self.audit.record_all(events)  # one commit for the push and its tag
 
     async def moves_tag(self, repository: str, reference: str, payload: bytes) -> bool:
         """Would pushing `payload` under `reference` point an existing tag elsewhere?"""
