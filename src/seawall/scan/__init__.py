@@ -1,0 +1,1 @@
+"""Image scanning: reading layers safely and the analyzers that look inside them."""
