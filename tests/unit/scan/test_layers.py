@@ -16,16 +16,14 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from seawall.scan.image import FileInfo, ImageFiles, RemovedFile
 from seawall.scan.layers import (
     Compression,
     EntryKind,
-    FileInfo,
-    ImageFiles,
     LayerEntry,
     LayerItem,
     LayerRejected,
     Limits,
-    RemovedFile,
     SkippedEntry,
     Whiteout,
     detect_compression,
