@@ -3,7 +3,6 @@ rows, and print the chain head for operators to note outside Seawall."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail
+from seawall.cli.store import ConfigOption, fail, with_backend
 from seawall.config import Settings
 
 if TYPE_CHECKING:
@@ -25,17 +24,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 def _with_audit(settings: Settings, work: Callable[[AuditStore], Awaitable[T]]) -> T:
     from seawall.db.audit import AuditStore
-    from seawall.db.backends import database_backend
 
-    async def run() -> T:
-        backend = database_backend(settings)
-        await backend.start()
-        try:
-            return await work(AuditStore(backend))
-        finally:
-            await backend.close()
-
-    return asyncio.run(run())
+    return with_backend(settings, lambda backend: work(AuditStore(backend)))
 
 
 def _time(text: str | None, option: str) -> str | None:

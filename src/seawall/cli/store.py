@@ -21,6 +21,7 @@ from seawall.db.identities import IdentityStore
 from seawall.domain.audit import Origin
 
 if TYPE_CHECKING:
+    from seawall.db.store import SqlBackend
     from seawall.services.identity import IdentityService
 
 T = TypeVar("T")
@@ -29,18 +30,23 @@ ConfigOption = Annotated[
 ]
 
 
-def with_identities(settings: Settings, work: Callable[[IdentityStore], Awaitable[T]]) -> T:
+def with_backend(settings: Settings, work: Callable[[SqlBackend], Awaitable[T]]) -> T:
+    """Open the configured database, run `work` on it, close it."""
     from seawall.db.backends import database_backend
 
     async def run() -> T:
         backend = database_backend(settings)
         await backend.start()
         try:
-            return await work(IdentityStore(backend))
+            return await work(backend)
         finally:
             await backend.close()
 
     return asyncio.run(run())
+
+
+def with_identities(settings: Settings, work: Callable[[IdentityStore], Awaitable[T]]) -> T:
+    return with_backend(settings, lambda backend: work(IdentityStore(backend)))
 
 
 def with_identity_service(

@@ -187,6 +187,15 @@ class Gate:
         if action is Action.PUSH and repository is not None:
             await self.access.ensure_namespace(repository, caller.actor, caller.origin)
 
+    async def signed_in(self, request: Request) -> Actor:
+        """The management API's caller: any valid credentials, with teams loaded; anonymous
+        callers, and accounts gone since their token was issued, are challenged."""
+        caller = await self.authenticated(request)
+        full = await self.full_actor(caller)
+        if full is None:
+            raise self.challenge(request, None, "account gone")
+        return full
+
     async def full_actor(self, caller: Caller) -> Actor | None:
         """The caller as the decision engine needs it. A bearer token's user comes without its
         teams (one lookup per request is all a token needs); they are loaded once, on demand.

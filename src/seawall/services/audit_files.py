@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from seawall.domain.audit import GENESIS, Break, StoredEvent, canonical_json, verify_chain
+from seawall.storage.filesystem import fsync_directory
 
 FORMAT = "seawall-audit-archive/1"
 READ_CHUNK = 1024 * 1024
@@ -161,7 +162,7 @@ class ArchiveFile:
         os.fsync(self._raw.fileno())
         self._raw.close()
         self.temp.replace(self.final)
-        _fsync_directory(self.final.parent)
+        fsync_directory(self.final.parent)
         return self._hashing.sha256.hexdigest()
 
     def abort(self) -> None:
@@ -219,13 +220,4 @@ def write_durably(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a new name in a directory survive power loss."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_directory(path.parent)

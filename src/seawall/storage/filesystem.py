@@ -96,10 +96,10 @@ class FilesystemBlobStore:
         new_directory = not target.parent.exists()
         target.parent.mkdir(parents=True, exist_ok=True)
         if new_directory:
-            _fsync_directory(target.parent.parent)
+            fsync_directory(target.parent.parent)
         # The upload file was fsynced when its writer closed; rename is atomic within the volume.
         source.replace(target)
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
 
     async def delete_upload(self, upload_id: str) -> None:
         self._upload_path(upload_id).unlink(missing_ok=True)
@@ -109,7 +109,7 @@ class FilesystemBlobStore:
             raise OSError(f"{self.root / 'blobs'} is not writable")
 
 
-def _fsync_directory(path: Path) -> None:
+def fsync_directory(path: Path) -> None:
     """Make a directory's entries (a new name, a rename) survive power loss."""
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -133,13 +133,6 @@ class AuditEndpoints:
         self.access = access
         self.store = store
 
-    async def _actor(self, request: Request) -> Actor:
-        caller = await self.gate.authenticated(request)
-        full = await self.gate.full_actor(caller)
-        if full is None:
-            raise self.gate.challenge(request, None, "account gone")
-        return full
-
     async def _readable(self, actor: Actor, query: AuditQuery) -> AuditQuery:
         """The query as this actor may run it: whole for site admins, else kept within the one
         namespace they administer; 403 otherwise."""
@@ -161,7 +154,7 @@ class AuditEndpoints:
         return replace(query, where=replace(query.where, namespace=namespace))
 
     async def list(self, request: Request) -> Response:
-        actor = await self._actor(request)
+        actor = await self.gate.signed_in(request)
         query = await self._readable(actor, parse_query(request.query_params))
         # One row more than asked for says whether a next page exists, so the last Link
         # never leads to an empty page.

@@ -100,21 +100,14 @@ class ApiEndpoints:
         worked out by the time a handler changes anything)."""
         return (await self.gate.caller(request)).origin
 
-    async def _actor(self, request: Request) -> Actor:
-        caller = await self.gate.authenticated(request)
-        full = await self.gate.full_actor(caller)
-        if full is None:
-            raise self.gate.challenge(request, None, "account gone")
-        return full
-
     async def _site_admin(self, request: Request) -> Actor:
-        actor = await self._actor(request)
+        actor = await self.gate.signed_in(request)
         if not actor.site_admin:
             raise _denied("only site admins manage users and teams")
         return actor
 
     async def _manager(self, request: Request, namespace: str) -> Actor:
-        actor = await self._actor(request)
+        actor = await self.gate.signed_in(request)
         if await self.ids.namespace(namespace) is None:
             if actor.site_admin:
                 raise _missing(f"namespace {namespace!r}")
@@ -154,7 +147,7 @@ class ApiEndpoints:
     async def update_user(self, request: Request) -> Response:
         """PATCH: `disabled` and `site_admin` (site admins); `password` (the user, or a site
         admin)."""
-        actor = await self._actor(request)
+        actor = await self.gate.signed_in(request)
         name = request.path_params["user"]
         body = await _body(request)
         if await self.ids.user(name) is None:
@@ -208,7 +201,7 @@ class ApiEndpoints:
     # -- namespaces -----------------------------------------------------------------------
 
     async def create_namespace(self, request: Request) -> Response:
-        actor = await self._actor(request)
+        actor = await self.gate.signed_in(request)
         body = await _body(request)
         name = _name(body.get("name"), "namespace name")
         public = body.get("public", False)
@@ -355,7 +348,7 @@ class ApiEndpoints:
     async def explain(self, request: Request) -> Response:
         """GET ?account=&repository=&action=: the decision and its rule. Site admins may ask
         about anyone, others about themselves."""
-        actor = await self._actor(request)
+        actor = await self.gate.signed_in(request)
         query = request.query_params
         who = query.get("account", actor.name)
         if who != actor.name and not actor.site_admin:
