@@ -117,9 +117,7 @@ class Gate:
                 return Caller(actor, claims, anonymous=False, origin=origin)
             if kind == "basic" and value:
                 name, secret = basic_credentials(value)
-                actor = await self.authenticator.password(
-                    name, secret, request_origin(request, name, _claimed_kind(name))
-                )
+                actor = await self.authenticator.password(name, secret, login_origin(request, name))
                 origin = request_origin(request, actor.name, actor.kind)
                 return Caller(actor, None, anonymous=False, origin=origin)
         except RegistryError as exc:
@@ -232,8 +230,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _claimed_kind(name: str) -> str:
-    return "robot" if "+" in name else "user"
+def login_origin(request: Request, name: str) -> Origin:
+    """The origin of a login attempt: the name given, a robot's when it has a `+`."""
+    return request_origin(request, name, "robot" if "+" in name else "user")
 
 
 def basic_credentials(value: str) -> tuple[str, str]:

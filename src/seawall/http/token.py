@@ -15,7 +15,7 @@ from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.rights import Action, Actor
 from seawall.domain.scopes import CATALOG, REGISTRY, ResourceActions, parse_scopes
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.auth import Gate, basic_credentials, request_origin
+from seawall.http.auth import Gate, basic_credentials, login_origin, request_origin
 from seawall.services.access import AccessService
 from seawall.services.auth import Authenticator, unauthorized
 from seawall.services.tokens import TokenError, TokenIssuer, TokenVerifier
@@ -79,8 +79,7 @@ class TokenEndpoints:
         return await self._respond(request, actor, scopes, offline)
 
     async def _login(self, request: Request, name: str, secret: str) -> Actor:
-        kind = "robot" if "+" in name else "user"
-        return await self.authenticator.password(name, secret, request_origin(request, name, kind))
+        return await self.authenticator.password(name, secret, login_origin(request, name))
 
     def _check_service(self, service: str | None) -> None:
         if service is not None and service != self.service:
