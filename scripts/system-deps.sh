@@ -14,6 +14,9 @@ declare -A PACKAGES=(
   [wrk]=wrk
   [curl]=curl
   [cc]=gcc
+  [go]=golang-go
+  [rpm]=rpm
+  [rpmbuild]=rpm
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do

@@ -1,0 +1,214 @@
+"""RPM's sqlite database: `var/lib/rpm/rpmdb.sqlite` and `usr/lib/sysimage/rpm/rpmdb.sqlite`.
+
+The `Packages` table holds one row per installed package; its `blob` is the package's rpm
+header as stored on disk (no 8-byte magic prefix, unlike a header inside a `.rpm` file):
+
+    u32 index_count, u32 data_length           (big-endian, like everything here)
+    index_count x { u32 tag, u32 type, u32 offset, u32 count }
+    data_length bytes of data store            (offsets in the index point into it)
+
+The older Berkeley DB (`Packages`) and ndb (`Packages.db`) databases are not read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Iterator
+
+from seawall.scan.inventory import Package, fits, path_parts
+from seawall.scan.inventory.osrelease import Distro, distro_qualifier
+from seawall.scan.inventory.purl import build_purl
+
+PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+# A whole distribution's rpmdb is tens of megabytes; anything far larger is not one.
+MAX_DB_BYTES = 256 * 1024 * 1024
+MAX_PACKAGES = 100_000
+# rpm itself refuses headers with more index entries or a larger data store than these.
+_MAX_INDEX_ENTRIES = 0xFFFF
+_MAX_HEADER_BYTES = 64 * 1024 * 1024
+# sqlite calls the progress handler every this many VM steps; past the budget the query stops,
+# so a crafted database (huge tables, odd schema) cannot keep the scanner busy forever.
+_PROGRESS_STEPS = 10_000
+_PROGRESS_BUDGET = 2_000
+
+_TAG_NAME = 1000
+_TAG_VERSION = 1001
+_TAG_RELEASE = 1002
+_TAG_EPOCH = 1003
+_TAG_ARCH = 1022
+_TAG_SOURCERPM = 1044
+_STRING_TAGS = frozenset({_TAG_NAME, _TAG_VERSION, _TAG_RELEASE, _TAG_ARCH, _TAG_SOURCERPM})
+_TYPE_INT32 = 4
+_TYPE_STRING = 6
+_TYPE_I18NSTRING = 9  # an array of translations; the first one is the untranslated text
+_INDEX_ENTRY = struct.Struct(">IIII")
+
+# OSV ecosystem for each rpm-based distribution ID; anything else gets the generic "RPM".
+_ECOSYSTEMS = {
+    "rhel": "Red Hat",
+    "rocky": "Rocky Linux",
+    "almalinux": "AlmaLinux",
+    "opensuse-leap": "openSUSE",
+    "opensuse-tumbleweed": "openSUSE",
+    "opensuse": "openSUSE",
+    "sles": "SUSE",
+    "sled": "SUSE",
+    "sles_sap": "SUSE",
+    "mageia": "Mageia",
+    "azurelinux": "Azure Linux",
+    "mariner": "Azure Linux",
+    "openeuler": "openEuler",
+}
+
+
+def is_rpmdb_sqlite(path: str) -> bool:
+    return "/".join(path_parts(path)) in PATHS
+
+
+def parse_rpm_header(blob: bytes) -> dict[int, str | int]:
+    """The wanted tags of one header: strings for NAME..SOURCERPM, an int for EPOCH.
+
+    Every offset and count is checked against the blob, so a malformed header only loses the
+    tags that do not fit; the result is empty when the header's own sizes are inconsistent.
+    """
+    if len(blob) < 8:
+        return {}
+    index_count, data_length = struct.unpack_from(">II", blob, 0)
+    if index_count > _MAX_INDEX_ENTRIES or data_length > _MAX_HEADER_BYTES:
+        return {}
+    store_start = 8 + index_count * _INDEX_ENTRY.size
+    if store_start + data_length > len(blob):
+        return {}
+    store = memoryview(blob)[store_start : store_start + data_length]
+    tags: dict[int, str | int] = {}
+    for position in range(8, store_start, _INDEX_ENTRY.size):
+        tag, type_, offset, count = _INDEX_ENTRY.unpack_from(blob, position)
+        if tag in tags or count == 0 or offset >= data_length:
+            continue
+        if tag in _STRING_TAGS and type_ in (_TYPE_STRING, _TYPE_I18NSTRING):
+            text = _c_string(store, offset)
+            if text is not None:
+                tags[tag] = text
+        elif tag == _TAG_EPOCH and type_ == _TYPE_INT32 and offset + 4 <= data_length:
+            (tags[tag],) = struct.unpack_from(">I", store, offset)
+    return tags
+
+
+def _c_string(store: memoryview, offset: int) -> str | None:
+    """The NUL-terminated UTF-8 string at offset; None when it is unterminated or too long."""
+    window = bytes(store[offset : offset + 4 * 1024 + 1])
+    end = window.find(b"\0")
+    if end < 0:
+        return None
+    return window[:end].decode("utf-8", errors="replace")
+
+
+def _source(sourcerpm: str) -> tuple[str, str] | None:
+    """`bash-5.1.8-6.el9.src.rpm` → ("bash", "5.1.8-6.el9"); None when it does not parse."""
+    for suffix in (".src.rpm", ".nosrc.rpm"):
+        if sourcerpm.endswith(suffix):
+            stem = sourcerpm[: -len(suffix)]
+            break
+    else:
+        return None
+    rest, _, release = stem.rpartition("-")
+    name, _, version = rest.rpartition("-")
+    if not (name and version and release):
+        return None
+    return name, f"{version}-{release}"
+
+
+def _blobs(data: bytes) -> Iterator[bytes]:
+    """Every `Packages.blob`, read from an in-memory copy of the database; nothing on error."""
+    if len(data) > MAX_DB_BYTES or len(data) < 100 or not data.startswith(b"SQLite format 3\0"):
+        return
+    image = bytearray(data)
+    # rpm keeps its database in WAL mode (header bytes 18 and 19 are 2); sqlite's in-memory
+    # VFS has no WAL, so it only opens the image after we mark it a rollback-journal database.
+    # rpm checkpoints the WAL on close, so the main file holds every committed package.
+    image[18] = image[19] = 1
+    steps = 0
+
+    def over_budget() -> int:
+        nonlocal steps
+        steps += 1
+        return int(steps > _PROGRESS_BUDGET)
+
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _MAX_HEADER_BYTES)
+        connection.set_progress_handler(over_budget, _PROGRESS_STEPS)
+        connection.deserialize(image)
+        # The database is untrusted: `Packages` could be a view (arbitrary SQL) or have
+        # generated columns calling functions; read only a real table, run no function the
+        # schema names, and have sqlite check page cells before using them.
+        connection.execute("PRAGMA trusted_schema = OFF")
+        connection.execute("PRAGMA cell_size_check = ON")
+        connection.execute("PRAGMA query_only = ON")
+        kind = connection.execute(
+            "SELECT type FROM sqlite_master WHERE name = 'Packages'"
+        ).fetchone()
+        if kind != ("table",):
+            return
+        rows = connection.execute(
+            "SELECT blob FROM Packages ORDER BY hnum LIMIT ?", (MAX_PACKAGES,)
+        )
+        for (blob,) in rows:
+            if isinstance(blob, bytes):
+                yield blob
+    except (sqlite3.Error, OverflowError, MemoryError):
+        return
+    finally:
+        connection.close()
+
+
+def parse_rpmdb_sqlite(data: bytes, path: str, found: Distro | None = None) -> list[Package]:
+    """Installed packages, in install order; `gpg-pubkey` pseudo-packages are skipped.
+
+    The version is `[epoch:]version-release`. The source version is the source rpm's
+    `version-release` with the binary's epoch, since every package built from one spec shares
+    its epoch and the source rpm's file name never carries one.
+    """
+    namespace = found.id if found is not None else None
+    ecosystem = _ECOSYSTEMS.get(namespace or "", "RPM")
+    image_path = "/".join(path_parts(path))
+    packages: list[Package] = []
+    for blob in _blobs(data):
+        tags = parse_rpm_header(blob)
+        name, version, release, arch, sourcerpm = (
+            str(tags.get(tag, ""))
+            for tag in (_TAG_NAME, _TAG_VERSION, _TAG_RELEASE, _TAG_ARCH, _TAG_SOURCERPM)
+        )
+        epoch = tags.get(_TAG_EPOCH)
+        if name == "gpg-pubkey" or not fits(name, version, release) or len(arch) > 64:
+            continue
+        prefix = f"{epoch}:" if isinstance(epoch, int) else ""
+        full_version = f"{prefix}{version}-{release}"
+        source = _source(sourcerpm)
+        source_name, source_version = source if source else (name, f"{version}-{release}")
+        if not fits(full_version, source_name, source_version):
+            continue
+        purl = build_purl(
+            "rpm",
+            name,
+            f"{version}-{release}",
+            namespace=namespace,
+            qualifiers={
+                "arch": arch,
+                "epoch": str(epoch) if isinstance(epoch, int) else None,
+                "distro": distro_qualifier(found),
+            },
+        )
+        packages.append(
+            Package(
+                ecosystem,
+                name,
+                full_version,
+                source_name,
+                prefix + source_version,
+                purl,
+                image_path,
+            )
+        )
+    return packages
