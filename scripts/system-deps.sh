@@ -17,6 +17,7 @@ declare -A PACKAGES=(
   [go]=golang-go
   [rpm]=rpm
   [rpmbuild]=rpm
+  [npm]=npm
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do

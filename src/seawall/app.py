@@ -15,10 +15,13 @@ from seawall.config import Settings, metrics_multiprocess_dir, settings_for_work
 from seawall.db.audit import AuditStore
 from seawall.db.backends import database_backend
 from seawall.db.identities import IdentityStore, LoginFailures
+from seawall.db.scans import ScanStore
 from seawall.db.store import MetadataStore
+from seawall.db.vulns import VulnStore
 from seawall.domain.rights import CreationRule
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
+from seawall.http.api.scans import ScanEndpoints
 from seawall.http.auth import Gate
 from seawall.http.errors import EXCEPTION_HANDLERS
 from seawall.http.health import HealthEndpoints
@@ -44,6 +47,9 @@ from seawall.services.identity import IdentityService
 from seawall.services.keys import SigningKeys
 from seawall.services.manifests import ManifestService
 from seawall.services.referrers import ReferrerService
+from seawall.services.scan_reports import ScanReports
+from seawall.services.scan_worker import ScanWorker, WorkerPolicy
+from seawall.services.scanning import ScanService, build_analyzers
 from seawall.services.tags import TagService
 from seawall.services.tokens import TokenIssuer, TokenVerifier
 from seawall.services.uploads import UploadService
@@ -65,6 +71,8 @@ class Services:
     catalog: CatalogService
     referrers: ReferrerService
     audit: AuditLog
+    scans: ScanService
+    reports: ScanReports
 
     @classmethod
     def build(
@@ -81,25 +89,52 @@ class Services:
             build_forwarders(settings, counters),
             counters,
         )
+        scan_store = ScanStore(store.backend)
+        uploads = UploadService(
+            store, blob_store, settings.upload_expiry_seconds, settings.max_upload_bytes, audit
+        )
+        manifests = ManifestService(
+            store, settings.max_manifest_bytes, audit, settings.audit_pull_events, scan_store
+        )
         return cls(
             store=store,
             blob_store=blob_store,
             audit=audit,
-            uploads=UploadService(
-                store,
-                blob_store,
-                settings.upload_expiry_seconds,
-                settings.max_upload_bytes,
-                audit,
-            ),
+            uploads=uploads,
             blobs=BlobService(store, blob_store, audit),
-            manifests=ManifestService(
-                store, settings.max_manifest_bytes, audit, settings.audit_pull_events
-            ),
+            manifests=manifests,
             tags=TagService(store),
             catalog=CatalogService(store),
             referrers=ReferrerService(store),
+            scans=ScanService(
+                store,
+                scan_store,
+                VulnStore(store.backend),
+                blob_store,
+                uploads,
+                manifests,
+                audit,
+                build_analyzers(settings),
+                settings.scan_sbom,
+            ),
+            reports=ScanReports(store, scan_store, audit),
         )
+
+    def scan_worker(self, settings: Settings, name: str | None = None) -> ScanWorker:
+        """A worker over this process's services; pushes made here wake it at once."""
+        worker = ScanWorker(self.scans, worker_policy(settings), name)
+        self.manifests.on_scan_queued = worker.wake
+        return worker
+
+
+def worker_policy(settings: Settings) -> WorkerPolicy:
+    return WorkerPolicy(
+        concurrency=settings.scan_concurrency,
+        poll_seconds=settings.scan_poll_seconds,
+        lease_seconds=settings.scan_lease_seconds,
+        max_attempts=settings.scan_max_attempts,
+        retry_seconds=settings.scan_retry_seconds,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -145,6 +180,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await store.start()
         await access.start()
         await services.audit.start()
+        worker = services.scan_worker(settings) if settings.scan_in_process else None
+        if worker is not None:
+            worker.start()
         background = [asyncio.create_task(_sweep_uploads(services.uploads, settings))]
         if settings.audit_max_rows or settings.audit_max_age_days:
             background.append(asyncio.create_task(_retain_audit(services.audit, settings)))
@@ -155,6 +193,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if worker is not None:
+                await worker.stop()
             await services.audit.close()
             await store.close()
 
@@ -171,6 +211,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ReferrerEndpoints(services.referrers, gate),
             ApiEndpoints(gate, access, IdentityService(identities, services.audit)),
             AuditEndpoints(gate, access, services.audit.store),
+            ScanEndpoints(gate, services.reports),
         ),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,

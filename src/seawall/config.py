@@ -159,6 +159,58 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Timeout of one webhook delivery."
     )
 
+    scan_in_process: bool = Field(
+        True,
+        description=(
+            "Run a scan worker inside each server process. Off: run `seawall worker` instead."
+        ),
+    )
+    scan_concurrency: int = Field(
+        1, ge=1, le=64, description="Images one worker process (or server process) scans at once."
+    )
+    scan_poll_seconds: float = Field(
+        1.0, gt=0, le=300, description="How often an idle worker looks for queued scan jobs."
+    )
+    scan_lease_seconds: int = Field(
+        300,
+        ge=5,
+        description=(
+            "A running job's lease; a worker renews it while scanning, and a job whose worker"
+            " died is taken up again once it lapses."
+        ),
+    )
+    scan_max_attempts: int = Field(
+        5, ge=1, le=100, description="Attempts at a failing scan job before it is marked failed."
+    )
+    scan_retry_seconds: float = Field(
+        10.0, gt=0, description="Backoff before the first retry; it doubles with each attempt."
+    )
+    scan_max_layer_bytes: int = Field(
+        8 * 1024**3, ge=1, description="Decompressed bytes one layer may hold before a scan stops."
+    )
+    scan_max_entries: int = Field(
+        500_000, ge=1, description="Tar entries one layer may hold before a scan stops."
+    )
+    scan_max_file_bytes: int = Field(
+        64 * 1024**2,
+        ge=0,
+        description="Largest file whose bytes analyzers read (larger ones are listed, not read).",
+    )
+    scan_secret_rules: Path | None = Field(
+        None, description="TOML file of extra secret rules (docs/scanning-rules.md)."
+    )
+    scan_malware_hashes: list[Path] = Field(
+        default_factory=list,
+        description="Malware hash lists: SHA-256 lines, or ClamAV `.hdb`/`.hsb` files.",
+    )
+    scan_yara_rules: list[Path] = Field(
+        default_factory=list, description="YARA rule files malware scanning applies."
+    )
+    scan_sbom: bool = Field(
+        True,
+        description="Push a CycloneDX SBOM into the repository as a referrer of each image.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

@@ -85,3 +85,12 @@ async def count(store: MetadataStore, table: str) -> int:
     row = await store.backend.fetchone(f"SELECT COUNT(*) FROM {table}")
     assert row is not None
     return int(row[0])
+
+
+def query(url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run one read against the database at `url` (e.g. a running server's) and return its rows."""
+
+    async def read(store: MetadataStore) -> list[tuple[object, ...]]:
+        return [tuple(row) for row in await store.backend.fetchall(sql, *args)]
+
+    return Database("any", url).run(read)

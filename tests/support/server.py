@@ -102,8 +102,12 @@ def seawall_server(
     database: str = "sqlite",
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
+    scanning: bool = False,
 ) -> Iterator[RunningServer]:
-    """Run `seawall serve` on a free loopback port with a fresh data dir and database."""
+    """Run `seawall serve` on a free loopback port with a fresh data dir and database.
+
+    Unless `scanning`, the in-process scan worker is off: pushes still queue scan jobs, but
+    suites that are not about scanning see no SBOM referrers or scan events appear."""
     external = os.environ.get("SEAWALL_E2E_REGISTRY")
     if external:  # development aid: point the suites at another registry, e.g. Distribution
         yield RunningServer(external, f"http://{external}", tmp, "external", None, None)
@@ -112,6 +116,8 @@ def seawall_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    if not scanning:
+        env["SEAWALL_SCAN_IN_PROCESS"] = "false"
     env.update(extra_env or {})
     with _database_url(database, data_dir) as db_url:
         env["SEAWALL_DATABASE_URL"] = db_url

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from seawall.cli import access, audit, db, namespace, robot, serve, team, user
+from seawall.cli import access, audit, db, namespace, robot, scan, serve, team, user, vulndb
 from seawall.config import Settings, load_settings
 
 HELP = """Seawall: a self-hosted OCI container registry, secure and governed by default.
@@ -36,6 +36,9 @@ app.add_typer(namespace.make(load), name="namespace", help="Namespaces, members 
 app.add_typer(robot.make(load), name="robot", help="Robot accounts for automation.")
 app.add_typer(access.make(load), name="access", help="Explain access decisions.")
 app.add_typer(audit.make(load), name="audit", help="The audit log: list, verify, archive.")
+app.add_typer(vulndb.make(load), name="vulndb", help="Vulnerability data (OSV): import, status.")
+app.add_typer(scan.make(load), name="scan", help="Image scan reports and rescans.")
+scan.register_worker(app, load)
 
 
 def main() -> None:

@@ -272,9 +272,10 @@ class MetadataStore:
         return None if row is None else ManifestHead(row[0], row[1], int(row[2]))
 
     async def put_manifest(
-        self, repository_id: int, m: NewManifest, tag: str | None
+        self, repository_id: int, m: NewManifest, tag: str | None, also: Sequence[Step] = ()
     ) -> tuple[bool, str | None]:
-        """Store the manifest (once per registry), link it to the repository, move the tag.
+        """Store the manifest (once per registry), link it to the repository, move the tag, and
+        run `also` (e.g. queueing its scan) in the same transaction.
         Returns (the tag existed, the digest it pointed at before)."""
         now = time.time()
         steps = [
@@ -310,6 +311,7 @@ class MetadataStore:
                 " DO UPDATE SET created_at = repository_manifests.created_at",
                 (repository_id, m.digest, now),
             ),
+            *also,
         ]
         if tag is None:
             await self.backend.transaction(steps)

@@ -253,3 +253,102 @@ audit_archives = sa.Table(
     sa.Column("file_sha256", sa.String(64), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# -- vulnerability data (OSV, imported offline; see db/vulns.py) ------------------------------
+
+# One row per OSV record, its JSON kept as imported; a re-import replaces a row whose
+# `modified` differs. Withdrawn records stay (so re-imports see them unchanged) but never match.
+vuln_records = sa.Table(
+    "vuln_records",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("modified", sa.Text, nullable=False),
+    sa.Column("withdrawn", sa.Text),
+    sa.Column("record", sa.Text, nullable=False),
+)
+
+# Which (ecosystem key, normalized package name) each record affects, to load only the records
+# for the ecosystems an inventory has.
+vuln_packages = sa.Table(
+    "vuln_packages",
+    metadata,
+    sa.Column(
+        "record_id",
+        sa.Text,
+        sa.ForeignKey("vuln_records.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("ecosystem", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Index("ix_vuln_packages_ecosystem_name", "ecosystem", "name"),
+)
+
+# The single row (id 1) describing the imported data: `version` changes whenever an import
+# changes a record, and scan reports name the version they were matched against.
+vulndb_state = sa.Table(
+    "vulndb_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("imported_at", sa.Float, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+)
+
+# -- scanning (issue 5) -----------------------------------------------------------------------
+
+# One row per (repository, manifest) ever queued: the job's state, and the SBOM referrer pushed
+# for it. Pushing the same manifest again leaves a finished row alone; `scan run` requeues it.
+scan_jobs = sa.Table(
+    "scan_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repository", _name(255), nullable=False),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # queued | running | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("run_after", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("worker", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("sbom_digest", DIGEST),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("repository", "digest", name="uq_scan_jobs_repository_digest"),
+    sa.Index("ix_scan_jobs_state", "state", "run_after"),
+)
+
+# What one layer holds for the analyzers, keyed by its digest, so a layer shared by many images
+# is read once. `fingerprint` names the analyzer version and rules that produced it.
+layer_analyses = sa.Table(
+    "layer_analyses",
+    metadata,
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("bytes_read", sa.BigInteger, nullable=False),
+    sa.Column("analyzed_at", sa.Float, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # zlib-compressed JSON
+)
+
+# The report of one image manifest (content-addressed, so shared by every repository holding
+# it). The inventory is kept so that a vulnerability-data import re-matches without layers.
+scan_reports = sa.Table(
+    "scan_reports",
+    metadata,
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # complete | failed
+    sa.Column("scanned_at", sa.Float, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("vulndb_version", sa.Text),
+    sa.Column("distro", sa.Text),
+    sa.Column("packages", sa.Integer, nullable=False),
+    sa.Column("critical", sa.Integer, nullable=False),
+    sa.Column("high", sa.Integer, nullable=False),
+    sa.Column("medium", sa.Integer, nullable=False),
+    sa.Column("low", sa.Integer, nullable=False),
+    sa.Column("unknown", sa.Integer, nullable=False),
+    sa.Column("secrets", sa.Integer, nullable=False),
+    sa.Column("malware", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("inventory", sa.LargeBinary),  # zlib-compressed JSON
+    sa.Column("findings", sa.LargeBinary),  # zlib-compressed JSON
+)

@@ -61,6 +61,10 @@ class AuditAction(StrEnum):
     GRANT_REVOKED = "grant:revoked"
     CONFIG_LOADED = "config:loaded"
     AUDIT_ARCHIVED = "audit:archived"
+    SCAN_COMPLETED = "scan:completed"
+    SCAN_FAILED = "scan:failed"
+    SCAN_REQUESTED = "scan:requested"
+    VULNDB_IMPORTED = "vulndb:imported"
 
 
 class Outcome(StrEnum):

@@ -175,3 +175,22 @@ def parse_manifest(payload: bytes, content_type: str | None) -> ParsedManifest:
         raise _invalid("manifests is required and must be an array")
     children = tuple(_descriptor(v, f"manifests[{i}]") for i, v in enumerate(children_json))
     return ParsedManifest(media_type, (), children, subject, artifact_type, annotations)
+
+
+IMAGE_CONFIG_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    }
+)
+
+
+def is_scannable(parsed: ParsedManifest) -> bool:
+    """A container image (its config is an image config) or an index of them; artifacts such as
+    SBOMs and signatures are not scanned."""
+    if parsed.media_type in INDEX_TYPES:
+        return parsed.artifact_type is None
+    if parsed.media_type not in IMAGE_TYPES or not parsed.blobs:
+        return False
+    config_type = parsed.blobs[0].media_type
+    return config_type in IMAGE_CONFIG_TYPES and parsed.artifact_type in (None, config_type)

@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute, Route
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.openapi import openapi
+from seawall.http.api.scans import ScanEndpoints
 from seawall.http.health import HealthEndpoints
 from seawall.http.token import TokenEndpoints
 from seawall.http.v2.base import BaseEndpoints
@@ -32,6 +33,7 @@ def routes(
     referrers: ReferrerEndpoints,
     api: ApiEndpoints,
     audit: AuditEndpoints,
+    scans: ScanEndpoints,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -50,7 +52,7 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
-        *api_routes(api, audit),
+        *api_routes(api, audit, scans),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
@@ -60,7 +62,7 @@ def routes(
 API = "/api/v1"
 
 
-def api_routes(api: ApiEndpoints, audit: AuditEndpoints) -> list[BaseRoute]:
+def api_routes(api: ApiEndpoints, audit: AuditEndpoints, scans: ScanEndpoints) -> list[BaseRoute]:
     """The management API; the OpenAPI document lists exactly these."""
     return [
         Route(f"{API}/openapi.json", openapi, methods=["GET"]),
@@ -86,4 +88,7 @@ def api_routes(api: ApiEndpoints, audit: AuditEndpoints) -> list[BaseRoute]:
         ),
         Route(f"{API}/access/explain", api.explain, methods=["GET"]),
         Route(f"{API}/audit", audit.list, methods=["GET"]),
+        Route(f"{API}/scans", scans.list, methods=["GET"]),
+        Route(f"{API}/scans/{{name:path}}", scans.show, methods=["GET"]),
+        Route(f"{API}/scans/{{name:path}}", scans.rescan, methods=["POST"]),
     ]

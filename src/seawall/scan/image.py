@@ -4,6 +4,7 @@ the files later layers deleted (their bytes still ship, so secrets in them still
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -84,20 +85,39 @@ class ImageFiles:
         they are read, then the layer's changes are applied. On `LayerRejected` the view is left
         as it was before this layer."""
         index = self.layer_count
-        changes = _LayerChanges()
-        skipped: list[LayerSkip] = []
+        entries: list[LayerEntry] = []
+        whiteouts: list[str] = []
+        opaque: list[str] = []
+        skipped: list[tuple[str, str]] = []
         for item in read_layer(source, self.limits, wanted):
             if isinstance(item, SkippedEntry):
-                skipped.append(LayerSkip(index, item.name, item.reason))
+                skipped.append((item.name, item.reason))
             elif isinstance(item, Whiteout):
-                (changes.opaque if item.opaque else changes.whiteouts).append(item.path)
+                (opaque if item.opaque else whiteouts).append(item.path)
             else:
-                changes.entries.pop(item.path, None)  # keep tar order for the latest copy
-                changes.entries[item.path] = item
+                entries.append(item)
                 if item.content is not None and sink is not None:
                     sink(item.path, index, item.content)
+        self.add_changes(entries, whiteouts, opaque, skipped)
+
+    def add_changes(
+        self,
+        entries: Iterable[LayerEntry],
+        whiteouts: Iterable[str],
+        opaque: Iterable[str],
+        skipped: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Apply the next layer from its changes as already read (e.g. from a cache): entries in
+        tar order, whiteout and opaque paths, and (tar name, reason) of skipped members."""
+        index = self.layer_count
+        changes = _LayerChanges()
+        for entry in entries:
+            changes.entries.pop(entry.path, None)  # keep tar order for the latest copy
+            changes.entries[entry.path] = entry
+        changes.whiteouts.extend(whiteouts)
+        changes.opaque.extend(opaque)
         self._apply(index, changes)
-        self.skipped.extend(skipped)
+        self.skipped.extend(LayerSkip(index, name, reason) for name, reason in skipped)
         self.layer_count += 1
 
     def _apply(self, index: int, changes: _LayerChanges) -> None:

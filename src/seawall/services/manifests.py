@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from seawall.db.store import ManifestHead, ManifestRecord, MetadataStore, NewManifest
+from seawall.db.store import ManifestHead, ManifestRecord, MetadataStore, NewManifest, Step
 from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest, is_digest
-from seawall.domain.manifests import parse_manifest
+from seawall.domain.manifests import is_scannable, parse_manifest
 from seawall.domain.names import validate_tag
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
@@ -19,6 +21,12 @@ from seawall.services.audit import AuditLog
 class PushResult:
     digest: str
     subject: str | None
+
+
+class ScanQueue(Protocol):
+    """Where pushed images are queued for scanning (db/scans.py `ScanStore`)."""
+
+    def enqueue_step(self, repository: str, digest: str, *, again: bool = False) -> Step: ...
 
 
 def _unknown(repository: str, reference: str) -> RegistryError:
@@ -31,12 +39,20 @@ def _unknown(repository: str, reference: str) -> RegistryError:
 
 class ManifestService:
     def __init__(
-        self, store: MetadataStore, max_bytes: int, audit: AuditLog, audit_pulls: bool = True
+        self,
+        store: MetadataStore,
+        max_bytes: int,
+        audit: AuditLog,
+        audit_pulls: bool = True,
+        scans: ScanQueue | None = None,
     ) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.audit = audit
         self.audit_pulls = audit_pulls
+        self.scans = scans
+        # Called after a push queued a scan, so a worker in this process starts at once.
+        self.on_scan_queued: Callable[[], None] | None = None
 
     async def get(self, repository: str, reference: str, origin: Origin) -> ManifestRecord:
         """A pull: recorded in the next audit batch (never waited for)."""
@@ -119,6 +135,9 @@ class ManifestService:
                 f" {repository!r}; push them first: {', '.join(missing[:5])}",
                 {"missing": missing},
             )
+        also = []
+        if self.scans is not None and is_scannable(parsed):
+            also.append(self.scans.enqueue_step(repository, str(digest)))
         existed, before = await self.store.put_manifest(
             repository_id,
             NewManifest(
@@ -132,7 +151,10 @@ class ManifestService:
                 manifest_digests=manifest_digests,
             ),
             tag,
+            also,
         )
+        if also and self.on_scan_queued is not None:
+            self.on_scan_queued()
         await self._pushed(origin, repository, reference, str(digest), tag, existed, before)
         return PushResult(str(digest), parsed.subject.digest if parsed.subject else None)
 

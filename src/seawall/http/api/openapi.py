@@ -332,6 +332,37 @@ DOCUMENT: dict[str, Any] = {
                 ],
             ),
         },
+        "/scans": {
+            "get": _op(
+                "Scanned images, newest first, with their summaries (repositories the caller may"
+                " pull)",
+                {"type": "object", "properties": {"scans": {"type": "array"}}},
+                parameters=[
+                    _query("repository", False),
+                    _query(
+                        "severity",
+                        False,
+                        "critical|high|medium|low|unknown: only images with a vulnerability at"
+                        " or above it",
+                    ),
+                    _query("n", False, "At most this many rows (1-1000, default 100)"),
+                ],
+            ),
+        },
+        "/scans/{name}": {
+            "get": _op(
+                "An image's scan report: packages, vulnerabilities, secrets, malware (pull"
+                " right). `name` is REPOSITORY:TAG or REPOSITORY@DIGEST.",
+                {"type": "object"},
+                parameters=[_path_param("name")],
+            ),
+            "post": _op(
+                "Queue a rescan of the image (push right)",
+                {"type": "object", "properties": {"queued": {"type": "array"}}},
+                status="202",
+                parameters=[_path_param("name")],
+            ),
+        },
     },
 }
 

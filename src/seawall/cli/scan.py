@@ -1,0 +1,212 @@
+"""`seawall scan show|list|run` and `seawall worker`: scan reports, rescans, and the scan workers
+that run outside the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from seawall.cli.store import ConfigOption, fail, os_user
+from seawall.config import Settings
+
+if TYPE_CHECKING:
+    from seawall.app import Services
+
+T = TypeVar("T")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the database and blob store as the server would, run `work`, close them."""
+    from seawall.app import Services
+    from seawall.db.backends import database_backend
+    from seawall.db.store import MetadataStore
+    from seawall.storage.filesystem import FilesystemBlobStore
+
+    async def run() -> T:
+        store = MetadataStore(database_backend(settings))
+        await store.start()
+        services = Services.build(settings, store, FilesystemBlobStore(settings.data_dir.resolve()))
+        try:
+            return await work(services)
+        finally:
+            await services.audit.close()
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _image(text: str) -> tuple[str, str]:
+    from seawall.services.scan_reports import split_reference
+
+    try:
+        return split_reference(text)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def make(load: Callable[..., Settings]) -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("show")
+    def show(
+        image: Annotated[str, typer.Argument(help="REPOSITORY:TAG or REPOSITORY@DIGEST.")],
+        config: ConfigOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Show an image's scan report: vulnerabilities, secrets, malware, packages."""
+        from seawall.errors import RegistryError
+
+        repository, reference = _image(image)
+
+        async def work(services: Services) -> dict[str, Any]:
+            return await services.reports.view(repository, reference)
+
+        try:
+            view = with_services(load(config), work)
+        except RegistryError as exc:
+            raise fail(exc.message) from None
+        if as_json:
+            typer.echo(json.dumps(view, indent=2))
+            return
+        from seawall.cli.scan_tables import print_report
+
+        print_report(view)
+
+    @app.command("list")
+    def list_scans(
+        config: ConfigOption = None,
+        repository: Annotated[str | None, typer.Option(help="Only this repository.")] = None,
+        severity: Annotated[
+            str | None,
+            typer.Option(help="Only images with a vulnerability this severe or worse."),
+        ] = None,
+        limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
+        as_json: JsonOption = False,
+    ) -> None:
+        """List scanned images with their vulnerability counts."""
+
+        async def work(services: Services) -> list[dict[str, Any]]:
+            return await services.reports.listing(repository, severity, limit)
+
+        try:
+            rows = with_services(load(config), work)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        if as_json:
+            for row in rows:
+                typer.echo(json.dumps(row))
+            return
+        from seawall.cli.scan_tables import print_listing
+
+        print_listing(rows)
+
+    @app.command("run")
+    def run(
+        image: Annotated[str, typer.Argument(help="REPOSITORY:TAG or REPOSITORY@DIGEST.")],
+        config: ConfigOption = None,
+        wait: Annotated[
+            float, typer.Option(help="Wait up to this many seconds for the report (0: don't).")
+        ] = 0.0,
+        here: Annotated[
+            bool, typer.Option("--here", help="Scan in this process instead of a worker.")
+        ] = False,
+    ) -> None:
+        """Queue a rescan of an image (every platform image of an index)."""
+        from seawall.domain.audit import Origin
+        from seawall.errors import RegistryError
+
+        repository, reference = _image(image)
+        settings = load(config)
+
+        async def work(services: Services) -> list[str]:
+            queued = await services.reports.request(repository, reference, Origin.local(os_user()))
+            if here:
+                await services.scan_worker(settings, "cli").run_until_idle()
+            elif wait > 0:
+                await _wait_for(services, repository, queued, wait)
+            return queued
+
+        try:
+            queued = with_services(settings, work)
+        except (RegistryError, TimeoutError) as exc:
+            raise fail(getattr(exc, "message", None) or str(exc)) from None
+        for digest in queued:
+            typer.echo(f"queued {repository}@{digest}")
+
+    return app
+
+
+async def _wait_for(
+    services: Services, repository: str, digests: list[str], seconds: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    pending = set(digests)
+    while pending:
+        for digest in list(pending):
+            job = await services.scans.scans.job(repository, digest)
+            if job is not None and job.state in ("done", "failed"):
+                pending.discard(digest)
+        if not pending:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"no report after {seconds:g} s; the scan is still queued")
+        await asyncio.sleep(0.2)
+
+
+def register_worker(app: typer.Typer, load: Callable[..., Settings]) -> None:
+    @app.command("worker")
+    def worker(
+        config: ConfigOption = None,
+        concurrency: Annotated[
+            int | None,
+            typer.Option(min=1, help="Scans at once per process [SEAWALL_SCAN_CONCURRENCY]."),
+        ] = None,
+        processes: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    ) -> None:
+        """Run scan workers outside the server (then set scan_in_process = false there). They
+        share the database's queue with any other workers; stop with Ctrl-C or SIGTERM."""
+        settings = load(config, scan_concurrency=concurrency)
+        if processes == 1:
+            _work(settings)
+            return
+        context = multiprocessing.get_context("spawn")
+        children = [
+            context.Process(target=_work, args=(settings,), daemon=False) for _ in range(processes)
+        ]
+        for child in children:
+            child.start()
+        try:
+            for child in children:
+                child.join()
+        except KeyboardInterrupt:
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.join()
+
+
+def _work(settings: Settings) -> None:
+    from seawall.logs import configure_logging
+
+    configure_logging(settings)
+
+    async def work(services: Services) -> None:
+        worker = services.scan_worker(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        worker.start()
+        typer.echo(f"seawall worker {worker.name}: scanning", err=True)
+        await stop.wait()
+        await worker.stop()
+
+    with_services(settings, work)

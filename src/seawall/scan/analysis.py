@@ -1,0 +1,207 @@
+"""One layer, read once: what the image-level steps need from it, in a form that can be cached.
+
+`analyze_layer` streams a layer through `read_layer` and keeps:
+- its changes (entries, whiteouts, opaque markers), so the image's final view can be rebuilt
+  without reading the layer again;
+- the bytes of package-database files (dpkg, apk, rpm, Python, npm, os-release), parsed only
+  once the final view says which copies survive;
+- what the content analyzers found in each file: Go build info, secrets, malware.
+
+A `LayerAnalysis` serializes to compressed JSON and is cached by layer digest, together with
+the `Analyzers.fingerprint` that produced it, so a layer shared by many images is read once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO
+
+from seawall.scan.inventory import Package
+from seawall.scan.inventory.apk import is_apk_installed
+from seawall.scan.inventory.dpkg import is_dpkg_status
+from seawall.scan.inventory.golang import is_go_binary, parse_go_binary
+from seawall.scan.inventory.npm import is_npm_manifest
+from seawall.scan.inventory.osrelease import is_os_release
+from seawall.scan.inventory.python import is_python_metadata
+from seawall.scan.inventory.rpm import is_rpmdb_sqlite
+from seawall.scan.layers import (
+    EntryKind,
+    LayerEntry,
+    LayerRejected,
+    Limits,
+    SkippedEntry,
+    Whiteout,
+    read_layer,
+)
+from seawall.scan.malware import MalwareScanner
+from seawall.scan.secrets import SecretScanner
+
+# Bump when what a LayerAnalysis holds or how it is derived changes: old cache rows then miss.
+ANALYSIS_VERSION = "1"
+
+_PACKAGE_FILES: tuple[Callable[[str], bool], ...] = (
+    is_dpkg_status,
+    is_apk_installed,
+    is_rpmdb_sqlite,
+    is_python_metadata,
+    is_npm_manifest,
+    is_os_release,
+)
+
+
+def is_package_file(path: str) -> bool:
+    return any(test(path) for test in _PACKAGE_FILES)
+
+
+@dataclass(frozen=True, slots=True)
+class Analyzers:
+    """The content analyzers and read limits one scan applies."""
+
+    limits: Limits
+    secrets: SecretScanner
+    malware: MalwareScanner
+
+    @property
+    def fingerprint(self) -> str:
+        parts = (
+            ANALYSIS_VERSION,
+            repr(self.limits),
+            self.secrets.fingerprint,
+            self.malware.fingerprint,
+        )
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A layer entry as the view needs it (no content)."""
+
+    path: str
+    kind: str
+    size: int
+    mode: int
+    link_target: str | None = None
+    link_escapes: bool = False
+    oversized: bool = False
+
+
+@dataclass
+class LayerAnalysis:
+    entries: list[Entry] = field(default_factory=list)
+    whiteouts: list[str] = field(default_factory=list)
+    opaque: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (tar name, reason)
+    package_files: dict[str, bytes] = field(default_factory=dict)
+    go: dict[str, list[Package]] = field(default_factory=dict)
+    secrets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    malware: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rejected: str | None = None  # why the layer could not be read (the scan fails with it)
+    bytes_read: int = 0  # regular-file bytes in the layer (uncompressed data)
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "entries": [
+                [e.path, e.kind, e.size, e.mode, e.link_target, e.link_escapes, e.oversized]
+                for e in self.entries
+            ],
+            "whiteouts": self.whiteouts,
+            "opaque": self.opaque,
+            "skipped": self.skipped,
+            "package_files": {
+                path: base64.b64encode(data).decode() for path, data in self.package_files.items()
+            },
+            "go": {path: [asdict(p) for p in packages] for path, packages in self.go.items()},
+            "secrets": self.secrets,
+            "malware": self.malware,
+            "rejected": self.rejected,
+            "bytes_read": self.bytes_read,
+        }
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LayerAnalysis:
+        document = json.loads(zlib.decompress(data))
+        return cls(
+            entries=[Entry(*row) for row in document["entries"]],
+            whiteouts=document["whiteouts"],
+            opaque=document["opaque"],
+            skipped=[(name, reason) for name, reason in document["skipped"]],
+            package_files={
+                path: base64.b64decode(text) for path, text in document["package_files"].items()
+            },
+            go={
+                path: [Package(**p) for p in packages] for path, packages in document["go"].items()
+            },
+            secrets=document["secrets"],
+            malware=document["malware"],
+            rejected=document["rejected"],
+            bytes_read=document["bytes_read"],
+        )
+
+
+def _metadata_headers(path: str, data: bytes) -> bytes:
+    """Python METADATA/PKG-INFO: only the header block matters (the body is the README)."""
+    if path.endswith(("METADATA", "PKG-INFO")):
+        end = data.find(b"\n\n")
+        if end >= 0:
+            return data[: end + 1]
+    return data
+
+
+def analyze_layer(source: BinaryIO, analyzers: Analyzers) -> LayerAnalysis:
+    """Read one layer stream once. A layer that breaks a limit or is not a readable tar comes
+    back with `rejected` set (and whatever was read before is dropped)."""
+    result = LayerAnalysis()
+
+    def every_file(path: str) -> bool:
+        return True
+
+    try:
+        for item in read_layer(source, analyzers.limits, every_file):
+            if isinstance(item, SkippedEntry):
+                result.skipped.append((item.name, item.reason))
+            elif isinstance(item, Whiteout):
+                (result.opaque if item.opaque else result.whiteouts).append(item.path)
+            else:
+                _take(result, item, analyzers)
+    except LayerRejected as rejected:
+        return LayerAnalysis(rejected=rejected.reason)
+    return result
+
+
+def _take(result: LayerAnalysis, item: LayerEntry, analyzers: Analyzers) -> None:
+    result.entries.append(
+        Entry(
+            item.path,
+            item.kind.value,
+            item.size,
+            item.mode,
+            item.link_target,
+            item.link_escapes,
+            item.oversized,
+        )
+    )
+    if item.kind is not EntryKind.FILE:
+        return
+    result.bytes_read += item.size
+    data = item.content
+    if data is None:
+        return
+    path = item.path
+    if is_package_file(path):
+        result.package_files[path] = _metadata_headers(path, data)
+    elif is_go_binary(data):
+        packages = parse_go_binary(data, path)
+        if packages:
+            result.go[path] = packages
+    secrets = analyzers.secrets.scan(path, data)
+    if secrets:
+        result.secrets[path] = [asdict(finding) for finding in secrets]
+    malware = analyzers.malware.scan(path, data)
+    if malware:
+        result.malware[path] = [asdict(finding) for finding in malware]

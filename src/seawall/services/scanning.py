@@ -1,0 +1,329 @@
+"""Scanning images: one job at a time from the queue, layers read once, reports stored, an SBOM
+referrer pushed, and the outcome audited.
+
+`ScanService.scan` does one job. `ScanWorker` (services/scan_worker.py) claims jobs and runs
+them, in a server process or in `seawall worker`. Layer reading and matching are CPU work, run
+in threads so the event loop (and the pushes it serves) keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from seawall.config import Settings
+
+from seawall.db.scans import DONE, ReportRow, ScanJob, ScanStore
+from seawall.db.store import MetadataStore
+from seawall.db.vulns import VulnStore
+from seawall.domain.audit import AuditAction, Origin, Outcome
+from seawall.domain.digests import Digest
+from seawall.domain.manifests import (
+    IMAGE_CONFIG_TYPES,
+    IMAGE_TYPES,
+    INDEX_TYPES,
+    OCI_MANIFEST,
+)
+from seawall.errors import RegistryError
+from seawall.scan.analysis import Analyzers, LayerAnalysis, analyze_layer
+from seawall.scan.assemble import ImageInventory, assemble
+from seawall.scan.layers import Limits
+from seawall.scan.malware import MalwareScanner
+from seawall.scan.matching import VulnIndex
+from seawall.scan.report import (
+    SEVERITIES,
+    distro_label,
+    findings_document,
+    inventory_document,
+    pack,
+    stored_inventory,
+    unpack,
+    vulnerabilities,
+)
+from seawall.scan.secrets import SecretScanner, load_rules
+from seawall.scan.sbom import EMPTY_CONFIG, artifact_manifest, cyclonedx
+from seawall.services.audit import AuditLog
+from seawall.services.manifests import ManifestService
+from seawall.services.uploads import UploadService
+from seawall.storage.base import BlobStore
+
+log = structlog.get_logger("seawall.scan")
+
+
+class ScanRejected(Exception):
+    """The image cannot be scanned, and trying again would not help (e.g. a decompression bomb);
+    the job fails at once with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    """What one job did: a report for an image, child jobs for an index, or nothing to scan."""
+
+    report: ReportRow | None = None
+    queued_children: int = 0
+    skipped: str | None = None  # why there was nothing to scan
+    sbom: str | None = None
+
+
+def _is_layer(media_type: str) -> bool:
+    return "tar" in media_type and "nondistributable" not in media_type.replace(".", "")
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class ScanService:
+    def __init__(
+        self,
+        store: MetadataStore,
+        scans: ScanStore,
+        vulns: VulnStore,
+        blob_store: BlobStore,
+        uploads: UploadService,
+        manifests: ManifestService,
+        audit: AuditLog,
+        analyzers: Analyzers,
+        sbom: bool = True,
+    ) -> None:
+        self.store = store
+        self.scans = scans
+        self.vulns = vulns
+        self.blob_store = blob_store
+        self.uploads = uploads
+        self.manifests = manifests
+        self.audit = audit
+        self.analyzers = analyzers
+        self.sbom = sbom
+        self._index: tuple[str | None, VulnIndex] | None = None
+        self._index_lock = asyncio.Lock()
+        self._layer_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    async def scan(self, job: ScanJob) -> ScanOutcome:
+        """Run one job. Raises `ScanRejected` for images that can never be scanned, anything
+        else for failures worth retrying."""
+        record = await self.store.manifest_by_digest(job.repository, job.digest)
+        if record is None:
+            return ScanOutcome(skipped="the manifest is no longer in the repository")
+        document = json.loads(record.payload)
+        if record.media_type in INDEX_TYPES:
+            return await self._queue_children(job.repository, document)
+        if record.media_type not in IMAGE_TYPES:
+            return ScanOutcome(skipped=f"{record.media_type} is not an image manifest")
+        config_type = document.get("config", {}).get("mediaType")
+        if config_type not in IMAGE_CONFIG_TYPES or document.get("artifactType"):
+            return ScanOutcome(skipped=f"an artifact ({config_type}), not an image")
+        started = time.monotonic()
+        layers = await self._layers(document)
+        inventory = await asyncio.to_thread(assemble, layers, self.analyzers.limits)
+        version, index = await self.index()
+        vulns, counts = await asyncio.to_thread(
+            vulnerabilities, index, inventory.distro, inventory.packages
+        )
+        report = ReportRow(
+            digest=job.digest,
+            status="complete",
+            scanned_at=time.time(),
+            seconds=time.monotonic() - started,
+            vulndb_version=version,
+            distro=distro_label(inventory.distro),
+            packages=len(inventory.packages),
+            counts=counts,
+            secrets=len(inventory.secrets),
+            malware=len(inventory.malware),
+            error=None,
+            inventory=pack(inventory_document(inventory)),
+            findings=pack(findings_document(inventory, vulns)),
+        )
+        await self.scans.put_report(report)
+        sbom = None
+        if self.sbom:
+            sbom = await self._push_sbom(job, record.media_type, len(record.payload), inventory)
+        return ScanOutcome(report=report, sbom=sbom)
+
+    async def record_failure(self, job: ScanJob, reason: str) -> None:
+        """A scan that will not be retried: a failed report says why, and the audit log too."""
+        await self.scans.put_report(
+            ReportRow(
+                digest=job.digest,
+                status="failed",
+                scanned_at=time.time(),
+                seconds=0.0,
+                vulndb_version=None,
+                distro=None,
+                packages=0,
+                counts={},
+                secrets=0,
+                malware=0,
+                error=reason,
+                inventory=None,
+                findings=None,
+            )
+        )
+        await self.audit.record(
+            Origin.system(),
+            AuditAction.SCAN_FAILED,
+            Outcome.FAILED,
+            repository=job.repository,
+            digest=job.digest,
+            reason=reason,
+            detail={"attempts": job.attempts},
+        )
+
+    async def record_success(self, job: ScanJob, outcome: ScanOutcome) -> None:
+        report = outcome.report
+        if report is None:
+            return
+        await self.audit.record(
+            Origin.system(),
+            AuditAction.SCAN_COMPLETED,
+            repository=job.repository,
+            digest=job.digest,
+            detail={
+                "packages": report.packages,
+                **report.counts,
+                "secrets": report.secrets,
+                "malware": report.malware,
+                "vulndb_version": report.vulndb_version,
+                "seconds": round(report.seconds, 3),
+                "sbom": outcome.sbom,
+            },
+        )
+
+    async def index(self) -> tuple[str | None, VulnIndex]:
+        """The vulnerability index, rebuilt when an import changed the data version."""
+        state = await self.vulns.state()
+        version = state.version if state is not None else None
+        async with self._index_lock:
+            if self._index is None or self._index[0] != version:
+                self._index = (version, await self.vulns.load_index(None))
+            return self._index
+
+    async def _queue_children(self, repository: str, index: dict[str, Any]) -> ScanOutcome:
+        queued = 0
+        for child in index.get("manifests", []):
+            if child.get("mediaType") in IMAGE_TYPES and isinstance(child.get("digest"), str):
+                queued += await self.scans.enqueue(repository, child["digest"])
+        return ScanOutcome(queued_children=queued)
+
+    async def _layers(self, document: dict[str, Any]) -> list[tuple[str, LayerAnalysis]]:
+        layers: list[tuple[str, LayerAnalysis]] = []
+        descriptors = [d for d in document.get("layers", []) if _is_layer(d.get("mediaType", ""))]
+        for position, descriptor in enumerate(descriptors):
+            digest = str(descriptor["digest"])
+            analysis = await self._layer(digest)
+            if analysis.rejected is not None:
+                raise ScanRejected(f"layer {position} ({digest}): {analysis.rejected}")
+            layers.append((digest, analysis))
+        return layers
+
+    async def _layer(self, digest: str) -> LayerAnalysis:
+        """The layer's analysis from the cache, or read now (once per process at a time)."""
+        fingerprint = self.analyzers.fingerprint
+        lock, users = self._layer_locks.get(digest, (asyncio.Lock(), 0))
+        self._layer_locks[digest] = (lock, users + 1)
+        try:
+            async with lock:
+                cached = await self.scans.layer(digest, fingerprint)
+                if cached is not None:
+                    return LayerAnalysis.from_bytes(cached)
+                path = self.blob_store.local_path(Digest.parse(digest))
+                if path is None or not path.is_file():
+                    # Worth retrying: storage may be catching up (e.g. a restore in progress).
+                    raise FileNotFoundError(f"layer {digest} is missing from storage")
+                analysis = await asyncio.to_thread(self._analyze_file, path)
+                await self.scans.put_layer(
+                    digest, fingerprint, analysis.bytes_read, analysis.to_bytes()
+                )
+                return analysis
+        finally:
+            lock, users = self._layer_locks[digest]
+            if users == 1:
+                del self._layer_locks[digest]
+            else:
+                self._layer_locks[digest] = (lock, users - 1)
+
+    def _analyze_file(self, path: Path) -> LayerAnalysis:
+        with open(path, "rb") as source:
+            return analyze_layer(source, self.analyzers)
+
+    async def _push_sbom(
+        self, job: ScanJob, media_type: str, size: int, inventory: ImageInventory
+    ) -> str | None:
+        """Push the SBOM artifact next to the image (nothing new when it is unchanged), and
+        remove the one an earlier scan pushed when it differs."""
+        sbom = cyclonedx(job.repository, job.digest, inventory)
+        payload = artifact_manifest(media_type, job.digest, size, sbom)
+        digest = str(Digest.of(payload))
+        origin = Origin.system()
+        if await self.store.manifest_head_by_digest(job.repository, digest) is None:
+            for blob in (EMPTY_CONFIG, sbom):
+                await self._put_blob(job.repository, blob)
+            await self.manifests.put(job.repository, digest, payload, OCI_MANIFEST, origin)
+        previous = job.sbom_digest
+        if previous and previous != digest:
+            try:
+                await self.manifests.delete(job.repository, previous, origin)
+            except RegistryError:
+                pass  # already gone
+        return digest
+
+    async def _put_blob(self, repository: str, data: bytes) -> None:
+        digest = Digest.of(data)
+        if await self.store.blob_size_in(repository, str(digest)) is not None:
+            return
+        upload = await self.uploads.start(repository)
+        await self.uploads.finish(repository, upload, digest, _once(data), None, len(data))
+
+    async def rematch(self) -> tuple[int, str | None]:
+        """Match every stored inventory against the current data, without reading layers.
+        Returns (reports updated, the data version used)."""
+        version, index = await self.index()
+        return await rematch_all(self.scans, index, version)
+
+
+async def rematch_all(
+    scans: ScanStore, index: VulnIndex, version: str | None
+) -> tuple[int, str | None]:
+    """Re-match every complete report's stored inventory; findings other than vulnerabilities
+    are kept as they were."""
+    updated = 0
+    batch: list[tuple[str, dict[str, int], bytes]] = []
+    async for digest, inventory, stored_findings in scans.inventories():
+        distro, packages = stored_inventory(unpack(inventory))
+        vulns, counts = vulnerabilities(index, distro, packages)
+        findings = unpack(stored_findings)
+        findings["vulnerabilities"] = vulns
+        batch.append((digest, counts, pack(findings)))
+        if len(batch) >= 100:
+            await scans.put_matches(batch, version)
+            updated += len(batch)
+            batch = []
+    await scans.put_matches(batch, version)
+    updated += len(batch)
+    return updated, version
+
+
+def build_analyzers(settings: Settings) -> Analyzers:
+    """The analyzers the settings configure; a bad rule, hash or YARA file stops start-up."""
+    rules, allowed = load_rules([settings.scan_secret_rules] if settings.scan_secret_rules else [])
+    return Analyzers(
+        limits=Limits(
+            max_decompressed_bytes=settings.scan_max_layer_bytes,
+            max_entries=settings.scan_max_entries,
+            max_content_bytes=settings.scan_max_file_bytes,
+            max_file_bytes=max(settings.scan_max_file_bytes, 1),
+        ),
+        secrets=SecretScanner(rules, allowed),
+        malware=MalwareScanner(settings.scan_malware_hashes, settings.scan_yara_rules),
+    )
+
+
+__all__ = ["DONE", "SEVERITIES", "ScanOutcome", "ScanRejected", "ScanService", "rematch_all"]

@@ -1,0 +1,184 @@
+"""`seawall worker` processes: the shared queue, leases that outlive a dead worker, retries with
+backoff, and failure with a reason. The server runs with its in-process worker off."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from seawall.domain.digests import Digest
+from tests.support.databases import Database, query
+from tests.support.images import LAYER_TAR, push_image, tar_bytes, wait_for_report
+from tests.support.registry import unique_repo
+from tests.support.server import DATABASES, RunningServer, seawall_server
+
+FAST = {
+    "SEAWALL_SCAN_POLL_SECONDS": "0.2",
+    "SEAWALL_SCAN_RETRY_SECONDS": "0.3",
+    "SEAWALL_SCAN_MAX_ATTEMPTS": "3",
+    "SEAWALL_SCAN_LEASE_SECONDS": "6",
+}
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    tmp = tmp_path_factory.mktemp(f"workers-{request.param}")
+    with seawall_server(tmp, database=request.param, extra_env=FAST) as server:
+        yield server
+
+
+@pytest.fixture
+def http(registry: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry.url, auth=registry.auth, timeout=60) as c:
+        yield c
+
+
+def start_worker(server: RunningServer, *args: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env.update(FAST)
+    env["SEAWALL_DATABASE_URL"] = server.database_url or ""
+    env["SEAWALL_DATA_DIR"] = str(server.data_dir)
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("seawall")), "worker", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
+def jobs(server: RunningServer, repository: str) -> list[tuple[Any, ...]]:
+    return query(
+        server.database_url or "",
+        "SELECT digest, state, attempts, worker, error FROM scan_jobs WHERE repository = ?"
+        " ORDER BY id",
+        repository,
+    )
+
+
+def wait_until(check: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_jobs_wait_in_the_database_until_workers_run_them(
+    http: httpx.Client, registry: RunningServer
+) -> None:
+    repository = unique_repo("workers/queue")
+    for n in range(6):
+        push_image(http, repository, f"v{n}", [tar_bytes({f"etc/file-{n}": b"x" * n})])
+    time.sleep(0.5)
+    assert {row[1] for row in jobs(registry, repository)} == {"queued"}
+    first, second = start_worker(registry), start_worker(registry, "--concurrency", "2")
+    try:
+        for n in range(6):
+            assert wait_for_report(http, repository, f"v{n}")["status"] == "complete"
+    finally:
+        stop_worker(first)
+        stop_worker(second)
+    rows = jobs(registry, repository)
+    assert [row[1] for row in rows] == ["done"] * 6
+    assert all(row[2] == 1 for row in rows), rows  # each job ran exactly once
+
+
+def test_a_dead_workers_job_is_taken_up_after_its_lease(
+    http: httpx.Client, registry: RunningServer
+) -> None:
+    repository = unique_repo("workers/lease")
+    pushed = push_image(http, repository, "v1", [tar_bytes({"etc/motd": b"hi\n"})])
+    # A worker claimed the job and died: the row says running, leased for two more seconds.
+    lapse = time.time() + 2
+
+    async def claim(store: Any) -> None:
+        from seawall.db.store import Step
+
+        await store.backend.transaction(
+            [
+                Step(
+                    "UPDATE scan_jobs SET state = 'running', attempts = 1, lease_until = ?,"
+                    " worker = 'dead-worker' WHERE repository = ? AND digest = ?",
+                    (lapse, repository, pushed.digest),
+                )
+            ]
+        )
+
+    Database("any", registry.database_url or "").run(claim)
+    worker = start_worker(registry)
+    try:
+        view = wait_for_report(http, repository, "v1")
+    finally:
+        stop_worker(worker)
+    assert time.time() >= lapse
+    assert view["status"] == "complete"
+    [(_, state, attempts, name, _)] = jobs(registry, repository)
+    assert (state, attempts) == ("done", 2) and name != "dead-worker"
+
+
+def test_a_killed_worker_leaves_a_job_that_another_finishes(
+    http: httpx.Client, registry: RunningServer
+) -> None:
+    repository = unique_repo("workers/kill")
+    big = {f"data/blob-{n}.bin": os.urandom(1024) * 32 * 1024 for n in range(12)}  # 384 MiB
+    push_image(http, repository, "v1", [tar_bytes(big)], media_type=LAYER_TAR)
+    doomed = start_worker(registry)
+    try:
+        wait_until(lambda: jobs(registry, repository)[0][1] == "running")
+    finally:
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+    assert jobs(registry, repository)[0][1] == "running"
+    survivor = start_worker(registry)
+    try:
+        view = wait_for_report(http, repository, "v1", timeout=120)
+    finally:
+        stop_worker(survivor)
+    assert view["status"] == "complete"
+    [(_, state, attempts, _, _)] = jobs(registry, repository)
+    assert (state, attempts) == ("done", 2)
+
+
+def test_a_failing_job_is_retried_then_failed_with_its_reason(
+    http: httpx.Client, registry: RunningServer
+) -> None:
+    repository = unique_repo("workers/retry")
+    pushed = push_image(http, repository, "v1", [tar_bytes({"etc/lost": os.urandom(64)})])
+    layer = Digest.parse(pushed.layers[0])
+    blob = registry.data_dir / "blobs" / layer.algorithm / layer.hex[:2] / layer.hex
+    assert blob.is_file(), blob
+    blob.unlink()  # storage lost the layer after the push
+    worker = start_worker(registry)
+    started = time.monotonic()
+    try:
+        view = wait_for_report(http, repository, "v1")
+    finally:
+        stop_worker(worker)
+    assert view["state"] == "failed" and view["status"] == "failed"
+    assert "gave up after 3 attempts" in view["error"]
+    assert "missing from storage" in view["error"]
+    # Backoff 0.3 s then 0.6 s between the three attempts.
+    assert time.monotonic() - started >= 0.9
+    [(_, state, attempts, _, error)] = jobs(registry, repository)
+    assert (state, attempts) == ("failed", 3) and "missing from storage" in error
