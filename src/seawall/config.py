@@ -200,11 +200,11 @@ class Settings(BaseSettings):
         None, description="TOML file of extra secret rules (docs/scanning-rules.md)."
     )
     scan_malware_hashes: list[Path] = Field(
-        default_factory=list,
+        [],
         description="Malware hash lists: SHA-256 lines, or ClamAV `.hdb`/`.hsb` files.",
     )
     scan_yara_rules: list[Path] = Field(
-        default_factory=list, description="YARA rule files malware scanning applies."
+        [], description="YARA rule files malware scanning applies."
     )
     scan_sbom: bool = Field(
         True,

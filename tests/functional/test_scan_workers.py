@@ -141,7 +141,7 @@ def test_a_killed_worker_leaves_a_job_that_another_finishes(
     http: httpx.Client, registry: RunningServer
 ) -> None:
     repository = unique_repo("workers/kill")
-    big = {f"data/blob-{n}.bin": os.urandom(1024) * 32 * 1024 for n in range(12)}  # 384 MiB
+    big = {f"data/blob-{n}.bin": os.urandom(1024) * 16 * 1024 for n in range(8)}  # 128 MiB
     push_image(http, repository, "v1", [tar_bytes(big)], media_type=LAYER_TAR)
     doomed = start_worker(registry)
     try:

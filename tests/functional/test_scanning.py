@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -390,3 +391,131 @@ def layer_rows(server: RunningServer, digest: str) -> list[tuple[Any, ...]]:
         "SELECT digest, analyzed_at FROM layer_analyses WHERE digest = ?",
         digest,
     )
+
+
+def dpkg_source_of(package: str) -> tuple[str, str]:
+    """(source name, source version) of an installed package, as dpkg-query reports it."""
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${source:Package} ${source:Version}", package],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out[0], out[1]
+
+
+def debian_record(advisory: str, release: str, source: str, fixed: str) -> dict[str, Any]:
+    return {
+        "schema_version": "1.6.0",
+        "id": advisory,
+        "modified": "2026-11-01T00:00:00Z",
+        "summary": f"test advisory for {source}",
+        "affected": [
+            {
+                "package": {"ecosystem": release, "name": source},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
+                ],
+                "ecosystem_specific": {"urgency": "high"},
+            }
+        ],
+    }
+
+
+def test_vulndb_import_rematches_stored_reports(
+    http: httpx.Client, scanner: RunningServer, pip_tree: Path, tmp_path: Path
+) -> None:
+    repository = unique_repo("scan/vulns")
+    layers = [
+        tar_bytes(debian_files()),
+        tar_bytes(directory_files(pip_tree, "usr/local/lib/python3.11/site-packages")),
+    ]
+    push_image(http, repository, "v1", layers)
+    before = wait_for_report(http, repository, "v1")
+    assert before["status"] == "complete"
+    source, version = dpkg_source_of("bash")
+    release = "Debian:" + before["distro"].split()[1]
+    data = tmp_path / "osv"
+    data.mkdir()
+    for name in ("PYSEC-2018-28.json", "PYSEC-2023-74.json", "PYSEC-2014-13.json"):
+        shutil.copy(OSV_DATA / name, data / name)
+    records = {
+        "TEST-DEB-1": debian_record("TEST-DEB-1", release, source, version + "+1"),
+        "TEST-DEB-2": debian_record("TEST-DEB-2", "Debian:11", source, version + "+1"),
+        "TEST-DEB-3": debian_record("TEST-DEB-3", release, source, version),  # fixed already
+    }
+    for advisory, record in records.items():
+        (data / f"{advisory}.json").write_text(json.dumps(record))
+    result = seawall(scanner, "vulndb", "import", str(data))
+    assert result.returncode == 0, result.stderr
+    assert "re-matched" in result.stdout
+    after = wait_for_report(http, repository, "v1")
+    found = {(v["advisory_id"], v["package"]): v for v in after["vulnerabilities"]}
+    python = {advisory for advisory, package in found if package == "requests"}
+    assert python == {"PYSEC-2018-28", "PYSEC-2023-74"}  # 2014-13 was fixed in 2.3.0
+    assert found["PYSEC-2018-28", "requests"]["fixed_version"] == "2.20.0"
+    debian = {advisory for advisory, package in found if advisory.startswith("TEST-DEB")}
+    assert debian == {"TEST-DEB-1"}  # another release, or already fixed: no match
+    assert found["TEST-DEB-1", "bash"]["severity"] == "high"
+    assert after["vulndb_version"] and after["vulndb_version"] != before["vulndb_version"]
+    assert sum(after["summary"]["vulnerabilities"].values()) == len(after["vulnerabilities"])
+    listed = http.get("/api/v1/scans", params={"repository": repository, "severity": "high"})
+    assert [row["digest"] for row in listed.json()["scans"]] == [after["digest"]]
+
+
+def test_cli_shows_lists_and_rescans(http: httpx.Client, scanner: RunningServer) -> None:
+    repository = unique_repo("scan/cli")
+    pushed = push_image(http, repository, "v1", [tar_bytes(debian_files())])
+    view = wait_for_report(http, repository, "v1")
+    shown = seawall(scanner, "scan", "show", f"{repository}:v1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["packages"] == view["packages"]
+    table = seawall(scanner, "scan", "show", f"{repository}@{pushed.digest}")
+    assert table.returncode == 0, table.stderr
+    assert f"{len(view['packages'])} packages" in table.stdout
+    listed = seawall(scanner, "scan", "list", "--repository", repository, "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["tag"], r["digest"], r["status"]) for r in rows] == [
+        ("v1", pushed.digest, "complete")
+    ]
+    bad = seawall(scanner, "scan", "list", "--severity", "dire")
+    assert bad.returncode == 2 and "severity must be one of" in bad.stderr
+    missing = seawall(scanner, "scan", "show", f"{repository}:nope")
+    assert missing.returncode == 1 and "not in" in missing.stderr
+    rescan = seawall(scanner, "scan", "run", f"{repository}:v1", "--wait", "60")
+    assert rescan.returncode == 0, rescan.stderr
+    assert rescan.stdout.strip() == f"queued {repository}@{pushed.digest}"
+    again = wait_for_report(http, repository, "v1")
+    assert again["scanned_at"] >= view["scanned_at"]
+
+
+def test_reports_need_the_pull_right(http: httpx.Client, scanner: RunningServer) -> None:
+    repository = unique_repo("scan/private")
+    push_image(http, repository, "v1", [tar_bytes({"etc/hostname": b"x\n"})])
+    wait_for_report(http, repository, "v1")
+    assert httpx.get(f"{scanner.url}/api/v1/scans/{repository}:v1").status_code == 401
+    bad = http.get(f"/api/v1/scans/{repository}")
+    assert bad.status_code == 400 and "REPOSITORY:TAG" in bad.text
+    assert http.post(f"/api/v1/scans/{repository}:nope").status_code == 404
+
+
+def test_finished_scans_are_audited(http: httpx.Client) -> None:
+    repository = unique_repo("scan/audited")
+    pushed = push_image(http, repository, "v1", [tar_bytes(debian_files())])
+    view = wait_for_report(http, repository, "v1")
+    push_image(http, repository, "bomb", [bomb()], raw_layers=True)
+    failed = wait_for_report(http, repository, "bomb")
+    events = http.get("/api/v1/audit", params={"repository": repository}).json()["events"]
+    by_action = {event["action"]: event for event in events}
+    completed = by_action["scan:completed"]
+    assert (completed["actor"], completed["actor_kind"]) == ("seawall", "system")
+    assert completed["digest"] == pushed.digest
+    detail = json.loads(completed["detail"])
+    assert detail["packages"] == view["summary"]["packages"]
+    assert detail["sbom"] == view["sbom"]
+    rejected = by_action["scan:failed"]
+    assert rejected["outcome"] == "failed" and rejected["reason"] == failed["error"]
+    http.post(f"/api/v1/scans/{repository}:v1")
+    events = http.get("/api/v1/audit", params={"repository": repository}).json()["events"]
+    assert events[0]["action"] in ("scan:requested", "scan:completed")
+    assert "scan:requested" in {event["action"] for event in events}

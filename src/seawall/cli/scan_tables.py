@@ -71,7 +71,7 @@ def _print_image(console: Console, view: dict[str, Any]) -> None:
                 vuln["advisory_id"],
                 vuln["package"],
                 vuln["version"],
-                vuln.get("fixed") or "",
+                vuln.get("fixed_version") or "",
                 (vuln.get("summary") or "")[:80],
             )
         console.print(table)

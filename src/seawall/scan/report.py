@@ -55,7 +55,7 @@ def vulnerabilities(
     index: VulnIndex, distro: Distro | None, packages: list[Package]
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Matched vulnerabilities, most severe first, and their counts by severity."""
-    found = [asdict(m) for m in index.match(packages, distro)]
+    found = [m._asdict() for m in index.match(packages, distro)]
     for item in found:
         item["severity"] = severity_level_of(item)
     found.sort(

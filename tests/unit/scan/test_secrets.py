@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from seawall.scan.elf import searchable_ranges
 from seawall.scan.secrets import (
     BUILTIN_RULES,
     RuleFileError,
@@ -23,7 +24,6 @@ from seawall.scan.secrets import (
     load_rule_file,
     load_rules,
     redact,
-    searchable_ranges,
 )
 
 FUZZ = settings(
