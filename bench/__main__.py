@@ -6,7 +6,7 @@ import signal
 import sys
 from types import FrameType
 
-from bench import report_audit
+from bench import report_audit, report_scan
 from bench.options import parse_args
 from bench.report import footer, make_console, render, write_json
 from bench.runner import log, run
@@ -33,13 +33,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     console = make_console()
     verdicts = render(results, console) + report_audit.render(results, console)
+    verdicts += report_scan.render(results, console)
     footer(results, console)
     write_json(results, verdicts, opts.json_path)
     log(f"results written to {opts.json_path}")
     targets = results["targets"]
     audit = results.get("audit", {})
-    assert isinstance(targets, dict) and isinstance(audit, dict)
+    scan = results.get("scan", {})
+    assert isinstance(targets, dict) and isinstance(audit, dict) and isinstance(scan, dict)
     failed = [name for name, r in (targets | audit).items() if r.get("errors")]
+    failed += ["scan"] if scan.get("errors") else []
     return 1 if failed else 0
 
 

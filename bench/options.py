@@ -12,8 +12,9 @@ from bench.servers import Server
 
 TARGETS = ("seawall-sqlite", "seawall-postgres", "distribution", "nginx")
 # What a run measures: the registry comparison (every phase, every target) and the audit log's
-# two parts (Seawall targets only, bench/phases_audit.py). "audit" names both of those.
-PARTS = ("registry", "audit-pulls", "audit-list")
+# two parts (Seawall targets only, bench/phases_audit.py). "audit" names both of those. "scan":
+# the image scanner's throughput and re-matching stored inventories (bench/phases_scan.py).
+PARTS = ("registry", "audit-pulls", "audit-list", "scan")
 PART_GROUPS = {"audit": ("audit-pulls", "audit-list")}
 REGISTRY_ORDER = ("distribution", "seawall-sqlite", "seawall-postgres")
 
@@ -44,6 +45,10 @@ class Options:
     audit_repos: int
     audit_batch: int
     audit_queries: int
+    scan_mib: int
+    scan_rounds: int
+    scan_records: int
+    scan_inventories: int
     tmp_dir: Path
     keep: bool
     json_path: Path
@@ -110,6 +115,14 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--audit-repos", type=int, default=1000, help="repositories they name (1000)")
     p.add_argument("--audit-batch", type=int, default=5000, help="rows per append (5000)")
     p.add_argument("--audit-queries", type=int, default=100, help="timed audit queries (100)")
+    p.add_argument("--scan-mib", type=int, default=600, help="MiB of tar in the scan layer (600)")
+    p.add_argument("--scan-rounds", type=int, default=3, help="scans per layer copy, best (3)")
+    p.add_argument(
+        "--scan-records", type=int, default=20_000, help="synthetic OSV records (20,000)"
+    )
+    p.add_argument(
+        "--scan-inventories", type=int, default=1000, help="stored inventories to re-match (1000)"
+    )
     p.add_argument("--tmp-dir", type=Path, default=Path("/tmp"), help="parent of the work dir")
     p.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
     p.add_argument(

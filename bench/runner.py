@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 import platform
 import shutil
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import phases_audit, phases_auth, phases_blobs, phases_meta, servers
+from bench import phases_audit, phases_auth, phases_blobs, phases_meta, phases_scan, servers
 from bench.data import MIB, Dataset, image_only, make_dataset
 from bench.loadgen import build_hload
 from bench.machine import MachineLoad
@@ -167,6 +168,38 @@ def run_audit(ctx: Context) -> dict[str, Result]:
     return results
 
 
+def run_scan(ctx: Context) -> Result:
+    """The scanner's throughput, then re-matching on each Seawall target; failures as phases."""
+    result: Result = {"rematch": {}}
+    errors: dict[str, str] = {}
+    t0 = time.monotonic()
+    parts: list[tuple[str, Callable[[], object]]] = [
+        ("scanner", lambda: phases_scan.throughput(ctx))
+    ]
+    for target in phases_audit.targets(ctx.opts.targets):
+        parts.append((f"rematch {target}", functools.partial(phases_scan.rematch, ctx, target)))
+    for name, part in parts:
+        log(f"scan: {name}")
+        try:
+            value = part()
+        except Exception as exc:
+            errors[name] = _describe(exc)
+            log(f"scan: {name} FAILED: {errors[name]}")
+            if os.environ.get("BENCH_TRACEBACK"):
+                traceback.print_exc()
+            continue
+        if name.startswith("rematch "):
+            rematch = result["rematch"]
+            assert isinstance(rematch, dict)
+            rematch[name.removeprefix("rematch ")] = value
+        else:
+            result[name] = value
+    result["errors"] = errors
+    result["elapsed_s"] = time.monotonic() - t0
+    log(f"scan: done in {result['elapsed_s']:.1f} s")
+    return result
+
+
 @contextlib.contextmanager
 def _work_dir(opts: Options) -> Iterator[Path]:
     work = Path(tempfile.mkdtemp(prefix="seawall-bench-", dir=opts.tmp_dir))
@@ -202,6 +235,9 @@ def run(opts: Options) -> Result:
         if any(part.startswith("audit-") for part in opts.parts):
             ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
             results["audit"] = run_audit(ctx)
+        if "scan" in opts.parts:
+            ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
+            results["scan"] = run_scan(ctx)
     machine.update(load.finish())
     results["elapsed_s"] = time.monotonic() - T0
     return results

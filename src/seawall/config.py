@@ -203,9 +203,7 @@ class Settings(BaseSettings):
         [],
         description="Malware hash lists: SHA-256 lines, or ClamAV `.hdb`/`.hsb` files.",
     )
-    scan_yara_rules: list[Path] = Field(
-        [], description="YARA rule files malware scanning applies."
-    )
+    scan_yara_rules: list[Path] = Field([], description="YARA rule files malware scanning applies.")
     scan_sbom: bool = Field(
         True,
         description="Push a CycloneDX SBOM into the repository as a referrer of each image.",

@@ -253,9 +253,10 @@ def test_secrets_and_eicar_found_even_when_a_later_layer_deleted_them(
 def bomb() -> bytes:
     """A gzip layer whose tar expands past the server's 64 MiB layer limit."""
     raw = io.BytesIO()
-    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(
-        fileobj=gz, mode="w|"
-    ) as tar:
+    with (
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w|") as tar,
+    ):
         info = tarfile.TarInfo("zeros")
         info.size = 100 * 1024**2
         tar.addfile(info, _Zeros(info.size))

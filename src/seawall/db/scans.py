@@ -78,12 +78,13 @@ class ReportRow:
     malware: int
     error: str | None
     inventory: bytes | None
+    vulnerabilities: bytes | None
     findings: bytes | None
 
 
 _REPORT_COLUMNS = (
     "digest, status, scanned_at, seconds, vulndb_version, distro, packages, critical, high,"
-    " medium, low, unknown, secrets, malware, error, inventory, findings"
+    " medium, low, unknown, secrets, malware, error, inventory, vulnerabilities, findings"
 )
 
 
@@ -101,7 +102,8 @@ def _report(row: Row) -> ReportRow:
         malware=int(row[13]),
         error=row[14],
         inventory=bytes(row[15]) if row[15] is not None else None,
-        findings=bytes(row[16]) if row[16] is not None else None,
+        vulnerabilities=bytes(row[16]) if row[16] is not None else None,
+        findings=bytes(row[17]) if row[17] is not None else None,
     )
 
 
@@ -134,7 +136,7 @@ class ScanStore:
             else " DO NOTHING"
         )
         return Step(
-            "INSERT INTO scan_jobs (repository, digest, state, attempts, run_after, lease_until,"
+            "INSERT INTO scan_jobs (repository, digest, state, attempts, run_after, lease_until,"  # noqa: S608
             " created_at, updated_at) VALUES (?, ?, 'queued', 0, ?, 0, ?, ?)"
             " ON CONFLICT (repository, digest)" + conflict,
             (repository, digest, now, now, now),
@@ -154,7 +156,7 @@ class ScanStore:
         results = await self.backend.transaction(
             [
                 Step(
-                    "UPDATE scan_jobs SET state = 'running', attempts = attempts + 1,"
+                    "UPDATE scan_jobs SET state = 'running', attempts = attempts + 1,"  # noqa: S608
                     " lease_until = ?, worker = ?, updated_at = ? WHERE id = ("
                     " SELECT id FROM scan_jobs WHERE (state = 'queued' AND run_after <= ?)"
                     " OR (state = 'running' AND lease_until < ?) ORDER BY run_after, id LIMIT 1"
@@ -263,6 +265,7 @@ class ScanStore:
             report.malware,
             report.error,
             report.inventory,
+            report.vulnerabilities,
             report.findings,
         )
         names = _REPORT_COLUMNS.split(", ")
@@ -285,19 +288,18 @@ class ScanStore:
         )
         return _report(row) if row is not None else None
 
-    async def inventories(self) -> AsyncIterator[tuple[str, bytes, bytes]]:
-        """Every complete report's (digest, inventory, findings), in pages."""
+    async def inventories(self) -> AsyncIterator[tuple[str, bytes]]:
+        """Every complete report's (digest, inventory), in pages."""
         last = ""
         while True:
             rows = await self.backend.fetchall(
-                "SELECT digest, inventory, findings FROM scan_reports WHERE status = 'complete'"
-                " AND inventory IS NOT NULL AND findings IS NOT NULL AND digest > ?"
-                " ORDER BY digest LIMIT ?",
+                "SELECT digest, inventory FROM scan_reports WHERE status = 'complete'"
+                " AND inventory IS NOT NULL AND digest > ? ORDER BY digest LIMIT ?",
                 last,
                 _PAGE,
             )
             for row in rows:
-                yield str(row[0]), bytes(row[1]), bytes(row[2])
+                yield str(row[0]), bytes(row[1])
             if len(rows) < _PAGE:
                 return
             last = str(rows[-1][0])
@@ -305,22 +307,22 @@ class ScanStore:
     async def put_matches(
         self, updates: Sequence[tuple[str, dict[str, int], bytes]], vulndb_version: str | None
     ) -> None:
-        """After a re-match: each (digest, counts by severity, findings) in one transaction."""
+        """After a re-match: each (digest, counts by severity, vulnerabilities), one transaction."""
         if not updates:
             return
         await self.backend.transaction(
             [
                 Step(
                     "UPDATE scan_reports SET critical = ?, high = ?, medium = ?, low = ?,"
-                    " unknown = ?, findings = ?, vulndb_version = ? WHERE digest = ?",
+                    " unknown = ?, vulnerabilities = ?, vulndb_version = ? WHERE digest = ?",
                     (
                         *(counts.get(level, 0) for level in SEVERITIES),
-                        findings,
+                        vulns,
                         vulndb_version,
                         digest,
                     ),
                 )
-                for digest, counts, findings in updates
+                for digest, counts, vulns in updates
             ]
         )
 

@@ -350,5 +350,6 @@ scan_reports = sa.Table(
     sa.Column("malware", sa.Integer, nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("inventory", sa.LargeBinary),  # zlib-compressed JSON
-    sa.Column("findings", sa.LargeBinary),  # zlib-compressed JSON
+    sa.Column("vulnerabilities", sa.LargeBinary),  # zlib-compressed JSON, rewritten by re-matches
+    sa.Column("findings", sa.LargeBinary),  # zlib-compressed JSON: secrets, malware, skipped
 )

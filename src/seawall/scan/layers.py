@@ -18,9 +18,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 import zstandard
+from isal import igzip, isal_zlib
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -30,9 +31,13 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 MAX_SYMLINK_HOPS = 40
+# isal's stubs declare its error as an instance; it is the exception class.
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 _READ_CHUNK = 64 * 1024
-# tarfile reads ahead at most one record (10 KiB) past the block it parses.
-_TAIL_BYTES = 4 * tarfile.RECORDSIZE
+# tarfile's stream buffer: large reads keep the per-call overhead of small ones off the hot path.
+_TAR_BUFFER = 256 * 1024
+# tarfile reads ahead at most one buffer past the block it parses.
+_TAIL_BYTES = _TAR_BUFFER + 4 * tarfile.RECORDSIZE
 
 Wanted = Callable[[str], bool]
 ContentSink = Callable[[str, int, bytes], None]
@@ -240,8 +245,9 @@ def _decompressed(source: BinaryIO, limit: int) -> _Counted:
     inner: _Readable
     errors: tuple[type[Exception], ...]
     if compression is Compression.GZIP:
-        inner = gzip.GzipFile(fileobj=raw, mode="rb")
-        errors = (gzip.BadGzipFile, EOFError, zlib.error)
+        # ISA-L's inflate: twice zlib's speed, the same format and errors.
+        inner = igzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
+        errors = (gzip.BadGzipFile, EOFError, zlib.error, _ISAL_ERROR)
     elif compression is Compression.ZSTD:
         inner = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         errors = (zstandard.ZstdError,)
@@ -309,7 +315,7 @@ def read_layer(
 def _open_tar(stream: _Counted) -> tarfile.TarFile:
     try:
         # "r|": a forward-only stream of plain tar; decompression is ours, so it is counted.
-        return tarfile.open(fileobj=stream, mode="r|")
+        return tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER)
     except _HEADER_ERRORS as error:
         raise _tar_rejection(error, 0) from error
 

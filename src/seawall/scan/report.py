@@ -1,28 +1,36 @@
-"""A scan report: an image's inventory and findings, matched against the vulnerability data.
+"""A scan report's stored documents: the inventory, the vulnerabilities and the other findings.
 
-Two compressed JSON documents are stored per image: the inventory (distro and packages, kept so
-that a new vulnerability import re-matches without reading layers) and the findings
-(vulnerabilities, secrets, malware, skipped tar members).
+Three compressed JSON documents are stored per image: the inventory (distribution and packages,
+kept so that a new vulnerability import re-matches without reading layers), the vulnerabilities
+(rewritten by each re-match, alone), and the other findings (secrets, malware, skipped tar
+members). Packages and vulnerabilities are stored as rows under one list of field names: a
+re-match of a thousand reports reads and writes a few hundred thousand of them.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import zlib
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from seawall.scan.assemble import ImageInventory
 from seawall.scan.inventory import Package
 from seawall.scan.inventory.osrelease import Distro
-from seawall.scan.matching import VulnIndex
+from seawall.scan.matching import VulnIndex, VulnMatch
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
+_RANK = {level: rank for rank, level in enumerate(SEVERITIES)}
+PACKAGE_FIELDS = tuple(f.name for f in fields(Package))
+VULN_FIELDS = VulnMatch._fields
+_package_row = operator.attrgetter(*PACKAGE_FIELDS)
 
 
 def pack(document: Any) -> bytes:
-    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+    # Level 1: re-matching rewrites these by the thousand; level 6 would double that time.
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
 
 def unpack(data: bytes) -> Any:
@@ -37,7 +45,8 @@ def inventory_document(inventory: ImageInventory) -> dict[str, Any]:
             for key in ("ID", "VERSION_ID", "PRETTY_NAME")
             if key in inventory.os_release
         },
-        "packages": [asdict(p) for p in inventory.packages],
+        "fields": PACKAGE_FIELDS,
+        "packages": [_package_row(p) for p in inventory.packages],
         "files": inventory.files,
         "bytes_read": inventory.bytes_read,
     }
@@ -45,39 +54,43 @@ def inventory_document(inventory: ImageInventory) -> dict[str, Any]:
 
 def stored_inventory(document: dict[str, Any]) -> tuple[Distro | None, list[Package]]:
     found = document.get("distro")
-    return (
-        Distro(**found) if found else None,
-        [Package(**p) for p in document["packages"]],
-    )
+    names = tuple(document["fields"])
+    if names != PACKAGE_FIELDS:  # written by another version: go by name
+        rows = [dict(zip(names, row, strict=True)) for row in document["packages"]]
+        return Distro(**found) if found else None, [Package(**row) for row in rows]
+    return Distro(**found) if found else None, [Package(*row) for row in document["packages"]]
+
+
+def package_views(document: dict[str, Any]) -> list[dict[str, Any]]:
+    names = document["fields"]
+    return [dict(zip(names, row, strict=True)) for row in document["packages"]]
 
 
 def vulnerabilities(
     index: VulnIndex, distro: Distro | None, packages: list[Package]
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Matched vulnerabilities, most severe first, and their counts by severity."""
-    found = [m._asdict() for m in index.match(packages, distro)]
-    for item in found:
-        item["severity"] = severity_level_of(item)
-    found.sort(
-        key=lambda v: (
-            SEVERITIES.index(v["severity"]),
-            -(v.get("score") or 0.0),
-            v["advisory_id"],
-            v["package"],
-        )
-    )
-    counts = Counter(v["severity"] for v in found)
+) -> tuple[list[VulnMatch], dict[str, int]]:
+    """Matched vulnerabilities, most severe first, and their counts by severity (a severity
+    outside the five levels, e.g. CVSS "none", counts as unknown)."""
+    found = [
+        match if match.severity in _RANK else match._replace(severity="unknown")
+        for match in index.match(packages, distro)
+    ]
+    found.sort(key=lambda m: (_RANK[m.severity], -(m.score or 0.0), m.advisory_id, m.package))
+    counts = Counter(m.severity for m in found)
     return found, {level: counts.get(level, 0) for level in SEVERITIES}
 
 
-def severity_level_of(item: dict[str, Any]) -> str:
-    level = str(item.get("severity") or "unknown").lower()
-    return level if level in SEVERITIES else "unknown"
+def vulnerabilities_document(found: list[VulnMatch]) -> dict[str, Any]:
+    return {"fields": VULN_FIELDS, "rows": found}
 
 
-def findings_document(inventory: ImageInventory, vulns: list[dict[str, Any]]) -> dict[str, Any]:
+def vulnerability_views(document: dict[str, Any]) -> list[dict[str, Any]]:
+    names = document["fields"]
+    return [dict(zip(names, row, strict=True)) for row in document["rows"]]
+
+
+def findings_document(inventory: ImageInventory) -> dict[str, Any]:
     return {
-        "vulnerabilities": vulns,
         "secrets": inventory.secrets,
         "malware": inventory.malware,
         "skipped": inventory.skipped[:1000],

@@ -16,7 +16,7 @@ from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import INDEX_TYPES, is_scannable, parse_manifest
 from seawall.errors import ErrorCode, RegistryError
-from seawall.scan.report import unpack
+from seawall.scan.report import package_views, unpack, vulnerability_views
 from seawall.services.audit import AuditLog
 
 
@@ -73,11 +73,13 @@ def report_view(
     if report.error:
         view["error"] = report.error
     if full:
-        inventory = unpack(report.inventory) if report.inventory else {}
+        inventory = unpack(report.inventory) if report.inventory else None
+        vulns = unpack(report.vulnerabilities) if report.vulnerabilities else None
         findings = unpack(report.findings) if report.findings else {}
-        view["os_release"] = inventory.get("os_release", {})
-        view["packages"] = inventory.get("packages", [])
-        for key in ("vulnerabilities", "secrets", "malware", "skipped"):
+        view["os_release"] = inventory["os_release"] if inventory else {}
+        view["packages"] = package_views(inventory) if inventory else []
+        view["vulnerabilities"] = vulnerability_views(vulns) if vulns else []
+        for key in ("secrets", "malware", "skipped"):
             view[key] = findings.get(key, [])
     return view
 

@@ -9,6 +9,7 @@ in threads so the event loop (and the pushes it serves) keeps going.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +20,6 @@ from typing import Any
 import structlog
 
 from seawall.config import Settings
-
 from seawall.db.scans import DONE, ReportRow, ScanJob, ScanStore
 from seawall.db.store import MetadataStore
 from seawall.db.vulns import VulnStore
@@ -46,9 +46,10 @@ from seawall.scan.report import (
     stored_inventory,
     unpack,
     vulnerabilities,
+    vulnerabilities_document,
 )
-from seawall.scan.secrets import SecretScanner, load_rules
 from seawall.scan.sbom import EMPTY_CONFIG, artifact_manifest, cyclonedx
+from seawall.scan.secrets import SecretScanner, load_rules
 from seawall.services.audit import AuditLog
 from seawall.services.manifests import ManifestService
 from seawall.services.uploads import UploadService
@@ -140,7 +141,8 @@ class ScanService:
             malware=len(inventory.malware),
             error=None,
             inventory=pack(inventory_document(inventory)),
-            findings=pack(findings_document(inventory, vulns)),
+            vulnerabilities=pack(vulnerabilities_document(vulns)),
+            findings=pack(findings_document(inventory)),
         )
         await self.scans.put_report(report)
         sbom = None
@@ -164,6 +166,7 @@ class ScanService:
                 malware=0,
                 error=reason,
                 inventory=None,
+                vulnerabilities=None,
                 findings=None,
             )
         )
@@ -269,10 +272,8 @@ class ScanService:
             await self.manifests.put(job.repository, digest, payload, OCI_MANIFEST, origin)
         previous = job.sbom_digest
         if previous and previous != digest:
-            try:
+            with contextlib.suppress(RegistryError):  # already gone
                 await self.manifests.delete(job.repository, previous, origin)
-            except RegistryError:
-                pass  # already gone
         return digest
 
     async def _put_blob(self, repository: str, data: bytes) -> None:
@@ -296,12 +297,10 @@ async def rematch_all(
     are kept as they were."""
     updated = 0
     batch: list[tuple[str, dict[str, int], bytes]] = []
-    async for digest, inventory, stored_findings in scans.inventories():
+    async for digest, inventory in scans.inventories():
         distro, packages = stored_inventory(unpack(inventory))
-        vulns, counts = vulnerabilities(index, distro, packages)
-        findings = unpack(stored_findings)
-        findings["vulnerabilities"] = vulns
-        batch.append((digest, counts, pack(findings)))
+        found, counts = vulnerabilities(index, distro, packages)
+        batch.append((digest, counts, pack(vulnerabilities_document(found))))
         if len(batch) >= 100:
             await scans.put_matches(batch, version)
             updated += len(batch)

@@ -73,6 +73,7 @@ def upgrade() -> None:
         ),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("inventory", sa.LargeBinary(), nullable=True),
+        sa.Column("vulnerabilities", sa.LargeBinary(), nullable=True),
         sa.Column("findings", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("digest"),
     )
