@@ -72,6 +72,7 @@ from seawall.scan.report import (
     inventory_document,
     pack,
     vulnerabilities,
+    vulnerabilities_document,
 )
 from seawall.services.scanning import build_analyzers, rematch_all
 
@@ -531,7 +532,8 @@ def inventories(count: int, seed: int = 7) -> Iterator[ReportRow]:
             malware=0,
             error=None,
             inventory=pack(inventory_document(inventory)),
-            findings=pack(findings_document(inventory, [])),
+            vulnerabilities=pack(vulnerabilities_document([])),
+            findings=pack(findings_document(inventory)),
         )
 
 
