@@ -182,6 +182,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await services.audit.start()
         worker = services.scan_worker(settings) if settings.scan_in_process else None
         if worker is not None:
+            services.scans.isolate(settings, settings.scan_concurrency)
             worker.start()
         background = [asyncio.create_task(_sweep_uploads(services.uploads, settings))]
         if settings.audit_max_rows or settings.audit_max_age_days:
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await task
             if worker is not None:
                 await worker.stop()
+                services.scans.close()
             await services.audit.close()
             await store.close()
 

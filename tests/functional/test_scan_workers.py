@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +17,7 @@ from seawall.domain.digests import Digest
 from tests.support.databases import Database, query
 from tests.support.images import LAYER_TAR, push_image, tar_bytes, wait_for_report
 from tests.support.registry import unique_repo
-from tests.support.server import DATABASES, RunningServer, seawall_server
+from tests.support.server import DATABASES, SEAWALL, RunningServer, cli_env, seawall_server, stop
 
 FAST = {
     "SEAWALL_SCAN_POLL_SECONDS": "0.2",
@@ -45,13 +43,9 @@ def http(registry: RunningServer) -> Iterator[httpx.Client]:
 
 
 def start_worker(server: RunningServer, *args: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    env.update(FAST)
-    env["SEAWALL_DATABASE_URL"] = server.database_url or ""
-    env["SEAWALL_DATA_DIR"] = str(server.data_dir)
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("seawall")), "worker", *args],
-        env=env,
+        [SEAWALL, "worker", *args],
+        env=cli_env(server, FAST),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -59,13 +53,7 @@ def start_worker(server: RunningServer, *args: str) -> subprocess.Popen[bytes]:
 
 
 def stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+    assert stop(worker) == 0, "seawall worker did not stop cleanly on SIGTERM"
 
 
 def jobs(server: RunningServer, repository: str) -> list[tuple[Any, ...]]:

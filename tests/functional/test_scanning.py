@@ -32,7 +32,14 @@ from tests.support.images import (
     wait_for_report,
 )
 from tests.support.registry import unique_repo
-from tests.support.server import DATABASES, RunningServer, require_tool, seawall_server
+from tests.support.server import (
+    DATABASES,
+    SEAWALL,
+    RunningServer,
+    cli_env,
+    require_tool,
+    seawall_server,
+)
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 OSV_DATA = Path(__file__).parent.parent / "data" / "osv"
@@ -61,12 +68,9 @@ def http(scanner: RunningServer) -> Iterator[httpx.Client]:
 
 
 def seawall(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    env["SEAWALL_DATABASE_URL"] = server.database_url or ""
-    env["SEAWALL_DATA_DIR"] = str(server.data_dir)
     return subprocess.run(
-        [str(Path(sys.executable).with_name("seawall")), *args],
-        env=env,
+        [SEAWALL, *args],
+        env=cli_env(server),
         capture_output=True,
         text=True,
         timeout=120,

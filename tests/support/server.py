@@ -26,6 +26,7 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DATABASES = ("sqlite", "postgres")
 # The site admin every test server starts with (SEAWALL_ADMIN_PASSWORD): tests log in as it.
 ADMIN_USER = "admin"
+SEAWALL = str(Path(sys.executable).with_name("seawall"))  # the venv's console script
 ADMIN_PASSWORD = "admin-password-for-tests-" + secrets.token_hex(8)
 
 
@@ -126,7 +127,7 @@ def seawall_server(
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [
-                    str(Path(sys.executable).with_name("seawall")),
+                    SEAWALL,
                     "serve",
                     "--host",
                     "127.0.0.1",
@@ -156,6 +157,16 @@ def seawall_server(
             yield server
         finally:
             stop(proc)
+
+
+def cli_env(server: RunningServer, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a `seawall` command (a CLI command, `seawall worker`) working on a
+    running server's database and data directory, with no other SEAWALL_* setting leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env.update(extra or {})
+    env["SEAWALL_DATABASE_URL"] = server.database_url or ""
+    env["SEAWALL_DATA_DIR"] = str(server.data_dir)
+    return env
 
 
 @contextmanager

@@ -14,6 +14,7 @@ the `Analyzers.fingerprint` that produced it, so a layer shared by many images i
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import zlib
@@ -77,22 +78,9 @@ class Analyzers:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A layer entry as the view needs it (no content)."""
-
-    path: str
-    kind: str
-    size: int
-    mode: int
-    link_target: str | None = None
-    link_escapes: bool = False
-    oversized: bool = False
-
-
 @dataclass
 class LayerAnalysis:
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[LayerEntry] = field(default_factory=list)  # content left out
     whiteouts: list[str] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (tar name, reason)
@@ -106,7 +94,7 @@ class LayerAnalysis:
     def to_bytes(self) -> bytes:
         document = {
             "entries": [
-                [e.path, e.kind, e.size, e.mode, e.link_target, e.link_escapes, e.oversized]
+                [e.path, e.kind.value, e.size, e.mode, e.link_target, e.link_escapes, e.oversized]
                 for e in self.entries
             ],
             "whiteouts": self.whiteouts,
@@ -127,7 +115,10 @@ class LayerAnalysis:
     def from_bytes(cls, data: bytes) -> LayerAnalysis:
         document = json.loads(zlib.decompress(data))
         return cls(
-            entries=[Entry(*row) for row in document["entries"]],
+            entries=[
+                LayerEntry(path, EntryKind(kind), *rest)
+                for path, kind, *rest in document["entries"]
+            ],
             whiteouts=document["whiteouts"],
             opaque=document["opaque"],
             skipped=[(name, reason) for name, reason in document["skipped"]],
@@ -175,17 +166,7 @@ def analyze_layer(source: BinaryIO, analyzers: Analyzers) -> LayerAnalysis:
 
 
 def _take(result: LayerAnalysis, item: LayerEntry, analyzers: Analyzers) -> None:
-    result.entries.append(
-        Entry(
-            item.path,
-            item.kind.value,
-            item.size,
-            item.mode,
-            item.link_target,
-            item.link_escapes,
-            item.oversized,
-        )
-    )
+    result.entries.append(dataclasses.replace(item, content=None) if item.content else item)
     if item.kind is not EntryKind.FILE:
         return
     result.bytes_read += item.size

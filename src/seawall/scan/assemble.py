@@ -20,7 +20,7 @@ from seawall.scan.inventory.npm import is_npm_manifest, parse_npm_manifest
 from seawall.scan.inventory.osrelease import PATHS, Distro, distro, parse_os_release
 from seawall.scan.inventory.python import is_python_metadata, parse_python_metadata
 from seawall.scan.inventory.rpm import is_rpmdb_sqlite, parse_rpmdb_sqlite
-from seawall.scan.layers import EntryKind, LayerEntry, Limits
+from seawall.scan.layers import EntryKind, Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,24 +43,12 @@ class ImageInventory:
     bytes_read: int = 0
 
 
-def _to_entry(row: Any) -> LayerEntry:
-    return LayerEntry(
-        row.path,
-        EntryKind(row.kind),
-        row.size,
-        row.mode,
-        row.link_target,
-        row.link_escapes,
-        row.oversized,
-    )
-
-
 def assemble(layers: list[tuple[str, LayerAnalysis]], limits: Limits) -> ImageInventory:
     """`layers` are (digest, analysis) from the base up; none may be rejected."""
     view = ImageFiles(limits)
     for _, analysis in layers:
         view.add_changes(
-            (_to_entry(e) for e in analysis.entries),
+            analysis.entries,
             analysis.whiteouts,
             analysis.opaque,
             analysis.skipped,

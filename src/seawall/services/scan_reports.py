@@ -6,11 +6,11 @@ report of each platform image it names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from seawall.db.scans import SEVERITIES, ListedScan, ReportRow, ScanJob, ScanStore
+from seawall.db.scans import SEVERITIES, ReportRow, ScanJob, ScanStore
 from seawall.db.store import ManifestRecord, MetadataStore
 from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest, is_digest
@@ -82,11 +82,6 @@ def report_view(
         for key in ("secrets", "malware", "skipped"):
             view[key] = findings.get(key, [])
     return view
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    rows: list[ListedScan]
 
 
 class ScanReports:
@@ -182,8 +177,6 @@ class ScanReports:
 
 
 def _platform(payload: bytes, digest: str) -> str | None:
-    import json
-
     for entry in json.loads(payload).get("manifests", []):
         if entry.get("digest") == digest and isinstance(entry.get("platform"), dict):
             platform = entry["platform"]

@@ -9,18 +9,19 @@ in threads so the event loop (and the pushes it serves) keeps going.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
 
 from seawall.config import Settings
-from seawall.db.scans import DONE, ReportRow, ScanJob, ScanStore
+from seawall.db.scans import ReportRow, ScanJob, ScanStore
 from seawall.db.store import MetadataStore
 from seawall.db.vulns import VulnStore
 from seawall.domain.audit import AuditAction, Origin, Outcome
@@ -38,7 +39,6 @@ from seawall.scan.layers import Limits
 from seawall.scan.malware import MalwareScanner
 from seawall.scan.matching import VulnIndex
 from seawall.scan.report import (
-    SEVERITIES,
     distro_label,
     findings_document,
     inventory_document,
@@ -103,6 +103,8 @@ class ScanService:
         self.audit = audit
         self.analyzers = analyzers
         self.sbom = sbom
+        self.pool: concurrent.futures.Executor | None = None  # see isolate()
+        self._isolation: tuple[Settings, int] | None = None
         self._index: tuple[str | None, VulnIndex] | None = None
         self._index_lock = asyncio.Lock()
         self._layer_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -241,10 +243,12 @@ class ScanService:
                 if path is None or not path.is_file():
                     # Worth retrying: storage may be catching up (e.g. a restore in progress).
                     raise FileNotFoundError(f"layer {digest} is missing from storage")
-                analysis = await asyncio.to_thread(self._analyze_file, path)
-                await self.scans.put_layer(
-                    digest, fingerprint, analysis.bytes_read, analysis.to_bytes()
-                )
+                if self.pool is None:
+                    data = await asyncio.to_thread(analyze_file, self.analyzers, str(path))
+                else:
+                    data = await self._in_child(str(path))
+                analysis = LayerAnalysis.from_bytes(data)
+                await self.scans.put_layer(digest, fingerprint, analysis.bytes_read, data)
                 return analysis
         finally:
             lock, users = self._layer_locks[digest]
@@ -253,9 +257,32 @@ class ScanService:
             else:
                 self._layer_locks[digest] = (lock, users - 1)
 
-    def _analyze_file(self, path: Path) -> LayerAnalysis:
-        with open(path, "rb") as source:
-            return analyze_layer(source, self.analyzers)
+    def isolate(self, settings: Settings, processes: int) -> None:
+        """Read layers in child processes from now on: a server's own worker must not take the
+        interpreter from the requests it serves (pushes included)."""
+        self._isolation = (settings, processes)
+        context = multiprocessing.get_context("spawn")
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            processes, context, initializer=_start_child, initargs=(settings.model_dump_json(),)
+        )
+
+    async def _in_child(self, path: str) -> bytes:
+        assert self.pool is not None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.pool, _analyze_in_child, path
+            )
+        except concurrent.futures.BrokenExecutor:
+            # A child died (killed, out of memory): start a new pool; the job is retried.
+            self.close()
+            if self._isolation is not None:
+                self.isolate(*self._isolation)
+            raise
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
 
     async def _push_sbom(
         self, job: ScanJob, media_type: str, size: int, inventory: ImageInventory
@@ -310,6 +337,25 @@ async def rematch_all(
     return updated, version
 
 
+def analyze_file(analyzers: Analyzers, path: str) -> bytes:
+    """One layer file, read and analysed: the cacheable form (see LayerAnalysis.to_bytes)."""
+    with open(path, "rb") as source:
+        return analyze_layer(source, analyzers).to_bytes()
+
+
+_child_analyzers: Analyzers | None = None
+
+
+def _start_child(settings_json: str) -> None:
+    global _child_analyzers
+    _child_analyzers = build_analyzers(Settings.model_validate_json(settings_json))
+
+
+def _analyze_in_child(path: str) -> bytes:
+    assert _child_analyzers is not None, "the pool's initializer builds the analyzers"
+    return analyze_file(_child_analyzers, path)
+
+
 def build_analyzers(settings: Settings) -> Analyzers:
     """The analyzers the settings configure; a bad rule, hash or YARA file stops start-up."""
     rules, allowed = load_rules([settings.scan_secret_rules] if settings.scan_secret_rules else [])
@@ -323,6 +369,3 @@ def build_analyzers(settings: Settings) -> Analyzers:
         secrets=SecretScanner(rules, allowed),
         malware=MalwareScanner(settings.scan_malware_hashes, settings.scan_yara_rules),
     )
-
-
-__all__ = ["DONE", "SEVERITIES", "ScanOutcome", "ScanRejected", "ScanService", "rematch_all"]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from seawall.scan.image import FileInfo, ImageFiles, RemovedFile
@@ -30,16 +30,9 @@ from seawall.scan.layers import (
     normalize_name,
     read_layer,
 )
+from tests.support.fuzz import FUZZ
 
 Member = tuple[tarfile.TarInfo, bytes | None]
-
-# Deterministic examples (the same in CI on every run); generating them is never the slow part.
-FUZZ = settings(
-    deadline=None,
-    max_examples=200,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 
 def file(name: str, data: bytes = b"x", mode: int = 0o644) -> Member:

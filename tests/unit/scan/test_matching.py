@@ -21,6 +21,7 @@ from seawall.scan.matching import (
     package_ecosystem,
 )
 from seawall.scan.osv import Advisory, parse_json, parse_record
+from tests.support.fuzz import FUZZ
 
 DATA = Path(__file__).parents[2] / "data" / "osv"
 DEBIAN_12 = Distro("debian", "12")
@@ -449,7 +450,7 @@ def _direct(events: list[tuple[str, str]], installed: str) -> bool:
     return affected
 
 
-@settings(max_examples=400, deadline=None)
+@settings(FUZZ, max_examples=400)
 @given(
     _EVENTS,
     st.lists(_EVENTS, max_size=2),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from seawall.scan.cvss import InvalidVector, cvss2_base_score, cvss3_base_score
 from seawall.scan.osv import Event, InvalidRecord, Range, parse_json, parse_record
+from tests.support.fuzz import FUZZ
 
 DATA = Path(__file__).parents[2] / "data" / "osv"
 
@@ -288,14 +289,14 @@ _OSV_LIKE = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(FUZZ, max_examples=300)
 @given(_JSON)
 def test_arbitrary_json_raises_only_invalid_record(raw: Any) -> None:
     with contextlib.suppress(InvalidRecord):
         parse_record(raw)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(FUZZ, max_examples=500)
 @given(_OSV_LIKE)
 def test_osv_shaped_garbage_raises_only_invalid_record(raw: Any) -> None:
     with contextlib.suppress(InvalidRecord):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from seawall.scan.elf import searchable_ranges
@@ -25,13 +25,8 @@ from seawall.scan.secrets import (
     load_rules,
     redact,
 )
+from tests.support.fuzz import FUZZ
 
-FUZZ = settings(
-    deadline=None,
-    max_examples=200,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 ALNUM = string.ascii_letters + string.digits
 UPPER = string.ascii_uppercase + string.digits
 # Secrets are built here, never written in the source: a literal token would trip push scanning.

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from univers.versions import DebianVersion, SemverVersion
 
 from seawall.scan.versions import base_ecosystem, semver_key, version_key
+from tests.support.fuzz import FUZZ
 
 ASCENDING = [
     # dpkg: epochs, "~" before everything, "+debNuM" security updates, revisions
@@ -114,7 +115,7 @@ def _sign(left: object, right: object) -> int:
     return int(left > right) - int(left < right)  # type: ignore[operator]
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(FUZZ, max_examples=2000)
 @given(_DPKG_TEXT, _DPKG_TEXT)
 def test_dpkg_key_orders_as_univers(left: str, right: str) -> None:
     a, b = version_key("Debian", left), version_key("Debian", right)
@@ -144,7 +145,7 @@ _SEMVER = st.builds(
 )
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(FUZZ, max_examples=2000)
 @given(_SEMVER, _SEMVER)
 def test_semver_key_orders_as_univers(left: str, right: str) -> None:
     a, b = version_key("npm", left), version_key("npm", right)

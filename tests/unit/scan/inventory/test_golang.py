@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seawall.scan.inventory.golang import (
@@ -23,14 +23,7 @@ from seawall.scan.inventory.golang import (
     read_build_info,
     stdlib_version,
 )
-
-# Deterministic examples (the same in CI on every run); generating them is never the slow part.
-FUZZ = settings(
-    deadline=None,
-    max_examples=200,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+from tests.support.fuzz import FUZZ
 
 MAIN_GO = """\
 package main

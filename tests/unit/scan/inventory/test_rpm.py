@@ -11,23 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seawall.scan.inventory import rpm
 from seawall.scan.inventory.osrelease import Distro
 from seawall.scan.inventory.rpm import is_rpmdb_sqlite, parse_rpm_header, parse_rpmdb_sqlite
+from tests.support.fuzz import FUZZ
 
 ROCKY = Distro("rocky", "9.3")
 DB_PATH = "var/lib/rpm/rpmdb.sqlite"
 
-# Deterministic examples (the same in CI on every run); generating them is never the slow part.
-FUZZ = settings(
-    deadline=None,
-    max_examples=200,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 # Three binary packages from two specs: one with an Epoch and an el9-style Release, and one
 # whose subpackage has a different name from its source rpm.
