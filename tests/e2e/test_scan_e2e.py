@@ -61,7 +61,7 @@ def debian_layout(path: Path) -> tuple[Layout, str]:
 def test_skopeo_push_yields_report_and_sbom_referrer(
     scanning_registry: RunningServer, tmp_path: Path
 ) -> None:
-    skopeo = Skopeo.logged_in(require_tool("skopeo"), scanning_registry, tmp_path / "skopeo")
+    skopeo = Skopeo.logged_in(require_tool("skopeo"), scanning_registry, tmp_path)
     layout, digest = debian_layout(tmp_path / "layout")
     repository = f"e2e-scan/debian-{secrets.token_hex(4)}"
     pushed_at = time.monotonic()
