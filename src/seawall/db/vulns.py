@@ -8,6 +8,7 @@ records). Imports are additive upserts: OSV never deletes a record, it withdraws
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
@@ -202,7 +203,8 @@ class VulnStore:
                 " (SELECT record_id FROM vuln_packages WHERE ecosystem IN (?))"
             )
             rows = await self.backend.fetchall(_in(sql, len(ecosystems)), *sorted(ecosystems))
-        return VulnIndex(_advisories(rows))
+        # Parsing tens of thousands of records takes seconds: not on a server's event loop.
+        return await asyncio.to_thread(lambda: VulnIndex(_advisories(rows)))
 
 
 def _advisories(rows: list[Any]) -> Iterable[Advisory]:

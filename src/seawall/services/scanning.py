@@ -238,7 +238,7 @@ class ScanService:
             async with lock:
                 cached = await self.scans.layer(digest, fingerprint)
                 if cached is not None:
-                    return LayerAnalysis.from_bytes(cached)
+                    return await asyncio.to_thread(LayerAnalysis.from_bytes, cached)
                 path = self.blob_store.local_path(Digest.parse(digest))
                 if path is None or not path.is_file():
                     # Worth retrying: storage may be catching up (e.g. a restore in progress).
@@ -247,7 +247,7 @@ class ScanService:
                     data = await asyncio.to_thread(analyze_file, self.analyzers, str(path))
                 else:
                     data = await self._in_child(str(path))
-                analysis = LayerAnalysis.from_bytes(data)
+                analysis = await asyncio.to_thread(LayerAnalysis.from_bytes, data)
                 await self.scans.put_layer(digest, fingerprint, analysis.bytes_read, data)
                 return analysis
         finally:
