@@ -170,3 +170,9 @@ def test_a_failing_job_is_retried_then_failed_with_its_reason(
     assert time.monotonic() - started >= 0.9
     [(_, state, attempts, _, error)] = jobs(registry, repository)
     assert (state, attempts) == ("failed", 3) and "missing from storage" in error
+
+
+def test_a_worker_stopped_while_it_starts_exits_cleanly(registry: RunningServer) -> None:
+    worker = start_worker(registry)
+    time.sleep(0.3)  # still importing: SIGTERM arrives before the event loop exists
+    stop_worker(worker)

@@ -4,6 +4,7 @@ that run outside the server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import signal
@@ -194,6 +195,9 @@ def register_worker(app: typer.Typer, load: Callable[..., Settings]) -> None:
 
 
 def _work(settings: Settings) -> None:
+    # Until the event loop takes SIGTERM over (below), it interrupts start-up like Ctrl-C: a
+    # worker stopped while it starts exits cleanly too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     from seawall.logs import configure_logging
 
     configure_logging(settings)
@@ -209,4 +213,5 @@ def _work(settings: Settings) -> None:
         await stop.wait()
         await worker.stop()
 
-    with_services(settings, work)
+    with contextlib.suppress(KeyboardInterrupt):
+        with_services(settings, work)

@@ -39,6 +39,10 @@ class ScanJob:
     updated_at: float
 
 
+_RUNNABLE = (
+    "SELECT 1 FROM scan_jobs WHERE (state = 'queued' AND run_after <= ?)"
+    " OR (state = 'running' AND lease_until < ?) LIMIT 1"
+)
 _JOB_COLUMNS = (
     "id, repository, digest, state, attempts, run_after, lease_until, worker, error,"
     " sbom_digest, created_at, updated_at"
@@ -152,6 +156,10 @@ class ScanStore:
     async def claim(self, worker: str, lease_seconds: float) -> ScanJob | None:
         """Take the oldest runnable job: queued and due, or running with a lapsed lease."""
         now = time.time()
+        # A read first: an idle worker polls, and a write transaction per poll would cost every
+        # other writer (on SQLite, a durable commit) for nothing.
+        if not await self.backend.fetchone(_RUNNABLE, now, now):
+            return None
         lock = " FOR UPDATE SKIP LOCKED" if self.backend.dialect == "postgresql" else ""
         results = await self.backend.transaction(
             [

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import json
 import multiprocessing
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -348,6 +349,8 @@ _child_analyzers: Analyzers | None = None
 
 def _start_child(settings_json: str) -> None:
     global _child_analyzers
+    # Scanning yields the CPU to the server processes next to it: requests first.
+    os.nice(10)
     _child_analyzers = build_analyzers(Settings.model_validate_json(settings_json))
 
 
