@@ -183,3 +183,36 @@ def test_a_started_worker_exits_cleanly_on_sigterm(registry: RunningServer, tmp_
         worker = start_worker(registry, stderr=stderr)
     wait_until(lambda: b": scanning" in log.read_bytes(), timeout=30)
     assert stop(worker) == 0, log.read_text()
+
+
+def test_a_failed_rescan_leaves_the_last_complete_report(
+    http: httpx.Client, registry: RunningServer
+) -> None:
+    repository = unique_repo("workers/rescan")
+    pushed = push_image(http, repository, "v1", [tar_bytes({"etc/motd": os.urandom(32)})])
+    worker = start_worker(registry)
+    try:
+        first = wait_for_report(http, repository, "v1")
+        assert first["status"] == "complete"
+        layer = Digest.parse(pushed.layers[0])
+        (registry.data_dir / "blobs" / layer.algorithm / layer.hex[:2] / layer.hex).unlink()
+        # The layer's analysis is cached, so a rescan would not read the blob: forget it.
+        Database("any", registry.database_url or "").run(forget_layer(pushed.layers[0]))
+        assert http.post(f"/api/v1/scans/{repository}:v1").status_code == 202
+        wait_until(lambda: jobs(registry, repository)[0][1] == "failed")
+    finally:
+        stop_worker(worker)
+    view = http.get(f"/api/v1/scans/{repository}:v1").json()
+    assert view["state"] == "failed" and "missing from storage" in view["last_error"]
+    assert view["status"] == "complete" and view["scanned_at"] == first["scanned_at"]
+
+
+def forget_layer(digest: str) -> Any:
+    async def forget(store: Any) -> None:
+        from seawall.db.store import Step
+
+        await store.backend.transaction(
+            [Step("DELETE FROM layer_analyses WHERE digest = ?", (digest,))]
+        )
+
+    return forget

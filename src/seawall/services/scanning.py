@@ -57,6 +57,8 @@ from seawall.services.uploads import UploadService
 from seawall.storage.base import BlobStore
 
 log = structlog.get_logger("seawall.scan")
+# A server's layer-reading children stop after this long without a layer to read.
+POOL_IDLE_SECONDS = 30.0
 
 
 class ScanRejected(Exception):
@@ -106,6 +108,8 @@ class ScanService:
         self.sbom = sbom
         self.pool: concurrent.futures.Executor | None = None  # see isolate()
         self._isolation: tuple[Settings, int] | None = None
+        self._pool_users = 0
+        self._pool_used_at = 0.0
         self._index: tuple[str | None, VulnIndex] | None = None
         self._index_lock = asyncio.Lock()
         self._layer_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -154,7 +158,23 @@ class ScanService:
         return ScanOutcome(report=report, sbom=sbom)
 
     async def record_failure(self, job: ScanJob, reason: str) -> None:
-        """A scan that will not be retried: a failed report says why, and the audit log too."""
+        """A scan that will not be retried: a failed report says why (unless an earlier scan of
+        the image completed: its report stands, and the job says what failed), and the audit log
+        records it."""
+        earlier = await self.scans.report(job.digest)
+        if earlier is None or earlier.status != "complete":
+            await self._failed_report(job, reason)
+        await self.audit.record(
+            Origin.system(),
+            AuditAction.SCAN_FAILED,
+            Outcome.FAILED,
+            repository=job.repository,
+            digest=job.digest,
+            reason=reason,
+            detail={"attempts": job.attempts},
+        )
+
+    async def _failed_report(self, job: ScanJob, reason: str) -> None:
         await self.scans.put_report(
             ReportRow(
                 digest=job.digest,
@@ -172,15 +192,6 @@ class ScanService:
                 vulnerabilities=None,
                 findings=None,
             )
-        )
-        await self.audit.record(
-            Origin.system(),
-            AuditAction.SCAN_FAILED,
-            Outcome.FAILED,
-            repository=job.repository,
-            digest=job.digest,
-            reason=reason,
-            detail={"attempts": job.attempts},
         )
 
     async def record_success(self, job: ScanJob, outcome: ScanOutcome) -> None:
@@ -244,7 +255,7 @@ class ScanService:
                 if path is None or not path.is_file():
                     # Worth retrying: storage may be catching up (e.g. a restore in progress).
                     raise FileNotFoundError(f"layer {digest} is missing from storage")
-                if self.pool is None:
+                if self._isolation is None:
                     data = await asyncio.to_thread(analyze_file, self.analyzers, str(path))
                 else:
                     data = await self._in_child(str(path))
@@ -260,25 +271,38 @@ class ScanService:
 
     def isolate(self, settings: Settings, processes: int) -> None:
         """Read layers in child processes from now on: a server's own worker must not take the
-        interpreter from the requests it serves (pushes included)."""
+        interpreter from the requests it serves (pushes included). The children start when a
+        layer needs reading and stop after `POOL_IDLE_SECONDS` without one, so a server that
+        is not scanning holds no memory for them."""
         self._isolation = (settings, processes)
-        context = multiprocessing.get_context("spawn")
-        self.pool = concurrent.futures.ProcessPoolExecutor(
-            processes, context, initializer=_start_child, initargs=(settings.model_dump_json(),)
-        )
 
     async def _in_child(self, path: str) -> bytes:
-        assert self.pool is not None
+        assert self._isolation is not None
+        settings, processes = self._isolation
+        if self.pool is None:
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                processes,
+                multiprocessing.get_context("spawn"),
+                initializer=_start_child,
+                initargs=(settings.model_dump_json(),),
+            )
+        self._pool_users += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 self.pool, _analyze_in_child, path
             )
         except concurrent.futures.BrokenExecutor:
-            # A child died (killed, out of memory): start a new pool; the job is retried.
-            self.close()
-            if self._isolation is not None:
-                self.isolate(*self._isolation)
+            self.close()  # a child died (killed, out of memory): the next read starts anew
             raise
+        finally:
+            self._pool_users -= 1
+            self._pool_used_at = time.monotonic()
+            asyncio.get_running_loop().call_later(POOL_IDLE_SECONDS, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        idle = time.monotonic() - self._pool_used_at
+        if self._pool_users == 0 and idle >= POOL_IDLE_SECONDS * 0.99:
+            self.close()
 
     def close(self) -> None:
         if self.pool is not None:
