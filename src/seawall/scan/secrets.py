@@ -293,12 +293,19 @@ class SecretScanner:
         # keyword costs a pass over the file each (1-3 GB/s apiece, so ~100 MB/s for the built-in
         # rules); the automaton costs about as much as two such passes however many there are.
         self._keywords = sorted({kw for rule in self.rules for kw in rule.keywords})
-        strings = " ".join(f"$k{i} = {{ {kw.hex(' ')} }}" for i, kw in enumerate(self._keywords))
-        self._keyword_rules = (
-            yara.compile(source=f"rule keywords {{ strings: {strings} condition: any of them }}")
-            if self._keywords
-            else None
-        )
+        # Compiled at the first scan: the automaton takes ~7 MB, which a server process whose
+        # layers are read by child processes never needs (it only asks for the fingerprint).
+        self._keyword_rules: yara.Rules | None = None
+
+    def _keyword_automaton(self) -> yara.Rules | None:
+        if self._keyword_rules is None and self._keywords:
+            strings = " ".join(
+                f"$k{i} = {{ {kw.hex(' ')} }}" for i, kw in enumerate(self._keywords)
+            )
+            self._keyword_rules = yara.compile(
+                source=f"rule keywords {{ strings: {strings} condition: any of them }}"
+            )
+        return self._keyword_rules
 
     @property
     def fingerprint(self) -> str:
@@ -313,7 +320,7 @@ class SecretScanner:
         return digest.hexdigest()
 
     def scan(self, path: str, data: bytes) -> list[SecretFinding]:
-        keyword_rules = self._keyword_rules
+        keyword_rules = self._keyword_automaton()
         if keyword_rules is None:
             return []
         if self._allow_path is not None and self._allow_path.match(path):
