@@ -107,6 +107,7 @@ def test_debian_inventory_equals_dpkg_query(http: httpx.Client) -> None:
     assert view["summary"]["packages"] == len(view["packages"])
     source = {p["name"]: p["source_name"] for p in view["packages"]}
     assert source["libc6"] == "glibc"
+    assert {p["layer"] for p in view["packages"]} == {pushed.layers[0]}
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,8 @@ class ImageInventory:
     distro: Distro | None = None
     os_release: dict[str, str] = field(default_factory=dict)
     packages: list[Package] = field(default_factory=list)
+    # The layer (digest) each package database or binary came from, by its path.
+    package_layers: dict[str, str] = field(default_factory=dict)
     secrets: list[dict[str, Any]] = field(default_factory=list)
     malware: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
@@ -73,13 +75,17 @@ def assemble(layers: list[tuple[str, LayerAnalysis]], limits: Limits) -> ImageIn
 
     inventory.os_release = _os_release(view, layers)
     inventory.distro = distro(inventory.os_release) if inventory.os_release else None
-    for index, (_, analysis) in enumerate(layers):
+    for index, (digest, analysis) in enumerate(layers):
         for path, data in analysis.package_files.items():
             if survives(path, index):
-                inventory.packages.extend(_parse(path, data, inventory.distro))
+                parsed = _parse(path, data, inventory.distro)
+                if parsed:
+                    inventory.packages.extend(parsed)
+                    inventory.package_layers[path] = digest
         for path, packages in analysis.go.items():
             if survives(path, index):
                 inventory.packages.extend(packages)
+                inventory.package_layers[path] = digest
     inventory.packages.sort(key=lambda p: (p.ecosystem, p.name, p.version, p.path))
 
     for index, (digest, analysis) in enumerate(layers):

@@ -47,6 +47,7 @@ def inventory_document(inventory: ImageInventory) -> dict[str, Any]:
         },
         "fields": PACKAGE_FIELDS,
         "packages": [_package_row(p) for p in inventory.packages],
+        "layers": inventory.package_layers,
         "files": inventory.files,
         "bytes_read": inventory.bytes_read,
     }
@@ -62,8 +63,13 @@ def stored_inventory(document: dict[str, Any]) -> tuple[Distro | None, list[Pack
 
 
 def package_views(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each package as a JSON object, with the layer its database or binary came from."""
     names = document["fields"]
-    return [dict(zip(names, row, strict=True)) for row in document["packages"]]
+    layers = document.get("layers", {})
+    views = [dict(zip(names, row, strict=True)) for row in document["packages"]]
+    for view in views:
+        view["layer"] = layers.get(view["path"])
+    return views
 
 
 def vulnerabilities(

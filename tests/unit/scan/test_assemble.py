@@ -54,6 +54,7 @@ def test_the_surviving_package_database_counts() -> None:
     assert inventory.distro is not None and inventory.distro.version_id == "12"
     versions = {p.name: p.version for p in inventory.packages}
     assert versions == {"zlib1g": "1:1.2.13.dfsg-1", "bash": "5.2.15-2+b7"}
+    assert inventory.package_layers == {"var/lib/dpkg/status": "sha256:b"}
     zlib = next(p for p in inventory.packages if p.name == "zlib1g")
     assert (zlib.source_name, zlib.source_version) == ("zlib", "1:1.2.13.dfsg-1")
 
