@@ -117,7 +117,7 @@ class Services:
                 build_analyzers(settings),
                 settings.scan_sbom,
             ),
-            reports=ScanReports(store, scan_store, audit),
+            reports=ScanReports(manifests, scan_store, audit),
         )
 
     def scan_worker(self, settings: Settings, name: str | None = None) -> ScanWorker:

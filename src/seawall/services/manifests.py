@@ -55,12 +55,7 @@ class ManifestService:
 
     async def get(self, repository: str, reference: str, origin: Origin) -> ManifestRecord:
         """A pull: recorded in the next audit batch (never waited for)."""
-        if is_digest(reference):
-            record = await self.store.manifest_by_digest(repository, str(Digest.parse(reference)))
-        else:
-            record = await self.store.manifest_by_tag(repository, reference)
-        if record is None:
-            raise _unknown(repository, reference)
+        record = await self.record(repository, reference)
         if self.audit_pulls:
             self.audit.later(
                 origin,
@@ -69,6 +64,17 @@ class ManifestService:
                 reference=reference,
                 digest=record.digest,
             )
+        return record
+
+    async def record(self, repository: str, reference: str) -> ManifestRecord:
+        """The manifest a tag or digest names, without recording a pull; MANIFEST_UNKNOWN when
+        it is not in the repository."""
+        if is_digest(reference):
+            record = await self.store.manifest_by_digest(repository, str(Digest.parse(reference)))
+        else:
+            record = await self.store.manifest_by_tag(repository, reference)
+        if record is None:
+            raise _unknown(repository, reference)
         return record
 
     async def head(self, repository: str, reference: str) -> ManifestHead:

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from seawall.db.scans import SEVERITIES, ReportRow, ScanJob, ScanStore
-from seawall.db.store import ManifestRecord, MetadataStore
 from seawall.domain.audit import AuditAction, Origin
-from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import INDEX_TYPES, is_scannable, parse_manifest
 from seawall.errors import ErrorCode, RegistryError
 from seawall.scan.report import package_views, unpack, vulnerability_views
 from seawall.services.audit import AuditLog
+from seawall.services.manifests import ManifestService
 
 
 def split_reference(text: str) -> tuple[str, str]:
@@ -85,26 +84,13 @@ def report_view(
 
 
 class ScanReports:
-    def __init__(self, store: MetadataStore, scans: ScanStore, audit: AuditLog) -> None:
-        self.store = store
+    def __init__(self, manifests: ManifestService, scans: ScanStore, audit: AuditLog) -> None:
+        self.manifests = manifests
         self.scans = scans
         self.audit = audit
 
-    async def _manifest(self, repository: str, reference: str) -> ManifestRecord:
-        if is_digest(reference):
-            record = await self.store.manifest_by_digest(repository, str(Digest.parse(reference)))
-        else:
-            record = await self.store.manifest_by_tag(repository, reference)
-        if record is None:
-            raise RegistryError(
-                ErrorCode.MANIFEST_UNKNOWN,
-                f"manifest {reference!r} is not in {repository!r}",
-                {"name": repository, "reference": reference},
-            )
-        return record
-
     async def view(self, repository: str, reference: str, full: bool = True) -> dict[str, Any]:
-        record = await self._manifest(repository, reference)
+        record = await self.manifests.record(repository, reference)
         if record.media_type in INDEX_TYPES:
             parsed = parse_manifest(record.payload, record.media_type)
             children = []
@@ -133,7 +119,7 @@ class ScanReports:
 
     async def request(self, repository: str, reference: str, origin: Origin) -> list[str]:
         """Queue a rescan of the image (each platform image of an index); the digests queued."""
-        record = await self._manifest(repository, reference)
+        record = await self.manifests.record(repository, reference)
         parsed = parse_manifest(record.payload, record.media_type)
         if not is_scannable(parsed):
             raise RegistryError(

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -28,10 +26,12 @@ from seawall.db.vulns import VulnStore
 from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.digests import Digest
 from seawall.domain.manifests import (
-    IMAGE_CONFIG_TYPES,
     IMAGE_TYPES,
     INDEX_TYPES,
     OCI_MANIFEST,
+    Descriptor,
+    is_scannable,
+    parse_manifest,
 )
 from seawall.errors import RegistryError
 from seawall.scan.analysis import Analyzers, LayerAnalysis, analyze_layer
@@ -120,16 +120,13 @@ class ScanService:
         record = await self.store.manifest_by_digest(job.repository, job.digest)
         if record is None:
             return ScanOutcome(skipped="the manifest is no longer in the repository")
-        document = json.loads(record.payload)
-        if record.media_type in INDEX_TYPES:
-            return await self._queue_children(job.repository, document)
-        if record.media_type not in IMAGE_TYPES:
-            return ScanOutcome(skipped=f"{record.media_type} is not an image manifest")
-        config_type = document.get("config", {}).get("mediaType")
-        if config_type not in IMAGE_CONFIG_TYPES or document.get("artifactType"):
-            return ScanOutcome(skipped=f"an artifact ({config_type}), not an image")
+        parsed = parse_manifest(record.payload, record.media_type)
+        if not is_scannable(parsed):  # the test the push applied; a stored row may predate it
+            return ScanOutcome(skipped=f"{parsed.artifact_type or record.media_type}: not an image")
+        if parsed.media_type in INDEX_TYPES:
+            return await self._queue_children(job.repository, parsed.children)
         started = time.monotonic()
-        layers = await self._layers(document)
+        layers = await self._layers(parsed.blobs[1:])  # blobs: the config, then the layers
         inventory = await asyncio.to_thread(assemble, layers, self.analyzers.limits)
         version, index = await self.index()
         vulns, counts = await asyncio.to_thread(
@@ -223,18 +220,20 @@ class ScanService:
                 self._index = (version, await self.vulns.load_index(None))
             return self._index
 
-    async def _queue_children(self, repository: str, index: dict[str, Any]) -> ScanOutcome:
+    async def _queue_children(
+        self, repository: str, children: tuple[Descriptor, ...]
+    ) -> ScanOutcome:
         queued = 0
-        for child in index.get("manifests", []):
-            if child.get("mediaType") in IMAGE_TYPES and isinstance(child.get("digest"), str):
-                queued += await self.scans.enqueue(repository, child["digest"])
+        for child in children:
+            if child.media_type in IMAGE_TYPES:
+                queued += await self.scans.enqueue(repository, child.digest)
         return ScanOutcome(queued_children=queued)
 
-    async def _layers(self, document: dict[str, Any]) -> list[tuple[str, LayerAnalysis]]:
+    async def _layers(self, descriptors: tuple[Descriptor, ...]) -> list[tuple[str, LayerAnalysis]]:
         layers: list[tuple[str, LayerAnalysis]] = []
-        descriptors = [d for d in document.get("layers", []) if _is_layer(d.get("mediaType", ""))]
-        for position, descriptor in enumerate(descriptors):
-            digest = str(descriptor["digest"])
+        tars = [d for d in descriptors if _is_layer(d.media_type)]
+        for position, descriptor in enumerate(tars):
+            digest = descriptor.digest
             analysis = await self._layer(digest)
             if analysis.rejected is not None:
                 raise ScanRejected(f"layer {position} ({digest}): {analysis.rejected}")
