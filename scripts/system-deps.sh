@@ -31,8 +31,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts nginx on install; the benchmark runs its own instance.
-  if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
+  # Debian starts nginx and docker-registry (on :5000, Seawall's default port) on install; the
+  # benchmark runs its own instances. README.md says how to keep docker-registry from starting.
+  if command -v service >/dev/null 2>&1; then
+    service nginx stop >/dev/null 2>&1 || true
+    service docker-registry stop >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

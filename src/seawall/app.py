@@ -24,6 +24,7 @@ from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.scans import ScanEndpoints
 from seawall.http.auth import Gate
 from seawall.http.errors import EXCEPTION_HANDLERS
+from seawall.http.guard import InputGuard
 from seawall.http.health import HealthEndpoints
 from seawall.http.metrics import Metrics, MetricsMiddleware
 from seawall.http.routes import routes
@@ -215,7 +216,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             AuditEndpoints(gate, access, services.audit.store),
             ScanEndpoints(gate, services.reports),
         ),
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(InputGuard, body_timeout=settings.body_timeout_seconds),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -4,7 +4,9 @@ first site admin exists. No default password: the admin's password is `admin_pas
 otherwise a random one written once to DATA_DIR/admin-password (mode 0600).
 
 It runs in a child process (`prepare_in_subprocess`), so the server's parent process, whose
-workers fork from it, never carries Alembic, SQLAlchemy or argon2 in memory.
+workers fork from it, never carries Alembic, SQLAlchemy or argon2 in memory. A failure the
+operator can fix (a data directory it cannot create, a database it cannot reach, an
+`admin_password` too short) is said in one line, and the child exits with `REPORTED`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ if TYPE_CHECKING:
 ADMIN = "admin"
 PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name
 MASK = "**********"  # what pydantic shows for a SecretStr
+REPORTED = 3  # the child's exit status when it has said why it failed, in one line
+
+
+class StartRefused(Exception):
+    """Preparing cannot go on, for a reason the operator can fix; the message says which."""
 
 
 async def start_up(settings: Settings) -> str | None:
@@ -57,7 +64,12 @@ async def ensure_admin(identity: IdentityService, settings: Settings) -> str | N
         return None
     given = settings.admin_password
     password = given.get_secret_value() if given is not None else new_password()
-    hashed = hash_password(password)
+    try:
+        hashed = hash_password(password)
+    except ValueError as exc:  # only a given password can be too short
+        raise StartRefused(
+            f"admin_password (SEAWALL_ADMIN_PASSWORD): {exc}; the first site admin was not created"
+        ) from None
     if not await identity.create_user(Origin.system(), ADMIN, hashed, site_admin=True):
         return None  # another server created it first
     if given is not None:
@@ -105,11 +117,33 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def prepare(settings: Settings) -> None:
-    from seawall.db.migrate import upgrade
+    """Create the data directory, bring the schema up to date (making the database when there
+    is none, and saying so), then `start_up`. Raises `StartRefused`."""
+    from alembic.util.exc import CommandError
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
-    said = asyncio.run(start_up(settings))
+    from seawall.db.migrate import upgrade
+    from seawall.db.schema import database_revision, location
+    from seawall.db.store import DatabaseUnavailable
+
+    where = location(settings)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartRefused(
+            f"cannot create the data directory {settings.data_dir.resolve()}: {exc.strerror}"
+        ) from None
+    try:
+        before = asyncio.run(database_revision(settings))
+        upgrade(settings.effective_database_url)
+        if before is None:
+            print(f"seawall: created a new Seawall database at {where}", file=sys.stderr)
+        said = asyncio.run(start_up(settings))
+    except DatabaseUnavailable as exc:
+        raise StartRefused(
+            f"{where}: {exc}; check database_url (--config FILE or SEAWALL_DATABASE_URL)"
+        ) from None
+    except CommandError as exc:  # e.g. a revision a newer Seawall wrote
+        raise StartRefused(f"cannot bring the database at {where} up to date: {exc}") from None
     if said:
         print(f"seawall: {said}", file=sys.stderr)
 
@@ -126,4 +160,8 @@ def prepare_in_subprocess(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    prepare(Settings.model_validate(json.loads(sys.stdin.read())))
+    try:
+        prepare(Settings.model_validate(json.loads(sys.stdin.read())))
+    except StartRefused as exc:
+        print(f"seawall: {exc}", file=sys.stderr)
+        sys.exit(REPORTED)

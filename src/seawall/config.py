@@ -21,6 +21,9 @@ from pydantic_settings import (
 
 CONFIG_ENV = "SEAWALL_CONFIG"
 DEFAULT_CONFIG_FILE = Path("seawall.toml")
+# Unset `workers` means one per CPU up to this many: past it a node gains little on blob reads,
+# and each worker adds its memory and up to `pg_pool_size` PostgreSQL connections.
+DEFAULT_WORKERS_CAP = 4
 # Set by `seawall serve` so that server worker processes see exactly the parent's settings.
 _RESOLVED_ENV = "SEAWALL__RESOLVED_SETTINGS"
 _PROMETHEUS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -33,7 +36,15 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(5000, ge=1, le=65535, description="TCP port to listen on.")
-    workers: int = Field(1, ge=1, le=256, description="Number of server worker processes.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description=(
+            "Number of server worker processes. Unset: one per CPU this process may use, at"
+            f" most {DEFAULT_WORKERS_CAP}."
+        ),
+    )
     data_dir: Path = Field(
         Path("seawall-data"), description="Directory for blobs, uploads and the SQLite database."
     )
@@ -101,6 +112,39 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(
         False, description="Have Granian write one access log line per request."
+    )
+    max_connections: int = Field(
+        8192,
+        ge=16,
+        le=1_000_000,
+        description=(
+            "Connections one worker process holds open at once (Granian's backpressure); more"
+            " wait in the listen backlog. Also bounded by the open-file limit."
+        ),
+    )
+    listen_backlog: int = Field(
+        4096, ge=16, le=65535, description="Connections the kernel queues before they are accepted."
+    )
+    header_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="Time a client has to send a request's headers (and an idle connection lives).",
+    )
+    shutdown_timeout_seconds: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description=(
+            "After SIGTERM, how long a worker may take to finish its requests and shut down"
+            " before it is killed."
+        ),
+    )
+    body_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Longest pause between two chunks of a request body; then 408 and close.",
     )
 
     audit_pull_events: bool = Field(
@@ -206,7 +250,10 @@ class Settings(BaseSettings):
     scan_yara_rules: list[Path] = Field([], description="YARA rule files malware scanning applies.")
     scan_sbom: bool = Field(
         True,
-        description="Push a CycloneDX SBOM into the repository as a referrer of each image.",
+        description=(
+            "Make a CycloneDX SBOM of each scanned image, stored with its report and served by"
+            " the API; a namespace may also have it attached to the image as a referrer."
+        ),
     )
 
     @field_validator("database_url")
@@ -240,6 +287,10 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'seawall.db'}"
 
     @property
+    def effective_workers(self) -> int:
+        return self.workers or min(usable_cpus(), DEFAULT_WORKERS_CAP)
+
+    @property
     def effective_audit_archive_dir(self) -> Path:
         return (self.audit_archive_dir or self.data_dir / "audit-archive").resolve()
 
@@ -249,6 +300,14 @@ class Settings(BaseSettings):
 
 
 _chosen_config_file: Path | None = None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity; a container's CPU quota is not read)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def config_file() -> Path | None:

@@ -32,6 +32,8 @@ class ErrorCode(Enum):
     RANGE_INVALID = (416, "requested range is not satisfiable")
     TAG_INVALID = (400, "invalid tag")
     PAGINATION_NUMBER_INVALID = (400, "invalid number of results requested")
+    REQUEST_INVALID = (400, "the request holds text that is not allowed")
+    REQUEST_TIMEOUT = (408, "the request body stalled")
     NOT_FOUND = (404, "no such endpoint")
     METHOD_NOT_ALLOWED = (405, "method not allowed on this endpoint")
     UNAVAILABLE = (503, "service unavailable")

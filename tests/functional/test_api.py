@@ -42,7 +42,13 @@ def test_users_teams_namespaces_and_robots(server: RunningServer, api: httpx.Cli
     ns = uid("ns")
     r = api.post("/namespaces", json={"name": ns})
     assert r.status_code == 201
-    assert r.json() == {"name": ns, "public": False, "members": {}, "grants": []}
+    assert r.json() == {
+        "name": ns,
+        "public": False,
+        "sbom_referrer": False,
+        "members": {},
+        "grants": [],
+    }
     r = api.put(f"/namespaces/{ns}/members/team:{team}", json={"role": "developer"})
     assert r.json()["members"] == {f"team:{team}": "developer"}
     r = api.post(
@@ -106,6 +112,11 @@ def test_users_teams_namespaces_and_robots(server: RunningServer, api: httpx.Cli
     assert httpx.get(server.url + "/v2/", auth=(alice, new_password)).status_code == 401
     r = api.patch(f"/namespaces/{ns}", json={"public": True})
     assert r.json()["public"] is True
+    r = api.patch(f"/namespaces/{ns}", json={"sbom_referrer": True})
+    assert (r.json()["public"], r.json()["sbom_referrer"]) == (True, True)  # public kept
+    r = api.patch(f"/namespaces/{ns}", json={"public": False, "sbom_referrer": False})
+    assert (r.json()["public"], r.json()["sbom_referrer"]) == (False, False)
+    assert api.patch(f"/namespaces/{ns}", json={"sbom_referrer": "yes"}).status_code == 400
     assert api.delete(f"/namespaces/{ns}/members/team:{team}").json()["members"] == {}
 
 
@@ -126,6 +137,7 @@ def test_namespace_created_by_push_belongs_to_its_creator(
     assert api.get(f"/namespaces/{ns}").json() == {
         "name": ns,
         "public": False,
+        "sbom_referrer": False,
         "members": {},
         "grants": [],
     }
@@ -189,3 +201,154 @@ def test_openapi_lists_every_api_route(tmp_path: Any) -> None:
 
     documented = {(m.upper(), p) for p, ops in DOCUMENT["paths"].items() for m in ops}
     assert routes == documented
+
+
+# -- JSON bodies: read one way, never a 5xx, never unstorable text (issue 10) -----------------
+
+
+def _message(r: httpx.Response) -> str:
+    return str(r.json()["errors"][0]["message"])
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "where"),
+    [
+        ("/users", '{"name": "a\\u0000b", "password": "long-enough-password"}', "$['name']"),
+        ("/users", '{"name": "a\\udfffb", "password": "long-enough-password"}', "$['name']"),
+        ("/users", '{"name": "nul-password", "password": "long-enough-\\u0000"}', "$['password']"),
+        ("/teams", '{"name": "\\u0000"}', "$['name']"),
+        ("/namespaces", '{"name": "x", "n\\u0000": true}', "(a key)"),
+        ("/namespaces", '{"name": "\\ud800"}', "$['name']"),
+    ],
+)
+def test_unstorable_text_in_a_body_is_refused_and_not_stored(
+    api: httpx.Client, path: str, raw: str, where: str
+) -> None:
+    # Before: PostgreSQL answered 500 (CharacterNotInRepertoireError); SQLite stored the name.
+    r = api.post(path, content=raw.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert error_code(r) == "REQUEST_INVALID"
+    assert where in _message(r)
+    assert not [u for u in api.get("/users").json() if "\x00" in u["name"]]
+
+
+def test_the_namespace_bodies_refuse_unstorable_text_at_any_depth(api: httpx.Client) -> None:
+    ns = uid("deep")
+    assert api.post("/namespaces", json={"name": ns}).status_code == 201
+    raw = '{"name": "ci", "scopes": [{"pattern": "' + ns + '/\\u0000", "actions": ["pull"]}]}'
+    r = api.post(f"/namespaces/{ns}/robots", content=raw.encode())
+    assert r.status_code == 400
+    assert error_code(r) == "REQUEST_INVALID"
+    assert "$['scopes'][0]['pattern']" in _message(r)
+
+
+def test_a_grantee_holding_a_nul_is_refused(api: httpx.Client) -> None:
+    # Before: stored as is by SQLite (a grantee `user:a\x00b`), a 500 from PostgreSQL.
+    ns = uid("nul")
+    assert api.post("/namespaces", json={"name": ns}).status_code == 201
+    raw = '{"pattern": "' + ns + '/*", "principal": "user:a\\u0000b", "actions": ["pull"]}'
+    r = api.post(f"/namespaces/{ns}/grants", content=raw.encode())
+    assert r.status_code == 400
+    assert error_code(r) == "REQUEST_INVALID"
+    assert "$['principal']" in _message(r)
+    assert api.get(f"/namespaces/{ns}").json()["grants"] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "fragment"),
+    [
+        (b"not json", 400, "not JSON"),
+        (b'{"name": NaN}', 400, "not JSON"),
+        (b"\xff\xfe{}", 400, "not UTF-8"),
+        (b"[" * 100_000, 413, "larger than 64 KiB"),
+        (b"[" * 60_000, 400, "nested too deeply"),  # before: RecursionError, a 500
+        (b'["a list"]', 400, "must be an object"),
+        (b'{"name": "bob", "password": "long-enough-password", "admin": true}', 400, "'admin'"),
+        (b'{"name": 7, "password": "long-enough-password"}', 400, "$['name'] must be a string"),
+        (b'{"password": "long-enough-password"}', 400, "$['name'] is required"),
+        (b'{"name": "bob", "password": "x", "site_admin": "yes"}', 400, "$['site_admin']"),
+    ],
+)
+def test_a_body_is_read_one_way(api: httpx.Client, raw: bytes, status: int, fragment: str) -> None:
+    r = api.post("/users", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert fragment in _message(r)
+
+
+def test_names_fit_the_columns_that_hold_them(api: httpx.Client) -> None:
+    # Before: PostgreSQL answered 500 (the columns are 64 characters wide), SQLite stored them.
+    long = "u" * 65
+    for path, body in (
+        ("/users", {"name": long, "password": "long-enough-password"}),
+        ("/teams", {"name": long}),
+    ):
+        r = api.post(path, json=body)
+        assert r.status_code == 400, r.text
+        assert "the limit is 64" in _message(r)
+    assert api.post("/teams", json={"name": "t" * 64}).status_code in (201, 409)
+    ns = uid("n" * 100)
+    assert api.post("/namespaces", json={"name": ns}).status_code == 201
+    robot = {"name": "r" * 40, "scopes": [{"pattern": f"{ns}/*", "actions": ["pull"]}]}
+    r = api.post(f"/namespaces/{ns}/robots", json=robot)
+    assert r.status_code == 400, r.text
+    assert "the limit is 128" in _message(r)
+    r = api.post(f"/namespaces/{ns}/robots", json={**robot, "name": "r" * 21, "days": 30.0})
+    assert r.status_code == 201, r.text  # 128 in all; 30.0 is the integer 30
+
+
+@pytest.mark.parametrize("principal", ["team:Ops", "user:a_", "team:" + "t" * 65, "Bad"])
+def test_principals_are_names(api: httpx.Client, principal: str) -> None:
+    # Before: any text after user: or team: became a member or a grantee.
+    ns = uid("pr")
+    assert api.post("/namespaces", json={"name": ns}).status_code == 201
+    r = api.put(f"/namespaces/{ns}/members/{principal}", json={"role": "reader"})
+    assert r.status_code == 400, r.text
+    grant = {"pattern": f"{ns}/*", "principal": principal, "actions": ["pull"]}
+    assert api.post(f"/namespaces/{ns}/grants", json=grant).status_code == 400
+    assert api.get(f"/namespaces/{ns}").json()["members"] == {}
+
+
+def test_a_password_is_a_string(server: RunningServer, api: httpx.Client) -> None:
+    # Before: a number was turned into text and became the password.
+    name = uid("pw")
+    assert (
+        api.post("/users", json={"name": name, "password": "first-password-1"}).status_code == 201
+    )
+    r = api.patch(f"/users/{name}", json={"password": 123456789012})
+    assert r.status_code == 400
+    assert "$['password'] must be a string" in _message(r)
+    assert httpx.get(server.url + "/v2/", auth=(name, "123456789012")).status_code == 401
+
+
+def test_grant_bodies_are_checked_for_both_methods(api: httpx.Client) -> None:
+    ns = uid("gr")
+    assert api.post("/namespaces", json={"name": ns}).status_code == 201
+    for method in ("POST", "DELETE"):
+        for pattern in (f"{ns}/a***", f"{ns}//a", "other/*"):
+            body = {"pattern": pattern, "principal": "user:alice", "actions": ["pull"]}
+            r = api.request(method, f"/namespaces/{ns}/grants", json=body)
+            assert r.status_code == 400, (method, pattern, r.text)
+        bad_actions = {"pattern": f"{ns}/*", "principal": "alice", "actions": ["manage"]}
+        r = api.request(method, f"/namespaces/{ns}/grants", json=bad_actions)
+        assert r.status_code == 400, (method, r.text)
+
+
+def test_explain_decides_repository_actions_only(api: httpx.Client) -> None:
+    params = {"repository": "team-a/app", "action": "catalog"}
+    assert api.get("/access/explain", params=params).status_code == 400
+
+
+def test_the_served_document_is_the_document(server: RunningServer) -> None:
+    from seawall.http.api.openapi import DOCUMENT
+
+    served = httpx.get(server.url + "/api/v1/openapi.json").json()
+    assert served == DOCUMENT
+
+
+def test_the_sbom_path_is_not_an_image(api: httpx.Client) -> None:
+    # Before: `/scans/{name:path}` took POST .../sbom as a rescan of an image named ".../sbom"
+    # (400), and the 405 of other methods advertised POST.
+    for method in ("POST", "DELETE"):
+        r = api.request(method, "/scans/team-a/app:v1/sbom")
+        assert r.status_code == 405, (method, r.text)
+        assert r.headers["Allow"] == "GET, HEAD"

@@ -198,6 +198,86 @@ def test_cross_repository_mount_needs_pull_on_the_source(
     assert r.status_code == 201
 
 
+def test_a_mount_challenge_asks_for_pull_on_the_source(
+    server: RunningServer, client: httpx.Client, team: dict[str, Any]
+) -> None:
+    # Distribution's behaviour: the 401 for a mount names the source's pull as well, so the
+    # token a client fetches can carry the mount (the conformance suite depends on it).
+    digest = push_blob(client, team["repo"], secrets.token_bytes(300))
+    target = f"{team['ns']}/copy"
+    r = httpx.post(
+        f"{server.url}/v2/{target}/blobs/uploads/", params={"mount": digest, "from": team["repo"]}
+    )
+    assert r.status_code == 401
+    challenge = r.headers["WWW-Authenticate"]
+    assert f'scope="repository:{target}:pull,push repository:{team["repo"]}:pull"' in challenge
+    # A plain upload asks for the target only.
+    r = httpx.post(f"{server.url}/v2/{target}/blobs/uploads/")
+    assert f'scope="repository:{target}:pull,push"' in r.headers["WWW-Authenticate"]
+    # The token for exactly those scopes mounts (201), as the developer who may pull the source.
+    token = token_for(server, challenge.split('scope="')[1].split('"')[0].split(), team["dev"])
+    assert {(a["name"], tuple(a["actions"])) for a in claims(token)["access"]} == {
+        (target, ("pull", "push")),
+        (team["repo"], ("pull",)),
+    }
+    r = httpx.post(
+        f"{server.url}/v2/{target}/blobs/uploads/",
+        params={"mount": digest, "from": team["repo"]},
+        headers=bearer(token),
+    )
+    assert r.status_code == 201
+    assert r.headers["Location"] == f"/v2/{target}/blobs/{digest}"
+
+
+def test_the_extra_scope_grants_nothing_by_itself(
+    server: RunningServer, client: httpx.Client, team: dict[str, Any]
+) -> None:
+    # Asked for, the source's pull is still decided per scope: the developer cannot pull the
+    # secret repository, so the token leaves it out and the mount is an upload (202).
+    digest = push_blob(client, team["secret_repo"], secrets.token_bytes(300))
+    target = team["repo"]
+    scopes = [f"repository:{target}:pull,push", f"repository:{team['secret_repo']}:pull"]
+    token = token_for(server, scopes, team["dev"])
+    assert [a["name"] for a in claims(token)["access"]] == [target]
+    r = httpx.post(
+        f"{server.url}/v2/{target}/blobs/uploads/",
+        params={"mount": digest, "from": team["secret_repo"]},
+        headers=bearer(token),
+    )
+    assert r.status_code == 202
+    assert (
+        httpx.head(f"{server.url}/v2/{target}/blobs/{digest}", auth=team["dev"]).status_code == 404
+    )
+
+
+@pytest.mark.parametrize("credentials", ["basic", "token"])
+def test_automatic_mount_only_from_repositories_the_caller_may_pull(
+    server: RunningServer, client: httpx.Client, team: dict[str, Any], credentials: str
+) -> None:
+    """A mount without `from` (the spec's MAY): from any repository holding the blob that the
+    caller may pull; otherwise an ordinary upload session, and nothing is revealed."""
+    readable = push_blob(client, team["repo"], secrets.token_bytes(400))
+    hidden = push_blob(client, team["secret_repo"], secrets.token_bytes(400))
+    target = f"{team['ns']}/auto{secrets.token_hex(2)}"
+
+    def mount(digest: str) -> httpx.Response:
+        url = f"{server.url}/v2/{target}/blobs/uploads/"
+        if credentials == "basic":
+            return httpx.post(url, params={"mount": digest}, auth=team["dev"])
+        token = token_for(server, [f"repository:{target}:pull,push"], team["dev"])
+        return httpx.post(url, params={"mount": digest}, headers=bearer(token))
+
+    r = mount(readable)
+    assert r.status_code == 201
+    assert httpx.head(f"{server.url}/v2/{target}/blobs/{readable}", auth=team["dev"]).is_success
+    r = mount(hidden)
+    assert r.status_code == 202
+    assert r.headers["Location"].startswith(f"/v2/{target}/blobs/uploads/")
+    assert (
+        httpx.head(f"{server.url}/v2/{target}/blobs/{hidden}", auth=team["dev"]).status_code == 404
+    )
+
+
 def _issuer(keys_dir: Path) -> TokenIssuer:
     return TokenIssuer(SigningKeys(keys_dir), "seawall", 300)
 

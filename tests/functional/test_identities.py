@@ -49,6 +49,9 @@ def test_users(database: Database) -> None:
             False,
         )
         assert await ids.set_password("alice", "$argon2id$h2")
+        # Another site admin first: the last enabled one is never disabled or demoted
+        # (tests/functional/test_identity_rules.py).
+        assert await ids.create_user("root", "$argon2id$h3", site_admin=True)
         assert await ids.set_disabled("alice", True)
         assert await ids.set_site_admin("alice", False)
         alice = await ids.user("alice")
@@ -61,7 +64,7 @@ def test_users(database: Database) -> None:
         assert not await ids.set_password("nobody", "x")
         assert await ids.user("nobody") is None
         await ids.create_user("bob", "h")
-        assert [u.name for u in await ids.users()] == ["alice", "bob"]
+        assert [u.name for u in await ids.users()] == ["alice", "bob", "root"]
 
     run(database, test)
 

@@ -42,3 +42,15 @@ def test_migrations_match_tables(tmp_path: Path, database: str) -> None:
                     assert _differences(connection) == []
             finally:
                 engine.dispose()
+
+
+def test_the_schema_revision_commands_expect_is_the_newest_migration() -> None:
+    """`seawall.db.schema.SCHEMA_REVISION` is what every command checks a database against:
+    with a new migration, it must move too."""
+    from alembic.script import ScriptDirectory
+
+    from seawall.db.migrate import alembic_config
+    from seawall.db.schema import SCHEMA_REVISION
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite:///unused"))
+    assert scripts.get_current_head() == SCHEMA_REVISION

@@ -351,8 +351,55 @@ def test_index_scans_each_platform_image(http: httpx.Client) -> None:
     assert all(m["status"] == "complete" for m in view["manifests"])
 
 
-def test_sbom_referrer_is_pushed_and_discoverable(http: httpx.Client) -> None:
+def test_the_sbom_is_served_and_nothing_is_added_to_the_repository(
+    http: httpx.Client, scanner: RunningServer
+) -> None:
+    """By default the SBOM is kept with the report: the API and the CLI serve it, and the
+    image's referrers stay exactly what the user pushed (the conformance suite counts them)."""
     repository = unique_repo("scan/sbom")
+    pushed = push_image(http, repository, "12", [tar_bytes(debian_files())])
+    view = wait_for_report(http, repository, "12")
+    assert view["status"] == "complete"
+    assert http.get(f"/v2/{repository}/referrers/{pushed.digest}").json()["manifests"] == []
+    assert view["sbom"] is None
+    r = http.get(f"/api/v1/scans/{repository}:12/sbom")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/vnd.cyclonedx+json"
+    sbom = r.json()
+    assert sbom["bomFormat"] == "CycloneDX" and sbom["specVersion"] == "1.5"
+    purls = {c.get("purl") for c in sbom["components"]}
+    assert len(purls - {None}) == len(dpkg_query())
+    by_digest = http.get(f"/api/v1/scans/{repository}@{pushed.digest}/sbom")
+    assert by_digest.content == r.content
+    cli = seawall(scanner, "scan", "sbom", f"{repository}:12")
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout) == sbom
+    catalog_before = http.get("/v2/_catalog").json()
+    assert http.post(f"/api/v1/scans/{repository}:12").status_code == 202
+    wait_for_report(http, repository, "12")
+    assert http.get(f"/v2/{repository}/referrers/{pushed.digest}").json()["manifests"] == []
+    assert http.get("/v2/_catalog").json() == catalog_before
+
+
+def test_no_sbom_before_a_complete_scan(http: httpx.Client, scanner: RunningServer) -> None:
+    repository = unique_repo("scan/nosbom")
+    pushed = push_image(http, repository, "1", [b"not a tar at all"], raw_layers=True)
+    assert wait_for_report(http, repository, "1")["status"] == "failed"
+    r = http.get(f"/api/v1/scans/{repository}:1/sbom")
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NOT_FOUND"
+    cli = seawall(scanner, "scan", "sbom", f"{repository}@{pushed.digest}")
+    assert cli.returncode == 1 and "no SBOM" in cli.stderr
+    assert http.get(f"/api/v1/scans/{repository}:nope/sbom").status_code == 404
+
+
+def test_sbom_referrer_when_the_namespace_asks_for_it(
+    http: httpx.Client, scanner: RunningServer
+) -> None:
+    namespace = unique_repo("sbomns").replace("/", "")
+    repository = f"{namespace}/app"
+    assert seawall(scanner, "namespace", "add", namespace).returncode == 0
+    turned = seawall(scanner, "namespace", "sbom-referrer", namespace, "on")
+    assert turned.returncode == 0, turned.stderr
     pushed = push_image(http, repository, "12", [tar_bytes(debian_files())])
     view = wait_for_report(http, repository, "12")
     referrers = http.get(f"/v2/{repository}/referrers/{pushed.digest}").json()["manifests"]
@@ -363,16 +410,25 @@ def test_sbom_referrer_is_pushed_and_discoverable(http: httpx.Client) -> None:
         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
     ).json()
     assert manifest["subject"]["digest"] == pushed.digest
-    sbom = http.get(f"/v2/{repository}/blobs/{manifest['layers'][0]['digest']}").json()
-    assert sbom["bomFormat"] == "CycloneDX" and sbom["specVersion"] == "1.5"
-    purls = {c.get("purl") for c in sbom["components"]}
-    assert len(purls - {None}) == len(dpkg_query())
+    attached = http.get(f"/v2/{repository}/blobs/{manifest['layers'][0]['digest']}")
+    # The referrer carries the very document the API serves.
+    assert attached.content == http.get(f"/api/v1/scans/{repository}:12/sbom").content
     # A rescan of the same image pushes nothing new.
     assert http.post(f"/api/v1/scans/{repository}:12").status_code == 202
     again = wait_for_report(http, repository, "12")
     assert again["sbom"] == view["sbom"]
     referrers = http.get(f"/v2/{repository}/referrers/{pushed.digest}").json()["manifests"]
     assert len(referrers) == 1
+    # Turned off again: what was attached stays readable; a new image gets no referrer.
+    assert seawall(scanner, "namespace", "sbom-referrer", namespace, "off").returncode == 0
+    other = push_image(http, repository, "13", [tar_bytes({"etc/motd": b"hi\n"})])
+    wait_for_report(http, repository, "13")
+    assert http.get(f"/v2/{repository}/referrers/{other.digest}").json()["manifests"] == []
+    assert len(http.get(f"/v2/{repository}/referrers/{pushed.digest}").json()["manifests"]) == 1
+    shown = seawall(scanner, "namespace", "show", namespace, "--json")
+    assert json.loads(shown.stdout)["sbom_referrer"] is False
+    events = http.get("/api/v1/audit", params={"action": "namespace:sbom_referrer_changed"})
+    assert [e["namespace"] for e in events.json()["events"]].count(namespace) == 2
 
 
 def test_shared_layer_is_analysed_once(http: httpx.Client, scanner: RunningServer) -> None:

@@ -6,13 +6,16 @@ import contextlib
 import datetime
 import ipaddress
 import os
+import re
 import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -49,21 +52,41 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def serving(
     *args: str, env: dict[str, str], cwd: Path | None = None, wait_for: str | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`seawall serve ARGS` until the block ends; then it must stop cleanly on SIGTERM."""
-    proc = subprocess.Popen(
-        [SEAWALL, "serve", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        if wait_for:
-            wait_ready(wait_for, proc)
-        yield proc
-    finally:
-        assert stop(proc) == 0
+    """`seawall serve ARGS` until the block ends; then it must stop cleanly on SIGTERM.
+
+    SIGTERM is sent once every worker has started: Granian (2.8) loses a SIGTERM that reaches a
+    worker still running the application's start-up, and then waits for that worker forever."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [SEAWALL, "serve", *args],
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            if wait_for:
+                wait_ready(wait_for, proc)
+            yield proc
+        finally:
+            try:
+                if proc.poll() is None:
+                    _wait_for_every_worker(log)
+            finally:
+                assert stop(proc) == 0
+
+
+def _wait_for_every_worker(log: IO[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+        workers = re.search(r" with (\d+) workers ", text)
+        if workers and text.count("Started worker-") >= int(workers.group(1)):
+            return
+        assert time.monotonic() < deadline, f"not every worker started:\n{text}"
+        time.sleep(0.05)
 
 
 def test_listens_anywhere_and_is_closed_by_default(tmp_path: Path) -> None:
@@ -181,6 +204,9 @@ def test_tls(tmp_path: Path) -> None:
 def test_db_upgrade_command(tmp_path: Path) -> None:
     env = clean_env(SEAWALL_DATA_DIR=str(tmp_path))
     result = run_cli("db", "upgrade", env=env)
+    assert result.returncode == 1  # no database here, and none made unasked
+    assert not (tmp_path / "seawall.db").exists()
+    result = run_cli("db", "upgrade", "--create", env=env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "seawall.db").is_file()
     result = run_cli("db", "current", env=env)
@@ -214,3 +240,49 @@ def test_restart_keeps_everything(tmp_path: Path, database: str) -> None:
                     assert put_manifest(client, repo, "v1", body).status_code == 201
                 else:
                     assert client.get(f"/v2/{repo}/manifests/v1").content == body
+
+
+def test_workers_default_to_one_per_cpu(tmp_path: Path) -> None:
+    """Without `workers`, Granian starts one worker process per usable CPU (up to the cap), not
+    one: a newcomer's registry uses the machine."""
+    from seawall.config import DEFAULT_WORKERS_CAP, usable_cpus
+
+    expected = min(usable_cpus(), DEFAULT_WORKERS_CAP)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = clean_env(SEAWALL_ADMIN_PASSWORD=ADMIN_PASSWORD)
+    args = ("--port", str(port), "--data-dir", str(tmp_path / "d"))
+    with serving(*args, env=env, wait_for=url) as proc:
+        # `seawall serve` execs into Granian's main process, whose children are the workers.
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        deadline = time.monotonic() + 30
+        while len(children.read_text().split()) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(children.read_text().split()) == expected
+
+
+def test_sigterm_while_workers_start_never_hangs(tmp_path: Path) -> None:
+    """Granian loses a SIGTERM that reaches a worker still in the application's start-up and
+    would wait for it forever; `shutdown_timeout_seconds` bounds that wait. Signalled as soon as
+    the first worker answers (the race it lost in 3 of 8 tries), every round must end."""
+    env = clean_env(SEAWALL_ADMIN_PASSWORD=ADMIN_PASSWORD, SEAWALL_SHUTDOWN_TIMEOUT_SECONDS="2")
+    data = tmp_path / "d"
+    for _ in range(6):
+        port = free_port()
+        args = ["--port", str(port), "--data-dir", str(data), "--workers", "2"]
+        proc = subprocess.Popen(
+            [SEAWALL, "serve", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", proc)
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                pytest.fail("seawall serve did not stop within 20 s of SIGTERM")

@@ -164,20 +164,20 @@ async def test_unlink_blob(store: MetadataStore) -> None:
 
 
 @scenario
-async def test_missing_references(store: MetadataStore) -> None:
+async def test_linked_sizes(store: MetadataStore) -> None:
     a = await store.ensure_repository("a")
     b = await store.ensure_repository("b")
     child = manifest("child")
     foreign = manifest("foreign")
     await store.link_blob(a, BLOB, 10)
-    await store.link_blob(b, OTHER_BLOB, 10)
+    await store.link_blob(b, OTHER_BLOB, 12)
     await store.put_manifest(a, child, None)
     await store.put_manifest(b, foreign, None)
-    missing = await store.missing_references(
+    linked = await store.linked_sizes(
         a, [BLOB, OTHER_BLOB, OTHER_BLOB], [child.digest, foreign.digest, foreign.digest]
     )
-    assert missing == ([OTHER_BLOB], [foreign.digest])
-    assert await store.missing_references(a, [BLOB], [child.digest]) == ([], [])
+    # Only what `a` links to, with the sizes stored: another repository's are not visible.
+    assert linked == ({BLOB: 10}, {child.digest: len(child.payload)})
 
 
 # -- manifests ------------------------------------------------------------------------------

@@ -141,6 +141,17 @@ def test_namespace_team_robot_and_explain(env: dict[str, str]) -> None:
         r = seawall(env, "user", "add", name, "--password-stdin", stdin=f"{name}-password-long\n")
         assert r.returncode == 0, r.stderr
     assert seawall(env, "team", "add", "ops").returncode == 0
+    # Names no account can have are refused, the same on both databases (PostgreSQL's column
+    # holds 64 characters; SQLite would have stored anything).
+    for bad_team in ("Ops Team", "x" * 65, "a\x01b"):
+        refused = seawall(env, "team", "add", bad_team)
+        assert refused.returncode == 2 and "invalid team name" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    long_user = seawall(env, "user", "add", "u" * 65, "--password-stdin", stdin="p" * 20 + "\n")
+    assert long_user.returncode == 2 and "limit is 64" in long_user.stderr
+    for bad_member in ("user:" + "m" * 65, "team:Ops"):
+        refused = seawall(env, "namespace", "member", "team-a", bad_member, "reader")
+        assert refused.returncode == 2, refused.stderr
     assert seawall(env, "team", "member", "ops", "erin").returncode == 0
     assert seawall(env, "team", "members", "ops").stdout.split() == ["erin"]
     assert seawall(env, "namespace", "add", "team-a").returncode == 0
@@ -154,6 +165,7 @@ def test_namespace_team_robot_and_explain(env: dict[str, str]) -> None:
     shown = seawall(env, "namespace", "show", "team-a").stdout.splitlines()
     assert shown == [
         "team-a\tprivate",
+        "sbom-referrer\toff",
         "member\tteam:ops\treader",
         "member\tuser:dana\tdeveloper",
         "grant\tteam-a/ci-*\tteam:ops\tpush",

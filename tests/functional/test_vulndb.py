@@ -172,7 +172,7 @@ def seawall(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def test_cli_import_and_status(env: dict[str, str], tmp_path: Path) -> None:
-    assert seawall(env, "db", "upgrade").returncode == 0
+    assert seawall(env, "db", "upgrade", "--create").returncode == 0
     before = seawall(env, "vulndb", "status")
     assert before.returncode == 0 and "no vulnerability data" in before.stdout
 

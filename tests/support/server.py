@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,11 +104,14 @@ def seawall_server(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
     scanning: bool = False,
+    prepare: Callable[[str, Path], None] | None = None,
 ) -> Iterator[RunningServer]:
     """Run `seawall serve` on a free loopback port with a fresh data dir and database.
 
     Unless `scanning`, the in-process scan worker is off: pushes still queue scan jobs, but
-    suites that are not about scanning see no SBOM referrers or scan events appear."""
+    suites that are not about scanning see no SBOM referrers or scan events appear.
+    `prepare(database_url, data_dir)` runs before the server starts (e.g. to restore data an
+    earlier release wrote)."""
     external = os.environ.get("SEAWALL_E2E_REGISTRY")
     if external:  # development aid: point the suites at another registry, e.g. Distribution
         yield RunningServer(external, f"http://{external}", tmp, "external", None, None)
@@ -122,6 +125,8 @@ def seawall_server(
     env.update(extra_env or {})
     with _database_url(database, data_dir) as db_url:
         env["SEAWALL_DATABASE_URL"] = db_url
+        if prepare is not None:
+            prepare(db_url, data_dir)
         env.setdefault("SEAWALL_ADMIN_PASSWORD", ADMIN_PASSWORD)
         log_path = tmp / "server.log"
         with open(log_path, "wb") as log:

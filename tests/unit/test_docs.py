@@ -126,6 +126,18 @@ def test_documented_commands_exist() -> None:
     assert set(_cli_sections()) - set(COMMANDS) == set()
 
 
+GROUPS = sorted(path for path, command in COMMANDS.items() if getattr(command, "commands", None))
+
+
+@pytest.mark.parametrize("path", GROUPS)
+def test_every_group_lists_its_commands(path: str) -> None:
+    """A group's section says `Commands: ...` naming every command in it."""
+    listed = re.search(r"Commands:([^.]*)\.", _cli_sections()[path])
+    assert listed, f"docs/cli.md, `{path}`: say `Commands: ...`"
+    names = set(re.findall(r"`([\w-]+)`", listed.group(1)))
+    assert names == set(COMMANDS[path].commands), f"docs/cli.md, `{path}`: list its commands"
+
+
 # -- HTTP routes --------------------------------------------------------------------------------
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_identities
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, with_identities
 from seawall.config import Settings
 from seawall.db.identities import IdentityStore
 from seawall.domain.access import Decision
-from seawall.domain.rights import Action, Actor, CreationRule
+from seawall.domain.names import validate_repository
+from seawall.domain.rights import Action, Actor, CreationRule, parse_account
+from seawall.errors import RegistryError
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -19,10 +23,17 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
 
     @app.command("explain")
     def explain(
-        who: Annotated[str, typer.Argument(help="a user, a robot (NS+NAME) or 'anonymous'")],
+        who: Annotated[
+            str,
+            typer.Argument(
+                help="a user (NAME or user:NAME), a robot (NS+NAME or robot:NS+NAME) or 'anonymous'"
+            ),
+        ],
         repository: str,
         action: Annotated[str, typer.Argument(help="pull, push, delete or manage")],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        as_json: JsonOption = False,
     ) -> None:
         """Say whether WHO may do ACTION on REPOSITORY, and which rule decides."""
         from seawall.db.audit import AuditStore
@@ -35,22 +46,41 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
                 raise ValueError
         except ValueError:
             raise fail(f"action is pull, push, delete or manage, not {action!r}", 2) from None
-        settings = load(config)
+        try:
+            account = parse_account(who)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        try:
+            validate_repository(repository)
+        except RegistryError as exc:
+            raise fail(exc.message, 2) from None
+        settings = load(config, data_dir=data_dir)
         creation = CreationRule(personal_namespaces=settings.personal_namespaces)
 
         async def decide(ids: IdentityStore) -> Decision | None:
             # Explaining never creates a namespace, so the audit log stays unused.
             access = AccessService(ids, creation, AuditLog(AuditStore(ids.backend)))
-            actor = Actor.anonymous() if who == "anonymous" else await access.actor(who)
+            actor = Actor.anonymous() if account is None else await access.actor(account)
             if actor is None:
                 return None
             return await access.decide(actor, repository, wanted)
 
         decision = with_identities(settings, decide)
         if decision is None:
-            raise fail(f"no user or robot {who!r}")
-        verdict = "allowed" if decision.allowed else "denied"
-        typer.echo(f"{verdict} ({decision.rule}): {decision.reason}")
+            raise fail(f"no user or robot {account!r}")
+        if as_json:  # the shape GET /api/v1/access/explain answers
+            document = {
+                "account": account or "anonymous",
+                "repository": repository,
+                "action": wanted.value,
+                "allowed": decision.allowed,
+                "rule": str(decision.rule),
+                "reason": decision.reason,
+            }
+            typer.echo(json.dumps(document))
+        else:
+            verdict = "allowed" if decision.allowed else "denied"
+            typer.echo(f"{verdict} ({decision.rule}): {decision.reason}")
         if not decision.allowed:
             raise typer.Exit(1)
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_backend
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, nothing, os_user, with_backend
 from seawall.config import Settings
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from seawall.services.audit_files import Verification
 
 T = TypeVar("T")
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
 
 
 def _with_audit(settings: Settings, work: Callable[[AuditStore], Awaitable[T]]) -> T:
@@ -57,6 +57,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     @app.command("verify")
     def verify(
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         archive: Annotated[
             list[Path] | None,
             typer.Option(
@@ -69,7 +70,10 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         as_json: JsonOption = False,
     ) -> None:
         """Prove no audit row was changed, removed, inserted or reordered. Exit 1 if broken."""
-        ok = _verify_files(archive, as_json) if archive else _verify_table(load(config), as_json)
+        if archive:
+            ok = _verify_files(archive, as_json)
+        else:
+            ok = _verify_table(load(config, data_dir=data_dir), as_json)
         if not ok:
             raise typer.Exit(1)
 
@@ -77,25 +81,25 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     def archive(
         before: Annotated[str, typer.Option(help="Archive rows older than this date or time.")],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         directory: Annotated[
             Path | None,
             typer.Option(
                 "--dir", file_okay=False, help="Write archives here (default: audit_archive_dir)."
             ),
         ] = None,
+        as_json: JsonOption = False,
     ) -> None:
         """Move rows older than --before into a verified archive file, then remove them."""
-        import getpass
-
         from seawall.domain.audit import Origin
         from seawall.services.audit import AuditLog
         from seawall.services.audit_archive import ArchiveBusy, AuditArchiver, ChainBroken
 
         at = _time(before, "--before")
         assert at is not None
-        settings = load(config)
+        settings = load(config, data_dir=data_dir)
         target = (directory or settings.effective_audit_archive_dir).resolve()
-        origin = Origin.local(getpass.getuser())
+        origin = Origin.local(os_user())
 
         async def run(store: AuditStore) -> list[Any]:
             archiver = AuditArchiver(store, AuditLog(store), target)
@@ -107,6 +111,18 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             raise fail(f"refusing to archive: {exc}") from None
         except ArchiveBusy as exc:
             raise fail(f"{exc}; try again later") from None
+        except OSError as exc:  # the directory cannot be made or written: nothing was removed
+            raise fail(f"cannot write archives to {target}: {exc.strerror or exc}") from None
+        if as_json:
+            for archived in done:
+                document = {
+                    "path": str(archived.path),
+                    "first_seq": archived.first_seq,
+                    "last_seq": archived.last_seq,
+                    "rows": archived.rows,
+                }
+                typer.echo(json.dumps(document))
+            return
         if not done:
             typer.echo("nothing to archive")
         for archived in done:
@@ -118,6 +134,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     @app.command("list")
     def list_events(
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
         repository: Annotated[str | None, typer.Option(help="Only this repository.")] = None,
         namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
@@ -143,20 +160,29 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             since=_time(since, "--since"),
             until=_time(until, "--until"),
         )
-        rows = _with_audit(load(config), lambda store: store.query(where, limit=limit))
+        rows = _with_audit(
+            load(config, data_dir=data_dir), lambda store: store.query(where, limit=limit)
+        )
         if as_json:
             from seawall.domain.audit import canonical_json
 
             for row in rows:
                 typer.echo(canonical_json(row.as_dict()))
+        elif not rows:
+            nothing("no audit events match")
         else:
             _print_table(rows)
 
     @app.command("head")
-    def head(config: ConfigOption = None) -> None:
+    def head(
+        config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False
+    ) -> None:
         """Print the chain head (last seq and hash): note it outside Seawall."""
-        seq, chain_hash = _with_audit(load(config), lambda store: store.head())
-        typer.echo(f"audit head: seq {seq}, hash {chain_hash}")
+        seq, chain_hash = _with_audit(load(config, data_dir=data_dir), lambda store: store.head())
+        if as_json:
+            typer.echo(json.dumps({"seq": seq, "hash": chain_hash}))
+        else:
+            typer.echo(f"audit head: seq {seq}, hash {chain_hash}")
 
     return app
 
@@ -223,16 +249,17 @@ def _verify_files(paths: list[Path], as_json: bool) -> bool:
 
 
 def _print_table(rows: list[StoredEvent]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # a pipe has no width: keep one row per line for grep
-        console = Console(width=240)
+    from seawall.cli.output import console
+
     table = Table()
     for column in ("seq", "time (UTC)", "actor", "address", "action"):
         table.add_column(column, no_wrap=True)
-    for column in ("repository", "reference", "digest", "outcome", "reason"):
+    for column in ("repository", "reference"):
+        table.add_column(column)
+    table.add_column("digest", no_wrap=True)
+    for column in ("outcome", "reason"):
         table.add_column(column)
     for row in rows:
         e = row.event
@@ -249,4 +276,4 @@ def _print_table(rows: list[StoredEvent]) -> None:
             e.outcome,
             e.reason or "",
         )
-    console.print(table)
+    console().print(table)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from seawall.cli import access, audit, db, namespace, robot, scan, serve, team, user, vulndb
-from seawall.config import Settings, load_settings
+from seawall.cli.store import fail
+from seawall.config import Settings, config_file, load_settings
 
 HELP = """Seawall: a self-hosted OCI container registry, secure and governed by default.
 
@@ -21,11 +25,26 @@ app = typer.Typer(
 
 
 def load(config: Path | None, **overrides: Any) -> Settings:
+    """The settings from every source, `overrides` (flags) first; a configuration error ends
+    the command with one line and exit status 2."""
     try:
         return load_settings(config, **overrides)
-    except (FileNotFoundError, ValueError) as exc:
-        typer.echo(f"seawall: configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error) for error in exc.errors())
+        raise fail(f"configuration error: {problems}", 2) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"configuration error: {config or config_file()}: {exc}", 2) from None
+    except (OSError, ValueError) as exc:
+        raise fail(f"configuration error: {exc}", 2) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error as `key (SEAWALL_KEY): message`, never the value (it may be a
+    secret)."""
+    key = ".".join(str(part) for part in error["loc"])
+    if key in Settings.model_fields:
+        key = f"{key} (SEAWALL_{key.upper()})"
+    return f"{key}: {error['msg']}"
 
 
 serve.register(app, load)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_identities, with_identity_service
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, with_identities, with_identity_service
 from seawall.config import Settings
-from seawall.domain.rights import GRANTABLE_ACTIONS, Action, Role
+from seawall.domain.rights import GRANTABLE_ACTIONS, Action, Role, parse_principal
 
 ROLES = list(Role)
+PRINCIPAL_HELP = "a user (NAME or user:NAME) or a team (team:NAME)"
 
 
 def _principal(text: str) -> str:
-    kind, sep, name = text.partition(":")
-    if not sep or kind not in ("user", "team") or not name:
-        raise fail(f"a principal is user:NAME or team:NAME, not {text!r}", 2)
-    return text
+    try:
+        return parse_principal(text)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -28,6 +31,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     def add(
         name: str,
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         public: Annotated[bool, typer.Option(help="Anyone may pull (default: private).")] = False,
     ) -> None:
         """Create a namespace (private unless --public)."""
@@ -38,7 +42,8 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         except ValueError as exc:
             raise fail(str(exc), 2) from None
         if not with_identity_service(
-            load(config), lambda service, origin: service.create_namespace(origin, name, public)
+            load(config, data_dir=data_dir),
+            lambda service, origin: service.create_namespace(origin, name, public),
         ):
             raise fail(f"namespace {name!r} already exists")
         typer.echo(f"created {'public' if public else 'private'} namespace {name}")
@@ -48,23 +53,43 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         name: str,
         level: Annotated[str, typer.Argument(help="public or private")],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
     ) -> None:
         """Make the namespace NAME public (anonymous pull) or private."""
         if level not in ("public", "private"):
             raise fail("visibility is public or private", 2)
         if not with_identity_service(
-            load(config),
+            load(config, data_dir=data_dir),
             lambda service, origin: service.set_public(origin, name, level == "public"),
         ):
             raise fail(f"no namespace {name!r}")
         typer.echo(f"{name} is {level}")
 
+    @app.command("sbom-referrer")
+    def sbom_referrer(
+        name: str,
+        state: Annotated[str, typer.Argument(help="on or off")],
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
+        """Attach each scanned image's SBOM to it as an OCI referrer (on), or only keep it with
+        the report (off, the default)."""
+        if state not in ("on", "off"):
+            raise fail("the SBOM referrer setting is on or off", 2)
+        if not with_identity_service(
+            load(config, data_dir=data_dir),
+            lambda service, origin: service.set_sbom_referrer(origin, name, state == "on"),
+        ):
+            raise fail(f"no namespace {name!r}")
+        typer.echo(f"{name}: SBOM referrers {state}")
+
     @app.command("member")
     def member(
         name: str,
-        principal: Annotated[str, typer.Argument(help="user:NAME or team:NAME")],
+        principal: Annotated[str, typer.Argument(help=PRINCIPAL_HELP)],
         role: Annotated[str, typer.Argument(help="reader, developer, maintainer or admin")],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
     ) -> None:
         """Give PRINCIPAL the role ROLE in the namespace NAME."""
         try:
@@ -73,64 +98,105 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             raise fail(f"unknown role {role!r}", 2) from None
         who = _principal(principal)
         if not with_identity_service(
-            load(config), lambda service, origin: service.set_member(origin, name, who, rank)
+            load(config, data_dir=data_dir),
+            lambda service, origin: service.set_member(origin, name, who, rank),
         ):
             raise fail(f"no namespace {name!r}")
         typer.echo(f"{who} is {role} of {name}")
 
     @app.command("remove-member")
-    def remove_member(name: str, principal: str, config: ConfigOption = None) -> None:
+    def remove_member(
+        name: str,
+        principal: Annotated[str, typer.Argument(help=PRINCIPAL_HELP)],
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
         """Take PRINCIPAL's role in the namespace NAME away."""
+        who = _principal(principal)
         if not with_identity_service(
-            load(config), lambda service, origin: service.remove_member(origin, name, principal)
+            load(config, data_dir=data_dir),
+            lambda service, origin: service.remove_member(origin, name, who),
         ):
-            raise fail(f"{principal!r} is not a member of {name!r}")
-        typer.echo(f"{principal} is no longer a member of {name}")
+            raise fail(f"{who!r} is not a member of {name!r}")
+        typer.echo(f"{who} is no longer a member of {name}")
 
     @app.command("grant")
     def grant(
         name: str,
         pattern: Annotated[str, typer.Argument(help="e.g. team-a/ci-* ('*' stays within a level)")],
-        principal: Annotated[str, typer.Argument(help="user:NAME or team:NAME")],
+        principal: Annotated[str, typer.Argument(help=PRINCIPAL_HELP)],
         actions: Annotated[str, typer.Argument(help="comma-separated: pull, push, delete")],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
     ) -> None:
         """Grant ACTIONS on the repositories of NAME matching PATTERN to PRINCIPAL."""
         from seawall.domain.rights import RepositoryGrant
 
+        who = _principal(principal)
         try:
             wanted = frozenset(Action(a.strip()) for a in actions.split(",") if a.strip())
             if not wanted or not wanted <= GRANTABLE_ACTIONS:
                 raise ValueError("grants hold pull, push and delete")
-            RepositoryGrant(pattern, _principal(principal), wanted)
+            RepositoryGrant(pattern, who, wanted)
             if not (pattern == name or pattern.startswith(name + "/")):
                 raise ValueError(f"the pattern must lie within namespace {name!r}")
         except ValueError as exc:
             raise fail(f"invalid grant: {exc}", 2) from None
         ordered = tuple(a.value for a in Action if a in wanted)
         if not with_identity_service(
-            load(config),
-            lambda service, origin: service.grant(origin, name, pattern, principal, ordered),
+            load(config, data_dir=data_dir),
+            lambda service, origin: service.grant(origin, name, pattern, who, ordered),
         ):
             raise fail(f"no namespace {name!r}")
-        typer.echo(f"{principal} may {','.join(ordered)} {pattern}")
+        typer.echo(f"{who} may {','.join(ordered)} {pattern}")
 
     @app.command("revoke")
-    def revoke(name: str, pattern: str, principal: str, config: ConfigOption = None) -> None:
+    def revoke(
+        name: str,
+        pattern: str,
+        principal: Annotated[str, typer.Argument(help=PRINCIPAL_HELP)],
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
         """Remove the grant of PATTERN to PRINCIPAL in the namespace NAME."""
+        who = _principal(principal)
         if not with_identity_service(
-            load(config), lambda service, origin: service.revoke(origin, name, pattern, principal)
+            load(config, data_dir=data_dir),
+            lambda service, origin: service.revoke(origin, name, pattern, who),
         ):
-            raise fail(f"no grant of {pattern!r} to {principal!r} in {name!r}")
-        typer.echo(f"revoked {pattern} from {principal}")
+            raise fail(f"no grant of {pattern!r} to {who!r} in {name!r}")
+        typer.echo(f"revoked {pattern} from {who}")
 
     @app.command("show")
-    def show(name: str, config: ConfigOption = None) -> None:
+    def show(
+        name: str,
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
         """Print the namespace's visibility, members and grants."""
-        record = with_identities(load(config), lambda ids: ids.namespace(name))
+        record = with_identities(load(config, data_dir=data_dir), lambda ids: ids.namespace(name))
         if record is None:
             raise fail(f"no namespace {name!r}")
+        if as_json:  # the shape GET /api/v1/namespaces/{name} answers
+            members = {who: ROLES[rank].value for who, rank in sorted(record.members.items())}
+            grants = [
+                {"pattern": p, "principal": who, "actions": list(a)} for p, who, a in record.grants
+            ]
+            typer.echo(
+                json.dumps(
+                    {
+                        "name": record.name,
+                        "public": record.public,
+                        "sbom_referrer": record.sbom_referrer,
+                        "members": members,
+                        "grants": grants,
+                    }
+                )
+            )
+            return
         typer.echo(f"{record.name}\t{'public' if record.public else 'private'}")
+        typer.echo(f"sbom-referrer\t{'on' if record.sbom_referrer else 'off'}")
         for who, rank in sorted(record.members.items()):
             typer.echo(f"member\t{who}\t{ROLES[rank].value}")
         for pattern, who, granted in record.grants:

@@ -3,13 +3,15 @@ once and stored hashed."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_identity_service
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, with_identity_service
 from seawall.config import Settings
 from seawall.domain.rights import Action, RobotScope
 
@@ -25,6 +27,8 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         ],
         days: Annotated[int, typer.Option(help="Days until the robot expires.")] = 90,
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        as_json: JsonOption = False,
     ) -> None:
         """Create a robot; its secret is printed once and stored only as a hash."""
         from seawall.domain.credentials import hash_secret, new_robot_secret
@@ -51,21 +55,26 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         secret = new_robot_secret()
         expires = time.time() + days * 86400
         created = with_identity_service(
-            load(config),
+            load(config, data_dir=data_dir),
             lambda service, origin: service.create_robot(
                 origin, name, hash_secret(secret), scopes, expires, "cli"
             ),
         )
         if not created:
             raise fail(f"robot {name!r} already exists")
+        if as_json:
+            document = {"name": name, "secret": secret, "scopes": scopes, "expires_at": expires}
+            typer.echo(json.dumps(document))
+            return
         typer.echo(f"created robot {name}, expiring in {days} days; its secret (shown once):")
         typer.echo(secret)
 
     @app.command("disable")
-    def disable(name: str, config: ConfigOption = None) -> None:
+    def disable(name: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
         """Disable the robot NAME: its next request is refused, tokens included."""
         if not with_identity_service(
-            load(config), lambda service, origin: service.disable_robot(origin, name)
+            load(config, data_dir=data_dir),
+            lambda service, origin: service.disable_robot(origin, name),
         ):
             raise fail(f"no robot {name!r}")
         typer.echo(f"disabled {name}")

@@ -9,30 +9,38 @@ import json
 import multiprocessing
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, os_user
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, nothing, os_user, run_on_database, with_backend
 from seawall.config import Settings
 
 if TYPE_CHECKING:
     from seawall.app import Services
 
 T = TypeVar("T")
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the database and blob store as the server would, run `work`, close them."""
+def with_services(
+    settings: Settings, work: Callable[[Services], Awaitable[T]], logs_to_stderr: bool = True
+) -> T:
+    """Open the database and blob store as the server would, run `work`, close them. A
+    database that is not there or not usable ends the command, as in `with_backend`. Logs go
+    to standard error unless told otherwise: standard output is the command's result."""
     from seawall.app import Services
-    from seawall.db.backends import database_backend
+    from seawall.db.schema import open_database
     from seawall.db.store import MetadataStore
+    from seawall.logs import configure_logging
     from seawall.storage.filesystem import FilesystemBlobStore
 
+    if logs_to_stderr:
+        configure_logging(settings, to_stderr=True)
+
     async def run() -> T:
-        store = MetadataStore(database_backend(settings))
-        await store.start()
+        store = MetadataStore(await open_database(settings))
         services = Services.build(settings, store, FilesystemBlobStore(settings.data_dir.resolve()))
         try:
             return await work(services)
@@ -40,7 +48,7 @@ def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) 
             await services.audit.close()
             await store.close()
 
-    return asyncio.run(run())
+    return run_on_database(settings, run)
 
 
 def _image(text: str) -> tuple[str, str]:
@@ -59,6 +67,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     def show(
         image: Annotated[str, typer.Argument(help="REPOSITORY:TAG or REPOSITORY@DIGEST.")],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """Show an image's scan report: vulnerabilities, secrets, malware, packages."""
@@ -70,7 +79,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             return await services.reports.view(repository, reference)
 
         try:
-            view = with_services(load(config), work)
+            view = with_services(load(config, data_dir=data_dir), work)
         except RegistryError as exc:
             raise fail(exc.message) from None
         if as_json:
@@ -80,9 +89,39 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
 
         print_report(view)
 
+    @app.command("sbom")
+    def sbom(
+        image: Annotated[str, typer.Argument(help="REPOSITORY:TAG or REPOSITORY@DIGEST.")],
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Write to FILE, not stdout.")
+        ] = None,
+    ) -> None:
+        """Print an image's CycloneDX SBOM (JSON) from its last complete scan."""
+        from seawall.errors import RegistryError
+
+        repository, reference = _image(image)
+
+        async def work(services: Services) -> bytes:
+            return await services.reports.sbom(repository, reference)
+
+        try:
+            document = with_services(load(config, data_dir=data_dir), work)
+        except RegistryError as exc:
+            raise fail(exc.message) from None
+        if output is None:
+            typer.echo(document.decode())
+            return
+        try:
+            output.write_bytes(document)
+        except OSError as exc:
+            raise fail(f"cannot write {output}: {exc.strerror}") from None
+
     @app.command("list")
     def list_scans(
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         repository: Annotated[str | None, typer.Option(help="Only this repository.")] = None,
         severity: Annotated[
             str | None,
@@ -97,12 +136,15 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             return await services.reports.listing(repository, severity, limit)
 
         try:
-            rows = with_services(load(config), work)
+            rows = with_services(load(config, data_dir=data_dir), work)
         except ValueError as exc:
             raise fail(str(exc), 2) from None
         if as_json:
             for row in rows:
                 typer.echo(json.dumps(row))
+            return
+        if not rows:
+            nothing("no scan reports match" if repository or severity else "no scan reports")
             return
         from seawall.cli.scan_tables import print_listing
 
@@ -112,19 +154,21 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     def run(
         image: Annotated[str, typer.Argument(help="REPOSITORY:TAG or REPOSITORY@DIGEST.")],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         wait: Annotated[
             float, typer.Option(help="Wait up to this many seconds for the report (0: don't).")
         ] = 0.0,
         here: Annotated[
             bool, typer.Option("--here", help="Scan in this process instead of a worker.")
         ] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Queue a rescan of an image (every platform image of an index)."""
         from seawall.domain.audit import Origin
         from seawall.errors import RegistryError
 
         repository, reference = _image(image)
-        settings = load(config)
+        settings = load(config, data_dir=data_dir)
 
         async def work(services: Services) -> list[str]:
             queued = await services.reports.request(repository, reference, Origin.local(os_user()))
@@ -138,6 +182,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             queued = with_services(settings, work)
         except (RegistryError, TimeoutError) as exc:
             raise fail(getattr(exc, "message", None) or str(exc)) from None
+        if as_json:
+            typer.echo(json.dumps([{"repository": repository, "digest": d} for d in queued]))
+            return
         for digest in queued:
             typer.echo(f"queued {repository}@{digest}")
 
@@ -166,6 +213,7 @@ def register_worker(app: typer.Typer, load: Callable[..., Settings]) -> None:
     @app.command("worker")
     def worker(
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         concurrency: Annotated[
             int | None,
             typer.Option(min=1, help="Scans at once per process [SEAWALL_SCAN_CONCURRENCY]."),
@@ -174,7 +222,10 @@ def register_worker(app: typer.Typer, load: Callable[..., Settings]) -> None:
     ) -> None:
         """Run scan workers outside the server (then set scan_in_process = false there). They
         share the database's queue with any other workers; stop with Ctrl-C or SIGTERM."""
-        settings = load(config, scan_concurrency=concurrency)
+        settings = load(config, data_dir=data_dir, scan_concurrency=concurrency)
+        # Here, before any process starts: a child that found no database would say so once
+        # per process, with a traceback.
+        with_backend(settings, _nothing_to_do)
         if processes == 1:
             _work(settings)
             return
@@ -192,6 +243,10 @@ def register_worker(app: typer.Typer, load: Callable[..., Settings]) -> None:
                 child.terminate()
             for child in children:
                 child.join()
+
+
+async def _nothing_to_do(_backend: object) -> None:
+    return None
 
 
 def _work(settings: Settings) -> None:
@@ -214,4 +269,4 @@ def _work(settings: Settings) -> None:
         await worker.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
-        with_services(settings, work)
+        with_services(settings, work, logs_to_stderr=False)

@@ -1,11 +1,15 @@
-"""Rich tables for `seawall scan show` and `seawall scan list`."""
+"""Rich tables for `seawall scan show` and `seawall scan list` (see `seawall.cli.output`: no
+digest is ever wrapped across lines)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from seawall.cli.output import console
 
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 LEVELS = ("critical", "high", "medium", "low", "unknown")
@@ -19,7 +23,10 @@ def _counts(summary: dict[str, Any] | None) -> str:
 
 
 def print_listing(rows: list[dict[str, Any]]) -> None:
-    table = Table("repository", "tag", "digest", "state", "distro", "vulns", "secrets", "malware")
+    table = Table("repository", "tag")
+    table.add_column("digest", no_wrap=True)
+    for column in ("state", "distro", "vulns", "secrets", "malware"):
+        table.add_column(column)
     for row in rows:
         summary = row["summary"]
         table.add_row(
@@ -32,34 +39,35 @@ def print_listing(rows: list[dict[str, Any]]) -> None:
             str(summary["secrets"]) if summary else "-",
             str(summary["malware"]) if summary else "-",
         )
-    Console().print(table)
+    console().print(table)
 
 
 def print_report(view: dict[str, Any]) -> None:
-    console = Console()
+    out = console()
     for image in view.get("manifests", [view]):
-        _print_image(console, image)
+        _print_image(out, image)
 
 
-def _print_image(console: Console, view: dict[str, Any]) -> None:
+def _print_image(out: Console, view: dict[str, Any]) -> None:
     title = f"{view['repository']}@{view['digest']}"
     if view.get("platform"):
         title += f" ({view['platform']})"
-    console.print(f"[bold]{title}[/bold]")
-    console.print(f"state: {view['state']}, report: {view['status']}")
+    out.print(f"[bold]{escape(title)}[/bold]", soft_wrap=True)
+    out.print(f"state: {view['state']}, report: {view['status']}")
     if view.get("error"):
-        console.print(f"[red]scan failed: {view['error']}[/red]")
+        out.print(f"[red]scan failed: {escape(view['error'])}[/red]", soft_wrap=True)
     if "summary" not in view:
         return
     summary = view["summary"]
-    console.print(
+    out.print(
         f"scanned {view['scanned_at']} in {view['seconds']} s, vulnerability data"
         f" {view['vulndb_version'] or 'none imported'}; {view['distro'] or 'no distribution'};"
         f" {summary['packages']} packages; vulnerabilities {_counts(summary)};"
-        f" {summary['secrets']} secrets; {summary['malware']} malware"
+        f" {summary['secrets']} secrets; {summary['malware']} malware",
+        soft_wrap=True,
     )
     if view.get("sbom"):
-        console.print(f"SBOM: {view['repository']}@{view['sbom']}")
+        out.print(f"SBOM: {view['repository']}@{view['sbom']}", soft_wrap=True)
     if view.get("vulnerabilities"):
         table = Table("severity", "id", "package", "installed", "fixed in", "summary")
         for vuln in view["vulnerabilities"]:
@@ -74,22 +82,25 @@ def _print_image(console: Console, view: dict[str, Any]) -> None:
                 vuln.get("fixed_version") or "",
                 (vuln.get("summary") or "")[:80],
             )
-        console.print(table)
+        out.print(table)
     for kind in ("secrets", "malware"):
         if view.get(kind):
             table = Table("path", "layer", "rule", "detail", title=kind)
             for finding in view[kind]:
+                # A file name is data, not markup: "app/[/].env" is a name a layer may hold.
                 table.add_row(
-                    finding["path"],
+                    escape(finding["path"]),
                     str(finding["layer_index"]),
-                    finding.get("rule_id") or finding.get("signature") or "",
-                    " ".join(
-                        str(part)
-                        for part in (
-                            finding.get("redacted") or finding.get("detail"),
-                            finding.get("note"),
+                    escape(finding.get("rule_id") or finding.get("signature") or ""),
+                    escape(
+                        " ".join(
+                            str(part)
+                            for part in (
+                                finding.get("redacted") or finding.get("detail"),
+                                finding.get("note"),
+                            )
+                            if part
                         )
-                        if part
                     ),
                 )
-            console.print(table)
+            out.print(table)

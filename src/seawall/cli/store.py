@@ -2,7 +2,9 @@
 
 Commands that only read use `with_identities`; commands that change something use
 `with_identity_service`, so that the change is recorded in the audit log as made by the
-operating-system user running the command.
+operating-system user running the command. Every one opens the database with
+`seawall.db.schema.open_database`, which creates nothing: a command pointed at the wrong place
+says where it looked and how to point it at the registry (`database_failure`), in one line.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -25,24 +26,62 @@ if TYPE_CHECKING:
     from seawall.services.identity import IdentityService
 
 T = TypeVar("T")
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML configuration file.")
-]
+POINT_AT_REGISTRY = (
+    "point the command at your registry with --data-dir DIR or --config FILE (or"
+    " SEAWALL_DATA_DIR, SEAWALL_DATABASE_URL)"
+)
 
 
 def with_backend(settings: Settings, work: Callable[[SqlBackend], Awaitable[T]]) -> T:
-    """Open the configured database, run `work` on it, close it."""
-    from seawall.db.backends import database_backend
+    """Open the configured database, run `work` on it, close it. A database that is not
+    there, not reachable or at another schema revision ends the command (`database_failure`)."""
+    from seawall.db.schema import open_database
 
     async def run() -> T:
-        backend = database_backend(settings)
-        await backend.start()
+        backend = await open_database(settings)
         try:
             return await work(backend)
         finally:
             await backend.close()
 
-    return asyncio.run(run())
+    return run_on_database(settings, run)
+
+
+def run_on_database(settings: Settings, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run(main())`, with the database errors of opening it said in one line."""
+    from seawall.db.schema import NoDatabase, SchemaMismatch
+    from seawall.db.store import DatabaseUnavailable
+
+    try:
+        return asyncio.run(main())
+    except (NoDatabase, SchemaMismatch, DatabaseUnavailable) as exc:
+        raise database_failure(settings, exc) from None
+
+
+def database_failure(settings: Settings, exc: Exception) -> typer.Exit:
+    """The one line that says why the configured database cannot be used, and what to do."""
+    from seawall.db.schema import NoDatabase, SchemaMismatch, location
+
+    if isinstance(exc, NoDatabase):
+        return fail(
+            f"{exc}{_chosen_by(settings)}; {POINT_AT_REGISTRY}; `seawall serve` or `seawall db"
+            " upgrade --create` makes a new one"
+        )
+    if isinstance(exc, SchemaMismatch):
+        return fail(
+            f"{exc}: `seawall db upgrade` brings an older database up to date (`seawall serve`"
+            " does at start); a newer one needs the Seawall version that wrote it"
+        )
+    return fail(
+        f"{location(settings)}: {exc}; check database_url (--config FILE or SEAWALL_DATABASE_URL)"
+    )
+
+
+def _chosen_by(settings: Settings) -> str:
+    """How the database location was chosen, when the default chose it."""
+    if settings.database_url or "data_dir" in settings.model_fields_set:
+        return ""
+    return f" (data_dir defaults to ./{settings.data_dir}, in the current directory)"
 
 
 def with_identities(settings: Settings, work: Callable[[IdentityStore], Awaitable[T]]) -> T:
@@ -73,6 +112,12 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name and no passwd entry (some containers)
         return f"uid:{os.getuid()}"
+
+
+def nothing(message: str) -> None:
+    """Say that a listing is empty, on standard error: standard output stays empty, as a
+    script reading it expects."""
+    typer.echo(message, err=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

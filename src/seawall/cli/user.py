@@ -1,15 +1,21 @@
-"""`seawall user`: add, list, change the password of, disable and enable user accounts."""
+"""`seawall user`: add, list, change the password of, disable and enable user accounts, and
+make or unmake site admins."""
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_identities, with_identity_service
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, nothing, with_identities, with_identity_service
 from seawall.config import Settings
+from seawall.db.identities import LastSiteAdmin
+from seawall.domain.audit import Origin
+from seawall.services.identity import IdentityService
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -19,6 +25,8 @@ PasswordStdin = Annotated[
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise fail("no terminal to ask for the password on: give it with --password-stdin", 2)
     password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     return password
 
@@ -29,8 +37,19 @@ def _hash(password: str) -> str:
     try:
         return hash_password(password)
     except ValueError as exc:
-        typer.echo(f"seawall: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), 2) from None
+
+
+def _change(
+    settings: Settings, name: str, change: Callable[[IdentityService, Origin], Awaitable[bool]]
+) -> None:
+    """Make a change to the user `name`; no such user, or a refusal, ends the command."""
+    try:
+        changed = with_identity_service(settings, change)
+    except LastSiteAdmin as exc:
+        raise fail(f"refused: {exc}") from None
+    if not changed:
+        raise fail(f"no user {name!r}")
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -40,29 +59,42 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     def add(
         name: str,
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         site_admin: Annotated[bool, typer.Option(help="Make the user a site admin.")] = False,
         password_stdin: PasswordStdin = False,
     ) -> None:
         """Create a user with a password."""
-        from seawall.domain.names import validate_component
+        from seawall.domain.names import MAX_ACCOUNT_NAME_LENGTH, validate_component
 
         try:
-            validate_component(name, "user name")
+            validate_component(name, "user name", MAX_ACCOUNT_NAME_LENGTH)
         except ValueError as exc:
             raise fail(str(exc), 2) from None
-        password_hash = _hash(_read_password(password_stdin))
-        created = with_identity_service(
-            load(config),
-            lambda service, origin: service.create_user(origin, name, password_hash, site_admin),
-        )
-        if not created:
+
+        async def create(service: IdentityService, origin: Origin) -> bool:
+            # Asked for once the database is known to be there.
+            password_hash = _hash(_read_password(password_stdin))
+            return await service.create_user(origin, name, password_hash, site_admin)
+
+        if not with_identity_service(load(config, data_dir=data_dir), create):
             raise fail(f"user {name!r} already exists")
         typer.echo(f"created user {name}")
 
     @app.command("list")
-    def list_users(config: ConfigOption = None) -> None:
+    def list_users(
+        config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False
+    ) -> None:
         """List users, with their site-admin and disabled flags."""
-        for user in with_identities(load(config), lambda ids: ids.users()):
+        users = with_identities(load(config, data_dir=data_dir), lambda ids: ids.users())
+        if as_json:
+            rows = [
+                {"name": u.name, "site_admin": u.site_admin, "disabled": u.disabled} for u in users
+            ]
+            typer.echo(json.dumps(rows))
+            return
+        if not users:
+            nothing("no users")
+        for user in users:
             flags = [
                 f for f, on in (("site-admin", user.site_admin), ("disabled", user.disabled)) if on
             ]
@@ -70,32 +102,49 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
 
     @app.command("passwd")
     def passwd(
-        name: str, config: ConfigOption = None, password_stdin: PasswordStdin = False
+        name: str,
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        password_stdin: PasswordStdin = False,
     ) -> None:
         """Set a user's password."""
-        password_hash = _hash(_read_password(password_stdin))
-        if not with_identity_service(
-            load(config), lambda service, origin: service.set_password(origin, name, password_hash)
-        ):
-            raise fail(f"no user {name!r}")
+
+        async def change(service: IdentityService, origin: Origin) -> bool:
+            if await service.identities.user(name) is None:
+                return False
+            return await service.set_password(origin, name, _hash(_read_password(password_stdin)))
+
+        _change(load(config, data_dir=data_dir), name, change)
         typer.echo(f"password of {name} changed")
 
     @app.command("disable")
-    def disable(name: str, config: ConfigOption = None) -> None:
-        """Disable a user (memberships are kept; `enable` restores it)."""
-        if not with_identity_service(
-            load(config), lambda service, origin: service.set_disabled(origin, name, True)
-        ):
-            raise fail(f"no user {name!r}")
+    def disable(name: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+        """Disable a user (memberships are kept; `enable` restores it). The last enabled site
+        admin cannot be disabled."""
+        settings = load(config, data_dir=data_dir)
+        _change(settings, name, lambda service, o: service.set_disabled(o, name, True))
         typer.echo(f"disabled {name}")
 
     @app.command("enable")
-    def enable(name: str, config: ConfigOption = None) -> None:
+    def enable(name: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
         """Enable a disabled user."""
-        if not with_identity_service(
-            load(config), lambda service, origin: service.set_disabled(origin, name, False)
-        ):
-            raise fail(f"no user {name!r}")
+        settings = load(config, data_dir=data_dir)
+        _change(settings, name, lambda service, o: service.set_disabled(o, name, False))
         typer.echo(f"enabled {name}")
+
+    @app.command("site-admin")
+    def site_admin(
+        name: str,
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        revoke: Annotated[
+            bool, typer.Option("--revoke", help="Take the site admin role away instead.")
+        ] = False,
+    ) -> None:
+        """Make the user NAME a site admin (or, with --revoke, no longer one). The last enabled
+        site admin keeps the role."""
+        settings = load(config, data_dir=data_dir)
+        _change(settings, name, lambda service, o: service.set_site_admin(o, name, not revoke))
+        typer.echo(f"{name} is {'no longer ' if revoke else ''}a site admin")
 
     return app

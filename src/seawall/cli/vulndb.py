@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seawall.cli.store import ConfigOption, fail, with_backend
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, with_backend
 from seawall.config import Settings
 
 if TYPE_CHECKING:
     from seawall.db.store import SqlBackend
     from seawall.db.vulns import ImportResult, VulnDbState
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +89,14 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             ),
         ],
         config: ConfigOption = None,
+        data_dir: DataDirOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """Import OSV records: new ones are added, changed ones replaced. Exit 1 when PATH
         holds no readable record."""
-        imported = with_backend(load(config), lambda backend: _import(backend, path))
+        imported = with_backend(
+            load(config, data_dir=data_dir), lambda backend: _import(backend, path)
+        )
         result = imported.result
         if as_json:
             typer.echo(
@@ -129,9 +131,11 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             raise fail(f"no readable OSV records in {path}")
 
     @app.command("status")
-    def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    def status(
+        config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False
+    ) -> None:
         """Show the imported data's version, when it was last imported and how many records."""
-        state = with_backend(load(config), _state)
+        state = with_backend(load(config, data_dir=data_dir), _state)
         if as_json:
             typer.echo(
                 json.dumps(

@@ -37,9 +37,30 @@ class NamespaceRecord:
     public: bool
     members: dict[str, int]  # principal ("user:alice", "team:ops") -> role
     grants: list[tuple[str, str, tuple[str, ...]]]  # (pattern, principal, actions)
+    sbom_referrer: bool = False  # attach each image's SBOM to it as a referrer
 
 
 ACCOUNTS_CHANNEL = "seawall_accounts"  # notified with an account's name when it changes
+
+
+class LastSiteAdmin(Exception):
+    """Refused: the change would leave no enabled site admin, and nobody could manage users
+    (or make a new site admin) through the API again."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name!r} is the last enabled site admin: make another user a site admin before"
+            " disabling it or taking its site admin role away"
+        )
+        self.name = name
+
+
+# Who is an enabled site admin, in SQL. A change that may take one away is made only while
+# another remains.
+_ANOTHER_SITE_ADMIN = (
+    " AND (NOT site_admin OR disabled OR EXISTS (SELECT 1 FROM users other"
+    " WHERE other.site_admin AND NOT other.disabled AND other.name <> ?))"
+)
 
 
 class IdentityStore:
@@ -83,22 +104,52 @@ class IdentityStore:
         return await self._update_user(name, "password_hash = ?", password_hash)
 
     async def set_disabled(self, name: str, disabled: bool) -> bool:
-        return await self._update_user(name, "disabled = ?", disabled)
+        """False when there is no such user. Raises `LastSiteAdmin` rather than disable the
+        last enabled site admin."""
+        return await self._update_user(name, "disabled = ?", disabled, keep_admin=disabled)
 
     async def set_site_admin(self, name: str, site_admin: bool) -> bool:
-        return await self._update_user(name, "site_admin = ?", site_admin)
-
-    async def _update_user(self, name: str, assignment: str, value: Any) -> bool:
-        count, *_ = await self.backend.transaction(
-            [
-                Step(
-                    f"UPDATE users SET {assignment}, updated_at = ? WHERE name = ?",  # noqa: S608
-                    (value, time.time(), name),
-                ),
-                *self._changed(name),
-            ]
+        """False when there is no such user. Raises `LastSiteAdmin` rather than take the role
+        from the last enabled site admin."""
+        return await self._update_user(
+            name, "site_admin = ?", site_admin, keep_admin=not site_admin
         )
-        return bool(count)
+
+    async def _update_user(
+        self, name: str, assignment: str, value: Any, keep_admin: bool = False
+    ) -> bool:
+        """Change one user. With `keep_admin`, the change is made only if it leaves an enabled
+        site admin, decided in the same transaction, so that two concurrent changes cannot each
+        count on the admin the other takes away."""
+        sql = f"UPDATE users SET {assignment}, updated_at = ? WHERE name = ?"  # noqa: S608
+        args: tuple[Any, ...] = (value, time.time(), name)
+        steps: list[Step] = []
+        if keep_admin:
+            sql += _ANOTHER_SITE_ADMIN
+            args += (name,)
+            if self.backend.dialect == "postgresql":
+                # SQLite runs one write transaction at a time (BEGIN IMMEDIATE). PostgreSQL's
+                # READ COMMITTED would let two transactions each see the other's admin still
+                # enabled: lock every enabled admin's row first, so the second waits for the
+                # first to commit and its UPDATE then sees that change.
+                steps.append(
+                    Step(
+                        "SELECT id FROM users WHERE site_admin AND NOT disabled"
+                        " ORDER BY id FOR UPDATE",
+                        want="all",
+                    )
+                )
+        update = len(steps)
+        steps += [
+            Step(sql, args),
+            Step("SELECT 1 FROM users WHERE name = ?", (name,), "one"),
+            *self._changed(name),
+        ]
+        results = await self.backend.transaction(steps)
+        changed, exists = results[update], results[update + 1]
+        if not changed and exists is not None:
+            raise LastSiteAdmin(name)  # the user is there: only the guard can have refused
+        return bool(changed)
 
     async def users(self) -> list[UserRecord]:
         rows = await self.backend.fetchall(
@@ -119,6 +170,9 @@ class IdentityStore:
             ]
         )
         return bool(count)
+
+    async def team_exists(self, name: str) -> bool:
+        return await self.backend.fetchone("SELECT 1 FROM teams WHERE name = ?", name) is not None
 
     async def add_team_member(self, team: str, user: str) -> bool:
         """False when the team or the user does not exist."""
@@ -236,9 +290,15 @@ class IdentityStore:
         )
         return bool(count)
 
+    async def set_sbom_referrer(self, name: str, on: bool) -> bool:
+        (count,) = await self.backend.transaction(
+            [Step("UPDATE namespaces SET sbom_referrer = ? WHERE name = ?", (on, name))]
+        )
+        return bool(count)
+
     async def namespace(self, name: str) -> NamespaceRecord | None:
         row = await self.backend.fetchone(
-            "SELECT id, name, public FROM namespaces WHERE name = ?", name
+            "SELECT id, name, public, sbom_referrer FROM namespaces WHERE name = ?", name
         )
         if row is None:
             return None
@@ -257,6 +317,7 @@ class IdentityStore:
             bool(row[2]),
             {m[0]: int(m[1]) for m in members},
             [(g[0], g[1], tuple(a for a in g[2].split(",") if a)) for g in grants],
+            bool(row[3]),
         )
 
     async def set_member(self, namespace: str, principal: str, role: int) -> bool:

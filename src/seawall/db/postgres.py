@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from seawall.db.store import Row, Rows, Step, Steps, Then
+from seawall.db.store import DatabaseUnavailable, Row, Rows, Step, Steps, Then
 
 
 @lru_cache(maxsize=512)
@@ -51,13 +51,19 @@ class PostgresBackend:
         self._listener: Any = None
 
     async def start(self) -> None:
-        self._pool = await asyncpg.create_pool(
-            self.dsn,
-            min_size=1,
-            max_size=self.pool_size,
-            reset=_no_reset,
-            statement_cache_size=512,
-        )
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                reset=_no_reset,
+                statement_cache_size=512,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # OSError: refused, unreachable, unknown host, timed out; PostgresError: no such
+            # database, refused credentials. asyncpg never puts the password in a message.
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise DatabaseUnavailable(f"cannot connect: {reason}") from exc
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         row: Row | None = await self._pool.fetchrow(numbered(sql), *args)

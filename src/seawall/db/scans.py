@@ -9,6 +9,7 @@ a job whose lease lapsed (its worker died) is claimable again.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -259,7 +260,8 @@ class ScanStore:
 
     # -- reports -------------------------------------------------------------------------------
 
-    async def put_report(self, report: ReportRow) -> None:
+    async def put_report(self, report: ReportRow, sbom: bytes | None = None) -> None:
+        """Store a report (and, for a complete one, its SBOM, compressed) in one transaction."""
         values = (
             report.digest,
             report.status,
@@ -278,16 +280,36 @@ class ScanStore:
         )
         names = _REPORT_COLUMNS.split(", ")
         updates = ", ".join(f"{name} = excluded.{name}" for name in names[1:])
-        await self.backend.transaction(
-            [
+        steps = [
+            Step(
+                f"INSERT INTO scan_reports ({_REPORT_COLUMNS})"  # noqa: S608
+                f" VALUES ({', '.join('?' * len(values))})"
+                f" ON CONFLICT (digest) DO UPDATE SET {updates}",
+                values,
+            )
+        ]
+        if sbom is not None:
+            steps.append(
                 Step(
-                    f"INSERT INTO scan_reports ({_REPORT_COLUMNS})"  # noqa: S608
-                    f" VALUES ({', '.join('?' * len(values))})"
-                    f" ON CONFLICT (digest) DO UPDATE SET {updates}",
-                    values,
+                    "UPDATE scan_reports SET sbom = ? WHERE digest = ?",
+                    (zlib.compress(sbom), report.digest),
                 )
-            ]
+            )
+        await self.backend.transaction(steps)
+
+    async def sbom(self, digest: str) -> bytes | None:
+        """The CycloneDX document stored with the image's last complete scan."""
+        row = await self.backend.fetchone(
+            "SELECT sbom FROM scan_reports WHERE digest = ? AND sbom IS NOT NULL", digest
         )
+        return zlib.decompress(bytes(row[0])) if row is not None else None
+
+    async def sbom_referrer(self, namespace: str) -> bool:
+        """Does the namespace want each image's SBOM attached to it as a referrer?"""
+        row = await self.backend.fetchone(
+            "SELECT sbom_referrer FROM namespaces WHERE name = ?", namespace
+        )
+        return bool(row[0]) if row is not None else False
 
     async def report(self, digest: str) -> ReportRow | None:
         row = await self.backend.fetchone(

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from seawall.db.store import Row, Rows, Step, Steps, Then
+from seawall.db.store import DatabaseUnavailable, Row, Rows, Step, Steps, Then
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -50,7 +50,10 @@ class SqliteBackend:
         self._writer: sqlite3.Connection | None = None
 
     async def start(self) -> None:
-        self._reader = _connect(self.path)
+        try:
+            self._reader = _connect(self.path)
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"cannot open: {exc}") from exc
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         row: Row | None = self._reader.execute(sql, args).fetchone()

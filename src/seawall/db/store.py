@@ -46,11 +46,17 @@ class Then:
 Steps = Sequence[Step | Rows | Then]
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened or reached (no server, no such database, refused
+    credentials, not a database file). The message says why, in one line, without secrets."""
+
+
 class SqlBackend(Protocol):
     dialect: str
 
     async def start(self) -> None:
-        """Open connections; called once inside the event loop that will use them."""
+        """Open connections; called once inside the event loop that will use them. Raises
+        `DatabaseUnavailable` when the database cannot be opened or reached."""
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         """Run a read, return the first row."""
@@ -219,31 +225,32 @@ class MetadataStore:
         )
         return bool(count)
 
-    async def missing_references(
+    async def linked_sizes(
         self, repository_id: int, blob_digests: Sequence[str], manifest_digests: Sequence[str]
-    ) -> tuple[list[str], list[str]]:
-        """Which of these blobs and manifests the repository does not link to."""
-        missing_blobs = [
-            d
-            for d in dict.fromkeys(blob_digests)
-            if await self.backend.fetchone(
-                "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """The sizes of those of these blobs and manifests that the repository links to."""
+        blobs: dict[str, int] = {}
+        for digest in dict.fromkeys(blob_digests):
+            row = await self.backend.fetchone(
+                "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
+                " WHERE rb.repository_id = ? AND rb.digest = ?",
                 repository_id,
-                d,
+                digest,
             )
-            is None
-        ]
-        missing_manifests = [
-            d
-            for d in dict.fromkeys(manifest_digests)
-            if await self.backend.fetchone(
-                "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+            if row is not None:
+                blobs[digest] = int(row[0])
+        manifests: dict[str, int] = {}
+        for digest in dict.fromkeys(manifest_digests):
+            row = await self.backend.fetchone(
+                "SELECT m.size FROM repository_manifests rm"
+                " JOIN manifests m ON m.digest = rm.digest"
+                " WHERE rm.repository_id = ? AND rm.digest = ?",
                 repository_id,
-                d,
+                digest,
             )
-            is None
-        ]
-        return missing_blobs, missing_manifests
+            if row is not None:
+                manifests[digest] = int(row[0])
+        return blobs, manifests
 
     # -- manifests ------------------------------------------------------------------------
 

@@ -157,6 +157,8 @@ namespaces = sa.Table(
     sa.Column("name", _name(255), nullable=False, unique=True),
     sa.Column("public", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Attach each image's SBOM to it as an OCI referrer (off: the SBOM is served by the API only).
+    sa.Column("sbom_referrer", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 namespace_members = sa.Table(
@@ -352,4 +354,5 @@ scan_reports = sa.Table(
     sa.Column("inventory", sa.LargeBinary),  # zlib-compressed JSON
     sa.Column("vulnerabilities", sa.LargeBinary),  # zlib-compressed JSON, rewritten by re-matches
     sa.Column("findings", sa.LargeBinary),  # zlib-compressed JSON: secrets, malware, skipped
+    sa.Column("sbom", sa.LargeBinary),  # zlib-compressed CycloneDX JSON
 )

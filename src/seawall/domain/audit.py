@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from seawall.domain.text import storable
+
 GENESIS = "0" * 64
 _encode_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
 MAX_TEXT = 1024  # client-controlled text (user agent, reasons) is cut to this many characters
@@ -55,6 +57,7 @@ class AuditAction(StrEnum):
     ROBOT_DISABLED = "robot:disabled"
     NAMESPACE_CREATED = "namespace:created"
     NAMESPACE_VISIBILITY_CHANGED = "namespace:visibility_changed"
+    NAMESPACE_SBOM_REFERRER_CHANGED = "namespace:sbom_referrer_changed"
     MEMBER_SET = "member:set"
     MEMBER_REMOVED = "member:removed"
     GRANT_ADDED = "grant:added"
@@ -151,7 +154,7 @@ class AuditEvent(NamedTuple):
             digest=digest,
             outcome=outcome.value,
             reason=_cut(reason),
-            detail=canonical_json(detail) if detail else None,
+            detail=storable(canonical_json(detail)) if detail else None,
         )
 
     def as_dict(self) -> dict[str, str | None]:
@@ -284,7 +287,8 @@ def verify_chain(rows: Iterable[StoredEvent], previous: str, expected_first: int
 
 
 def _cut(text: str | None) -> str | None:
-    return None if text is None else text[:MAX_TEXT].replace("\x00", "\ufffd")
+    """Client-controlled text as the log can hold it: bounded, no NUL, no lone surrogate."""
+    return None if text is None else storable(text[:MAX_TEXT])
 
 
 def iter_jsonl(lines: Iterable[str]) -> Iterator[StoredEvent]:

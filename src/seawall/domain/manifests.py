@@ -7,10 +7,12 @@ manifests exist in the repository is the manifest service's job.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from seawall.domain.digests import Digest
+from seawall.domain.text import document_problem
 from seawall.errors import ErrorCode, RegistryError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -25,6 +27,14 @@ DOCKER_SCHEMA1 = (
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
+# A descriptor's size is a Go int64 in every client; anything larger is not a real size.
+MAX_DESCRIPTOR_SIZE = 2**63 - 1
+# RFC 6838 type/subtype, optional parameters; what the referrers API stores and filters on.
+MAX_MEDIA_TYPE_LENGTH = 255
+_MEDIA_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+    r"(?: *; *[A-Za-z0-9!#$&^_.+-]+=(?:[\x21\x23-\x3a\x3c-\x7e]+|\"[\x20-\x7e]*\"))*"
+)
 # What a client that sends no Accept header still understands.
 DEFAULT_ACCEPTED = frozenset({DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX})
 
@@ -80,6 +90,8 @@ def _descriptor(value: Any, where: str) -> Descriptor:
         raise _invalid(f"{where}: {exc.message}") from None
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise _invalid(f"{where}: size is required and must be a non-negative integer")
+    if size > MAX_DESCRIPTOR_SIZE:
+        raise _invalid(f"{where}: size {size} is larger than any blob can be (2^63-1)")
     artifact_type = value.get("artifactType")
     if artifact_type is not None and not isinstance(artifact_type, str):
         raise _invalid(f"{where}: artifactType must be a string")
@@ -117,6 +129,16 @@ def _media_type(document: dict[str, Any], content_type: str | None) -> str:
     return media_type
 
 
+def _artifact_type(value: str, where: str) -> str:
+    """An artifact type is stored and filtered on: it must be a media type (RFC 6838)."""
+    if len(value) > MAX_MEDIA_TYPE_LENGTH or not _MEDIA_TYPE.fullmatch(value):
+        raise _invalid(
+            f"{where} {value[:80]!r} is not a media type (type/subtype, RFC 6838,"
+            f" at most {MAX_MEDIA_TYPE_LENGTH} characters)"
+        )
+    return value
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Refuse duplicate keys: two parsers must never read one manifest two ways."""
     document: dict[str, Any] = {}
@@ -130,13 +152,21 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_manifest(payload: bytes, content_type: str | None) -> ParsedManifest:
     """Validate a manifest body; raise MANIFEST_INVALID with a precise message."""
     try:
-        document = json.loads(payload, object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid(f"manifest is not UTF-8: invalid byte at offset {exc.start}") from None
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys)
+    except ValueError as exc:
         raise _invalid(f"manifest is not valid JSON: {exc}") from None
     except RecursionError:
         raise _invalid("manifest JSON is nested too deeply") from None
     if not isinstance(document, dict):
         raise _invalid("manifest must be a JSON object")
+    # JSON escapes can spell what no database stores and no encoder writes back.
+    problem = document_problem(document)
+    if problem is not None:
+        raise _invalid(f"manifest string {problem}")
     sent_type = (content_type or "").split(";", 1)[0].strip().lower()
     if sent_type in DOCKER_SCHEMA1 or document.get("mediaType") in DOCKER_SCHEMA1:
         raise _invalid("Docker schema 1 manifests are not supported; push schema 2 or OCI")
@@ -149,8 +179,10 @@ def parse_manifest(payload: bytes, content_type: str | None) -> ParsedManifest:
     if document.get("subject") is not None:
         subject = _descriptor(document["subject"], "subject")
     artifact_type = document.get("artifactType")
-    if artifact_type is not None and (not isinstance(artifact_type, str) or not artifact_type):
-        raise _invalid("artifactType must be a non-empty string")
+    if artifact_type is not None:
+        if not isinstance(artifact_type, str) or not artifact_type:
+            raise _invalid("artifactType must be a non-empty string")
+        artifact_type = _artifact_type(artifact_type, "artifactType")
 
     if media_type in IMAGE_TYPES:
         if "manifests" in document:
@@ -163,7 +195,7 @@ def parse_manifest(payload: bytes, content_type: str | None) -> ParsedManifest:
         if media_type == DOCKER_MANIFEST and not layers:
             raise _invalid("a Docker image manifest needs at least one layer")
         if artifact_type is None and media_type == OCI_MANIFEST:
-            artifact_type = config.media_type
+            artifact_type = _artifact_type(config.media_type, "config.mediaType")
         return ParsedManifest(
             media_type, (config, *layers), (), subject, artifact_type, annotations
         )

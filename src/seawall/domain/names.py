@@ -7,7 +7,13 @@ import re
 from seawall.errors import ErrorCode, RegistryError
 
 MAX_NAME_LENGTH = 255
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+# Users and teams: the database columns that hold them are this wide (db/tables.py).
+MAX_ACCOUNT_NAME_LENGTH = 64
+# A robot's full name, NAMESPACE+NAME, likewise.
+MAX_ROBOT_NAME_LENGTH = 128
+# One path component; the OpenAPI document shows this very expression.
+COMPONENT_PATTERN = r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$"
+_COMPONENT = re.compile(COMPONENT_PATTERN)
 _TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 
 
@@ -42,11 +48,13 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
-def validate_component(name: str, what: str) -> str:
+def validate_component(name: str, what: str, limit: int = MAX_NAME_LENGTH) -> str:
     """A single name component (a user, team or namespace name): the repository grammar
-    without '/'. Raises ValueError naming `what`."""
+    without '/', at most `limit` characters. Raises ValueError naming `what`."""
     if "/" in name:
         raise ValueError(f"invalid {what} {name[:100]!r}: it may not contain '/'")
+    if len(name) > limit:
+        raise ValueError(f"invalid {what}: it is {len(name)} characters; the limit is {limit}")
     try:
         return validate_repository(name)
     except RegistryError as exc:

@@ -2,7 +2,9 @@
 
 Pure data, checked when it is made: an invalid pattern, principal or role raises ValueError, so a
 policy that reaches `decide` means what it says. Principals (members, grantees, creators) are
-"user:<name>" or "team:<name>"; robots are never principals: they act through their scopes.
+stored as "user:<name>" or "team:<name>"; robots are never principals: they act through their
+scopes. People may name a user bare (`alice`) wherever a principal or an account is asked for:
+`parse_principal` and `parse_account` read what they type, for the CLI and the API alike.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Literal
 
-from seawall.domain.names import validate_repository
+from seawall.domain.names import MAX_ACCOUNT_NAME_LENGTH, validate_component, validate_repository
 from seawall.domain.patterns import RepositoryPattern
 from seawall.errors import RegistryError
 
@@ -76,6 +78,53 @@ def _check_principal(principal: str) -> None:
     kind, _, name = principal.partition(":")
     if kind not in ("user", "team") or not name:
         raise ValueError(f"invalid principal {principal!r}: use 'user:<name>' or 'team:<name>'")
+
+
+def parse_principal(text: str) -> str:
+    """A member or grantee as a person writes it, in the stored form: a bare `NAME` or
+    `user:NAME` is the user ("user:NAME"), `team:NAME` the team. Robots are never principals."""
+    kind, sep, name = text.partition(":")
+    if not sep:
+        kind, name = "user", text
+    if kind == "robot" or (kind == "user" and "+" in name):
+        raise ValueError(
+            f"{text!r} is a robot: robots are not members or grantees, they act through"
+            " their scopes"
+        )
+    if kind not in ("user", "team") or not name or ":" in name:
+        raise ValueError(
+            f"invalid principal {text!r}: use NAME or user:NAME for a user, team:NAME for a team"
+        )
+    # The account name's own grammar and length: what no account can be named is no principal.
+    validate_component(name, f"{kind} name", MAX_ACCOUNT_NAME_LENGTH)
+    return f"{kind}:{name}"
+
+
+def parse_user(text: str) -> str:
+    """A user's name, written `NAME` or `user:NAME`."""
+    principal = parse_principal(text)
+    if not principal.startswith("user:"):
+        raise ValueError(f"{text!r} is not a user: use NAME or user:NAME")
+    return principal.removeprefix("user:")
+
+
+def parse_account(text: str) -> str | None:
+    """An account that acts, as a person writes it, as the name it signs in with: `NAME` or
+    `user:NAME` (a user), `NS+NAME` or `robot:NS+NAME` (a robot); None for `anonymous` (no
+    credentials). A team never acts by itself."""
+    if text == "anonymous":
+        return None
+    kind, sep, name = text.partition(":")
+    if not sep:
+        kind, name = ("robot" if "+" in text else "user"), text
+    if kind == "team":
+        raise ValueError(f"{text!r} is a team, which never acts by itself: name one of its users")
+    if kind not in ("user", "robot") or not name or (kind == "robot") != ("+" in name):
+        raise ValueError(
+            f"invalid account {text!r}: use NAME or user:NAME for a user, NS+NAME or"
+            " robot:NS+NAME for a robot, or anonymous"
+        )
+    return name
 
 
 def _check_actions(actions: frozenset[Action], allowed: Iterable[Action], what: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -81,11 +82,16 @@ class Gate:
         return f"{base}/token"
 
     def challenge(
-        self, request: Request, scope: str | None, message: str, error: ChallengeError = None
+        self,
+        request: Request,
+        scope: str | None,
+        message: str,
+        error: ChallengeError = None,
+        also: Sequence[str] = (),
     ) -> RegistryError:
-        header = www_authenticate(
-            self.realm(request), self.service, [parse_scope(scope)] if scope else (), error=error
-        )
+        """A 401 sending the client to /token for `scope` and the scopes in `also`."""
+        scopes = [parse_scope(s) for s in ([scope] if scope else []) + list(also)]
+        header = www_authenticate(self.realm(request), self.service, scopes, error=error)
         return RegistryError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": header})
 
     async def caller(self, request: Request) -> Caller:
@@ -137,7 +143,16 @@ class Gate:
             raise self.challenge(request, None, "authentication required")
         return caller
 
-    async def check(self, request: Request, repository: str | None, action: Action) -> Caller:
+    async def check(
+        self,
+        request: Request,
+        repository: str | None,
+        action: Action,
+        also_ask: Sequence[str] = (),
+    ) -> Caller:
+        """The one access check of a /v2 handler. `also_ask` are scopes a challenge asks for
+        besides this one (a mount asks for `pull` on its source, as Distribution does): they
+        only tell the client what to fetch a token for; each is decided where it is used."""
         caller = await self.caller(request)
         scope = scope_for(repository, action)
         if caller.claims is not None:
@@ -150,7 +165,7 @@ class Gate:
                 return caller
             reason = f"the token does not grant {scope}"
             await self.denied(caller, repository, action, reason)
-            raise self.challenge(request, scope, reason, "insufficient_scope")
+            raise self.challenge(request, scope, reason, "insufficient_scope", also_ask)
         decision = await self.access.decide(caller.actor, repository, action)
         if decision.allowed:
             await self._created_by_push(caller, repository, action)
@@ -158,7 +173,7 @@ class Gate:
         if caller.anonymous:
             # The first step of the token handshake, not a refusal: the client has not yet
             # asked /token (which records what it could not grant).
-            raise self.challenge(request, scope, "authentication required")
+            raise self.challenge(request, scope, "authentication required", also=also_ask)
         await self.denied(caller, repository, action, decision.reason)
         if repository is None or await self.access.visible(caller.actor, repository):
             raise RegistryError(ErrorCode.DENIED, decision.reason)
@@ -214,6 +229,17 @@ class Gate:
             await self.denied(caller, repository, action, reason)
             raise RegistryError(ErrorCode.DENIED, reason)
 
+    async def may_mount_from(self, caller: Caller, repository: str) -> bool:
+        """May this caller's blobs come from `repository` by a mount? When its token lists a
+        pull of it; otherwise when the caller's account may pull it now. A mount only links a
+        blob the caller could pull and push itself, so its account's rights are what count."""
+        if caller.claims is not None and granted(caller.claims, "repository", repository, "pull"):
+            return True
+        actor = await self.full_actor(caller)
+        if actor is None:
+            return False
+        return (await self.access.decide(actor, repository, Action.PULL)).allowed
+
     async def can_pull(self, caller: Caller, repository: str) -> bool:
         """For listings and mounts: may this caller pull `repository`? (never raises)"""
         if caller.claims is not None:
@@ -237,9 +263,10 @@ def login_origin(request: Request, name: str) -> Origin:
 
 def basic_credentials(value: str) -> tuple[str, str]:
     try:
+        # A header is decoded as Latin-1: a non-ASCII one is a ValueError here, not a 500.
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized("malformed Basic credentials") from None
+    except (binascii.Error, ValueError):
+        raise unauthorized("malformed Basic credentials: not base64 of UTF-8") from None
     name, sep, secret = decoded.partition(":")
     if not sep or not name:
         raise unauthorized("malformed Basic credentials")

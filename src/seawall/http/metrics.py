@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,7 +113,9 @@ class MetricsMiddleware:
         status = 500
         sent = 0
         received = 0
-        request_id = _header(scope, b"x-request-id") or f"{self._prefix}{next(self._ids):x}"
+        given = _header(scope, b"x-request-id")
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else None
+        request_id = request_id or f"{self._prefix}{next(self._ids):x}"
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope["seawall.request_id"] = request_id
 
@@ -146,6 +149,10 @@ class MetricsMiddleware:
                 self.metrics.bytes_in.inc(received)
             if sent:
                 self.metrics.bytes_out.inc(sent)
+
+
+# A client's request id is echoed in a header and stored in the audit log: a plain token only.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
@@ -19,6 +20,18 @@ from seawall.http.v2.tags import TagEndpoints
 from seawall.http.v2.uploads import UploadEndpoints
 
 NAME = "/v2/{name:path}"
+
+
+class ImageRoute(Route):
+    """`/api/v1/scans/{name:path}`, which must not also claim the image's `/sbom` sub-resource:
+    else a POST there would be a rescan of an image named `…/sbom` (400), and its 405 would
+    advertise POST. A tag holds no '/', so no image name ends like that."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and child["path_params"]["name"].endswith("/sbom"):
+            return Match.NONE, {}
+        return match, child
 
 
 def routes(
@@ -89,6 +102,7 @@ def api_routes(api: ApiEndpoints, audit: AuditEndpoints, scans: ScanEndpoints) -
         Route(f"{API}/access/explain", api.explain, methods=["GET"]),
         Route(f"{API}/audit", audit.list, methods=["GET"]),
         Route(f"{API}/scans", scans.list, methods=["GET"]),
-        Route(f"{API}/scans/{{name:path}}", scans.show, methods=["GET"]),
-        Route(f"{API}/scans/{{name:path}}", scans.rescan, methods=["POST"]),
+        Route(f"{API}/scans/{{name:path}}/sbom", scans.sbom, methods=["GET"]),
+        ImageRoute(f"{API}/scans/{{name:path}}", scans.show, methods=["GET"]),
+        ImageRoute(f"{API}/scans/{{name:path}}", scans.rescan, methods=["POST"]),
     ]

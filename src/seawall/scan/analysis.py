@@ -4,8 +4,10 @@
 - its changes (entries, whiteouts, opaque markers), so the image's final view can be rebuilt
   without reading the layer again;
 - the bytes of package-database files (dpkg, apk, rpm, Python, npm, os-release), parsed only
-  once the final view says which copies survive;
-- what the content analyzers found in each file: Go build info, secrets, malware.
+  once the final view says which copies survive, and dpkg's per-package checksum lists;
+- what the content analyzers found in each file: Go build info, secrets, malware; and the
+  digests of each file with a secret, to tell a package's own file from the image's;
+- notes on what was unusual about the layer as a tar stream.
 
 A `LayerAnalysis` serializes to compressed JSON and is cached by layer digest, together with
 the `Analyzers.fingerprint` that produced it, so a layer shared by many images is read once.
@@ -24,7 +26,7 @@ from typing import Any, BinaryIO
 
 from seawall.scan.inventory import Package
 from seawall.scan.inventory.apk import is_apk_installed
-from seawall.scan.inventory.dpkg import is_dpkg_status
+from seawall.scan.inventory.dpkg import is_dpkg_status, md5sums_package
 from seawall.scan.inventory.golang import is_go_binary, parse_go_binary
 from seawall.scan.inventory.npm import is_npm_manifest
 from seawall.scan.inventory.osrelease import is_os_release
@@ -33,6 +35,7 @@ from seawall.scan.inventory.rpm import is_rpmdb_sqlite
 from seawall.scan.layers import (
     EntryKind,
     LayerEntry,
+    LayerNote,
     LayerRejected,
     Limits,
     SkippedEntry,
@@ -40,10 +43,12 @@ from seawall.scan.layers import (
     read_layer,
 )
 from seawall.scan.malware import MalwareScanner
+from seawall.scan.owners import file_hashes
 from seawall.scan.secrets import SecretScanner
 
 # Bump when what a LayerAnalysis holds or how it is derived changes: old cache rows then miss.
-ANALYSIS_VERSION = "1"
+# 2: layers read as Go reads them; notes, dpkg checksum lists, digests of files with secrets.
+ANALYSIS_VERSION = "2"
 
 _PACKAGE_FILES: tuple[Callable[[str], bool], ...] = (
     is_dpkg_status,
@@ -90,6 +95,11 @@ class LayerAnalysis:
     malware: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     rejected: str | None = None  # why the layer could not be read (the scan fails with it)
     bytes_read: int = 0  # regular-file bytes in the layer (uncompressed data)
+    notes: list[str] = field(default_factory=list)  # what was unusual about the layer
+    # dpkg `.md5sums` files by path, as text (they compress far better than base64 would).
+    dpkg_md5sums: dict[str, str] = field(default_factory=dict)
+    # Digests (by hashlib name) of each file in which a secret was found.
+    file_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         document = {
@@ -108,6 +118,9 @@ class LayerAnalysis:
             "malware": self.malware,
             "rejected": self.rejected,
             "bytes_read": self.bytes_read,
+            "notes": self.notes,
+            "dpkg_md5sums": self.dpkg_md5sums,
+            "file_hashes": self.file_hashes,
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
 
@@ -132,6 +145,9 @@ class LayerAnalysis:
             malware=document["malware"],
             rejected=document["rejected"],
             bytes_read=document["bytes_read"],
+            notes=document["notes"],
+            dpkg_md5sums=document["dpkg_md5sums"],
+            file_hashes=document["file_hashes"],
         )
 
 
@@ -156,6 +172,8 @@ def analyze_layer(source: BinaryIO, analyzers: Analyzers) -> LayerAnalysis:
         for item in read_layer(source, analyzers.limits, every_file):
             if isinstance(item, SkippedEntry):
                 result.skipped.append((item.name, item.reason))
+            elif isinstance(item, LayerNote):
+                result.notes.append(item.text)
             elif isinstance(item, Whiteout):
                 (result.opaque if item.opaque else result.whiteouts).append(item.path)
             else:
@@ -176,6 +194,8 @@ def _take(result: LayerAnalysis, item: LayerEntry, analyzers: Analyzers) -> None
     path = item.path
     if is_package_file(path):
         result.package_files[path] = _metadata_headers(path, data)
+    elif md5sums_package(path) is not None:
+        result.dpkg_md5sums[path] = data.decode("utf-8", "surrogateescape")
     elif is_go_binary(data):
         packages = parse_go_binary(data, path)
         if packages:
@@ -183,6 +203,7 @@ def _take(result: LayerAnalysis, item: LayerEntry, analyzers: Analyzers) -> None
     secrets = analyzers.secrets.scan(path, data)
     if secrets:
         result.secrets[path] = [asdict(finding) for finding in secrets]
+        result.file_hashes[path] = file_hashes(data)
     malware = analyzers.malware.scan(path, data)
     if malware:
         result.malware[path] = [asdict(finding) for finding in malware]

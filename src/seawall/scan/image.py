@@ -13,6 +13,7 @@ from seawall.scan.layers import (
     ContentSink,
     EntryKind,
     LayerEntry,
+    LayerNote,
     Limits,
     SkippedEntry,
     Wanted,
@@ -74,6 +75,7 @@ class ImageFiles:
         self.files: dict[str, FileInfo] = {}
         self.removed: list[RemovedFile] = []
         self.skipped: list[LayerSkip] = []
+        self.notes: list[tuple[int, str]] = []  # (layer index, what was unusual about it)
         self.layer_count = 0
         # Every known name (entries and their implied parents) by parent, for subtree deletes.
         self._children: dict[str, set[str]] = {}
@@ -89,16 +91,19 @@ class ImageFiles:
         whiteouts: list[str] = []
         opaque: list[str] = []
         skipped: list[tuple[str, str]] = []
+        notes: list[str] = []
         for item in read_layer(source, self.limits, wanted):
             if isinstance(item, SkippedEntry):
                 skipped.append((item.name, item.reason))
+            elif isinstance(item, LayerNote):
+                notes.append(item.text)
             elif isinstance(item, Whiteout):
                 (opaque if item.opaque else whiteouts).append(item.path)
             else:
                 entries.append(item)
                 if item.content is not None and sink is not None:
                     sink(item.path, index, item.content)
-        self.add_changes(entries, whiteouts, opaque, skipped)
+        self.add_changes(entries, whiteouts, opaque, skipped, notes)
 
     def add_changes(
         self,
@@ -106,9 +111,11 @@ class ImageFiles:
         whiteouts: Iterable[str],
         opaque: Iterable[str],
         skipped: Iterable[tuple[str, str]] = (),
+        notes: Iterable[str] = (),
     ) -> None:
         """Apply the next layer from its changes as already read (e.g. from a cache): entries in
-        tar order, whiteout and opaque paths, and (tar name, reason) of skipped members."""
+        tar order, whiteout and opaque paths, (tar name, reason) of skipped members, and notes
+        on what was unusual about it."""
         index = self.layer_count
         changes = _LayerChanges()
         for entry in entries:
@@ -118,6 +125,7 @@ class ImageFiles:
         changes.opaque.extend(opaque)
         self._apply(index, changes)
         self.skipped.extend(LayerSkip(index, name, reason) for name, reason in skipped)
+        self.notes.extend((index, text) for text in notes)
         self.layer_count += 1
 
     def _apply(self, index: int, changes: _LayerChanges) -> None:

@@ -1,43 +1,38 @@
 """Read image layers safely as streams, and apply them in order to get an image's file view.
 
-A layer is a tar stream, gzip- or zstd-compressed or plain (told apart by magic bytes). Reading
-never writes to disk and never opens a path built from tar names: entries are names and metadata,
-and the bytes of a regular file are read into memory only when the caller wants that path and the
-file is within `Limits.max_content_bytes`. Every limit breach raises `LayerRejected` with a reason
-meant for a scan report; nothing else escapes for bad input.
+A layer is a tar stream, gzip- or zstd-compressed or plain (told apart by magic bytes), read by
+`seawall.scan.tar` as Go's archive/tar reads it: what a container runtime unpacks is what is
+scanned, and a layer is refused only when the runtime would refuse it. What was unusual about a
+layer (no end-of-archive blocks, a last entry without its padding, paths listed twice, ...) comes
+out as `LayerNote`s. Reading never writes to disk and never opens a path built from tar names:
+entries are names and metadata, and the bytes of a regular file are read into memory only when
+the caller wants that path and the file is within `Limits.max_content_bytes`. Every limit breach
+raises `LayerRejected` with a reason meant for a scan report; nothing else escapes for bad input.
+
+Tar names are bytes and need not be UTF-8: a path is the name decoded as UTF-8 with
+`surrogateescape`, so every name maps to one path and back (`seawall.scan.names` turns it into
+text for reports).
 
 `read_layer` yields one layer's entries; `seawall.scan.image.ImageFiles` applies layers in order.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import tarfile
-import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import BinaryIO
 
-import zstandard
-from isal import igzip, isal_zlib
+from seawall.scan.decompress import StreamRejected, decompressed
+from seawall.scan.names import shown
+from seawall.scan.tar import TarEnding, TarError, TarHeader, TarReader
 
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
-
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 MAX_SYMLINK_HOPS = 40
-# isal's stubs declare its error as an instance; it is the exception class.
-_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
-_READ_CHUNK = 64 * 1024
-# tarfile's stream buffer: large reads keep the per-call overhead of small ones off the hot path.
-_TAR_BUFFER = 256 * 1024
-# tarfile reads ahead at most one buffer past the block it parses.
-_TAIL_BYTES = _TAR_BUFFER + 4 * tarfile.RECORDSIZE
+# A note names at most this many of the paths it is about.
+NOTE_EXAMPLES = 5
 
 Wanted = Callable[[str], bool]
 ContentSink = Callable[[str, int, bytes], None]
@@ -75,12 +70,6 @@ class Limits:
             raise ValueError("max_content_bytes must not be negative")
 
 
-class Compression(StrEnum):
-    GZIP = "gzip"
-    ZSTD = "zstd"
-    NONE = "none"
-
-
 class EntryKind(StrEnum):
     FILE = "file"
     DIR = "dir"
@@ -99,7 +88,8 @@ class LayerEntry:
     size: int
     mode: int
     link_target: str | None = None
-    # The link target, taken as written, points outside the image root (absolute or via "..").
+    # The link target, taken as written, climbs out of the image root by "..". (An absolute
+    # target starts at the root, as in a container.)
     link_escapes: bool = False
     oversized: bool = False
     content: bytes | None = None
@@ -122,20 +112,15 @@ class SkippedEntry:
     reason: str
 
 
-LayerItem = LayerEntry | Whiteout | SkippedEntry
+@dataclass(frozen=True, slots=True)
+class LayerNote:
+    """Something unusual about the layer that does not stop it being read, in words for a
+    report; yielded after the layer's last entry."""
+
+    text: str
 
 
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-def detect_compression(head: bytes) -> Compression:
-    """Tell the compression from a layer's first bytes."""
-    if head.startswith(GZIP_MAGIC):
-        return Compression.GZIP
-    if head.startswith(ZSTD_MAGIC):
-        return Compression.ZSTD
-    return Compression.NONE
+LayerItem = LayerEntry | Whiteout | SkippedEntry | LayerNote
 
 
 def normalize_name(name: str) -> str | None:
@@ -159,212 +144,172 @@ def parent_path(path: str) -> str:
 
 
 def _symlink_escapes(path: str, target: str) -> bool:
+    # An absolute target starts at the image root inside a container; a relative one escapes
+    # when its ".." climb above the root, which only a tool unpacking the image onto a host
+    # directory and following the link would act on.
     if target.startswith("/"):
-        return True
+        return False
     base = parent_path(path)
     return normalize_name(f"{base}/{target}" if base else target) is None
 
 
-class _Prefixed(io.RawIOBase):
-    """The source with the magic bytes we already read put back in front, so nothing seeks."""
-
-    def __init__(self, head: bytes, source: BinaryIO) -> None:
-        self._head = head
-        self._source = source
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer)
-        size = len(view)
-        if self._head:
-            data, self._head = self._head[:size], self._head[size:]
-        else:
-            data = self._source.read(size)
-        view[: len(data)] = data
-        return len(data)
-
-
-class _Counted(io.RawIOBase):
-    """Decompressed bytes, counted: past the limit the layer is a bomb. Decoder errors become
-    `LayerRejected`; errors of the source itself pass through unchanged. The last bytes handed
-    out are kept so the block tarfile stopped at can be looked at afterwards."""
-
-    def __init__(
-        self,
-        inner: _Readable,
-        compression: Compression,
-        limit: int,
-        errors: tuple[type[Exception], ...],
-    ) -> None:
-        self._inner = inner
-        self._compression = compression
-        self._limit = limit
-        self._errors = errors
-        self._tail = bytearray()
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1, /) -> bytes:
-        if size < 0:
-            raise ValueError("a layer is only read in bounded chunks")
-        try:
-            data = self._inner.read(size)
-        except self._errors as error:
-            raise LayerRejected(f"corrupt {self._compression} stream: {error}") from error
-        self.count += len(data)
-        if self.count > self._limit:
-            raise LayerRejected(
-                f"decompressed size passes the limit of {self._limit} bytes (decompression bomb?)"
-            )
-        self._tail += data
-        if len(self._tail) > 2 * _TAIL_BYTES:
-            del self._tail[:-_TAIL_BYTES]
-        return data
-
-    def block_at(self, offset: int) -> bytes | None:
-        """The tar block at `offset` if it is among the last bytes read, else None."""
-        start = offset - (self.count - len(self._tail))
-        if start < 0 or start + tarfile.BLOCKSIZE > len(self._tail):
-            return None
-        return bytes(self._tail[start : start + tarfile.BLOCKSIZE])
-
-
-def _decompressed(source: BinaryIO, limit: int) -> _Counted:
-    head = b""
-    while len(head) < len(ZSTD_MAGIC):
-        chunk = source.read(len(ZSTD_MAGIC) - len(head))
-        if not chunk:
-            break
-        head += chunk
-    compression = detect_compression(head)
-    raw = io.BufferedReader(_Prefixed(head, source), _READ_CHUNK)
-    inner: _Readable
-    errors: tuple[type[Exception], ...]
-    if compression is Compression.GZIP:
-        # ISA-L's inflate: twice zlib's speed, the same format and errors.
-        inner = igzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
-        errors = (gzip.BadGzipFile, EOFError, zlib.error, _ISAL_ERROR)
-    elif compression is Compression.ZSTD:
-        inner = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        errors = (zstandard.ZstdError,)
-    else:
-        inner, errors = raw, ()
-    return _Counted(inner, compression, limit, errors)
-
-
-# tarfile raises these, besides TarError, on some malformed headers (pax numbers, sparse maps).
-_HEADER_ERRORS = (tarfile.TarError, ValueError, OverflowError, UnicodeError, IndexError, KeyError)
-
-
-def _tar_rejection(error: Exception, members_read: int) -> LayerRejected:
-    text = str(error) or type(error).__name__
+def _rejection(error: TarError, members_read: int) -> LayerRejected:
     if members_read == 0:
-        return LayerRejected(f"not a tar stream: {text}")
-    if "unexpected end" in text or "truncated" in text:
-        return LayerRejected("truncated tar")
-    return LayerRejected(f"malformed tar: {text}")
+        return LayerRejected(f"not a tar stream: {error.reason}")
+    if error.reason == "truncated tar":
+        return LayerRejected(error.reason)
+    return LayerRejected(f"malformed tar: {error.reason}")
 
 
-def _kind(member: tarfile.TarInfo) -> EntryKind:
-    if member.isreg():
-        return EntryKind.FILE
-    if member.isdir():
-        return EntryKind.DIR
-    if member.issym():
-        return EntryKind.SYMLINK
-    if member.islnk():
-        return EntryKind.HARDLINK
-    return EntryKind.OTHER
+# Type flags after Go's reading (a NUL flag is already "0" or "5"). Contiguous ("7") and old GNU
+# sparse ("S") entries hold a regular file's bytes; the global PAX header ("g") is no entry.
+_KINDS = {
+    b"0": EntryKind.FILE,
+    b"7": EntryKind.FILE,
+    b"S": EntryKind.FILE,
+    b"5": EntryKind.DIR,
+    b"2": EntryKind.SYMLINK,
+    b"1": EntryKind.HARDLINK,
+    b"3": EntryKind.OTHER,
+    b"4": EntryKind.OTHER,
+    b"6": EntryKind.OTHER,
+}
+_USUAL_TYPES = frozenset(b"0123456")
+# Go reads these, but Docker and containerd refuse to unpack a layer that holds one.
+_TYPE_NAMES = {b"7": "contiguous file", b"S": "GNU sparse file"}
 
 
 def read_layer(
     source: BinaryIO, limits: Limits | None = None, wanted: Wanted = want_nothing
 ) -> Iterator[LayerItem]:
-    """Yield the layer's entries, whiteouts and skipped members in tar order, reading it once.
+    """Yield the layer's entries, whiteouts and skipped members in tar order, reading it once,
+    then a `LayerNote` for each unusual thing about it.
 
-    Raises `LayerRejected` when the stream is not a readable tar or passes a limit; entries
-    already yielded stay valid, but the layer as a whole should be reported as not scanned.
+    Raises `LayerRejected` when the stream is not a tar Go's reader accepts or passes a limit;
+    entries already yielded stay valid, but the layer as a whole should be reported as not
+    scanned.
     """
     limits = limits or Limits()
-    stream = _decompressed(source, limits.max_decompressed_bytes)
+    unusual = _Unusual()
     members_read = 0
-    with _open_tar(stream) as tar:
-        while True:
-            try:
-                member = tar.next()
-            except _HEADER_ERRORS as error:
-                raise _tar_rejection(error, members_read) from error
-            # Stream mode keeps every member it has seen (500k of them is a lot of memory) and we
-            # never look back; typeshed does not declare the attribute.
-            tar.members.clear()  # type: ignore[attr-defined]
-            if member is None:
-                _check_clean_end(tar, stream)
-                return
+    try:
+        reader = TarReader(decompressed(source, limits.max_decompressed_bytes))
+        while (header := reader.next()) is not None:
             members_read += 1
             if members_read > limits.max_entries:
                 raise LayerRejected(f"more than {limits.max_entries} entries")
-            item = _item(tar, member, limits, wanted, members_read)
+            item = _item(reader, header, limits, wanted, unusual)
             if item is not None:
                 yield item
+        # Read to the end of the stream, as a runtime does to check the layer's digest: a
+        # corrupt compressed tail fails the layer there too.
+        trailing, nonzero = reader.trailing()
+    except TarError as error:
+        raise _rejection(error, members_read) from error
+    except StreamRejected as error:
+        raise LayerRejected(error.reason) from error
+    assert reader.ending is not None
+    for text in unusual.notes(reader.ending, trailing if nonzero else 0):
+        yield LayerNote(text)
 
 
-def _open_tar(stream: _Counted) -> tarfile.TarFile:
-    try:
-        # "r|": a forward-only stream of plain tar; decompression is ours, so it is counted.
-        return tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER)
-    except _HEADER_ERRORS as error:
-        raise _tar_rejection(error, 0) from error
+@dataclass
+class _Unusual:
+    """What a layer did that a plain archive does not, gathered while it is read."""
 
+    kinds: dict[str, EntryKind] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)
+    duplicate_count: int = 0
+    types: Counter[bytes] = field(default_factory=Counter)
+    sparse: int = 0
+    global_headers: int = 0
 
-def _check_clean_end(tar: tarfile.TarFile, stream: _Counted) -> None:
-    # After the first member tarfile ends quietly on a cut or invalid header. A scanner must not:
-    # a header tarfile refuses but a runtime accepts would hide every file after it. A stream that
-    # ends exactly between members is accepted, as Go's archive/tar does.
-    read_past = tar.fileobj.tell() - tar.offset
-    if read_past == 0:
-        return
-    if read_past < tarfile.BLOCKSIZE:
-        raise LayerRejected("truncated tar")
-    block = stream.block_at(tar.offset)
-    if block is None or block.count(0) != tarfile.BLOCKSIZE:
-        raise LayerRejected(f"malformed tar: invalid header at byte {tar.offset}")
+    def entry(self, header: TarHeader, path: str, kind: EntryKind) -> None:
+        if header.sparse:
+            self.sparse += 1
+        if header.typeflag[0] not in _USUAL_TYPES:
+            self.types[header.typeflag] += 1
+        earlier = self.kinds.get(path)
+        self.kinds[path] = kind
+        # A directory listed again only sets its metadata again; anything else replaces what
+        # was there, so a reader that kept the first copy would see another file.
+        if earlier is not None and EntryKind.DIR not in (earlier, kind):
+            self.duplicate_count += 1
+            if len(self.duplicates) < NOTE_EXAMPLES:
+                self.duplicates.append(path)
+
+    def notes(self, ending: TarEnding, trailing: int) -> Iterator[str]:
+        if ending.padding_missing:
+            yield (
+                f"the stream ends inside the last entry's padding ({ending.padding_missing}"
+                " bytes missing)"
+            )
+        if ending.zero_blocks < 2:
+            yield (
+                "missing end-of-archive blocks"
+                if ending.zero_blocks == 0
+                else "only one of the two end-of-archive blocks"
+            )
+        if ending.dangling:
+            yield f"the stream ends with a {ending.dangling} that applies to no entry"
+        if trailing:
+            yield f"{trailing} bytes after the end-of-archive blocks, which no runtime unpacks"
+        if self.duplicate_count:
+            yield (
+                f"{self.duplicate_count} entries repeat a path listed earlier in the layer (the"
+                f" last copy wins): {', '.join(map(shown, self.duplicates))}"
+            )
+        for typeflag, count in sorted(self.types.items()):
+            name = _TYPE_NAMES.get(typeflag, "unknown type")
+            yield (
+                f"{count} entries of type {typeflag.decode('latin-1')!r} ({name}): Docker and"
+                " containerd refuse to unpack such a layer"
+            )
+        if self.sparse:
+            yield f"{self.sparse} sparse files (their holes are read as zeros)"
+        if self.global_headers:
+            yield (
+                f"{self.global_headers} PAX global headers, ignored as Go's archive/tar"
+                " ignores them"
+            )
 
 
 def _item(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, limits: Limits, wanted: Wanted, index: int
+    reader: TarReader,
+    header: TarHeader,
+    limits: Limits,
+    wanted: Wanted,
+    unusual: _Unusual,
 ) -> LayerItem | None:
-    path = normalize_name(member.name)
+    if header.typeflag == b"g":
+        unusual.global_headers += 1
+        return None
+    name = header.name.decode("utf-8", "surrogateescape")
+    path = normalize_name(name)
     if path is None:
-        return SkippedEntry(member.name, "path escapes the image root")
-    if "\x00" in path:
-        return SkippedEntry(member.name, "path contains NUL")
+        return SkippedEntry(name, "path escapes the image root")
     if path == "":
         return None  # the root directory itself
     parent, _, base = path.rpartition("/")
     if base.startswith(WHITEOUT_PREFIX):
-        return _whiteout(member.name, parent, base)
-    kind = _kind(member)
-    if kind is EntryKind.SYMLINK:
-        target = member.linkname
-        return LayerEntry(
-            path, kind, 0, member.mode, target, link_escapes=_symlink_escapes(path, target)
+        return _whiteout(name, parent, base)
+    kind = _KINDS.get(header.typeflag, EntryKind.OTHER)
+    unusual.entry(header, path, kind)
+    if kind is EntryKind.SYMLINK or kind is EntryKind.HARDLINK:
+        target = header.linkname.decode("utf-8", "surrogateescape")
+        escapes = (
+            _symlink_escapes(path, target)
+            if kind is EntryKind.SYMLINK
+            else normalize_name(target) is None
         )
-    if kind is EntryKind.HARDLINK:
-        target = member.linkname
-        return LayerEntry(
-            path, kind, 0, member.mode, target, link_escapes=normalize_name(target) is None
-        )
+        return LayerEntry(path, kind, 0, header.mode, target, link_escapes=escapes)
     if kind is not EntryKind.FILE:
-        return LayerEntry(path, kind, 0, member.mode)
-    oversized = member.size > limits.max_file_bytes
+        return LayerEntry(path, kind, 0, header.mode)
+    oversized = header.size > limits.max_file_bytes
     content = None
-    if not oversized and member.size <= limits.max_content_bytes and wanted(path):
-        content = _read_content(tar, member, index)
-    return LayerEntry(path, kind, member.size, member.mode, oversized=oversized, content=content)
+    if not oversized and header.size <= limits.max_content_bytes and wanted(path):
+        content = reader.read()
+    return LayerEntry(path, kind, header.size, header.mode, oversized=oversized, content=content)
 
 
 def _whiteout(name: str, parent: str, base: str) -> LayerItem:
@@ -375,14 +320,3 @@ def _whiteout(name: str, parent: str, base: str) -> LayerItem:
         # `.wh..wh.*` other than the opaque marker is aufs bookkeeping, not a deletion.
         return SkippedEntry(name, "not a whiteout of a name")
     return Whiteout(f"{parent}/{hidden}" if parent else hidden)
-
-
-def _read_content(tar: tarfile.TarFile, member: tarfile.TarInfo, index: int) -> bytes:
-    try:
-        handle = tar.extractfile(member)
-        data = handle.read() if handle is not None else b""
-    except _HEADER_ERRORS as error:
-        raise _tar_rejection(error, index) from error
-    if len(data) != member.size:
-        raise LayerRejected("truncated tar")
-    return data

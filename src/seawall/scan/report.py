@@ -3,8 +3,12 @@
 Three compressed JSON documents are stored per image: the inventory (distribution and packages,
 kept so that a new vulnerability import re-matches without reading layers), the vulnerabilities
 (rewritten by each re-match, alone), and the other findings (secrets, malware, skipped tar
-members). Packages and vulnerabilities are stored as rows under one list of field names: a
-re-match of a thousand reports reads and writes a few hundred thousand of them.
+members, links out of the root, notes on unusual layers). Packages and vulnerabilities are stored
+as rows under one list of field names: a re-match of a thousand reports reads and writes a few
+hundred thousand of them.
+
+Every string in these documents is valid text (`seawall.scan.names`): `pack` and `unpack` make
+sure of it, so a document written before file names were made text still encodes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from seawall.scan.assemble import ImageInventory
 from seawall.scan.inventory import Package
 from seawall.scan.inventory.osrelease import Distro
 from seawall.scan.matching import VulnIndex, VulnMatch
+from seawall.scan.names import text_safe
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 _RANK = {level: rank for rank, level in enumerate(SEVERITIES)}
@@ -28,13 +33,22 @@ VULN_FIELDS = VulnMatch._fields
 _package_row = operator.attrgetter(*PACKAGE_FIELDS)
 
 
+# JSON's ASCII escape of a surrogate: a lone one (or a pair, which decodes fine) is in there.
+_SURROGATE_ESCAPE = "\\ud"
+
+
 def pack(document: Any) -> bytes:
+    text = json.dumps(document, separators=(",", ":"))
+    if _SURROGATE_ESCAPE in text:  # rare, so the check costs one search
+        text = json.dumps(text_safe(document), separators=(",", ":"))
     # Level 1: re-matching rewrites these by the thousand; level 6 would double that time.
-    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+    return zlib.compress(text.encode(), 1)
 
 
 def unpack(data: bytes) -> Any:
-    return json.loads(zlib.decompress(data))
+    text = zlib.decompress(data)
+    document = json.loads(text)
+    return text_safe(document) if _SURROGATE_ESCAPE.encode() in text else document
 
 
 def inventory_document(inventory: ImageInventory) -> dict[str, Any]:
@@ -100,6 +114,8 @@ def findings_document(inventory: ImageInventory) -> dict[str, Any]:
         "secrets": inventory.secrets,
         "malware": inventory.malware,
         "skipped": inventory.skipped[:1000],
+        "links_outside": inventory.links_outside,
+        "layer_notes": inventory.layer_notes,
     }
 
 

@@ -13,6 +13,7 @@ from seawall.db.identities import IdentityStore, LoginFailures
 from seawall.domain import credentials
 from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.rights import Actor
+from seawall.domain.text import name_problem
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.access import AccessService
 from seawall.services.audit import AuditLog
@@ -61,6 +62,11 @@ class Authenticator:
         """The user or robot these credentials belong to; UNAUTHORIZED or TOOMANYREQUESTS.
         Failures are audited every time; a success when the secret was really checked (not
         when remembered from the last minute, so Basic on every request is one event)."""
+        problem = name_problem(name)
+        if problem is not None:  # no account has such a name; the database is not asked
+            await self._refused(
+                origin, AuditAction.LOGIN_FAILED, unauthorized(f"the user name {problem}")
+            )
         account_key, address_key = f"account:{name[:100]}", f"address:{origin.address}"
         try:
             account_failures = await self._within_limits(account_key, address_key)

@@ -4,9 +4,10 @@ each recorded in the audit log once it has committed.
 The API and the `seawall` commands change identities only through here, so no change goes
 unrecorded. Each method mirrors an `IdentityStore` method, with the `Origin` of the change in
 front, and returns what the store returned; a change the store reports as not made (a name
-taken, nothing to remove) records nothing. Reads stay on the `IdentityStore`. Events name the
-subject (`reference`) and the namespace it lies in; `detail` holds what was set, never a
-password, a hash or a robot's secret.
+taken, nothing to remove) records nothing; one the store refuses (`LastSiteAdmin`: the last
+enabled site admin is never disabled or demoted) raises. Reads stay on the `IdentityStore`.
+Events name the subject (`reference`) and the namespace it lies in; `detail` holds what was
+set, never a password, a hash or a robot's secret.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class IdentityService:
         return changed
 
     async def set_disabled(self, origin: Origin, name: str, disabled: bool) -> bool:
+        """Raises `LastSiteAdmin` (nothing changed, nothing recorded) rather than disable the
+        last enabled site admin: with none left, nobody could manage users again."""
         changed = await self.identities.set_disabled(name, disabled)
         if changed:
             action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
@@ -52,6 +55,7 @@ class IdentityService:
         return changed
 
     async def set_site_admin(self, origin: Origin, name: str, site_admin: bool) -> bool:
+        """Raises `LastSiteAdmin` rather than take the role from the last enabled site admin."""
         changed = await self.identities.set_site_admin(name, site_admin)
         if changed:
             action = (
@@ -138,6 +142,19 @@ class IdentityService:
                 AuditAction.NAMESPACE_VISIBILITY_CHANGED,
                 namespace=name,
                 detail={"public": public},
+            )
+        return changed
+
+    async def set_sbom_referrer(self, origin: Origin, name: str, on: bool) -> bool:
+        """Whether scans of the namespace's images attach the SBOM as a referrer (see
+        docs/scanning.md). False when there is no such namespace."""
+        changed = await self.identities.set_sbom_referrer(name, on)
+        if changed:
+            await self.audit.record(
+                origin,
+                AuditAction.NAMESPACE_SBOM_REFERRER_CHANGED,
+                namespace=name,
+                detail={"sbom_referrer": on},
             )
         return changed
 

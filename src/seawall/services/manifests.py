@@ -10,7 +10,7 @@ from typing import Protocol
 from seawall.db.store import ManifestHead, ManifestRecord, MetadataStore, NewManifest, Step
 from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest, is_digest
-from seawall.domain.manifests import is_scannable, parse_manifest
+from seawall.domain.manifests import ParsedManifest, is_scannable, parse_manifest
 from seawall.domain.names import validate_tag
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
@@ -34,6 +34,36 @@ def _unknown(repository: str, reference: str) -> RegistryError:
         f"manifest {reference!r} is not in {repository!r}",
         {"name": repository, "reference": reference},
     )
+
+
+def _check_references(
+    repository: str,
+    parsed: ParsedManifest,
+    blob_sizes: dict[str, int],
+    manifest_sizes: dict[str, int],
+) -> None:
+    """Every blob and child manifest a manifest names must be in the repository, with the size
+    the descriptor declares: a client trusts that size when it pulls."""
+    missing = [d.digest for d in parsed.blobs if d.digest not in blob_sizes]
+    missing += [d.digest for d in parsed.children if d.digest not in manifest_sizes]
+    missing = list(dict.fromkeys(missing))
+    if missing:
+        raise RegistryError(
+            ErrorCode.MANIFEST_BLOB_UNKNOWN,
+            f"manifest references {len(missing)} blob(s) or manifest(s) not in"
+            f" {repository!r}; push them first: {', '.join(missing[:5])}",
+            {"missing": missing},
+        )
+    known = {**blob_sizes, **manifest_sizes}
+    for descriptor in (*parsed.blobs, *parsed.children):
+        actual = known[descriptor.digest]
+        if descriptor.size != actual:
+            raise RegistryError(
+                ErrorCode.MANIFEST_INVALID,
+                f"the descriptor of {descriptor.digest} declares {descriptor.size} bytes;"
+                f" the registry holds {actual}",
+                {"digest": descriptor.digest, "declared": descriptor.size, "actual": actual},
+            )
 
 
 class ManifestService:
@@ -129,17 +159,10 @@ class ManifestService:
         repository_id = await self.store.ensure_repository(repository)
         blob_digests = tuple(d.digest for d in parsed.blobs)
         manifest_digests = tuple(d.digest for d in parsed.children)
-        missing_blobs, missing_manifests = await self.store.missing_references(
+        blob_sizes, manifest_sizes = await self.store.linked_sizes(
             repository_id, blob_digests, manifest_digests
         )
-        if missing_blobs or missing_manifests:
-            missing = missing_blobs + missing_manifests
-            raise RegistryError(
-                ErrorCode.MANIFEST_BLOB_UNKNOWN,
-                f"manifest references {len(missing)} blob(s) or manifest(s) not in"
-                f" {repository!r}; push them first: {', '.join(missing[:5])}",
-                {"missing": missing},
-            )
+        _check_references(repository, parsed, blob_sizes, manifest_sizes)
         also = []
         if self.scans is not None and is_scannable(parsed):
             also.append(self.scans.enqueue_step(repository, str(digest)))

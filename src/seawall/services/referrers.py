@@ -8,6 +8,7 @@ from typing import Any
 from seawall.db.store import MetadataStore
 from seawall.domain.digests import Digest
 from seawall.domain.manifests import Descriptor
+from seawall.domain.text import storable
 
 
 class ReferrerService:
@@ -24,7 +25,16 @@ class ReferrerService:
                 r.digest,
                 r.size,
                 r.artifact_type,
-                json.loads(r.annotations_json) if r.annotations_json else None,
+                _annotations(r.annotations_json),
             ).to_json()
             for r in await self.store.referrers(repository, str(subject), artifact_type)
         ]
+
+
+def _annotations(stored: str | None) -> dict[str, str] | None:
+    """Annotations as stored. Earlier releases accepted JSON escapes of lone surrogates,
+    which no response can encode: those read back as U+FFFD rather than break the listing."""
+    if not stored:
+        return None
+    decoded: dict[str, str] = json.loads(stored)
+    return {storable(key): storable(value) for key, value in decoded.items()}

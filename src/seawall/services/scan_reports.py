@@ -78,7 +78,7 @@ def report_view(
         view["os_release"] = inventory["os_release"] if inventory else {}
         view["packages"] = package_views(inventory) if inventory else []
         view["vulnerabilities"] = vulnerability_views(vulns) if vulns else []
-        for key in ("secrets", "malware", "skipped"):
+        for key in ("secrets", "malware", "skipped", "links_outside", "layer_notes"):
             view[key] = findings.get(key, [])
     return view
 
@@ -116,6 +116,31 @@ class ScanReports:
         job = await self.scans.job(repository, digest)
         report = await self.scans.report(digest)
         return report_view(repository, digest, job, report, full)
+
+    async def sbom(self, repository: str, reference: str) -> bytes:
+        """The CycloneDX SBOM of an image, from its last complete scan: served from the report,
+        so reading it changes nothing in the repository."""
+        record = await self.manifests.record(repository, reference)
+        if record.media_type in INDEX_TYPES:
+            parsed = parse_manifest(record.payload, record.media_type)
+            images = [c.digest for c in parsed.children if c.media_type not in INDEX_TYPES]
+            raise RegistryError(
+                ErrorCode.UNSUPPORTED,
+                f"{reference!r} is an index: each platform image has its own SBOM; ask for one"
+                f" as {repository}@DIGEST",
+                {"manifests": images},
+                status=400,
+            )
+        document = await self.scans.sbom(record.digest)
+        if document is None:
+            job = await self.scans.job(repository, record.digest)
+            state = job.state if job is not None else "not queued"
+            raise RegistryError(
+                ErrorCode.NOT_FOUND,
+                f"no SBOM for {repository}@{record.digest} yet: no complete scan (job {state})",
+                {"digest": record.digest, "state": state},
+            )
+        return document
 
     async def request(self, repository: str, reference: str, origin: Origin) -> list[str]:
         """Queue a rescan of the image (each platform image of an index); the digests queued."""

@@ -23,6 +23,7 @@ from seawall.config import Settings
 from seawall.db.scans import ReportRow, ScanJob, ScanStore
 from seawall.db.store import MetadataStore
 from seawall.db.vulns import VulnStore
+from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.digests import Digest
 from seawall.domain.manifests import (
@@ -35,7 +36,7 @@ from seawall.domain.manifests import (
 )
 from seawall.errors import RegistryError
 from seawall.scan.analysis import Analyzers, LayerAnalysis, analyze_layer
-from seawall.scan.assemble import ImageInventory, assemble
+from seawall.scan.assemble import assemble
 from seawall.scan.layers import Limits
 from seawall.scan.malware import MalwareScanner
 from seawall.scan.matching import VulnIndex
@@ -141,17 +142,19 @@ class ScanService:
             distro=distro_label(inventory.distro),
             packages=len(inventory.packages),
             counts=counts,
-            secrets=len(inventory.secrets),
+            secrets=inventory.leaks,
             malware=len(inventory.malware),
             error=None,
             inventory=pack(inventory_document(inventory)),
             vulnerabilities=pack(vulnerabilities_document(vulns)),
             findings=pack(findings_document(inventory)),
         )
-        await self.scans.put_report(report)
+        document = cyclonedx(job.repository, job.digest, inventory) if self.sbom else None
+        await self.scans.put_report(report, document)
         sbom = None
-        if self.sbom:
-            sbom = await self._push_sbom(job, record.media_type, len(record.payload), inventory)
+        # Served by the API in any case; a referrer only where the namespace asked for one.
+        if document is not None and await self.scans.sbom_referrer(namespace_of(job.repository)):
+            sbom = await self._push_sbom(job, record.media_type, len(record.payload), document)
         return ScanOutcome(report=report, sbom=sbom)
 
     async def record_failure(self, job: ScanJob, reason: str) -> None:
@@ -308,12 +311,9 @@ class ScanService:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
 
-    async def _push_sbom(
-        self, job: ScanJob, media_type: str, size: int, inventory: ImageInventory
-    ) -> str | None:
+    async def _push_sbom(self, job: ScanJob, media_type: str, size: int, sbom: bytes) -> str | None:
         """Push the SBOM artifact next to the image (nothing new when it is unchanged), and
         remove the one an earlier scan pushed when it differs."""
-        sbom = cyclonedx(job.repository, job.digest, inventory)
         payload = artifact_manifest(media_type, job.digest, size, sbom)
         digest = str(Digest.of(payload))
         origin = Origin.system()

@@ -292,9 +292,100 @@ def test_schema1_message_names_schema1(content_type: str) -> None:
 # -- not a manifest at all ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("payload", [b"", b"{", b"not json", b"\xff\xfe\xfd", b'{"a": 1} x'])
+@pytest.mark.parametrize("payload", [b"", b"{", b"not json", b'{"a": 1} x'])
 def test_invalid_json(payload: bytes) -> None:
     assert "not valid JSON" in invalid(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\xff\xfe\xfd",
+        json.dumps(oci_image()).encode("utf-16"),  # json.loads(bytes) would have taken it
+        b'{"schemaVersion": 2, "annotations": {"a": "\xc3"}}',
+    ],
+    ids=["garbage", "utf-16", "truncated-sequence"],
+)
+def test_a_manifest_is_utf8(payload: bytes) -> None:
+    assert "not UTF-8" in invalid(payload)
+
+
+def test_a_utf8_bom_is_not_json() -> None:
+    # Go's encoding/json (Distribution, containerd) refuses it too: one reading per manifest.
+    assert "not valid JSON" in invalid(b"\xef\xbb\xbf" + json.dumps(oci_image()).encode())
+
+
+@pytest.mark.parametrize(
+    ("escape", "named"),
+    [("\\u0000", "NUL"), ("\\udfff", "U+DFFF"), ("\\ud800", "U+D800"), ("a\\ud83dz", "U+D83D")],
+)
+@pytest.mark.parametrize("where", ["annotation value", "annotation key", "artifactType", "layer"])
+def test_strings_no_database_can_store_are_refused(escape: str, named: str, where: str) -> None:
+    # The JSON escape spells a NUL or a lone surrogate: PostgreSQL refuses the first, no UTF-8
+    # encoder writes the second, so stored they would break the referrers listing for everyone.
+    document = oci_image()
+    text = json.dumps(document)
+    if where == "annotation value":
+        text = text[:-1] + ', "annotations": {"k": "v' + escape + '"}}'
+    elif where == "annotation key":
+        text = text[:-1] + ', "annotations": {"k' + escape + '": "v"}}'
+    elif where == "artifactType":
+        text = text[:-1] + ', "artifactType": "application/x' + escape + '"}'
+    else:
+        text = text.replace(OCI_LAYER, OCI_LAYER + escape, 1)
+    message = invalid(text.encode())
+    assert named in message, message
+
+
+def test_valid_surrogate_pairs_and_newlines_are_text() -> None:
+    # An escaped pair is one real character; free text may hold newlines and tabs.
+    parsed = parse_manifest(
+        (
+            json.dumps(oci_image())[:-1] + ', "annotations": {"k": "\\ud83d\\ude00 a\\nb\\tc"}}'
+        ).encode(),
+        OCI_MANIFEST,
+    )
+    assert parsed.annotations == {"k": "\U0001f600 a\nb\tc"}
+
+
+@pytest.mark.parametrize("size", [2**63, 10**30])
+def test_sizes_beyond_int64_are_refused(size: int) -> None:
+    document = oci_image()
+    document["layers"][0]["size"] = size
+    assert "larger than any blob" in invalid(document)
+
+
+def test_the_largest_int64_size_is_a_size() -> None:
+    document = oci_image()
+    document["layers"][0]["size"] = 2**63 - 1
+    assert parse_manifest(json.dumps(document).encode(), OCI_MANIFEST).blobs[1].size == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "artifact_type",
+    ["x" * 300, "application", "application/", "a/b c", "application/vnd.x\n", "/json"],
+)
+def test_an_artifact_type_is_a_media_type(artifact_type: str) -> None:
+    assert "is not a media type" in invalid(oci_image(artifactType=artifact_type))
+
+
+def test_a_config_media_type_reported_as_artifact_type_is_a_media_type() -> None:
+    document = oci_image()
+    document["config"]["mediaType"] = "not a media type"
+    assert "config.mediaType" in invalid(document)
+
+
+@pytest.mark.parametrize(
+    "artifact_type",
+    [
+        "application/vnd.nhl.peanut.butter.bagel",
+        "application/spdx+json",
+        "text/plain; charset=utf-8",
+    ],
+)
+def test_media_types_with_parameters_are_artifact_types(artifact_type: str) -> None:
+    parsed = parse_manifest(json.dumps(oci_image(artifactType=artifact_type)).encode(), None)
+    assert parsed.artifact_type == artifact_type
 
 
 def test_deeply_nested_json_is_invalid_not_a_crash() -> None:

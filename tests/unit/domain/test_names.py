@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from seawall.domain.names import MAX_NAME_LENGTH, is_valid_tag, validate_repository, validate_tag
+from seawall.domain.names import (
+    COMPONENT_PATTERN,
+    MAX_ACCOUNT_NAME_LENGTH,
+    MAX_NAME_LENGTH,
+    is_valid_tag,
+    validate_component,
+    validate_repository,
+    validate_tag,
+)
 from seawall.errors import ErrorCode, RegistryError
 
 # 255 characters in components of at most 63, as clients build long names.
@@ -123,3 +133,23 @@ def test_tag_message_truncates_long_input() -> None:
     with pytest.raises(RegistryError) as info:
         validate_tag("!" * 10_000)
     assert len(info.value.message) < 400
+
+
+def test_a_component_fits_its_limit() -> None:
+    assert validate_component("u" * 64, "user name", MAX_ACCOUNT_NAME_LENGTH) == "u" * 64
+    with pytest.raises(ValueError, match="65 characters; the limit is 64"):
+        validate_component("u" * 65, "user name", MAX_ACCOUNT_NAME_LENGTH)
+    assert validate_component("n" * 255, "namespace name") == "n" * 255
+    with pytest.raises(ValueError, match="invalid namespace name"):
+        validate_component("n" * 256, "namespace name")
+
+
+@pytest.mark.parametrize("name", ["a", "a.b", "a__b", "a---b", "A", "a_", "-a", "", "a/b", "a b"])
+def test_the_component_pattern_is_the_grammar(name: str) -> None:
+    # The OpenAPI document shows COMPONENT_PATTERN; the validator is what decides.
+    try:
+        validate_component(name, "name")
+        valid = True
+    except ValueError:
+        valid = False
+    assert (re.fullmatch(COMPONENT_PATTERN, name) is not None) == valid

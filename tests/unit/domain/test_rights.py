@@ -17,6 +17,9 @@ from seawall.domain.rights import (
     Role,
     format_actions,
     least_role_for,
+    parse_account,
+    parse_principal,
+    parse_user,
     role_actions,
 )
 
@@ -240,3 +243,73 @@ def test_creation_rule_defaults_to_nobody_but_site_admins() -> None:
 def test_creators_must_be_users_or_teams(principal: str) -> None:
     with pytest.raises(ValueError, match="invalid principal"):
         CreationRule(creators=frozenset({principal}))
+
+
+# -- naming principals and accounts ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("alice", "user:alice"),
+        ("user:alice", "user:alice"),
+        ("team:ops", "team:ops"),
+        ("a.b-c_d", "user:a.b-c_d"),
+    ],
+)
+def test_a_principal_is_a_user_named_bare_or_prefixed_or_a_team(text: str, stored: str) -> None:
+    assert parse_principal(text) == stored
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("team-a+ci", "is a robot"),
+        ("robot:team-a+ci", "is a robot"),
+        ("user:team-a+ci", "is a robot"),
+        ("group:ops", "invalid principal"),
+        ("user:", "invalid principal"),
+        ("team:", "invalid principal"),
+        ("", "invalid principal"),
+        ("user:team:ops", "invalid principal"),
+    ],
+)
+def test_what_is_not_a_principal(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_principal(text)
+
+
+def test_a_user_is_named_bare_or_prefixed() -> None:
+    assert parse_user("alice") == parse_user("user:alice") == "alice"
+    with pytest.raises(ValueError, match="not a user"):
+        parse_user("team:ops")
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("alice", "alice"),
+        ("user:alice", "alice"),
+        ("team-a+ci", "team-a+ci"),
+        ("robot:team-a+ci", "team-a+ci"),
+        ("anonymous", None),
+        ("user:anonymous", "anonymous"),  # a user who happens to be called that
+    ],
+)
+def test_an_account_is_a_user_a_robot_or_anonymous(text: str, name: str | None) -> None:
+    assert parse_account(text) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("team:ops", "never acts by itself"),
+        ("robot:ci", "invalid account"),  # a robot's name has its namespace
+        ("user:team-a+ci", "invalid account"),
+        ("user:", "invalid account"),
+        ("other:x", "invalid account"),
+    ],
+)
+def test_what_is_not_an_account(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_account(text)

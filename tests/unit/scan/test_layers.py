@@ -1,5 +1,7 @@
 """The layer reader and the image file view, on tar layers built in memory: compression, whiteouts,
-names that try to leave the root, links, special files, and every limit and malformed stream."""
+names that try to leave the root or are not UTF-8, links, special files, every limit and
+malformed stream, and the notes on what was unusual about a layer. (Whether each stream is read
+as Go reads it is tests/unit/scan/test_tar_go.py.)"""
 
 from __future__ import annotations
 
@@ -16,20 +18,21 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
+from seawall.scan.decompress import ZSTD_MAGIC, Compression, detect_compression
 from seawall.scan.image import FileInfo, ImageFiles, RemovedFile
 from seawall.scan.layers import (
-    Compression,
     EntryKind,
     LayerEntry,
     LayerItem,
+    LayerNote,
     LayerRejected,
     Limits,
     SkippedEntry,
     Whiteout,
-    detect_compression,
     normalize_name,
     read_layer,
 )
+from tests.support import tarcraft
 from tests.support.fuzz import FUZZ
 
 Member = tuple[tarfile.TarInfo, bytes | None]
@@ -223,7 +226,7 @@ def test_names_escaping_the_root_are_skipped_and_reported(name: str) -> None:
     assert [(s.layer_index, s.name) for s in view.skipped] == [(0, name)]
 
 
-def test_symlinks_outside_the_root_are_recorded_as_is_and_flagged() -> None:
+def test_links_climbing_out_of_the_root_are_recorded_as_is_and_flagged() -> None:
     view = image(
         tar_bytes(
             [
@@ -234,8 +237,9 @@ def test_symlinks_outside_the_root_are_recorded_as_is_and_flagged() -> None:
             ]
         )
     )
+    # An absolute target starts at the image root, as in a container: it stays inside.
     assert view.files["etc/link-abs"] == FileInfo(
-        "etc/link-abs", 0, 0, 0o644, EntryKind.SYMLINK, "/etc/passwd", link_escapes=True
+        "etc/link-abs", 0, 0, 0o644, EntryKind.SYMLINK, "/etc/passwd", link_escapes=False
     )
     assert view.files["etc/link-up"].link_target == "../../x"
     assert view.files["etc/link-up"].link_escapes
@@ -353,9 +357,7 @@ def test_truncated_tar_while_reading_wanted_content() -> None:
         list(read_layer(io.BytesIO(layer[:700]), wanted=bool))
 
 
-@pytest.mark.parametrize(
-    "layer", [b"", b"hello world", bytes(100), random.Random(7).randbytes(5000)]
-)
+@pytest.mark.parametrize("layer", [b"hello world", bytes(100), random.Random(7).randbytes(5000)])
 def test_not_a_tar_stream(layer: bytes) -> None:
     assert rejection(layer).startswith("not a tar stream")
 
@@ -404,3 +406,81 @@ def test_member_names_never_escape_after_normalizing(names: list[str]) -> None:
     for name in names:
         path = normalize_name(name)
         assert path is None or (not path.startswith("/") and ".." not in path.split("/"))
+
+
+def notes(layer: bytes) -> list[str]:
+    return [item.text for item in entries(layer) if isinstance(item, LayerNote)]
+
+
+UMOCI = tarcraft.entry(b"etc/a", b"alpha\n") + tarcraft.header(b"etc/key", 9) + b"last file"
+
+
+@pytest.mark.parametrize("compress", [lambda data: data, gz, zst])
+def test_a_last_file_without_padding_or_end_blocks_is_read_in_full_and_noted(
+    compress: Callable[[bytes], bytes],
+) -> None:
+    # What umoci before 0.4.8 wrote: GNU tar refuses it, Go (so containerd) reads it all.
+    got = files_only(entries(compress(UMOCI)))
+    assert got["etc/key"].content == b"last file" and got["etc/a"].content == b"alpha\n"
+    assert notes(compress(UMOCI)) == [
+        "the stream ends inside the last entry's padding (503 bytes missing)",
+        "missing end-of-archive blocks",
+    ]
+    view = ImageFiles()
+    view.add_layer(io.BytesIO(compress(UMOCI)))
+    assert set(view.files) == {"etc/a", "etc/key"}
+    assert [text for _, text in view.notes] == notes(compress(UMOCI))
+
+
+def test_an_empty_layer_is_an_empty_archive() -> None:
+    assert entries(b"") == [LayerNote("missing end-of-archive blocks")]
+
+
+def test_a_plain_archive_has_no_notes() -> None:
+    assert notes(SAMPLE) == [] and notes(gz(SAMPLE)) == [] and notes(zst(SAMPLE)) == []
+
+
+def test_unusual_layers_are_noted_not_refused() -> None:
+    layer = (
+        tarcraft.pax([(b"comment", b"made by hand")], b"g")
+        + tarcraft.entry(b"app/conf", b"one")
+        + tarcraft.entry(b"app/conf", b"two")
+        + tarcraft.entry(b"app", typeflag=b"5")
+        + tarcraft.entry(b"app", typeflag=b"5")
+        + tarcraft.entry(b"dev/tape", b"", b"7")
+        + tarcraft.pax_sparse(b"holes", [(4096, b"data")], 8192, "1.0")
+        + bytes(512)
+    )
+    assert notes(layer) == [
+        "only one of the two end-of-archive blocks",
+        "1 entries repeat a path listed earlier in the layer (the last copy wins): app/conf",
+        "1 entries of type '7' (contiguous file): Docker and containerd refuse to unpack such"
+        " a layer",
+        "1 sparse files (their holes are read as zeros)",
+        "1 PAX global headers, ignored as Go's archive/tar ignores them",
+    ]
+    holes = files_only(entries(layer))["holes"]
+    assert holes.size == 8192 and holes.content == bytes(4096) + b"data" + bytes(4092)
+    trailing = tarcraft.entry(b"f", b"x") + tarcraft.EOF + b"hidden payload"
+    assert notes(trailing) == ["14 bytes after the end-of-archive blocks, which no runtime unpacks"]
+    assert notes(tarcraft.entry(b"f", b"x") + tarcraft.pax([(b"path", b"p")])) == [
+        "missing end-of-archive blocks",
+        "the stream ends with a PAX extended header that applies to no entry",
+    ]
+
+
+def test_a_zstd_stream_cut_anywhere_is_refused() -> None:
+    # python-zstandard ends quietly on a cut frame; containerd's decoder does not.
+    layer = zst(SAMPLE)
+    for cut in range(len(ZSTD_MAGIC), len(layer)):
+        assert "zstd" in rejection(layer[:cut]) or "tar" in rejection(layer[:cut])
+    assert rejection(layer[:-1]) == "corrupt zstd stream: the last frame is cut short"
+    skippable = b"\x50\x2a\x4d\x18" + (3).to_bytes(4, "little") + b"abc"
+    assert files_only(entries(skippable + layer + layer))  # frames and skippable frames
+
+
+def test_names_that_are_not_utf8_map_to_one_path_each() -> None:
+    layer = tarcraft.entry(b"app/\xff\xfe.env", b"a") + tarcraft.entry(b"app/\xff\xfd.env", b"b")
+    view = image(layer, tarcraft.entry(b"app/.wh.\xff\xfe.env") + tarcraft.EOF)
+    assert set(view.files) == {"app/\udcff\udcfd.env"}
+    assert view.removed == [RemovedFile("app/\udcff\udcfe.env", 0, 1)]

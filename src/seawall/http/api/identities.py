@@ -7,16 +7,23 @@ access and change their own password. Errors are the registry's JSON error body.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from seawall.db.identities import LastSiteAdmin
 from seawall.domain import credentials
 from seawall.domain.audit import Origin
-from seawall.domain.names import validate_component, validate_repository
+from seawall.domain.names import (
+    MAX_ACCOUNT_NAME_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_ROBOT_NAME_LENGTH,
+    validate_component,
+    validate_repository,
+)
+from seawall.domain.patterns import RepositoryPattern
 from seawall.domain.rights import (
     GRANTABLE_ACTIONS,
     Action,
@@ -24,14 +31,30 @@ from seawall.domain.rights import (
     RepositoryGrant,
     RobotScope,
     Role,
+    parse_account,
+    parse_principal,
+    parse_user,
 )
 from seawall.errors import ErrorCode, RegistryError
+from seawall.http.api.bodies import (
+    GRANT,
+    GRANT_REVOKE,
+    MEMBER_ROLE,
+    NAMESPACE_CHANGE,
+    NAMESPACE_NEW,
+    ROBOT_NAME_LIMIT,
+    ROBOT_NEW,
+    TEAM_NEW,
+    USER_CHANGE,
+    USER_NEW,
+)
 from seawall.http.auth import Gate
 from seawall.services.access import AccessService
 from seawall.services.identity import IdentityService
 
 ROLES = list(Role)
-MAX_BODY = 64 * 1024
+# What /access/explain decides: the actions on a repository (the catalog is not one).
+EXPLAINABLE = {a.value: a for a in (Action.PULL, Action.PUSH, Action.DELETE, Action.MANAGE)}
 
 
 def _bad(message: str) -> RegistryError:
@@ -46,34 +69,39 @@ def _missing(what: str) -> RegistryError:
     return RegistryError(ErrorCode.NOT_FOUND, f"{what} not found")
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise _bad("request body too large")
+def _name(value: str, what: str, limit: int = MAX_NAME_LENGTH) -> str:
     try:
-        value = json.loads(raw or b"{}")
-    except ValueError:
-        raise _bad("request body is not JSON") from None
-    if not isinstance(value, dict):
-        raise _bad("request body must be a JSON object")
-    return value
-
-
-def _name(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise _bad(f"{what} is required")
-    try:
-        return validate_component(value, what)
+        return validate_component(value, what, limit)
     except ValueError as exc:
         raise _bad(str(exc)) from None
 
 
-def _principal(value: Any) -> str:
-    if not isinstance(value, str) or value.partition(":")[0] not in ("user", "team"):
-        raise _bad("principal must be user:NAME or team:NAME")
+def _pattern(value: str, namespace: str) -> str:
+    """A repository pattern lying within `namespace`."""
+    try:
+        pattern = RepositoryPattern(value)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    if not pattern.is_within(namespace):
+        raise _bad(
+            f"pattern {value!r} reaches outside namespace {namespace!r}: it must be"
+            f" {namespace!r} or start with '{namespace}/'"
+        )
     return value
+
+
+def _principal(value: Any) -> str:
+    """A member or grantee: NAME or user:NAME (a user), team:NAME; in its stored form."""
+    if not isinstance(value, str):
+        raise _bad("principal (NAME, user:NAME or team:NAME) is required")
+    try:
+        principal = parse_principal(value)
+        kind, _, name = principal.partition(":")
+        # The name as the user or team would be named: nothing else can ever match one.
+        validate_component(name, f"{kind} name", MAX_ACCOUNT_NAME_LENGTH)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    return principal
 
 
 def _actions(value: Any, allowed: frozenset[Action]) -> frozenset[Action]:
@@ -128,48 +156,52 @@ class ApiEndpoints:
 
     async def create_user(self, request: Request) -> Response:
         await self._site_admin(request)
-        body = await _body(request)
-        name = _name(body.get("name"), "user name")
-        password = body.get("password")
+        body = await USER_NEW.read(request)
+        name = _name(body["name"], "user name", MAX_ACCOUNT_NAME_LENGTH)
         site_admin = body.get("site_admin", False)
-        if not isinstance(password, str) or not isinstance(site_admin, bool):
-            raise _bad("password (string) is required; site_admin is a boolean")
         try:
-            hashed = credentials.hash_password(password)
+            hashed = credentials.hash_password(body["password"])
         except ValueError as exc:
             raise _bad(str(exc)) from None
         if not await self.identity.create_user(
             await self._origin(request), name, hashed, site_admin
         ):
             raise RegistryError(ErrorCode.DENIED, f"user {name!r} already exists", status=409)
-        return JSONResponse({"name": name, "site_admin": site_admin}, status_code=201)
+        return JSONResponse(
+            {"name": name, "site_admin": site_admin, "disabled": False}, status_code=201
+        )
 
     async def update_user(self, request: Request) -> Response:
         """PATCH: `disabled` and `site_admin` (site admins); `password` (the user, or a site
         admin)."""
         actor = await self.gate.signed_in(request)
         name = request.path_params["user"]
-        body = await _body(request)
+        body = await USER_CHANGE.read(request)
         if await self.ids.user(name) is None:
             raise _missing(f"user {name!r}")
         if ("disabled" in body or "site_admin" in body) and not actor.site_admin:
             raise _denied("only site admins disable users or change site admins")
         if "password" in body and not (actor.site_admin or actor.name == name):
             raise _denied("you may change only your own password")
-        for field in ("disabled", "site_admin"):
-            if field in body and not isinstance(body[field], bool):
-                raise _bad(f"{field} is a boolean")
         origin = await self._origin(request)
+        hashed = None
         if "password" in body:
             try:
-                hashed = credentials.hash_password(str(body["password"]))
+                hashed = credentials.hash_password(body["password"])
             except ValueError as exc:
                 raise _bad(str(exc)) from None
+        # The changes that may be refused come first, so a refusal leaves the password alone.
+        try:
+            if body.get("site_admin"):
+                await self.identity.set_site_admin(origin, name, True)
+            if "disabled" in body:
+                await self.identity.set_disabled(origin, name, body["disabled"])
+            if "site_admin" in body and not body["site_admin"]:
+                await self.identity.set_site_admin(origin, name, False)
+        except LastSiteAdmin as exc:
+            raise RegistryError(ErrorCode.DENIED, str(exc), status=409) from None
+        if hashed is not None:
             await self.identity.set_password(origin, name, hashed)
-        if "disabled" in body:
-            await self.identity.set_disabled(origin, name, body["disabled"])
-        if "site_admin" in body:
-            await self.identity.set_site_admin(origin, name, body["site_admin"])
         user = await self.ids.user(name)
         assert user is not None
         return JSONResponse(
@@ -180,7 +212,8 @@ class ApiEndpoints:
 
     async def create_team(self, request: Request) -> Response:
         await self._site_admin(request)
-        name = _name((await _body(request)).get("name"), "team name")
+        body = await TEAM_NEW.read(request)
+        name = _name(body["name"], "team name", MAX_ACCOUNT_NAME_LENGTH)
         if not await self.identity.create_team(await self._origin(request), name):
             raise RegistryError(ErrorCode.DENIED, f"team {name!r} already exists", status=409)
         return JSONResponse({"name": name, "members": []}, status_code=201)
@@ -188,7 +221,11 @@ class ApiEndpoints:
     async def team_member(self, request: Request) -> Response:
         """PUT adds, DELETE removes the user from the team."""
         await self._site_admin(request)
-        team, user = request.path_params["team"], request.path_params["user"]
+        team = request.path_params["team"]
+        try:
+            user = parse_user(request.path_params["user"])
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
         origin = await self._origin(request)
         if request.method == "PUT":
             changed = await self.identity.add_team_member(origin, team, user)
@@ -202,11 +239,9 @@ class ApiEndpoints:
 
     async def create_namespace(self, request: Request) -> Response:
         actor = await self.gate.signed_in(request)
-        body = await _body(request)
-        name = _name(body.get("name"), "namespace name")
+        body = await NAMESPACE_NEW.read(request)
+        name = _name(body["name"], "namespace name")
         public = body.get("public", False)
-        if not isinstance(public, bool):
-            raise _bad("public is a boolean")
         creation = await self.access.decide(actor, f"{name}/-", Action.PUSH)
         if not actor.site_admin and not (creation.allowed and creation.rule == "namespace-create"):
             raise _denied(f"you may not create namespace {name!r}")
@@ -227,43 +262,45 @@ class ApiEndpoints:
     async def update_namespace(self, request: Request) -> Response:
         name = request.path_params["namespace"]
         await self._manager(request, name)
-        public = (await _body(request)).get("public")
-        if not isinstance(public, bool):
-            raise _bad("public (boolean) is required")
-        await self.identity.set_public(await self._origin(request), name, public)
+        change = await NAMESPACE_CHANGE.read(request)
+        origin = await self._origin(request)
+        if "public" in change:
+            await self.identity.set_public(origin, name, change["public"])
+        if "sbom_referrer" in change:
+            await self.identity.set_sbom_referrer(origin, name, change["sbom_referrer"])
         return await self._namespace_json(name)
 
     async def member(self, request: Request) -> Response:
         """PUT {"role": ...} sets, DELETE removes a member of the namespace."""
-        name, principal = request.path_params["namespace"], request.path_params["principal"]
+        name = request.path_params["namespace"]
         await self._manager(request, name)
-        _principal(principal)
+        principal = _principal(request.path_params["principal"])
         origin = await self._origin(request)
         if request.method == "DELETE":
             if not await self.identity.remove_member(origin, name, principal):
                 raise _missing(f"member {principal!r}")
         else:
             try:
-                role = Role((await _body(request)).get("role"))
+                role = Role((await MEMBER_ROLE.read(request))["role"])
             except ValueError:
                 raise _bad("role is reader, developer, maintainer or admin") from None
             await self.identity.set_member(origin, name, principal, ROLES.index(role))
         return await self._namespace_json(name)
 
     async def grant(self, request: Request) -> Response:
-        """POST {"pattern", "principal", "actions"} adds or replaces; DELETE (same body) removes."""
+        """POST {"pattern", "principal", "actions"} adds or replaces; DELETE {"pattern",
+        "principal"} (and the POST's `actions`, checked and ignored) removes."""
         name = request.path_params["namespace"]
         await self._manager(request, name)
-        body = await _body(request)
-        pattern, principal = body.get("pattern"), _principal(body.get("principal"))
-        if not isinstance(pattern, str) or not (pattern == name or pattern.startswith(name + "/")):
-            raise _bad(f"pattern must lie within namespace {name!r}")
+        body = await (GRANT_REVOKE if request.method == "DELETE" else GRANT).read(request)
+        pattern, principal = _pattern(body["pattern"], name), _principal(body["principal"])
+        actions = _actions(body["actions"], GRANTABLE_ACTIONS) if "actions" in body else None
         origin = await self._origin(request)
         if request.method == "DELETE":
             if not await self.identity.revoke(origin, name, pattern, principal):
                 raise _missing("grant")
         else:
-            actions = _actions(body.get("actions"), GRANTABLE_ACTIONS)
+            assert actions is not None  # required
             try:
                 RepositoryGrant(pattern, principal, actions)
             except ValueError as exc:
@@ -277,21 +314,22 @@ class ApiEndpoints:
         response only."""
         namespace = request.path_params["namespace"]
         actor = await self._manager(request, namespace)
-        body = await _body(request)
-        short = _name(body.get("name"), "robot name")
+        body = await ROBOT_NEW.read(request)
+        short = _name(body["name"], "robot name", ROBOT_NAME_LIMIT)
+        name = f"{namespace}+{short}"
+        if len(name) > MAX_ROBOT_NAME_LENGTH:
+            raise _bad(
+                f"robot name {name!r} is {len(name)} characters; the limit is"
+                f" {MAX_ROBOT_NAME_LENGTH}, namespace included"
+            )
         days = body.get("days", 90)
-        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:
+        if not 1 <= days <= 3650:
             raise _bad("days is an integer from 1 to 3650")
+        days = int(days)  # 30.0 is the integer 30, in JSON as in the schema
         scopes = []
-        for item in body.get("scopes") or []:
-            if not isinstance(item, dict):
-                raise _bad("scopes are objects with pattern and actions")
-            pattern = item.get("pattern")
-            if not isinstance(pattern, str) or not (
-                pattern == namespace or pattern.startswith(namespace + "/")
-            ):
-                raise _bad(f"a robot's patterns lie within namespace {namespace!r}")
-            actions = _actions(item.get("actions"), GRANTABLE_ACTIONS)
+        for item in body["scopes"]:
+            pattern = _pattern(item["pattern"], namespace)
+            actions = _actions(item["actions"], GRANTABLE_ACTIONS)
             try:
                 RobotScope(pattern, actions)
             except ValueError as exc:
@@ -301,7 +339,6 @@ class ApiEndpoints:
             )
         if not scopes:
             raise _bad("a robot needs at least one scope")
-        name = f"{namespace}+{short}"
         secret = credentials.new_robot_secret()
         expires = time.time() + days * 86400
         created = await self.identity.create_robot(
@@ -334,6 +371,7 @@ class ApiEndpoints:
             {
                 "name": record.name,
                 "public": record.public,
+                "sbom_referrer": record.sbom_referrer,
                 "members": {p: ROLES[r].value for p, r in sorted(record.members.items())},
                 "grants": [
                     {"pattern": p, "principal": who, "actions": list(a)}
@@ -350,15 +388,19 @@ class ApiEndpoints:
         about anyone, others about themselves."""
         actor = await self.gate.signed_in(request)
         query = request.query_params
-        who = query.get("account", actor.name)
-        if who != actor.name and not actor.site_admin:
+        try:
+            account = parse_account(query.get("account", actor.name))
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+        who = "anonymous" if account is None else account
+        if account != actor.name and not actor.site_admin:
             raise _denied("you may explain only your own access")
         try:
-            action = Action(query.get("action", ""))
+            action = EXPLAINABLE[query.get("action", "")]
             repository = validate_repository(query.get("repository", ""))
-        except (ValueError, RegistryError):
+        except (KeyError, RegistryError):
             raise _bad("repository and action (pull, push, delete, manage) are required") from None
-        subject = Actor.anonymous() if who == "anonymous" else await self.access.actor(who)
+        subject = Actor.anonymous() if account is None else await self.access.actor(account)
         if subject is None:
             raise _missing(f"account {who!r}")
         decision = await self.access.decide(subject, repository, action)

@@ -1,110 +1,268 @@
-"""The OpenAPI 3.1 document of the management API, served at /api/v1/openapi.json. Every route
-in `ROUTES` appears here; a test checks the two agree."""
+"""The OpenAPI 3.1 document of the management API, served at /api/v1/openapi.json.
+
+It says exactly what the server does, in both directions: every route in `api_routes` (a test
+checks the two agree), every status each operation can answer, and request schemas that accept
+what the server accepts and nothing else. Request bodies are the `Body` declarations the
+handlers read with (`bodies.py`); names, patterns, roles, actions and audit events come from the
+domain's own constants. A schemathesis run over both databases
+(tests/functional/test_openapi_conformance.py) holds the document to the server's answers.
+
+Two rules cross fields, which JSON Schema cannot say, so their descriptions do: a grant's or
+robot scope's pattern lies within the namespace of the path, and a robot's full name
+(NAMESPACE+NAME) is at most 128 characters; an audit query's `repository` lies within its
+`namespace` when both are given.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-_ERROR = {"$ref": "#/components/schemas/Errors"}
-_NAMESPACE = {"$ref": "#/components/schemas/Namespace"}
+from seawall.db.scans import SEVERITIES
+from seawall.domain.audit import MAX_TEXT, ActorKind, AuditAction, Outcome
+from seawall.domain.names import COMPONENT_PATTERN, MAX_NAME_LENGTH, MAX_ROBOT_NAME_LENGTH
+from seawall.errors import ErrorCode
+from seawall.http.api.bodies import (
+    ACCOUNT_NAME,
+    ACTIONS,
+    GRANT,
+    GRANT_REVOKE,
+    MAX_BODY,
+    MEMBER_ROLE,
+    NAMESPACE_CHANGE,
+    NAMESPACE_NAME,
+    NAMESPACE_NEW,
+    PRINCIPAL,
+    ROBOT_NEW,
+    ROLE,
+    TEAM_NEW,
+    USER_CHANGE,
+    USER_NEW,
+    USER_REFERENCE,
+    Body,
+    Schema,
+    obj,
+)
+from seawall.http.api.identities import EXPLAINABLE
+from seawall.scan.sbom import SBOM_MEDIA_TYPE
+
+_COMPONENT = COMPONENT_PATTERN.removeprefix("^").removesuffix("$")
+_ERRORS = {"$ref": "#/components/schemas/Errors"}
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": ["string", "null"]}
+_FLAG = {"type": "boolean"}
+# Query strings and paths are refused when they hold a control character (http/guard.py).
+_PARAMETER_TEXT = "^[^\\u0000-\\u001f\\u007f]*$"
+
+REPOSITORY: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NAME_LENGTH,
+    "pattern": f"^{_COMPONENT}(?:/{_COMPONENT})*$",
+}
+_TAG = "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+_DIGEST = "sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}"
+IMAGE: Schema = {
+    "type": "string",
+    "maxLength": MAX_NAME_LENGTH + len("@sha512:") + 128,
+    "pattern": f"^{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG}|@(?:{_DIGEST}))$",
+    "description": "REPOSITORY:TAG or REPOSITORY@DIGEST; the repository is at most"
+    f" {MAX_NAME_LENGTH} characters",
+}
+ROBOT: Schema = {
+    "type": "string",
+    "maxLength": MAX_ROBOT_NAME_LENGTH,
+    "pattern": f"^{_COMPONENT}\\+{_COMPONENT}$",
+    "description": "The robot's full name, NAMESPACE+NAME",
+}
+ACCOUNT: Schema = {
+    "type": "string",
+    "pattern": f"^(?:anonymous|(?:user:)?{_COMPONENT}|(?:robot:)?{_COMPONENT}\\+{_COMPONENT})$",
+    "description": "NAME or user:NAME, NS+NAME or robot:NS+NAME, or anonymous (default: you)",
+}
+
+USER = obj(
+    {"name": _TEXT, "site_admin": _FLAG, "disabled": _FLAG}, ("name", "site_admin", "disabled")
+)
+TEAM = obj({"name": _TEXT, "members": {"type": "array", "items": _TEXT}}, ("name", "members"))
+_GRANTED = {"type": "array", "items": ACTIONS["items"]}
+NAMESPACE = obj(
+    {
+        "name": _TEXT,
+        "public": _FLAG,
+        "sbom_referrer": _FLAG,
+        "members": {"type": "object", "additionalProperties": ROLE},
+        "grants": {
+            "type": "array",
+            "items": obj(
+                {"pattern": _TEXT, "principal": _TEXT, "actions": _GRANTED},
+                ("pattern", "principal", "actions"),
+            ),
+        },
+    },
+    ("name", "public", "sbom_referrer", "members", "grants"),
+)
+ROBOT_CREATED = obj(
+    {
+        "name": _TEXT,
+        "secret": _TEXT,
+        "scopes": {
+            "type": "array",
+            "items": obj({"pattern": _TEXT, "actions": _GRANTED}, ("pattern", "actions")),
+        },
+        "expires_at": {"type": "number", "description": "Unix time"},
+    },
+    ("name", "secret", "scopes", "expires_at"),
+)
+ROBOT_DISABLED = obj({"name": _TEXT, "disabled": {"const": True}}, ("name", "disabled"))
+EXPLANATION = obj(
+    {
+        "account": _TEXT,
+        "repository": _TEXT,
+        "action": {"enum": list(EXPLAINABLE)},
+        "allowed": _FLAG,
+        "rule": _TEXT,
+        "reason": _TEXT,
+    },
+    ("account", "repository", "action", "allowed", "rule", "reason"),
+)
+# A row as stored: every field is text (detail is canonical JSON text), so the chain hash can be
+# recomputed from this very response (docs/audit.md).
+_EVENT_FIELDS: dict[str, Schema] = {
+    "seq": {"type": "integer"},
+    "at": _TEXT,
+    "actor": _TEXT,
+    "actor_kind": {"enum": [kind.value for kind in ActorKind]},
+    "address": _MAYBE_TEXT,
+    "user_agent": _MAYBE_TEXT,
+    "request_id": _MAYBE_TEXT,
+    "action": _TEXT,
+    "namespace": _MAYBE_TEXT,
+    "repository": _MAYBE_TEXT,
+    "reference": _MAYBE_TEXT,
+    "digest": _MAYBE_TEXT,
+    "outcome": {"enum": [outcome.value for outcome in Outcome]},
+    "reason": _MAYBE_TEXT,
+    "detail": _MAYBE_TEXT,
+    "hash": _TEXT,
+}
+EVENTS = obj(
+    {"events": {"type": "array", "items": obj(_EVENT_FIELDS, tuple(_EVENT_FIELDS))}}, ("events",)
+)
+_SCAN_ROW = {
+    "type": "object",
+    "required": ["repository", "tag", "digest", "state", "status", "scanned_at", "summary"],
+    "properties": {
+        "repository": _TEXT,
+        "tag": _MAYBE_TEXT,
+        "digest": _TEXT,
+        "state": _TEXT,
+        "status": _TEXT,
+        "scanned_at": _MAYBE_TEXT,
+        "summary": {"type": ["object", "null"]},
+    },
+}
+SCANS = obj({"scans": {"type": "array", "items": _SCAN_ROW}}, ("scans",))
+SCAN_REPORT = {
+    "type": "object",
+    "required": ["repository", "reference", "digest", "media_type"],
+    "description": "docs/scanning.md#reports; an index has `manifests`, one report per image",
+}
+RESCAN = obj({"queued": {"type": "array", "items": _TEXT}}, ("queued",))
+
+
+def _json(schema: Schema) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _header(description: str, required: bool = True) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": {"type": "string"}}
+
+
+# Every operation may answer these: the guard refuses a path or query holding control
+# characters (400), the API needs credentials (401), and failed logins are rate limited (429).
+_ALWAYS = {
+    "400": {
+        "description": "invalid request: the message names the field or parameter"
+        " (UNSUPPORTED, NAME_INVALID, TAG_INVALID, DIGEST_INVALID; REQUEST_INVALID for text"
+        " that is not allowed, such as a control character or a NUL)",
+        "content": _json(_ERRORS),
+    },
+    "401": {
+        "description": "credentials missing, wrong, disabled or expired (UNAUTHORIZED)",
+        "headers": {"WWW-Authenticate": _header("Bearer realm=…,service=…[,error=…]")},
+        "content": _json(_ERRORS),
+    },
+    "429": {
+        "description": "too many failed logins (TOOMANYREQUESTS)",
+        "headers": {"Retry-After": _header("seconds until logins are counted afresh")},
+        "content": _json(_ERRORS),
+    },
+}
+# ...and these when they read a JSON body.
+_WITH_BODY = {
+    "408": "the request body stalled (REQUEST_TIMEOUT)",
+    "413": f"the request body is larger than {MAX_BODY // 1024} KiB (UNSUPPORTED)",
+}
+DENIED = "the caller may not do this (DENIED)"
+MISSING = "no such user, team, namespace, member, grant, robot, account or image"
 
 
 def _op(
     summary: str,
-    response: dict[str, Any] | None = None,
-    body: dict[str, Any] | None = None,
-    status: str = "200",
+    status: str,
+    response: Schema,
+    *,
+    refusals: Mapping[str, str] | None = None,
+    body: Body | None = None,
     parameters: list[dict[str, Any]] | None = None,
+    headers: dict[str, Any] | None = None,
+    media_type: str = "application/json",
 ) -> dict[str, Any]:
+    """An operation answering `status` with `response` (of `media_type`), or one of `_ALWAYS`,
+    `refusals` (status -> when) and, with a `body`, `_WITH_BODY`."""
+    success = {"description": "success", "content": {media_type: {"schema": response}}}
+    if headers:
+        success["headers"] = headers
+    responses: dict[str, Any] = {status: success, **_ALWAYS}
+    errors = {**(refusals or {}), **(_WITH_BODY if body is not None else {})}
+    for code, description in errors.items():
+        responses[code] = {"description": description, "content": _json(_ERRORS)}
     operation: dict[str, Any] = {
         "summary": summary,
         "security": [{"basic": []}, {"bearer": []}],
-        "responses": {
-            status: {
-                "description": "success",
-                "content": {"application/json": {"schema": response or {}}},
-            },
-            "400": {
-                "description": "invalid request",
-                "content": {"application/json": {"schema": _ERROR}},
-            },
-            "401": {
-                "description": "authentication required",
-                "content": {"application/json": {"schema": _ERROR}},
-            },
-            "403": {"description": "denied", "content": {"application/json": {"schema": _ERROR}}},
-            "404": {
-                "description": "not found",
-                "content": {"application/json": {"schema": _ERROR}},
-            },
-        },
+        "responses": dict(sorted(responses.items())),
     }
     if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
-        }
+        operation["requestBody"] = {"required": bool(body.required), "content": _json(body.schema)}
     if parameters:
         operation["parameters"] = parameters
     return operation
 
 
-def _path_param(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _path(name: str, schema: Schema) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _query(name: str, required: bool = True, description: str = "") -> dict[str, Any]:
-    parameter = {"name": name, "in": "query", "required": required, "schema": {"type": "string"}}
+def _query(
+    name: str, schema: Schema, required: bool = False, description: str = ""
+) -> dict[str, Any]:
+    parameter = {"name": name, "in": "query", "required": required, "schema": schema}
     if description:
         parameter["description"] = description
     return parameter
 
 
-_ACTIONS = {"type": "array", "items": {"enum": ["pull", "push", "delete"]}, "minItems": 1}
-_USER = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "site_admin": {"type": "boolean"},
-        "disabled": {"type": "boolean"},
-    },
-}
-_GRANT = {
-    "type": "object",
-    "required": ["pattern", "principal"],
-    "properties": {
-        "pattern": {"type": "string"},
-        "principal": {"type": "string"},
-        "actions": _ACTIONS,
-    },
-}
-_TEXT = {"type": ["string", "null"]}
-# A row as stored: every field is text (detail is canonical JSON text), so the chain hash can be
-# recomputed from this very response (docs/audit.md).
-_EVENT = {
-    "type": "object",
-    "properties": {
-        "seq": {"type": "integer"},
-        "at": {"type": "string"},
-        "actor": {"type": "string"},
-        "actor_kind": {"enum": ["user", "robot", "anonymous", "local", "system"]},
-        "address": _TEXT,
-        "user_agent": _TEXT,
-        "request_id": _TEXT,
-        "action": {"type": "string"},
-        "namespace": _TEXT,
-        "repository": _TEXT,
-        "reference": _TEXT,
-        "digest": _TEXT,
-        "outcome": {"enum": ["allowed", "denied", "failed"]},
-        "reason": _TEXT,
-        "detail": _TEXT,
-        "hash": {"type": "string"},
-    },
-}
+def _page_size(most: int, default: int) -> Schema:
+    return {"type": "integer", "minimum": 1, "maximum": most, "default": default}
+
+
+_NAMESPACE = _path("namespace", NAMESPACE_NAME)
+_MANAGER = {"403": DENIED, "404": MISSING}
+_SITE_ADMIN = {"403": "only site admins (DENIED)"}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -116,183 +274,173 @@ DOCUMENT: dict[str, Any] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
         },
         "schemas": {
-            "Errors": {
-                "type": "object",
-                "properties": {
+            "Errors": obj(
+                {
                     "errors": {
                         "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
+                        "minItems": 1,
+                        "items": obj(
+                            {
+                                "code": {"enum": [code.name for code in ErrorCode]},
+                                "message": _TEXT,
                                 "detail": {},
                             },
-                        },
+                            ("code", "message"),
+                        ),
                     }
                 },
-            },
-            "Namespace": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "public": {"type": "boolean"},
-                    "members": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "enum": ["reader", "developer", "maintainer", "admin"]
-                        },
-                    },
-                    "grants": {"type": "array", "items": _GRANT},
-                },
-            },
+                ("errors",),
+            ),
         },
     },
     "paths": {
         "/users": {
-            "get": _op("List users (site admins)", {"type": "array", "items": _USER}),
+            "get": _op(
+                "List users (site admins)",
+                "200",
+                {"type": "array", "items": USER},
+                refusals=_SITE_ADMIN,
+            ),
             "post": _op(
                 "Create a user (site admins)",
-                _USER,
-                {
-                    "type": "object",
-                    "required": ["name", "password"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "password": {"type": "string", "minLength": 12},
-                        "site_admin": {"type": "boolean"},
-                    },
-                },
                 "201",
+                USER,
+                refusals={**_SITE_ADMIN, "409": "the name is taken"},
+                body=USER_NEW,
             ),
         },
         "/users/{user}": {
             "patch": _op(
                 "Disable, promote (site admins) or change the password (the user too)",
-                _USER,
-                {
-                    "type": "object",
-                    "properties": {
-                        "disabled": {"type": "boolean"},
-                        "site_admin": {"type": "boolean"},
-                        "password": {"type": "string", "minLength": 12},
-                    },
+                "200",
+                USER,
+                refusals={
+                    "403": DENIED,
+                    "404": MISSING,
+                    "409": "refused: the user is the last enabled site admin, who is never"
+                    " disabled or demoted (nothing is changed)",
                 },
-                parameters=[_path_param("user")],
+                body=USER_CHANGE,
+                parameters=[_path("user", ACCOUNT_NAME)],
             ),
         },
         "/teams": {
             "post": _op(
                 "Create a team (site admins)",
-                {"type": "object"},
-                {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string"}},
-                },
                 "201",
+                TEAM,
+                refusals={**_SITE_ADMIN, "409": "the name is taken"},
+                body=TEAM_NEW,
             ),
         },
         "/teams/{team}/members/{user}": {
-            "put": _op(
-                "Add a user to a team (site admins)",
-                parameters=[_path_param("team"), _path_param("user")],
-            ),
-            "delete": _op(
-                "Remove a user from a team (site admins)",
-                parameters=[_path_param("team"), _path_param("user")],
-            ),
+            method: _op(
+                summary,
+                "200",
+                TEAM,
+                refusals={**_SITE_ADMIN, "404": MISSING},
+                parameters=[_path("team", ACCOUNT_NAME), _path("user", USER_REFERENCE)],
+            )
+            for method, summary in (
+                ("put", "Add a user (NAME or user:NAME) to a team (site admins)"),
+                ("delete", "Remove a user from a team (site admins)"),
+            )
         },
         "/namespaces": {
             "post": _op(
                 "Create a namespace (site admins, or by the creation rule)",
-                _NAMESPACE,
-                {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string"}, "public": {"type": "boolean"}},
-                },
                 "201",
+                NAMESPACE,
+                refusals={"403": DENIED, "409": "the name is taken"},
+                body=NAMESPACE_NEW,
             ),
         },
         "/namespaces/{namespace}": {
             "get": _op(
                 "A namespace's visibility, members and grants (its admins)",
-                _NAMESPACE,
-                parameters=[_path_param("namespace")],
+                "200",
+                NAMESPACE,
+                refusals=_MANAGER,
+                parameters=[_NAMESPACE],
             ),
             "patch": _op(
-                "Make a namespace public or private (its admins)",
-                _NAMESPACE,
-                {
-                    "type": "object",
-                    "required": ["public"],
-                    "properties": {"public": {"type": "boolean"}},
-                },
-                parameters=[_path_param("namespace")],
+                "Change a namespace's visibility or SBOM referrer setting (its admins); a field"
+                " left out is kept",
+                "200",
+                NAMESPACE,
+                refusals=_MANAGER,
+                body=NAMESPACE_CHANGE,
+                parameters=[_NAMESPACE],
             ),
         },
         "/namespaces/{namespace}/members/{principal}": {
             "put": _op(
-                "Give user:NAME or team:NAME a role (its admins)",
-                _NAMESPACE,
-                {
-                    "type": "object",
-                    "required": ["role"],
-                    "properties": {
-                        "role": {"enum": ["reader", "developer", "maintainer", "admin"]}
-                    },
-                },
-                parameters=[_path_param("namespace"), _path_param("principal")],
+                "Give a user (NAME or user:NAME) or a team (team:NAME) a role (its admins)",
+                "200",
+                NAMESPACE,
+                refusals=_MANAGER,
+                body=MEMBER_ROLE,
+                parameters=[_NAMESPACE, _path("principal", PRINCIPAL)],
             ),
             "delete": _op(
                 "Remove a member (its admins)",
-                _NAMESPACE,
-                parameters=[_path_param("namespace"), _path_param("principal")],
+                "200",
+                NAMESPACE,
+                refusals=_MANAGER,
+                parameters=[_NAMESPACE, _path("principal", PRINCIPAL)],
             ),
         },
         "/namespaces/{namespace}/grants": {
             "post": _op(
-                "Grant actions on matching repositories (its admins)",
-                _NAMESPACE,
-                _GRANT,
-                parameters=[_path_param("namespace")],
+                "Grant actions on matching repositories (its admins); replaces the grant of"
+                " the same pattern and principal",
+                "200",
+                NAMESPACE,
+                refusals=_MANAGER,
+                body=GRANT,
+                parameters=[_NAMESPACE],
             ),
             "delete": _op(
-                "Revoke a grant (its admins)",
-                _NAMESPACE,
-                _GRANT,
-                parameters=[_path_param("namespace")],
+                "Revoke a grant, named by its pattern and principal (its admins); `actions`"
+                " is allowed and ignored",
+                "200",
+                NAMESPACE,
+                refusals=_MANAGER,
+                body=GRANT_REVOKE,
+                parameters=[_NAMESPACE],
             ),
         },
         "/namespaces/{namespace}/robots": {
             "post": _op(
                 "Create a robot NAMESPACE+NAME; the secret is in this response only",
-                {"type": "object"},
-                {
-                    "type": "object",
-                    "required": ["name", "scopes"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "days": {"type": "integer", "minimum": 1, "maximum": 3650},
-                        "scopes": {"type": "array", "items": _GRANT},
-                    },
-                },
                 "201",
-                parameters=[_path_param("namespace")],
+                ROBOT_CREATED,
+                refusals={**_MANAGER, "409": "the robot exists"},
+                body=ROBOT_NEW,
+                parameters=[_NAMESPACE],
+                headers={"Cache-Control": _header("no-store")},
             ),
         },
         "/namespaces/{namespace}/robots/{robot}": {
             "delete": _op(
                 "Disable a robot (its namespace's admins)",
-                parameters=[_path_param("namespace"), _path_param("robot")],
+                "200",
+                ROBOT_DISABLED,
+                refusals=_MANAGER,
+                parameters=[_NAMESPACE, _path("robot", ROBOT)],
             ),
         },
         "/access/explain": {
             "get": _op(
                 "Explain a decision (site admins: anyone; others: themselves)",
-                {"type": "object"},
-                parameters=[_query("account", False), _query("repository"), _query("action")],
+                "200",
+                EXPLANATION,
+                refusals={"403": DENIED, "404": MISSING},
+                parameters=[
+                    _query("account", ACCOUNT),
+                    _query("repository", REPOSITORY, required=True),
+                    _query("action", {"enum": list(EXPLAINABLE)}, required=True),
+                ],
             ),
         },
         "/audit": {
@@ -300,35 +448,41 @@ DOCUMENT: dict[str, Any] = {
                 "Audit events, newest first (site admins: all; a namespace's admins: that"
                 " namespace, named by namespace= or repository=). A `Link` header leads to the"
                 " next page.",
-                {
-                    "type": "object",
-                    "properties": {"events": {"type": "array", "items": _EVENT}},
-                },
+                "200",
+                EVENTS,
+                refusals={"403": DENIED},
+                headers={"Link": _header('<…>; rel="next"', required=False)},
                 parameters=[
-                    *(
-                        _query(name, False)
-                        for name in ("actor", "namespace", "repository", "action", "outcome")
-                    ),
-                    _query("since", False, "A date or ISO-8601 time (UTC when naive): at >= since"),
-                    _query("until", False, "A date or ISO-8601 time (UTC when naive): at < until"),
-                    {
-                        "name": "n",
-                        "in": "query",
-                        "required": False,
-                        "schema": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": 1000,
-                            "default": 100,
+                    _query(
+                        "actor",
+                        {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_TEXT,
+                            "pattern": _PARAMETER_TEXT,
                         },
-                    },
-                    {
-                        "name": "last",
-                        "in": "query",
-                        "required": False,
-                        "description": "Only events with a seq below this one (from the Link)",
-                        "schema": {"type": "integer", "minimum": 1},
-                    },
+                    ),
+                    _query("namespace", NAMESPACE_NAME),
+                    _query("repository", REPOSITORY, description="within `namespace`, if given"),
+                    _query("action", {"enum": [action.value for action in AuditAction]}),
+                    _query("outcome", {"enum": [outcome.value for outcome in Outcome]}),
+                    *(
+                        _query(
+                            name,
+                            {
+                                "anyOf": [{"format": "date"}, {"format": "date-time"}],
+                                "type": "string",
+                            },
+                            description=f"A date or ISO-8601 time (UTC when naive): {rule}",
+                        )
+                        for name, rule in (("since", "at >= since"), ("until", "at < until"))
+                    ),
+                    _query("n", _page_size(1000, 100)),
+                    _query(
+                        "last",
+                        {"type": "integer", "minimum": 1, "maximum": 10**18 - 1},
+                        description="Only events with a seq below this one (from the Link)",
+                    ),
                 ],
             ),
         },
@@ -336,31 +490,45 @@ DOCUMENT: dict[str, Any] = {
             "get": _op(
                 "Scanned images, newest first, with their summaries (repositories the caller may"
                 " pull)",
-                {"type": "object", "properties": {"scans": {"type": "array"}}},
+                "200",
+                SCANS,
                 parameters=[
-                    _query("repository", False),
+                    _query("repository", REPOSITORY),
                     _query(
                         "severity",
-                        False,
-                        "critical|high|medium|low|unknown: only images with a vulnerability at"
-                        " or above it",
+                        {"enum": list(SEVERITIES)},
+                        description="only images with a vulnerability at or above it",
                     ),
-                    _query("n", False, "At most this many rows (1-1000, default 100)"),
+                    _query("n", _page_size(1000, 100)),
                 ],
+            ),
+        },
+        "/scans/{name}/sbom": {
+            "get": _op(
+                "The image's CycloneDX SBOM from its last complete scan (pull right); 400 for"
+                " an index (the detail lists its platform images)",
+                "200",
+                {"type": "object"},
+                refusals={"403": DENIED, "404": MISSING + ", or no complete scan yet"},
+                parameters=[_path("name", IMAGE)],
+                media_type=SBOM_MEDIA_TYPE,
             ),
         },
         "/scans/{name}": {
             "get": _op(
-                "An image's scan report: packages, vulnerabilities, secrets, malware (pull"
-                " right). `name` is REPOSITORY:TAG or REPOSITORY@DIGEST.",
-                {"type": "object"},
-                parameters=[_path_param("name")],
+                "An image's scan report: packages, vulnerabilities, secrets, malware (pull right)",
+                "200",
+                SCAN_REPORT,
+                refusals={"403": DENIED, "404": MISSING},
+                parameters=[_path("name", IMAGE)],
             ),
             "post": _op(
-                "Queue a rescan of the image (push right)",
-                {"type": "object", "properties": {"queued": {"type": "array"}}},
-                status="202",
-                parameters=[_path_param("name")],
+                "Queue a rescan of the image (push right); 400 for an artifact that is not an"
+                " image",
+                "202",
+                RESCAN,
+                refusals={"403": DENIED, "404": MISSING},
+                parameters=[_path("name", IMAGE)],
             ),
         },
     },

@@ -3,6 +3,8 @@
 - `GET /api/v1/scans?repository=&severity=&n=`: scanned images, newest first, each with its
   summary; only repositories the caller may pull are listed.
 - `GET /api/v1/scans/{REPOSITORY:TAG | REPOSITORY@DIGEST}`: the full report (pull right).
+- `GET /api/v1/scans/{REPOSITORY:TAG | REPOSITORY@DIGEST}/sbom`: the image's CycloneDX SBOM
+  (pull right), whether or not its namespace attaches SBOMs as referrers.
 - `POST` on the same path: queue a rescan (push right).
 """
 
@@ -16,6 +18,7 @@ from seawall.domain.names import validate_repository
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate
+from seawall.scan.sbom import SBOM_MEDIA_TYPE
 from seawall.services.scan_reports import ScanReports, split_reference
 
 DEFAULT_PAGE = 100
@@ -45,6 +48,12 @@ class ScanEndpoints:
         repository, reference = _image(request)
         await self.gate.check(request, repository, Action.PULL)
         return JSONResponse(await self.reports.view(repository, reference))
+
+    async def sbom(self, request: Request) -> Response:
+        repository, reference = _image(request)
+        await self.gate.check(request, repository, Action.PULL)
+        document = await self.reports.sbom(repository, reference)
+        return Response(document, media_type=SBOM_MEDIA_TYPE)
 
     async def rescan(self, request: Request) -> Response:
         repository, reference = _image(request)

@@ -10,7 +10,7 @@ from seawall.domain.digests import Digest
 from seawall.domain.names import validate_repository
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.auth import Gate
+from seawall.http.auth import Gate, scope_for
 from seawall.http.v2.common import content_length, has_body, repository
 from seawall.services.blobs import BlobService
 from seawall.services.uploads import ByteRange, UploadService, session_headers
@@ -36,19 +36,20 @@ class UploadEndpoints:
 
     async def start(self, request: Request) -> Response:
         name = repository(request)
-        caller = await self.gate.check(request, name, Action.PUSH)
         query = request.query_params
-        if "mount" in query:
+        mounting = "mount" in query
+        source = validate_repository(query["from"]) if mounting and "from" in query else None
+        # A client without a token learns to ask for pull on the source too (Distribution's
+        # behaviour), so that its token can carry the mount.
+        also = [scope_for(source, Action.PULL)] if source is not None else []
+        caller = await self.gate.check(request, name, Action.PUSH, also_ask=also)
+        if mounting:
             digest = Digest.parse(query["mount"])
-            source = query.get("from")
-            # Only from a repository the caller may pull; otherwise a normal upload (202).
-            candidates = (
-                [validate_repository(source)]
-                if source is not None
-                else await self.blobs.repositories_with(digest)
-            )
+            # Without `from`, any repository holding the blob that the caller may pull (the
+            # spec's automatic mount); only ever from one the caller may pull, else an upload.
+            candidates = [source] if source else await self.blobs.repositories_with(digest)
             for candidate in candidates:
-                if await self.gate.can_pull(caller, candidate) and await self.blobs.mount(
+                if await self.gate.may_mount_from(caller, candidate) and await self.blobs.mount(
                     name, digest, candidate, caller.origin
                 ):
                     return _created(name, digest)

@@ -2,6 +2,9 @@
 
 Both hold RFC 822-style stanzas separated by blank lines; a line starting with a space or tab
 continues the previous field. Only the single-line fields below are kept.
+
+Each package's file checksums are in `var/lib/dpkg/info/<package>[:<arch>].md5sums` (distroless:
+`status.d/<package>.md5sums`): `<md5 hex>  <path>` per line, paths relative to the root.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from seawall.scan.inventory.purl import build_purl
 
 STATUS_PATH = "var/lib/dpkg/status"
 STATUS_DIR = "var/lib/dpkg/status.d"
+INFO_DIR = "var/lib/dpkg/info"
 _WANTED = frozenset({"package", "version", "architecture", "source", "status"})
 # OSV ecosystem for each dpkg-based distribution ID; anything else is treated as Debian.
 _ECOSYSTEMS = {"debian": "Debian", "ubuntu": "Ubuntu"}
@@ -26,6 +30,25 @@ def is_dpkg_status(path: str) -> bool:
         return True
     parent, _, name = joined.rpartition("/")
     return parent == STATUS_DIR and bool(name) and not name.endswith(".md5sums")
+
+
+def md5sums_package(path: str) -> str | None:
+    """The package whose checksum list `path` is (architecture qualifier dropped), or None
+    when `path` is not one."""
+    parent, _, name = "/".join(path_parts(path)).rpartition("/")
+    if parent not in (INFO_DIR, STATUS_DIR) or not name.endswith(".md5sums"):
+        return None
+    package = name.removesuffix(".md5sums").partition(":")[0]
+    return package or None
+
+
+def parse_md5sums(text: str) -> Iterator[tuple[str, str]]:
+    """(path relative to the root, md5 hex) per well-formed line of an `.md5sums` file."""
+    for line in text.splitlines():
+        digest, _, path = line.partition(" ")
+        path = path.lstrip(" *")  # md5sum's text or binary mode marker
+        if len(digest) == 32 and path:
+            yield "/".join(path_parts(path)), digest.lower()
 
 
 def _stanzas(text: str) -> Iterator[dict[str, str]]:

@@ -24,7 +24,9 @@ def is_os_release(path: str) -> bool:
 def parse_os_release(data: bytes) -> dict[str, str]:
     """Parse KEY=value lines with shell quoting; bad lines are skipped, the last assignment wins."""
     fields: dict[str, str] = {}
-    lines = data.decode("utf-8", errors="replace").splitlines()
+    # A NUL becomes U+FFFD like an undecodable byte: the distribution's name is stored as text,
+    # and PostgreSQL text cannot hold a NUL.
+    lines = data.decode("utf-8", errors="replace").replace("\0", "\ufffd").splitlines()
     for line in lines[:_MAX_LINES]:
         line = line.strip()
         if not line or line.startswith("#") or len(line) > _MAX_LINE:

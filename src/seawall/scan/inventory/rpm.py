@@ -7,6 +7,9 @@ header as stored on disk (no 8-byte magic prefix, unlike a header inside a `.rpm
     index_count x { u32 tag, u32 type, u32 offset, u32 count }
     data_length bytes of data store            (offsets in the index point into it)
 
+Each header also lists the package's files (`BASENAMES`, `DIRNAMES`, `DIRINDEXES`) and their
+digests (`FILEDIGESTS`, by `FILEDIGESTALGO`); `file_digests` reads those for chosen paths.
+
 The older Berkeley DB (`Packages`) and ndb (`Packages.db`) databases are not read.
 """
 
@@ -39,10 +42,18 @@ _TAG_EPOCH = 1003
 _TAG_ARCH = 1022
 _TAG_SOURCERPM = 1044
 _STRING_TAGS = frozenset({_TAG_NAME, _TAG_VERSION, _TAG_RELEASE, _TAG_ARCH, _TAG_SOURCERPM})
+_TAG_FILEDIGESTS = 1035
+_TAG_DIRINDEXES = 1116
+_TAG_BASENAMES = 1117
+_TAG_DIRNAMES = 1118
+_TAG_FILEDIGESTALGO = 5011
 _TYPE_INT32 = 4
 _TYPE_STRING = 6
+_TYPE_STRING_ARRAY = 8
 _TYPE_I18NSTRING = 9  # an array of translations; the first one is the untranslated text
 _INDEX_ENTRY = struct.Struct(">IIII")
+# rpm's digest algorithm numbers (PGPHASHALGO); a header without FILEDIGESTALGO uses MD5.
+_DIGEST_ALGORITHMS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
 
 # OSV ecosystem for each rpm-based distribution ID; anything else gets the generic "RPM".
 _ECOSYSTEMS = {
@@ -93,6 +104,84 @@ def parse_rpm_header(blob: bytes) -> dict[int, str | int]:
         elif tag == _TAG_EPOCH and type_ == _TYPE_INT32 and offset + 4 <= data_length:
             (tags[tag],) = struct.unpack_from(">I", store, offset)
     return tags
+
+
+def _index(blob: bytes) -> tuple[memoryview, dict[int, tuple[int, int, int]]] | None:
+    """The data store and {tag: (type, offset, count)} of a header; None when it is malformed."""
+    if len(blob) < 8:
+        return None
+    index_count, data_length = struct.unpack_from(">II", blob, 0)
+    if index_count > _MAX_INDEX_ENTRIES or data_length > _MAX_HEADER_BYTES:
+        return None
+    store_start = 8 + index_count * _INDEX_ENTRY.size
+    if store_start + data_length > len(blob):
+        return None
+    entries: dict[int, tuple[int, int, int]] = {}
+    for position in range(8, store_start, _INDEX_ENTRY.size):
+        tag, type_, offset, count = _INDEX_ENTRY.unpack_from(blob, position)
+        if offset < data_length:
+            entries.setdefault(tag, (type_, offset, count))
+    return memoryview(blob)[store_start : store_start + data_length], entries
+
+
+def _strings(
+    store: memoryview, entry: tuple[int, int, int] | None, kinds: tuple[int, ...]
+) -> list[bytes] | None:
+    """A string or string-array tag as `count` NUL-terminated byte strings; None if malformed."""
+    if entry is None or entry[0] not in kinds:
+        return None
+    _, offset, count = entry
+    parts = bytes(store[offset:]).split(b"\0", count)
+    return parts[:count] if len(parts) > count else None
+
+
+def _int32s(store: memoryview, entry: tuple[int, int, int] | None) -> list[int] | None:
+    if entry is None or entry[0] != _TYPE_INT32:
+        return None
+    _, offset, count = entry
+    if offset + 4 * count > len(store):
+        return None
+    return list(struct.unpack_from(f">{count}I", store, offset))
+
+
+def file_digests(data: bytes, paths: set[str]) -> dict[str, list[tuple[str, str, str]]]:
+    """For each of `paths` (root-relative) that a package lists: (package, hashlib algorithm
+    name, hex digest) per package listing it. Malformed headers and databases give nothing."""
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    basenames_wanted = {
+        path.rpartition("/")[2].encode("utf-8", "surrogateescape") for path in paths
+    }
+    for blob in _blobs(data):
+        parsed = _index(blob)
+        if parsed is None:
+            continue
+        store, entries = parsed
+        basenames = _strings(store, entries.get(_TAG_BASENAMES), (_TYPE_STRING_ARRAY,))
+        if not basenames or basenames_wanted.isdisjoint(basenames):
+            continue
+        dirnames = _strings(store, entries.get(_TAG_DIRNAMES), (_TYPE_STRING_ARRAY,))
+        dirindexes = _int32s(store, entries.get(_TAG_DIRINDEXES))
+        digests = _strings(store, entries.get(_TAG_FILEDIGESTS), (_TYPE_STRING_ARRAY,))
+        name = _strings(store, entries.get(_TAG_NAME), (_TYPE_STRING, _TYPE_I18NSTRING))
+        algorithms = _int32s(store, entries.get(_TAG_FILEDIGESTALGO))
+        algorithm = _DIGEST_ALGORITHMS.get(algorithms[0] if algorithms else 1)
+        count = len(basenames)
+        if not (dirnames and dirindexes and digests and name and algorithm):
+            continue
+        if len(dirindexes) != count or len(digests) != count:
+            continue
+        package = name[0].decode("utf-8", errors="replace")
+        for basename, dirindex, digest in zip(basenames, dirindexes, digests, strict=True):
+            if basename not in basenames_wanted or dirindex >= len(dirnames) or not digest:
+                continue
+            path = "/".join(
+                path_parts((dirnames[dirindex] + basename).decode("utf-8", "surrogateescape"))
+            )
+            if path in paths:
+                found.setdefault(path, []).append(
+                    (package, algorithm, digest.decode("ascii", "replace").lower())
+                )
+    return found
 
 
 def _c_string(store: memoryview, offset: int) -> str | None:

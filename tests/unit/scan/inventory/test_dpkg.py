@@ -1,7 +1,8 @@
-"""dpkg status parsing, checked against this machine's own dpkg database."""
+"""dpkg status and md5sums parsing, checked against this machine's own dpkg database."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -9,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from seawall.scan.inventory.dpkg import is_dpkg_status, parse_dpkg_status
+from seawall.scan.inventory.dpkg import (
+    is_dpkg_status,
+    md5sums_package,
+    parse_dpkg_status,
+    parse_md5sums,
+)
 from seawall.scan.inventory.osrelease import Distro
 
 BOOKWORM = Distro("debian", "12")
@@ -162,3 +168,27 @@ def test_source_without_a_name_falls_back_to_the_package() -> None:
     data = b"Package: x\nVersion: 1\nStatus: install ok installed\nSource: (1.0)\n"
     [package] = parse_dpkg_status(data, "var/lib/dpkg/status")
     assert (package.source_name, package.source_version) == ("x", "1")
+
+
+def test_md5sums_lists_name_their_package_and_match_the_files_they_list() -> None:
+    """This machine's own lists: each names its package, and the files are what dpkg recorded."""
+    lists = sorted(Path("/var/lib/dpkg/info").glob("*.md5sums"))
+    if not lists:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no dpkg md5sums on CI")
+        pytest.skip("no dpkg md5sums here")
+    installed = {name for name, _ in _dpkg_query_installed()}
+    for md5sums in lists:
+        package = md5sums_package(str(md5sums))
+        assert package in installed, md5sums
+    checked = 0
+    for path, digest in parse_md5sums(Path("/var/lib/dpkg/info/dpkg.md5sums").read_text()):
+        on_disk = Path("/") / path
+        if on_disk.is_file() and not on_disk.is_symlink() and not path.startswith("etc/"):
+            assert hashlib.md5(on_disk.read_bytes()).hexdigest() == digest, path
+            checked += 1
+    assert checked > 10
+    assert md5sums_package("var/lib/dpkg/status.d/libssl3.md5sums") == "libssl3"
+    assert md5sums_package("var/lib/dpkg/info/libc6:amd64.list") is None
+    assert md5sums_package("opt/var/lib/dpkg/info/x.md5sums") is None
+    assert list(parse_md5sums("junk\n" + "0" * 32 + "  ./usr/bin/x\n")) == [("usr/bin/x", "0" * 32)]

@@ -84,3 +84,8 @@ def test_nothing_to_find(data: bytes) -> None:
 )
 def test_is_os_release(path: str, expected: bool) -> None:
     assert is_os_release(path) is expected
+
+
+def test_a_nul_is_replaced_like_an_undecodable_byte() -> None:
+    fields = parse_os_release(b"ID=deb\0ian\nVERSION_ID=\xff12\n")
+    assert fields == {"ID": "deb\ufffdian", "VERSION_ID": "\ufffd12"}

@@ -1,7 +1,10 @@
-"""rpm sqlite database parsing, checked against a database the real `rpm` builds at test time."""
+"""rpm sqlite database parsing, checked against databases the real `rpm` builds at test time:
+packages, and the digests of the files they ship."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import sqlite3
@@ -14,10 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seawall.scan.analysis import Analyzers, LayerAnalysis, analyze_layer
+from seawall.scan.assemble import assemble
 from seawall.scan.inventory import rpm
 from seawall.scan.inventory.osrelease import Distro
 from seawall.scan.inventory.rpm import is_rpmdb_sqlite, parse_rpm_header, parse_rpmdb_sqlite
+from seawall.scan.layers import Limits
+from seawall.scan.malware import MalwareScanner
+from seawall.scan.secrets import SecretScanner
 from tests.support.fuzz import FUZZ
+from tests.support.images import tar_bytes
 
 ROCKY = Distro("rocky", "9.3")
 DB_PATH = "var/lib/rpm/rpmdb.sqlite"
@@ -281,3 +290,83 @@ def test_database_parser_never_raises_on_mutated_real_db(rpmdb: Path, data: st.D
     start = time.monotonic()
     parse_rpmdb_sqlite(bytes(image), DB_PATH, ROCKY)
     assert time.monotonic() - start < 2
+
+
+# A package shipping a private key, as test suites and self-tests do; the key is made at test
+# time so that no key sits in the repository.
+KEY_SPEC = """\
+Name: selftest-keys
+Version: 1.0
+Release: 1
+Summary: ships a test key
+License: MIT
+BuildArch: noarch
+%description
+test
+%install
+mkdir -p %{{buildroot}}/usr/share/selftest
+cp {source} %{{buildroot}}/usr/share/selftest/key.pem
+%files
+/usr/share/selftest/key.pem
+"""
+KEY_PATH = "usr/share/selftest/key.pem"
+
+
+@pytest.fixture(scope="module")
+def key_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
+    """(an rpm sqlite database with the package installed, the key file it ships)."""
+    _need("rpm", "rpmbuild")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    root = tmp_path_factory.mktemp("rpm-key")
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (root / "key.pem").write_bytes(key)
+    spec = root / "keys.spec"
+    spec.write_text(KEY_SPEC.format(source=root / "key.pem"))
+    top, dbpath = root / "top", root / "db"
+    subprocess.run(
+        ["rpmbuild", "--define", f"_topdir {top}", "-bb", str(spec)],
+        check=True,
+        capture_output=True,
+    )
+    sqlite = ["--define", "_db_backend sqlite", "--dbpath", str(dbpath)]
+    _rpm(*sqlite, "--initdb")
+    built = [str(p) for p in (top / "RPMS").rglob("*.rpm")]
+    _rpm(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
+    return (dbpath / "rpmdb.sqlite").read_bytes(), key
+
+
+def _analyzed(files: dict[str, bytes]) -> LayerAnalysis:
+    analyzers = Analyzers(Limits(), SecretScanner(), MalwareScanner([], []))
+    analysis = analyze_layer(io.BytesIO(tar_bytes(files)), analyzers)
+    return LayerAnalysis.from_bytes(analysis.to_bytes())
+
+
+def test_file_digests_are_what_rpm_recorded(key_package: tuple[bytes, bytes]) -> None:
+    database, key = key_package
+    found = rpm.file_digests(database, {KEY_PATH, "usr/share/other"})
+    assert found == {KEY_PATH: [("selftest-keys", "sha256", hashlib.sha256(key).hexdigest())]}
+    assert rpm.file_digests(database, {"usr/share/selftest/nope.pem"}) == {}
+    assert rpm.file_digests(b"not a database", {KEY_PATH}) == {}
+
+
+def test_a_key_an_rpm_ships_is_vendor_shipped_until_changed(
+    key_package: tuple[bytes, bytes],
+) -> None:
+    database, key = key_package
+    base = _analyzed({DB_PATH: database, KEY_PATH: key})
+    changed = _analyzed({KEY_PATH: key.replace(b"-----\n", b"-----\n\n", 1)})
+    shipped = assemble([("sha256:base", base)], Limits()).secrets
+    assert [(f["kind"], f["severity"], f["package"], f["package_manager"]) for f in shipped] == [
+        ("vendor-shipped", "info", "selftest-keys", "rpm")
+    ]
+    both = assemble([("sha256:base", base), ("sha256:mine", changed)], Limits()).secrets
+    assert [(f["layer_index"], f["kind"], f["severity"]) for f in both] == [
+        (0, "vendor-shipped", "info"),
+        (1, "leak", "critical"),
+    ]
