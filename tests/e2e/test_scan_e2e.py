@@ -1,5 +1,6 @@
-"""A push with skopeo produces a scan report and an SBOM referrer within seconds, with no further
-action: the server's in-process worker (on by default) does it all."""
+"""A push with skopeo produces a scan report and an SBOM within seconds, with no further action:
+the server's in-process worker (on by default) does it all. The SBOM is served by the API; in a
+namespace that asked for it, it is also attached to the image as a referrer."""
 
 from __future__ import annotations
 
@@ -63,7 +64,14 @@ def test_skopeo_push_yields_report_and_sbom_referrer(
 ) -> None:
     skopeo = Skopeo.logged_in(require_tool("skopeo"), scanning_registry, tmp_path)
     layout, digest = debian_layout(tmp_path / "layout")
-    repository = f"e2e-scan/debian-{secrets.token_hex(4)}"
+    namespace = f"e2e-scan-{secrets.token_hex(4)}"
+    repository = f"{namespace}/debian"
+    with httpx.Client(
+        base_url=scanning_registry.url, auth=scanning_registry.auth, timeout=30
+    ) as http:
+        assert http.post("/api/v1/namespaces", json={"name": namespace}).status_code == 201
+        turned = http.patch(f"/api/v1/namespaces/{namespace}", json={"sbom_referrer": True})
+        assert turned.json()["sbom_referrer"] is True
     pushed_at = time.monotonic()
     skopeo.push(layout.path, "12", repository)
     with httpx.Client(
@@ -76,6 +84,7 @@ def test_skopeo_push_yields_report_and_sbom_referrer(
         assert view["summary"]["packages"] > 100
         assert elapsed < 30
         referrers = http.get(f"/v2/{repository}/referrers/{digest}").json()["manifests"]
+        served = http.get(f"/api/v1/scans/{repository}:12/sbom").json()
     assert [r["artifactType"] for r in referrers] == ["application/vnd.cyclonedx+json"]
 
     # oras-py, as a client would: the referrers API, then the SBOM blob it names.
@@ -85,5 +94,6 @@ def test_skopeo_push_yields_report_and_sbom_referrer(
     assert found["subject"]["digest"] == digest
     blob = registry.get_blob(f"{host}/{repository}", found["layers"][0]["digest"])
     sbom = json.loads(blob.content)
+    assert sbom == served
     assert sbom["bomFormat"] == "CycloneDX"
     assert len(sbom["components"]) == view["summary"]["packages"] + 1  # + the OS
