@@ -13,6 +13,7 @@ stall.
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,9 +28,16 @@ def _decoded(raw: bytes) -> str:
     return unquote_to_bytes(raw).decode("utf-8")
 
 
+# Printable ASCII without `%`: nothing to decode, nothing to refuse (the common case).
+_PLAIN = re.compile(rb"[\x21-\x24\x26-\x7e]*")
+
+
 def request_problem(scope: Scope) -> str | None:
     """What is wrong with the request line of `scope`, or None."""
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    query: bytes = scope.get("query_string", b"")
+    if _PLAIN.fullmatch(raw_path) and (not query or _PLAIN.fullmatch(query)):
+        return None
     try:
         path = _decoded(raw_path)
     except UnicodeDecodeError:
@@ -37,7 +45,7 @@ def request_problem(scope: Scope) -> str | None:
     problem = name_problem(path)
     if problem is not None:
         return f"the request path {problem}"
-    for pair in scope.get("query_string", b"").split(b"&"):
+    for pair in query.split(b"&") if query else ():
         raw_key, _, raw_value = pair.replace(b"+", b" ").partition(b"=")
         try:
             key = _decoded(raw_key)
