@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from seawall.services.audit_files import (
     manifest_path,
     verify_file,
 )
-from tests.support.databases import Database, backend_for, migrated_database
+from tests.support.databases import Database, backend_for
 from tests.support.server import DATABASES, seawall_server
 
 SEAWALL = str(Path(sys.executable).with_name("seawall"))
@@ -53,21 +53,6 @@ INSERT = (
     f"INSERT INTO audit_events (seq, {', '.join(COLUMNS)}, hash)"
     f" VALUES ({', '.join('?' for _ in range(len(COLUMNS) + 2))})"
 )
-
-
-@pytest.fixture(scope="module", params=DATABASES)
-def migrated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
-    kind: str = request.param
-    with migrated_database(kind, tmp_path_factory.mktemp(f"chain-{kind}")) as url:
-        yield Database(kind, url)
-
-
-@pytest.fixture
-def database(migrated: Database) -> Database:
-    migrated.empty()
-    return migrated
 
 
 def at_minute(i: int) -> str:

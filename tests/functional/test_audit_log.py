@@ -4,10 +4,7 @@ chain is continued by concurrent writers, and what a full queue does."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from seawall.db.audit import AuditFilter, AuditStore
 from seawall.db.store import MetadataStore
@@ -20,25 +17,9 @@ from seawall.domain.audit import (
     verify_chain,
 )
 from seawall.services.audit import AuditLog
-from tests.support.databases import Database, migrated_database
-from tests.support.server import DATABASES
+from tests.support.databases import Database
 
 ALICE = Origin("alice", ActorKind.USER, "10.1.2.3", "skopeo/1.13", "req-1")
-
-
-@pytest.fixture(scope="module", params=DATABASES)
-def migrated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
-    kind: str = request.param
-    with migrated_database(kind, tmp_path_factory.mktemp(f"audit-{kind}")) as url:
-        yield Database(kind, url)
-
-
-@pytest.fixture
-def database(migrated: Database) -> Database:
-    migrated.empty()
-    return migrated
 
 
 async def _all(store: AuditStore) -> list[StoredEvent]:

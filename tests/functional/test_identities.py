@@ -3,36 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
 from seawall.db.identities import IdentityStore
-from seawall.db.store import MetadataStore
-from tests.support.databases import Database, migrated_database
-from tests.support.server import DATABASES
-
-
-@pytest.fixture(scope="module", params=DATABASES)
-def migrated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
-    kind: str = request.param
-    with migrated_database(kind, tmp_path_factory.mktemp(f"identities-{kind}")) as url:
-        yield Database(kind, url)
-
-
-@pytest.fixture
-def database(migrated: Database) -> Database:
-    migrated.empty()
-    return migrated
-
-
-def run(database: Database, test: Callable[[IdentityStore], Awaitable[None]]) -> None:
-    async def with_store(store: MetadataStore) -> None:
-        await test(IdentityStore(store.backend))
-
-    database.run(with_store)
+from tests.support.databases import Database, run_identities
 
 
 def test_users(database: Database) -> None:
@@ -66,7 +41,7 @@ def test_users(database: Database) -> None:
         await ids.create_user("bob", "h")
         assert [u.name for u in await ids.users()] == ["alice", "bob", "root"]
 
-    run(database, test)
+    run_identities(database, test)
 
 
 def test_teams(database: Database) -> None:
@@ -88,7 +63,7 @@ def test_teams(database: Database) -> None:
         assert not await ids.remove_team_member("ops", "alice")
         assert await ids.teams_of("alice") == {"dev"}
 
-    run(database, test)
+    run_identities(database, test)
 
 
 def test_robots(database: Database) -> None:
@@ -109,7 +84,7 @@ def test_robots(database: Database) -> None:
         assert robot is not None and robot.disabled
         assert await ids.robot("other") is None
 
-    run(database, test)
+    run_identities(database, test)
 
 
 def test_namespaces_members_and_grants(database: Database) -> None:
@@ -136,7 +111,7 @@ def test_namespaces_members_and_grants(database: Database) -> None:
         assert ns is not None
         assert (ns.public, ns.members, ns.grants) == (True, {"user:alice": 3}, [])
 
-    run(database, test)
+    run_identities(database, test)
 
 
 def test_concurrent_user_creation_has_one_winner(database: Database) -> None:
@@ -145,7 +120,7 @@ def test_concurrent_user_creation_has_one_winner(database: Database) -> None:
         assert sorted(results) == [False] * 9 + [True]
         assert await ids.count_users() == 1
 
-    run(database, test)
+    run_identities(database, test)
 
 
 def test_concurrent_logins_share_one_argon2_check(
@@ -200,4 +175,4 @@ def test_concurrent_logins_share_one_argon2_check(
         assert rows[0].event.action == "login:failed"
         assert rows[0].event.reason == "invalid username or password"
 
-    run(database, test)
+    run_identities(database, test)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -19,32 +19,10 @@ from seawall.db.identities import IdentityStore, LastSiteAdmin
 from seawall.db.store import MetadataStore
 from seawall.domain.credentials import hash_password, verify_password
 from tests.support.cli import one_line_failure, seawall
-from tests.support.databases import Database, backend_for, migrated_database
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, DATABASES
+from tests.support.databases import Database, backend_for, run_identities
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER
 
 PASSWORD = "a-password-long-enough"
-
-
-@pytest.fixture(scope="module", params=DATABASES)
-def migrated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
-    kind: str = request.param
-    with migrated_database(kind, tmp_path_factory.mktemp(f"rules-{kind}")) as url:
-        yield Database(kind, url)
-
-
-@pytest.fixture
-def database(migrated: Database) -> Database:
-    migrated.empty()
-    return migrated
-
-
-def run(database: Database, test: Callable[[IdentityStore], Awaitable[None]]) -> None:
-    async def with_store(store: MetadataStore) -> None:
-        await test(IdentityStore(store.backend))
-
-    database.run(with_store)
 
 
 async def _enabled_admins(ids: IdentityStore) -> list[str]:
@@ -79,7 +57,7 @@ def test_the_last_enabled_site_admin_is_never_disabled_or_demoted(database: Data
         assert await _enabled_admins(ids) == ["root"]
         assert await ids.set_disabled("root", False)  # no change, still "done"
 
-    run(database, test)
+    run_identities(database, test)
 
 
 def test_two_admins_taken_away_at_once_leave_one(database: Database) -> None:
@@ -219,7 +197,7 @@ def test_the_api_takes_a_bare_user_name_as_a_principal(api: Api, database: Datab
         assert await ids.create_user("alice", hash_password(PASSWORD))
         assert await ids.create_team("ops")
 
-    run(database, users)
+    run_identities(database, users)
 
     async def scenario(client: httpx.AsyncClient) -> None:
         assert (await client.post("/namespaces", json={"name": "team-a"})).status_code == 201

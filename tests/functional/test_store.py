@@ -12,7 +12,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -21,26 +21,10 @@ import pytest
 from seawall.db.postgres import asyncpg_dsn
 from seawall.db.store import MetadataStore, NewManifest
 from seawall.domain.manifests import OCI_INDEX, OCI_MANIFEST
-from tests.support.databases import Database, count, migrated_database
-from tests.support.server import DATABASES
+from tests.support.databases import Database, count
 
 SBOM = "application/spdx+json"
 SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
-
-
-@pytest.fixture(scope="module", params=DATABASES)
-def migrated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
-    kind: str = request.param
-    with migrated_database(kind, tmp_path_factory.mktemp(f"store-{kind}")) as url:
-        yield Database(kind, url)
-
-
-@pytest.fixture
-def database(migrated: Database) -> Database:
-    migrated.empty()
-    return migrated
 
 
 Scenario = Callable[[MetadataStore], Awaitable[None]]

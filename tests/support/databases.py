@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from seawall.db.identities import IdentityStore
 from seawall.db.migrate import upgrade
 from seawall.db.postgres import PostgresBackend
 from seawall.db.sqlite import SqliteBackend
@@ -94,3 +95,12 @@ def query(url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
         return [tuple(row) for row in await store.backend.fetchall(sql, *args)]
 
     return Database("any", url).run(read)
+
+
+def run_identities(database: Database, test: Callable[[IdentityStore], Awaitable[None]]) -> None:
+    """Run `test` against the `IdentityStore` of a started store on `database`."""
+
+    async def with_store(store: MetadataStore) -> None:
+        await test(IdentityStore(store.backend))
+
+    database.run(with_store)

@@ -150,28 +150,26 @@ def name(limit: int = MAX_NAME_LENGTH) -> Schema:
 
 ACCOUNT_NAME = name(MAX_ACCOUNT_NAME_LENGTH)
 NAMESPACE_NAME = name()
+
+
+def _account(*kinds: str) -> Schema:
+    """An account as a person writes it: a bare NAME (a user), or KIND:NAME for these kinds."""
+    return {
+        "type": "string",
+        "anyOf": [
+            ACCOUNT_NAME,
+            {
+                "maxLength": max(len(k) for k in kinds) + 1 + MAX_ACCOUNT_NAME_LENGTH,
+                "pattern": f"^(?:{'|'.join(kinds)}):" + COMPONENT_PATTERN.removeprefix("^"),
+            },
+        ],
+    }
+
+
 # A member or grantee: a user (NAME or user:NAME) or a team (team:NAME).
-PRINCIPAL: Schema = {
-    "type": "string",
-    "anyOf": [
-        ACCOUNT_NAME,
-        {
-            "maxLength": len("user:") + MAX_ACCOUNT_NAME_LENGTH,
-            "pattern": "^(?:user|team):" + COMPONENT_PATTERN.removeprefix("^"),
-        },
-    ],
-}
+PRINCIPAL = _account("user", "team")
 # A user, as a path names it: NAME or user:NAME.
-USER_REFERENCE: Schema = {
-    "type": "string",
-    "anyOf": [
-        ACCOUNT_NAME,
-        {
-            "maxLength": len("user:") + MAX_ACCOUNT_NAME_LENGTH,
-            "pattern": "^user:" + COMPONENT_PATTERN.removeprefix("^"),
-        },
-    ],
-}
+USER_REFERENCE = _account("user")
 PATTERN: Schema = {
     "type": "string",
     "minLength": 1,
