@@ -68,16 +68,11 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         decision = with_identities(settings, decide)
         if decision is None:
             raise fail(f"no user or robot {account!r}")
-        if as_json:  # the shape GET /api/v1/access/explain answers
-            document = {
-                "account": account or "anonymous",
-                "repository": repository,
-                "action": wanted.value,
-                "allowed": decision.allowed,
-                "rule": str(decision.rule),
-                "reason": decision.reason,
-            }
-            typer.echo(json.dumps(document))
+        if as_json:
+            from seawall.services.access import explanation_view
+
+            view = explanation_view(account or "anonymous", repository, wanted, decision)
+            typer.echo(json.dumps(view))
         else:
             verdict = "allowed" if decision.allowed else "denied"
             typer.echo(f"{verdict} ({decision.rule}): {decision.reason}")

@@ -178,22 +178,10 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         record = with_identities(load(config, data_dir=data_dir), lambda ids: ids.namespace(name))
         if record is None:
             raise fail(f"no namespace {name!r}")
-        if as_json:  # the shape GET /api/v1/namespaces/{name} answers
-            members = {who: ROLES[rank].value for who, rank in sorted(record.members.items())}
-            grants = [
-                {"pattern": p, "principal": who, "actions": list(a)} for p, who, a in record.grants
-            ]
-            typer.echo(
-                json.dumps(
-                    {
-                        "name": record.name,
-                        "public": record.public,
-                        "sbom_referrer": record.sbom_referrer,
-                        "members": members,
-                        "grants": grants,
-                    }
-                )
-            )
+        if as_json:
+            from seawall.services.identity import namespace_view
+
+            typer.echo(json.dumps(namespace_view(record)))
             return
         typer.echo(f"{record.name}\t{'public' if record.public else 'private'}")
         typer.echo(f"sbom-referrer\t{'on' if record.sbom_referrer else 'off'}")

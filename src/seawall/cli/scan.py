@@ -28,8 +28,9 @@ def with_services(
     settings: Settings, work: Callable[[Services], Awaitable[T]], logs_to_stderr: bool = True
 ) -> T:
     """Open the database and blob store as the server would, run `work`, close them. A
-    database that is not there or not usable ends the command, as in `with_backend`. Logs go
-    to standard error unless told otherwise: standard output is the command's result."""
+    database that is not there or not usable ends the command, as in `with_backend`, and so does
+    a refusal from a service (its message, in one line). Logs go to standard error unless told
+    otherwise: standard output is the command's result."""
     from seawall.app import Services
     from seawall.db.schema import open_database
     from seawall.db.store import MetadataStore
@@ -48,7 +49,12 @@ def with_services(
             await services.audit.close()
             await store.close()
 
-    return run_on_database(settings, run)
+    from seawall.errors import RegistryError
+
+    try:
+        return run_on_database(settings, run)
+    except RegistryError as exc:
+        raise fail(exc.message) from None
 
 
 def _image(text: str) -> tuple[str, str]:
@@ -71,17 +77,12 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         as_json: JsonOption = False,
     ) -> None:
         """Show an image's scan report: vulnerabilities, secrets, malware, packages."""
-        from seawall.errors import RegistryError
-
         repository, reference = _image(image)
 
         async def work(services: Services) -> dict[str, Any]:
             return await services.reports.view(repository, reference)
 
-        try:
-            view = with_services(load(config, data_dir=data_dir), work)
-        except RegistryError as exc:
-            raise fail(exc.message) from None
+        view = with_services(load(config, data_dir=data_dir), work)
         if as_json:
             typer.echo(json.dumps(view, indent=2))
             return
@@ -99,17 +100,12 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         ] = None,
     ) -> None:
         """Print an image's CycloneDX SBOM (JSON) from its last complete scan."""
-        from seawall.errors import RegistryError
-
         repository, reference = _image(image)
 
         async def work(services: Services) -> bytes:
             return await services.reports.sbom(repository, reference)
 
-        try:
-            document = with_services(load(config, data_dir=data_dir), work)
-        except RegistryError as exc:
-            raise fail(exc.message) from None
+        document = with_services(load(config, data_dir=data_dir), work)
         if output is None:
             typer.echo(document.decode())
             return
@@ -165,7 +161,6 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     ) -> None:
         """Queue a rescan of an image (every platform image of an index)."""
         from seawall.domain.audit import Origin
-        from seawall.errors import RegistryError
 
         repository, reference = _image(image)
         settings = load(config, data_dir=data_dir)
@@ -180,8 +175,8 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
 
         try:
             queued = with_services(settings, work)
-        except (RegistryError, TimeoutError) as exc:
-            raise fail(getattr(exc, "message", None) or str(exc)) from None
+        except TimeoutError as exc:
+            raise fail(str(exc)) from None
         if as_json:
             typer.echo(json.dumps([{"repository": repository, "digest": d} for d in queued]))
             return

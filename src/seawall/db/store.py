@@ -229,28 +229,27 @@ class MetadataStore:
         self, repository_id: int, blob_digests: Sequence[str], manifest_digests: Sequence[str]
     ) -> tuple[dict[str, int], dict[str, int]]:
         """The sizes of those of these blobs and manifests that the repository links to."""
-        blobs: dict[str, int] = {}
-        for digest in dict.fromkeys(blob_digests):
-            row = await self.backend.fetchone(
-                "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
-                " WHERE rb.repository_id = ? AND rb.digest = ?",
-                repository_id,
-                digest,
-            )
-            if row is not None:
-                blobs[digest] = int(row[0])
-        manifests: dict[str, int] = {}
-        for digest in dict.fromkeys(manifest_digests):
-            row = await self.backend.fetchone(
-                "SELECT m.size FROM repository_manifests rm"
-                " JOIN manifests m ON m.digest = rm.digest"
-                " WHERE rm.repository_id = ? AND rm.digest = ?",
-                repository_id,
-                digest,
-            )
-            if row is not None:
-                manifests[digest] = int(row[0])
+        blobs = await self._sizes(
+            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
+            " WHERE rb.repository_id = ? AND rb.digest = ?",
+            repository_id,
+            blob_digests,
+        )
+        manifests = await self._sizes(
+            "SELECT m.size FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest"
+            " WHERE rm.repository_id = ? AND rm.digest = ?",
+            repository_id,
+            manifest_digests,
+        )
         return blobs, manifests
+
+    async def _sizes(self, sql: str, repository_id: int, digests: Sequence[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for digest in dict.fromkeys(digests):
+            row = await self.backend.fetchone(sql, repository_id, digest)
+            if row is not None:
+                sizes[digest] = int(row[0])
+        return sizes
 
     # -- manifests ------------------------------------------------------------------------
 

@@ -241,7 +241,8 @@ class Gate:
         return (await self.access.decide(actor, repository, Action.PULL)).allowed
 
     async def can_pull(self, caller: Caller, repository: str) -> bool:
-        """For listings and mounts: may this caller pull `repository`? (never raises)"""
+        """For listings: may this caller pull `repository`? (never raises; mounts ask
+        `may_mount_from`)"""
         if caller.claims is not None:
             if granted(caller.claims, "repository", repository, "pull"):
                 return True

@@ -5,6 +5,7 @@ creates the namespace a first push lands in, recording it in the audit log."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from seawall.db.identities import ACCOUNTS_CHANNEL, IdentityStore, NamespaceRecord
 from seawall.domain.access import Decision, decide, namespace_of, visible
@@ -125,6 +126,21 @@ class AccessService:
     async def visible(self, actor: Actor, repository: str) -> bool:
         policy = await self.policy(namespace_of(repository))
         return visible(actor, repository, policy, time.time())
+
+
+def explanation_view(
+    account: str, repository: str, action: Action, decision: Decision
+) -> dict[str, Any]:
+    """A decision as `GET /api/v1/access/explain` and `seawall access explain --json` give it;
+    `account` is the name asked about, or `anonymous`."""
+    return {
+        "account": account,
+        "repository": repository,
+        "action": action.value,
+        "allowed": decision.allowed,
+        "rule": str(decision.rule),
+        "reason": decision.reason,
+    }
 
 
 def _policy(record: NamespaceRecord) -> NamespacePolicy:

@@ -14,12 +14,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from seawall.db.identities import IdentityStore
+from seawall.db.identities import IdentityStore, NamespaceRecord
 from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.rights import Role
 from seawall.services.audit import AuditLog
 
 ROLES = list(Role)  # stored as the role's rank: 0 reader ... 3 admin
+
+
+def namespace_view(record: NamespaceRecord) -> dict[str, Any]:
+    """A namespace as `GET /api/v1/namespaces/{name}` and `seawall namespace show --json`
+    give it."""
+    return {
+        "name": record.name,
+        "public": record.public,
+        "sbom_referrer": record.sbom_referrer,
+        "members": {who: ROLES[rank].value for who, rank in sorted(record.members.items())},
+        "grants": [
+            {"pattern": pattern, "principal": who, "actions": list(actions)}
+            for pattern, who, actions in record.grants
+        ],
+    }
 
 
 class IdentityService:

@@ -49,8 +49,8 @@ from seawall.http.api.bodies import (
     USER_NEW,
 )
 from seawall.http.auth import Gate
-from seawall.services.access import AccessService
-from seawall.services.identity import IdentityService
+from seawall.services.access import AccessService, explanation_view
+from seawall.services.identity import IdentityService, namespace_view
 
 ROLES = list(Role)
 # What /access/explain decides: the actions on a repository (the catalog is not one).
@@ -367,19 +367,7 @@ class ApiEndpoints:
         record = await self.ids.namespace(name)
         if record is None:
             raise _missing(f"namespace {name!r}")
-        return JSONResponse(
-            {
-                "name": record.name,
-                "public": record.public,
-                "sbom_referrer": record.sbom_referrer,
-                "members": {p: ROLES[r].value for p, r in sorted(record.members.items())},
-                "grants": [
-                    {"pattern": p, "principal": who, "actions": list(a)}
-                    for p, who, a in record.grants
-                ],
-            },
-            status_code=status,
-        )
+        return JSONResponse(namespace_view(record), status_code=status)
 
     # -- access ---------------------------------------------------------------------------
 
@@ -404,13 +392,4 @@ class ApiEndpoints:
         if subject is None:
             raise _missing(f"account {who!r}")
         decision = await self.access.decide(subject, repository, action)
-        return JSONResponse(
-            {
-                "account": who,
-                "repository": repository,
-                "action": action.value,
-                "allowed": decision.allowed,
-                "rule": str(decision.rule),
-                "reason": decision.reason,
-            }
-        )
+        return JSONResponse(explanation_view(who, repository, action, decision))
