@@ -151,7 +151,7 @@ def _where(path: str, digest: str, index: int, gone: int | None) -> dict[str, An
 
 
 def _as_text(packages: list[Package]) -> list[Package]:
-    return [replace(p, path=shown(p.path)) if shown(p.path) != p.path else p for p in packages]
+    return [p if (text := shown(p.path)) == p.path else replace(p, path=text) for p in packages]
 
 
 def _escaping_links(analysis: LayerAnalysis) -> list[LayerEntry]:
