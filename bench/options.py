@@ -23,6 +23,7 @@ REGISTRY_ORDER = ("distribution", "seawall-sqlite", "seawall-postgres")
 class Options:
     targets: list[str]
     parts: list[str]
+    phases: list[str] | None  # the registry part's phases to run; None: all
     workers: int
     duration: float
     warmup: float
@@ -81,6 +82,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=",".join(PARTS),
         help=f"comma-separated subset of {','.join(PARTS)}, or audit for both audit parts"
         " (default: all)",
+    )
+    p.add_argument(
+        "--phases",
+        default=None,
+        help="comma-separated registry phases to run, e.g. image,tags (default: all; see"
+        " bench/README.md)",
     )
     p.add_argument("--workers", type=int, default=2, help="Seawall worker processes (2)")
     p.add_argument("--duration", type=float, default=5, help="seconds per req/s test (5)")
@@ -149,4 +156,5 @@ def parse_args(argv: list[str] | None = None) -> Options:
     values = vars(ns)
     values["targets"] = targets
     values["parts"] = parts
+    values["phases"] = [x.strip() for x in ns.phases.split(",") if x.strip()] if ns.phases else None
     return Options(**values)

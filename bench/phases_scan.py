@@ -18,7 +18,7 @@ under cProfile. The match index holds the real OSV samples (tests/data/osv,
 index is built from the parsed records before each round, so every match starts cold.
 
 **Re-match** (`rematch`, per database): a fresh, migrated database gets the same records through
-`VulnStore.import_records`, then `--scan-inventories` reports through `ScanStore.put_report`,
+`VulnDbService.import_records`, then `--scan-inventories` reports through `ScanStore.put_report`,
 each with an inventory of ~300 packages in the scanner's own format (`inventory_document`,
 `pack`): ~200 of this machine's Debian packages, ~60 PyPI and ~40 npm packages, some of which the
 synthetic records affect. Timed: `VulnStore.load_index()` and `rematch_all`, what
@@ -54,6 +54,7 @@ from bench.audit_db import backend_for
 from bench.options import Context
 from bench.servers import BenchError, postgres_database
 from seawall.config import Settings
+from seawall.db.audit import AuditStore
 from seawall.db.migrate import upgrade
 from seawall.db.scans import ReportRow, ScanStore
 from seawall.db.vulns import VulnStore
@@ -74,7 +75,10 @@ from seawall.scan.report import (
     vulnerabilities,
     vulnerabilities_document,
 )
-from seawall.services.scanning import build_analyzers, rematch_all
+from seawall.services.audit import AuditLog
+from seawall.services.scanning import rematch_all
+from seawall.services.vulndb import VulnDbService
+from seawall.wiring import build_analyzers
 
 T = TypeVar("T")
 Result = dict[str, object]
@@ -546,6 +550,7 @@ class _Db:
         self.run(self.backend.start())
         self.vulns = VulnStore(self.backend)
         self.scans = ScanStore(self.backend)
+        self.vulndb = VulnDbService(self.vulns, self.scans, AuditLog(AuditStore(self.backend)))
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._runner.run(coro)
@@ -587,7 +592,7 @@ def rematch(ctx: Context, target: str) -> Result:
         db = _Db(url)
         try:
             t0 = time.monotonic()
-            imported = db.run(db.vulns.import_records(records))
+            imported = db.run(db.vulndb.import_records(records))
             t1 = time.monotonic()
             db.run(_put_reports(db.scans, reports, 1 if SERVERS[target] == "sqlite" else 4))
             t2 = time.monotonic()

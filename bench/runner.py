@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import json
 import os
 import platform
 import shutil
@@ -22,7 +23,7 @@ from bench.loadgen import build_hload
 from bench.machine import MachineLoad
 from bench.options import REGISTRY_ORDER, Context, Options
 from bench.procs import tree_pids
-from bench.servers import Server
+from bench.servers import BenchError, Server
 
 Result = dict[str, object]
 Phase = Callable[[Context, Server], object]
@@ -50,6 +51,11 @@ def _phases(opts: Options, server: Server) -> list[tuple[str, Phase]]:
     ]
     if opts.big_blob:
         phases.append(("big_blob", phases_blobs.big_blob))
+    if opts.phases is not None:
+        unknown = set(opts.phases) - {name for name, _ in phases}
+        if unknown:
+            raise BenchError(f"unknown phases: {', '.join(sorted(unknown))}")
+        phases = [(name, phase) for name, phase in phases if name in opts.phases]
     return phases
 
 
@@ -100,6 +106,12 @@ def run_registry(ctx: Context, name: str) -> Result:
                     log(f"{name}: {key} FAILED: {errors[key]}")
                     if os.environ.get("BENCH_TRACEBACK"):
                         traceback.print_exc()
+            if server.cli is not None:  # Seawall: the audit chain is whole after all of it
+                try:
+                    result["audit_verify"] = json.loads(server.cli(["audit", "verify", "--json"]))
+                except Exception as exc:
+                    errors["audit_verify"] = _describe(exc)
+                    log(f"{name}: audit verify FAILED: {errors['audit_verify']}")
             result.update(_server_stats(server))
             if server.external_cpu is not None:
                 result["postgres_cpu_seconds"] = server.external_cpu()

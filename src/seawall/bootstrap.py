@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from seawall.config import Settings
 from seawall.domain.audit import AuditAction, Origin
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from seawall.services.identity import IdentityService
@@ -36,41 +37,39 @@ class StartRefused(Exception):
     """Preparing cannot go on, for a reason the operator can fix; the message says which."""
 
 
-async def start_up(settings: Settings) -> str | None:
+async def start_up(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> str | None:
     """Record the configuration, then make sure the first admin exists (see `ensure_admin`)."""
-    from seawall.db.audit import AuditStore
-    from seawall.db.backends import database_backend
-    from seawall.db.identities import IdentityStore
-    from seawall.services.audit import AuditLog
-    from seawall.services.identity import IdentityService
+    from seawall.wiring import Services
 
-    backend = database_backend(settings)
-    await backend.start()
+    services = Services.build(settings, clock=clock)
+    # Only the database: the audit log, not started, writes each event at once.
+    await services.backend.start()
     try:
-        audit = AuditLog(AuditStore(backend))  # not started: each event is written at once
-        await audit.record(
+        await services.audit.record(
             Origin.system(), AuditAction.CONFIG_LOADED, detail=config_detail(settings)
         )
-        return await ensure_admin(IdentityService(IdentityStore(backend), audit), settings)
+        return await ensure_admin(services.identity, settings)
     finally:
-        await backend.close()
+        await services.close()
 
 
 async def ensure_admin(identity: IdentityService, settings: Settings) -> str | None:
     """Create the first site admin if there are no users; say what was done, or None."""
-    from seawall.domain.credentials import hash_password, new_password
+    from seawall.domain.credentials import new_password
+    from seawall.errors import RegistryError
 
     if await identity.identities.count_users():
         return None
     given = settings.admin_password
     password = given.get_secret_value() if given is not None else new_password()
     try:
-        hashed = hash_password(password)
-    except ValueError as exc:  # only a given password can be too short
+        created = await identity.create_user(Origin.system(), ADMIN, password, site_admin=True)
+    except RegistryError as exc:  # only a given password can be refused (too short)
         raise StartRefused(
-            f"admin_password (SEAWALL_ADMIN_PASSWORD): {exc}; the first site admin was not created"
+            f"admin_password (SEAWALL_ADMIN_PASSWORD): {exc.message}; the first site admin was"
+            " not created"
         ) from None
-    if not await identity.create_user(Origin.system(), ADMIN, hashed, site_admin=True):
+    if not created:
         return None  # another server created it first
     if given is not None:
         return f"created the site admin {ADMIN!r} with the password from SEAWALL_ADMIN_PASSWORD"

@@ -22,7 +22,7 @@ def uid(prefix: str) -> str:
 
 @pytest.fixture
 def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url + "/api/v1", auth=server.auth, timeout=30) as client:
+    with server.client(base_url=server.url + "/api/v1", auth=server.auth) as client:
         yield client
 
 
@@ -65,7 +65,7 @@ def test_users_teams_namespaces_and_robots(server: RunningServer, api: httpx.Cli
     assert outside.status_code == 400
 
     # Alice pushes through her team's role, and explains her own access.
-    with httpx.Client(base_url=server.url, auth=(alice, password)) as as_alice:
+    with server.client(auth=(alice, password)) as as_alice:
         body = image_manifest(as_alice, f"{ns}/app")
         assert put_manifest(as_alice, f"{ns}/app", "v1", body).status_code == 201
         mine = as_alice.get(
@@ -89,7 +89,7 @@ def test_users_teams_namespaces_and_robots(server: RunningServer, api: httpx.Cli
             as_alice.patch(f"/api/v1/users/{alice}", json={"password": new_password}).status_code
             == 200
         )
-    assert httpx.get(server.url + "/v2/", auth=(alice, new_password)).status_code == 200
+    assert server.http.get(server.url + "/v2/", auth=(alice, new_password)).status_code == 200
 
     r = api.post(
         f"/namespaces/{ns}/robots",
@@ -104,12 +104,18 @@ def test_users_teams_namespaces_and_robots(server: RunningServer, api: httpx.Cli
     assert robot["name"] == f"{ns}+ci"
     assert robot["secret"].startswith("swr_")
     assert r.headers["Cache-Control"] == "no-store"
-    assert httpx.get(server.url + "/v2/", auth=(robot["name"], robot["secret"])).status_code == 200
+    assert (
+        server.http.get(server.url + "/v2/", auth=(robot["name"], robot["secret"])).status_code
+        == 200
+    )
     assert api.delete(f"/namespaces/{ns}/robots/{ns}+ci").status_code == 200
-    assert httpx.get(server.url + "/v2/", auth=(robot["name"], robot["secret"])).status_code == 401
+    assert (
+        server.http.get(server.url + "/v2/", auth=(robot["name"], robot["secret"])).status_code
+        == 401
+    )
 
     assert api.patch(f"/users/{alice}", json={"disabled": True}).json()["disabled"] is True
-    assert httpx.get(server.url + "/v2/", auth=(alice, new_password)).status_code == 401
+    assert server.http.get(server.url + "/v2/", auth=(alice, new_password)).status_code == 401
     r = api.patch(f"/namespaces/{ns}", json={"public": True})
     assert r.json()["public"] is True
     r = api.patch(f"/namespaces/{ns}", json={"sbom_referrer": True})
@@ -121,10 +127,10 @@ def test_users_teams_namespaces_and_robots(server: RunningServer, api: httpx.Cli
 
 
 def test_api_needs_credentials(server: RunningServer) -> None:
-    r = httpx.get(server.url + "/api/v1/users")
+    r = server.http.get(server.url + "/api/v1/users")
     assert r.status_code == 401
     assert error_code(r) == "UNAUTHORIZED"
-    assert httpx.get(server.url + "/api/v1/openapi.json").status_code == 200
+    assert server.http.get(server.url + "/api/v1/openapi.json").status_code == 200
 
 
 def test_namespace_created_by_push_belongs_to_its_creator(
@@ -148,7 +154,7 @@ def test_moving_a_tag_needs_maintainer(server: RunningServer, api: httpx.Client)
     api.post("/users", json={"name": dev, "password": password})
     api.post("/namespaces", json={"name": ns})
     api.put(f"/namespaces/{ns}/members/user:{dev}", json={"role": "developer"})
-    with httpx.Client(base_url=server.url, auth=(dev, password)) as as_dev:
+    with server.client(auth=(dev, password)) as as_dev:
         first, second = image_manifest(as_dev, f"{ns}/app"), image_manifest(as_dev, f"{ns}/app")
         assert put_manifest(as_dev, f"{ns}/app", "v1", first).status_code == 201
         assert put_manifest(as_dev, f"{ns}/app", "v1", first).status_code == 201  # same digest
@@ -157,7 +163,7 @@ def test_moving_a_tag_needs_maintainer(server: RunningServer, api: httpx.Client)
         assert "moving tag 'v1' needs maintainer" in moved.json()["errors"][0]["message"]
         assert put_manifest(as_dev, f"{ns}/app", "v2", second).status_code == 201
     api.put(f"/namespaces/{ns}/members/user:{dev}", json={"role": "maintainer"})
-    with httpx.Client(base_url=server.url, auth=(dev, password)) as as_dev:
+    with server.client(auth=(dev, password)) as as_dev:
         assert put_manifest(as_dev, f"{ns}/app", "v1", second).status_code == 201
 
 
@@ -175,7 +181,7 @@ def test_catalog_pages_never_point_past_what_the_caller_sees(
     api.put(f"/namespaces/{visible_ns}/members/user:{reader}", json={"role": "reader"})
     seen: list[str] = []
     url: str | None = "/v2/_catalog?n=2"
-    with httpx.Client(base_url=server.url, auth=(reader, password)) as as_reader:
+    with server.client(auth=(reader, password)) as as_reader:
         while url:
             r = as_reader.get(url)
             assert r.json()["repositories"], "a Link never leads to an empty page"
@@ -317,7 +323,7 @@ def test_a_password_is_a_string(server: RunningServer, api: httpx.Client) -> Non
     r = api.patch(f"/users/{name}", json={"password": 123456789012})
     assert r.status_code == 400
     assert "$['password'] must be a string" in _message(r)
-    assert httpx.get(server.url + "/v2/", auth=(name, "123456789012")).status_code == 401
+    assert server.http.get(server.url + "/v2/", auth=(name, "123456789012")).status_code == 401
 
 
 def test_grant_bodies_are_checked_for_both_methods(api: httpx.Client) -> None:
@@ -341,7 +347,7 @@ def test_explain_decides_repository_actions_only(api: httpx.Client) -> None:
 def test_the_served_document_is_the_document(server: RunningServer) -> None:
     from seawall.http.api.openapi import DOCUMENT
 
-    served = httpx.get(server.url + "/api/v1/openapi.json").json()
+    served = server.http.get(server.url + "/api/v1/openapi.json").json()
     assert served == DOCUMENT
 
 

@@ -1,4 +1,4 @@
-"""GET /api/v1/audit against the real server on both databases: what a push and a pull record,
+"""GET /api/v1/audit against the app in this process: what a push and a pull record,
 the filters, paging by `Link`, who may read what, and the 400s for bad parameters."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import httpx
 import pytest
 
 from seawall.domain.audit import COLUMNS, StoredEvent, chain_hash
+from tests.support.app import FLUSH_SECONDS
 from tests.support.registry import error_code, image_manifest, put_manifest, sha256
 from tests.support.server import RunningServer
 
 Row = dict[str, Any]
-WAIT_SECONDS = 10.0  # pulls are written every audit_flush_seconds (1 s) by each worker
+WAIT_SECONDS = 10.0  # pulls are written every audit_flush_seconds (FLUSH_SECONDS here)
 LINK = re.compile(r'<(/api/v1/audit\?[^>]+)>; rel="next"')
 
 
@@ -28,7 +29,7 @@ def uid(prefix: str) -> str:
 
 @pytest.fixture
 def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url + "/api/v1", auth=server.auth, timeout=30) as client:
+    with server.client(base_url=server.url + "/api/v1", auth=server.auth) as client:
         yield client
 
 
@@ -62,7 +63,7 @@ def add_user(api: httpx.Client, prefix: str) -> tuple[str, str]:
 def test_push_and_pull_are_recorded(server: RunningServer, api: httpx.Client) -> None:
     ns = uid("aud")
     repo = f"{ns}/app"
-    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+    with server.client(auth=server.auth) as client:
         body = image_manifest(client, repo)
         assert put_manifest(client, repo, "v1", body).status_code == 201
         assert client.head(f"/v2/{repo}/manifests/v1").status_code == 200  # not recorded
@@ -86,7 +87,7 @@ def test_push_and_pull_are_recorded(server: RunningServer, api: httpx.Client) ->
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", pulled["at"])
     assert (created["reference"], created["digest"]) == ("v1", digest)
     assert (pushed["reference"], pushed["digest"]) == ("v1", digest)
-    time.sleep(2.5)  # two more flush intervals: the HEAD never shows up
+    time.sleep(2.5 * FLUSH_SECONDS)  # two more flush intervals: the HEAD never shows up
     assert len(events(api, repository=repo, action="manifest:pulled")) == 1
 
     # The row's hash chains from the row before it, recomputed from the answer alone.
@@ -100,11 +101,11 @@ def test_filters(server: RunningServer, api: httpx.Client) -> None:
     ns = uid("filt")
     repo = f"{ns}/app"
     user, password = add_user(api, "nosy")
-    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+    with server.client(auth=server.auth) as client:
         body = image_manifest(client, repo)
         assert put_manifest(client, repo, "v1", body).status_code == 201
         assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
-    with httpx.Client(base_url=server.url, auth=(user, password), timeout=30) as nosy:
+    with server.client(auth=(user, password), timeout=30) as nosy:
         assert nosy.get(f"/v2/{repo}/manifests/v1").status_code == 404  # access:denied
     everything = wait_for(
         api, lambda rows: "manifest:pulled" in actions(rows), repository=repo, actor="admin"
@@ -163,7 +164,7 @@ def _follow(api: httpx.Client, first: str) -> list[list[Row]]:
 def test_pages_follow_the_link(server: RunningServer, api: httpx.Client) -> None:
     repo = f"{uid('page')}/app"
     tags = [f"t{i}" for i in range(7)]
-    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+    with server.client(auth=server.auth) as client:
         body = image_manifest(client, repo, layers=1)
         for tag in tags:
             assert put_manifest(client, repo, tag, body).status_code == 201
@@ -196,13 +197,11 @@ def test_namespace_admins_read_only_their_namespace(
         assert api.post("/namespaces", json={"name": name}).status_code == 201
     assert api.put(f"/namespaces/{ns}/members/user:{owner}", json={"role": "admin"}).is_success
     assert api.put(f"/namespaces/{ns}/members/user:{dev}", json={"role": "maintainer"}).is_success
-    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+    with server.client(auth=server.auth) as client:
         for repo in (f"{ns}/app", f"{other}/app"):
             assert put_manifest(client, repo, "v1", image_manifest(client, repo)).status_code == 201
 
-    with httpx.Client(
-        base_url=server.url + "/api/v1", auth=(owner, owner_password), timeout=30
-    ) as as_owner:
+    with server.client(base_url=server.url + "/api/v1", auth=(owner, owner_password)) as as_owner:
         mine = events(as_owner, namespace=ns)
         assert "manifest:pushed" in actions(mine)
         assert {row["namespace"] for row in mine} == {ns}
@@ -221,15 +220,15 @@ def test_namespace_admins_read_only_their_namespace(
         assert as_owner.get("/audit", params={"namespace": uid("nowhere")}).status_code == 403
 
     # The same with a bearer token: the account is looked up afresh.
-    token = httpx.get(server.url + "/token", auth=(owner, owner_password)).json()["token"]
+    token = server.http.get(server.url + "/token", auth=(owner, owner_password)).json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}
-    r = httpx.get(server.url + "/api/v1/audit", params={"namespace": ns}, headers=bearer)
+    r = server.http.get(server.url + "/api/v1/audit", params={"namespace": ns}, headers=bearer)
     assert r.status_code == 200 and r.json()["events"]
-    r = httpx.get(server.url + "/api/v1/audit", params={"namespace": other}, headers=bearer)
+    r = server.http.get(server.url + "/api/v1/audit", params={"namespace": other}, headers=bearer)
     assert r.status_code == 403
 
     # A maintainer is not an admin of the namespace.
-    with httpx.Client(base_url=server.url + "/api/v1", auth=(dev, dev_password)) as as_dev:
+    with server.client(base_url=server.url + "/api/v1", auth=(dev, dev_password)) as as_dev:
         for params in ({}, {"namespace": ns}, {"repository": f"{ns}/app"}):
             r = as_dev.get("/audit", params=params)
             assert r.status_code == 403 and error_code(r) == "DENIED", params
@@ -237,10 +236,10 @@ def test_namespace_admins_read_only_their_namespace(
 
 def test_plain_users_and_anonymous_are_refused(server: RunningServer, api: httpx.Client) -> None:
     user, password = add_user(api, "plain")
-    with httpx.Client(base_url=server.url + "/api/v1", auth=(user, password)) as as_user:
+    with server.client(base_url=server.url + "/api/v1", auth=(user, password)) as as_user:
         assert as_user.get("/audit").status_code == 403
         assert as_user.get("/audit", params={"actor": user}).status_code == 403
-    r = httpx.get(server.url + "/api/v1/audit")
+    r = server.http.get(server.url + "/api/v1/audit")
     assert r.status_code == 401
     assert error_code(r) == "UNAUTHORIZED"
     assert r.headers["WWW-Authenticate"].startswith("Bearer realm=")

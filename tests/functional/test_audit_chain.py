@@ -1,22 +1,19 @@
 """The audit chain's proof on both databases: verification finds rows changed, removed, inserted,
 reordered or cut off the end by SQL behind Seawall's back; archives keep the chain provable across
-the cut and prove themselves; retention and its lease; `seawall audit` as a real process."""
+the cut and prove themselves; retention and its lease; `seawall audit`, run in this process."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from click.testing import Result
 
 from seawall.db.audit import AuditFilter, AuditStore
 from seawall.db.store import MetadataStore, Step
@@ -41,10 +38,11 @@ from seawall.services.audit_files import (
     manifest_path,
     verify_file,
 )
+from tests.support.app import app_server
+from tests.support.cli import seawall as run_command
 from tests.support.databases import Database, backend_for
-from tests.support.server import DATABASES, seawall_server
+from tests.support.server import DATABASES
 
-SEAWALL = str(Path(sys.executable).with_name("seawall"))
 ROWS = 300
 RECORDED = 5  # of ROWS, the newest, written through AuditLog.record (now)
 BASE = 1_767_225_600.0  # 2026-01-01T00:00:00Z; appended row i is at BASE + i minutes
@@ -436,22 +434,14 @@ def test_the_lease_lets_one_archiver_work(database: Database, tmp_path: Path) ->
 
 
 @pytest.fixture
-def env(database: Database, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    base["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
-    base["SEAWALL_DATABASE_URL"] = database.url
-    return base
+def env(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)  # no ./seawall.toml here
+    return {"SEAWALL_DATA_DIR": str(tmp_path / "data"), "SEAWALL_DATABASE_URL": database.url}
 
 
-def seawall(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEAWALL, "audit", *args],
-        env=env,
-        cwd=Path(env["SEAWALL_DATA_DIR"]).parent,  # no ./seawall.toml there
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def seawall(env: dict[str, str], *args: str) -> Result:
+    """`seawall audit ARGS`, in this process."""
+    return run_command("audit", *args, env=env)
 
 
 def test_cli_verify_exits_0_when_intact_and_1_when_broken(
@@ -459,7 +449,7 @@ def test_cli_verify_exits_0_when_intact_and_1_when_broken(
 ) -> None:
     head = run(database, lambda store: store.head())
     ok = seawall(env, "verify")
-    assert ok.returncode == 0, ok.stderr
+    assert ok.exit_code == 0, ok.stderr
     assert ok.stdout == f"audit log verified: {ROWS} rows, seq 1..{ROWS}, head {head[1]}\n"
     assert seawall(env, "head").stdout == f"audit head: seq {ROWS}, hash {head[1]}\n"
     as_json = json.loads(seawall(env, "verify", "--json").stdout)
@@ -467,7 +457,7 @@ def test_cli_verify_exits_0_when_intact_and_1_when_broken(
 
     database.run(lambda meta: _deleted_middle(AuditStore(meta.backend)))
     broken = seawall(env, "verify")
-    assert broken.returncode == 1
+    assert broken.exit_code == 1
     assert broken.stdout == "audit log BROKEN at row 150: rows 150..150 are missing\n"
     as_json = json.loads(seawall(env, "verify", "--json").stdout)
     assert as_json["broken"] == {"seq": 150, "reason": "rows 150..150 are missing"}
@@ -479,27 +469,27 @@ def test_cli_archive_then_verify_the_files_in_order(
     run(database, lambda store: store.count())
     out = tmp_path / "archives"
     first = seawall(env, "archive", "--before", at_minute(101), "--dir", str(out))
-    assert first.returncode == 0, first.stderr
+    assert first.exit_code == 0, first.stderr
     files = [out / "audit-000000000001-000000000100.jsonl.gz"]
     assert first.stdout == f"archived rows 1..100 (100 rows) to {files[0]}\n"
     second = seawall(env, "archive", "--before", "2026-01-01T03:21:00Z", "--dir", str(out))
-    assert second.returncode == 0, second.stderr
+    assert second.exit_code == 0, second.stderr
     files.append(out / "audit-000000000101-000000000200.jsonl.gz")
     again = seawall(env, "archive", "--before", "2026-01-01", "--dir", str(out))
-    assert (again.returncode, again.stdout) == (0, "nothing to archive\n")
+    assert (again.exit_code, again.stdout) == (0, "nothing to archive\n")
 
-    assert seawall(env, "verify").returncode == 0
+    assert seawall(env, "verify").exit_code == 0
     args = [a for f in files for a in ("--archive", str(f))]
     in_order = seawall(env, "verify", *args)
-    assert in_order.returncode == 0, in_order.stdout
+    assert in_order.exit_code == 0, in_order.stdout
     assert in_order.stdout.count(" verified: 100 rows") == 2
     backwards = seawall(env, "verify", "--archive", str(files[1]), "--archive", str(files[0]))
-    assert backwards.returncode == 1
+    assert backwards.exit_code == 1
     assert "BROKEN at row 1: does not follow the archive before it" in backwards.stdout
 
     _rewrite(files[1], _flip_reference_of(142))
     tampered = seawall(env, "verify", *args, "--json")
-    assert tampered.returncode == 1
+    assert tampered.exit_code == 1
     reports = [json.loads(line) for line in tampered.stdout.splitlines()]
     assert [r["ok"] for r in reports] == [True, False]
     assert reports[1]["broken"]["seq"] == 142
@@ -522,7 +512,7 @@ def test_cli_list_filters(database: Database, env: dict[str, str]) -> None:
 
     def listed(*args: str) -> list[dict[str, Any]]:
         result = seawall(env, "list", "--json", *args)
-        assert result.returncode == 0, result.stderr
+        assert result.exit_code == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines()]
 
     assert [r["seq"] for r in listed()] == list(range(ROWS, ROWS - 50, -1))
@@ -537,11 +527,11 @@ def test_cli_list_filters(database: Database, env: dict[str, str]) -> None:
     window = listed("--since", at_minute(10), "--until", at_minute(13))
     assert [r["seq"] for r in window] == [12, 11, 10]
     table = seawall(env, "list", "--limit", "3")
-    assert table.returncode == 0 and "user:created" in table.stdout
+    assert table.exit_code == 0 and "user:created" in table.stdout
 
     for bad in (("--action", "tag:exploded"), ("--outcome", "maybe"), ("--since", "yesterday")):
         refused = seawall(env, "list", *bad)
-        assert refused.returncode == 2, bad
+        assert refused.exit_code == 2, bad
         assert refused.stderr.startswith(f"seawall: {bad[0]}")
 
 
@@ -550,10 +540,10 @@ def test_cli_list_filters(database: Database, env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("kind", DATABASES)
 def test_a_server_archives_beyond_its_row_limit(kind: str, tmp_path: Path) -> None:
-    settings = {"SEAWALL_AUDIT_MAX_ROWS": "5", "SEAWALL_AUDIT_ARCHIVE_CHECK_SECONDS": "1"}
-    with seawall_server(tmp_path, kind, workers=2, extra_env=settings) as server:
+    settings = {"audit_max_rows": 5, "audit_archive_check_seconds": 1}
+    with app_server(tmp_path, kind, **settings) as server:
         for _ in range(12):  # each a login:failed (or login:throttled) row
-            httpx.get(f"{server.url}/v2/", auth=("nobody", "wrong-password"), timeout=10)
+            server.http.get(f"{server.url}/v2/", auth=("nobody", "wrong-password"))
         archive_dir = server.data_dir / "audit-archive"
         deadline = time.monotonic() + 30
         while not list(archive_dir.glob("*.jsonl.gz")) and time.monotonic() < deadline:

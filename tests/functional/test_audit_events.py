@@ -1,6 +1,7 @@
 """The registry events no other suite drives over HTTP: tokens, throttled logins, blob mounts and
 deletes, tag deletes, abandoned and expired uploads. Each is produced by a real request to the
-real server and read back from its database, on both databases."""
+app and read back from its database. Login failures and upload expiry are counted and swept by
+SQL of each backend's own, so those two run on both databases."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 
 from seawall.db.audit import AuditFilter
 from seawall.domain.audit import StoredEvent
+from tests.support.app import app_server
 from tests.support.audit import wait_for
+from tests.support.clock import FakeClock
 from tests.support.registry import image_manifest, push_blob, put_manifest, unique_repo
-from tests.support.server import DATABASES, RunningServer, seawall_server
+from tests.support.server import DATABASES, RunningServer
 
 
 def _one(server: RunningServer, action: str, **where: str) -> StoredEvent:
@@ -46,17 +49,16 @@ def test_token_issued_names_the_scope_granted(server: RunningServer, client: htt
 
 @pytest.mark.parametrize("database", DATABASES)
 def test_repeated_failures_are_throttled_and_recorded(tmp_path: Path, database: str) -> None:
-    # A server of its own: the shared one's per-address failure count must not move.
-    env = {"SEAWALL_LOGIN_MAX_FAILURES_PER_ACCOUNT": "3"}
-    with seawall_server(tmp_path, database, extra_env=env) as server:
+    # An app of its own: the shared one's per-address failure count must not move.
+    with app_server(tmp_path, database, login_max_failures_per_account=3) as server:
         name = f"victim-{secrets.token_hex(3)}"
         password = secrets.token_urlsafe(16)
-        with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as admin:
+        with server.client(auth=server.auth) as admin:
             r = admin.post("/api/v1/users", json={"name": name, "password": password})
             assert r.status_code == 201
         for _ in range(3):
-            assert httpx.get(f"{server.url}/token", auth=(name, "wrong")).status_code == 401
-        assert httpx.get(f"{server.url}/token", auth=(name, password)).status_code == 429
+            assert server.http.get(f"{server.url}/token", auth=(name, "wrong")).status_code == 401
+        assert server.http.get(f"{server.url}/token", auth=(name, password)).status_code == 429
         failed = wait_for(server, AuditFilter(action="login:failed", actor=name))
         assert len(failed) == 3 and {f.event.outcome for f in failed} == {"denied"}
         throttled = _one(server, "login:throttled", actor=name)
@@ -111,12 +113,14 @@ def test_an_abandoned_upload_is_recorded(server: RunningServer, client: httpx.Cl
 
 @pytest.mark.parametrize("database", DATABASES)
 def test_an_expired_upload_is_recorded_by_the_registry(tmp_path: Path, database: str) -> None:
-    env = {"SEAWALL_UPLOAD_EXPIRY_SECONDS": "1", "SEAWALL_UPLOAD_SWEEP_SECONDS": "1"}
-    with seawall_server(tmp_path, database, extra_env=env) as server:
+    clock = FakeClock()
+    settings = {"upload_expiry_seconds": 1, "upload_sweep_seconds": 1}
+    with app_server(tmp_path, database, clock=clock, **settings) as server:
         repo = unique_repo("expire")
-        with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+        with server.client(auth=server.auth) as client:
             r = client.post(f"/v2/{repo}/blobs/uploads/")
             assert r.status_code == 202
+        clock.advance(2)
         rows = wait_for(server, AuditFilter(action="upload:expired", repository=repo))
         assert len(rows) == 1, rows
         assert (rows[0].event.actor, rows[0].event.actor_kind) == ("seawall", "system")

@@ -1,17 +1,15 @@
 """Every change to users, teams, robots, namespaces, members and grants is in the audit log, with
 who made it and from where: through the API (the request's caller, address and request id), a
 `seawall` command (the operating-system user), a first push (the pusher), and the start-up
-itself (the configuration and the first admin). Against the real server on both databases."""
+itself (the configuration and the first admin). Against the app in this process; the store's own
+record of a namespace created by a push on both databases."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
 import json
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +26,11 @@ from seawall.domain.audit import ActorKind, AuditEvent, Origin
 from seawall.domain.rights import Actor, CreationRule, Role
 from seawall.services.access import AccessService
 from seawall.services.audit import AuditLog
+from tests.support.cli import env_of
+from tests.support.cli import seawall as run_command
 from tests.support.databases import Database, backend_for, migrated_database
 from tests.support.registry import push_blob, sha256
 from tests.support.server import ADMIN_PASSWORD, DATABASES, RunningServer
-
-SEAWALL = str(Path(sys.executable).with_name("seawall"))
 
 
 def uid(prefix: str) -> str:
@@ -62,7 +60,7 @@ def detail(event: AuditEvent) -> dict[str, Any] | None:
 
 @pytest.fixture
 def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url + "/api/v1", auth=server.auth, timeout=30) as client:
+    with server.client(base_url=server.url + "/api/v1", auth=server.auth) as client:
         yield client
 
 
@@ -174,7 +172,7 @@ def test_a_change_names_the_user_who_made_it(server: RunningServer, api: httpx.C
     assert api.post("/namespaces", json={"name": ns}).status_code == 201
     r = api.put(f"/namespaces/{ns}/members/user:{bob}", json={"role": "admin"})
     assert r.status_code == 200
-    with httpx.Client(base_url=server.url + "/api/v1", auth=(bob, password)) as as_bob:
+    with server.client(base_url=server.url + "/api/v1", auth=(bob, password)) as as_bob:
         r = as_bob.patch(f"/namespaces/{ns}", json={"public": True})
         assert r.status_code == 200
     (changed,) = events(server, "namespace:visibility_changed", namespace=ns)
@@ -230,15 +228,11 @@ def test_a_user_whose_push_creates_a_namespace_is_recorded_as_its_admin(
 
 
 def test_commands_record_the_operating_system_user(server: RunningServer) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    env["SEAWALL_DATA_DIR"] = str(server.data_dir)
-    env["SEAWALL_DATABASE_URL"] = server.database_url
+    env = env_of(server)
 
     def seawall(*args: str, stdin: str = "") -> str:
-        done = subprocess.run(
-            [SEAWALL, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stderr
+        done = run_command(*args, env=env, stdin=stdin)
+        assert done.exit_code == 0, done.output
         return done.stdout
 
     carol, team, ns = uid("carol"), uid("cli-team"), uid("cli-ns")

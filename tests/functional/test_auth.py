@@ -1,5 +1,5 @@
-"""Identity and access over HTTP against the real server: the token flow, private by default,
-and the attack suite (every case denied with the right status)."""
+"""Identity and access over HTTP against the app in this process: the token flow, private by
+default, and the attack suite (every case denied with the right status)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from seawall.domain.rights import Role
 from seawall.domain.scopes import ResourceActions
 from seawall.services.keys import SigningKeys
 from seawall.services.tokens import TokenIssuer
+from tests.support.app import app_server
 from tests.support.identities import add_namespace, add_user, with_identities
 from tests.support.registry import error_code, image_manifest, push_blob, put_manifest
-from tests.support.server import RunningServer, seawall_server
+from tests.support.server import RunningServer
 
 
 def ns() -> str:
@@ -27,7 +28,7 @@ def ns() -> str:
 
 
 def token_for(server: RunningServer, scopes: list[str], auth: tuple[str, str] | None = None) -> str:
-    r = httpx.get(
+    r = server.http.get(
         server.url + "/token",
         params=[("service", "seawall"), *(("scope", s) for s in scopes)],
         auth=auth,
@@ -76,15 +77,15 @@ def team(server: RunningServer, client: httpx.Client) -> dict[str, Any]:
 
 
 def test_anonymous_is_challenged(server: RunningServer, team: dict[str, Any]) -> None:
-    r = httpx.get(server.url + "/v2/")
+    r = server.http.get(server.url + "/v2/")
     assert r.status_code == 401
     assert error_code(r) == "UNAUTHORIZED"
     assert r.headers["WWW-Authenticate"] == f'Bearer realm="{server.url}/token",service="seawall"'
-    r = httpx.get(server.url + f"/v2/{team['repo']}/manifests/v1")
+    r = server.http.get(server.url + f"/v2/{team['repo']}/manifests/v1")
     assert r.status_code == 401
     realm = f'Bearer realm="{server.url}/token",service="seawall"'
     assert r.headers["WWW-Authenticate"] == f'{realm},scope="repository:{team["repo"]}:pull"'
-    r = httpx.get(server.url + "/v2/_catalog")
+    r = server.http.get(server.url + "/v2/_catalog")
     assert r.status_code == 401
     assert 'scope="registry:catalog:*"' in r.headers["WWW-Authenticate"]
 
@@ -102,15 +103,17 @@ def test_token_flow_grants_only_what_is_allowed(
     assert access == {("repository", repo): ["pull", "push"], ("registry", "catalog"): ["*"]}
     assert claims(token)["sub"] == team["dev"][0]
     assert claims(token)["aud"] == "seawall"
-    r = httpx.get(server.url + f"/v2/{repo}/manifests/v1", headers=bearer(token))
+    r = server.http.get(server.url + f"/v2/{repo}/manifests/v1", headers=bearer(token))
     assert r.status_code == 200
     assert r.content == team["body"]
     # The same token on a repository it does not name: asked to get another token.
-    r = httpx.get(server.url + f"/v2/{secret}/manifests/v1", headers=bearer(token))
+    r = server.http.get(server.url + f"/v2/{secret}/manifests/v1", headers=bearer(token))
     assert r.status_code == 401
     assert 'error="insufficient_scope"' in r.headers["WWW-Authenticate"]
     # A catalog token lists only what the caller may pull.
-    listed = httpx.get(server.url + "/v2/_catalog", headers=bearer(token)).json()["repositories"]
+    listed = server.http.get(server.url + "/v2/_catalog", headers=bearer(token)).json()[
+        "repositories"
+    ]
     assert repo in listed
     assert secret not in listed
 
@@ -119,7 +122,7 @@ def test_anonymous_token_holds_nothing_private(server: RunningServer, team: dict
     token = token_for(server, [f"repository:{team['repo']}:pull"])
     assert claims(token)["access"] == []
     assert claims(token)["sub"] == ""
-    r = httpx.get(server.url + f"/v2/{team['repo']}/tags/list", headers=bearer(token))
+    r = server.http.get(server.url + f"/v2/{team['repo']}/tags/list", headers=bearer(token))
     assert r.status_code == 401
 
 
@@ -129,26 +132,26 @@ def test_public_namespace(server: RunningServer, client: httpx.Client) -> None:
     repo = f"{name}/base"
     body = image_manifest(client, repo)
     put_manifest(client, repo, "latest", body)
-    assert httpx.get(server.url + f"/v2/{repo}/manifests/latest").content == body
+    assert server.http.get(server.url + f"/v2/{repo}/manifests/latest").content == body
     token = token_for(server, [f"repository:{repo}:pull,push"])
     assert claims(token)["access"] == [{"type": "repository", "name": repo, "actions": ["pull"]}]
-    r = httpx.get(server.url + f"/v2/{repo}/tags/list", headers=bearer(token))
+    r = server.http.get(server.url + f"/v2/{repo}/tags/list", headers=bearer(token))
     assert r.json()["tags"] == ["latest"]
-    r = httpx.post(server.url + f"/v2/{repo}/blobs/uploads/")
+    r = server.http.post(server.url + f"/v2/{repo}/blobs/uploads/")
     assert r.status_code == 401
     assert 'scope="repository:' + repo + ':pull,push"' in r.headers["WWW-Authenticate"]
 
 
 def test_roles(server: RunningServer, team: dict[str, Any]) -> None:
     repo = team["repo"]
-    with httpx.Client(base_url=server.url, auth=team["dev"]) as dev:
+    with server.client(auth=team["dev"]) as dev:
         r = dev.post(f"/v2/{repo}/blobs/uploads/", params={"digest": "sha256:" + "0" * 64})
         assert r.status_code == 400  # allowed to push; the digest is simply wrong
         r = dev.delete(f"/v2/{repo}/manifests/v1")
         assert r.status_code == 403
         assert error_code(r) == "DENIED"
         assert "delete needs maintainer" in r.json()["errors"][0]["message"]
-    with httpx.Client(base_url=server.url, auth=team["reader"]) as reader:
+    with server.client(auth=team["reader"]) as reader:
         assert reader.get(f"/v2/{repo}/manifests/v1").content == team["body"]
         r = reader.post(f"/v2/{repo}/blobs/uploads/")
         assert r.status_code == 403
@@ -158,7 +161,7 @@ def test_roles(server: RunningServer, team: dict[str, Any]) -> None:
 def test_private_repository_looks_like_an_unknown_one(
     server: RunningServer, team: dict[str, Any]
 ) -> None:
-    with httpx.Client(base_url=server.url, auth=team["dev"]) as dev:
+    with server.client(auth=team["dev"]) as dev:
         hidden = dev.get(f"/v2/{team['secret_repo']}/manifests/v1")
         missing = dev.get(f"/v2/{ns()}/app/manifests/v1")
         assert hidden.status_code == missing.status_code == 404
@@ -172,7 +175,7 @@ def test_private_repository_looks_like_an_unknown_one(
 
 
 def test_namespace_creation_needs_the_right(server: RunningServer, team: dict[str, Any]) -> None:
-    with httpx.Client(base_url=server.url, auth=team["dev"]) as dev:
+    with server.client(auth=team["dev"]) as dev:
         r = dev.post(f"/v2/{ns()}/new/blobs/uploads/")
         assert r.status_code == 404  # cannot create (nor see) a namespace that does not exist
 
@@ -182,7 +185,7 @@ def test_cross_repository_mount_needs_pull_on_the_source(
 ) -> None:
     blob = secrets.token_bytes(500)
     digest = push_blob(client, team["secret_repo"], blob)
-    with httpx.Client(base_url=server.url, auth=team["dev"]) as dev:
+    with server.client(auth=team["dev"]) as dev:
         r = dev.post(
             f"/v2/{team['repo']}/blobs/uploads/",
             params={"mount": digest, "from": team["secret_repo"]},
@@ -205,14 +208,14 @@ def test_a_mount_challenge_asks_for_pull_on_the_source(
     # token a client fetches can carry the mount (the conformance suite depends on it).
     digest = push_blob(client, team["repo"], secrets.token_bytes(300))
     target = f"{team['ns']}/copy"
-    r = httpx.post(
+    r = server.http.post(
         f"{server.url}/v2/{target}/blobs/uploads/", params={"mount": digest, "from": team["repo"]}
     )
     assert r.status_code == 401
     challenge = r.headers["WWW-Authenticate"]
     assert f'scope="repository:{target}:pull,push repository:{team["repo"]}:pull"' in challenge
     # A plain upload asks for the target only.
-    r = httpx.post(f"{server.url}/v2/{target}/blobs/uploads/")
+    r = server.http.post(f"{server.url}/v2/{target}/blobs/uploads/")
     assert f'scope="repository:{target}:pull,push"' in r.headers["WWW-Authenticate"]
     # The token for exactly those scopes mounts (201), as the developer who may pull the source.
     token = token_for(server, challenge.split('scope="')[1].split('"')[0].split(), team["dev"])
@@ -220,7 +223,7 @@ def test_a_mount_challenge_asks_for_pull_on_the_source(
         (target, ("pull", "push")),
         (team["repo"], ("pull",)),
     }
-    r = httpx.post(
+    r = server.http.post(
         f"{server.url}/v2/{target}/blobs/uploads/",
         params={"mount": digest, "from": team["repo"]},
         headers=bearer(token),
@@ -239,14 +242,15 @@ def test_the_extra_scope_grants_nothing_by_itself(
     scopes = [f"repository:{target}:pull,push", f"repository:{team['secret_repo']}:pull"]
     token = token_for(server, scopes, team["dev"])
     assert [a["name"] for a in claims(token)["access"]] == [target]
-    r = httpx.post(
+    r = server.http.post(
         f"{server.url}/v2/{target}/blobs/uploads/",
         params={"mount": digest, "from": team["secret_repo"]},
         headers=bearer(token),
     )
     assert r.status_code == 202
     assert (
-        httpx.head(f"{server.url}/v2/{target}/blobs/{digest}", auth=team["dev"]).status_code == 404
+        server.http.head(f"{server.url}/v2/{target}/blobs/{digest}", auth=team["dev"]).status_code
+        == 404
     )
 
 
@@ -263,18 +267,21 @@ def test_automatic_mount_only_from_repositories_the_caller_may_pull(
     def mount(digest: str) -> httpx.Response:
         url = f"{server.url}/v2/{target}/blobs/uploads/"
         if credentials == "basic":
-            return httpx.post(url, params={"mount": digest}, auth=team["dev"])
+            return server.http.post(url, params={"mount": digest}, auth=team["dev"])
         token = token_for(server, [f"repository:{target}:pull,push"], team["dev"])
-        return httpx.post(url, params={"mount": digest}, headers=bearer(token))
+        return server.http.post(url, params={"mount": digest}, headers=bearer(token))
 
     r = mount(readable)
     assert r.status_code == 201
-    assert httpx.head(f"{server.url}/v2/{target}/blobs/{readable}", auth=team["dev"]).is_success
+    assert server.http.head(
+        f"{server.url}/v2/{target}/blobs/{readable}", auth=team["dev"]
+    ).is_success
     r = mount(hidden)
     assert r.status_code == 202
     assert r.headers["Location"].startswith(f"/v2/{target}/blobs/uploads/")
     assert (
-        httpx.head(f"{server.url}/v2/{target}/blobs/{hidden}", auth=team["dev"]).status_code == 404
+        server.http.head(f"{server.url}/v2/{target}/blobs/{hidden}", auth=team["dev"]).status_code
+        == 404
     )
 
 
@@ -308,21 +315,22 @@ def test_attack_tokens_are_refused(
     )
     forged["garbage"] = "not-a-token"
     for what, token in forged.items():
-        r = httpx.get(url, headers=bearer(token))
+        r = server.http.get(url, headers=bearer(token))
         assert r.status_code == 401, what
         assert error_code(r) == "UNAUTHORIZED", what
         assert 'error="invalid_token"' in r.headers["WWW-Authenticate"], what
-    assert httpx.get(url, headers=bearer(good)).status_code == 200
+    assert server.http.get(url, headers=bearer(good)).status_code == 200
 
 
 def test_pull_token_cannot_push(server: RunningServer, team: dict[str, Any]) -> None:
     token = token_for(server, [f"repository:{team['repo']}:pull"], team["dev"])
-    r = httpx.post(server.url + f"/v2/{team['repo']}/blobs/uploads/", headers=bearer(token))
+    r = server.http.post(server.url + f"/v2/{team['repo']}/blobs/uploads/", headers=bearer(token))
     assert r.status_code == 401
     assert 'error="insufficient_scope"' in r.headers["WWW-Authenticate"]
     assert f'scope="repository:{team["repo"]}:pull,push"' in r.headers["WWW-Authenticate"]
 
 
+@pytest.mark.both_databases  # on PostgreSQL the app learns of the change by LISTEN/NOTIFY
 def test_disabling_a_user_stops_its_valid_token(
     server: RunningServer, team: dict[str, Any]
 ) -> None:
@@ -330,9 +338,9 @@ def test_disabling_a_user_stops_its_valid_token(
     add_user(server, name, password)
     add_namespace(server, ns(), {})
     token = token_for(server, [f"repository:{team['repo']}:pull"], (name, password))
-    # Used on every worker first, so that any per-process memory of the account is warm.
+    # Used first, so that any memory the app keeps of the account is warm.
     for _ in range(8):
-        assert httpx.get(server.url + "/v2/", headers=bearer(token)).status_code == 200
+        assert server.http.get(server.url + "/v2/", headers=bearer(token)).status_code == 200
 
     async def disable(ids: Any) -> None:
         assert await ids.set_disabled(name, True)
@@ -340,13 +348,13 @@ def test_disabling_a_user_stops_its_valid_token(
     with_identities(server, disable)
     # On PostgreSQL the servers learn of the change by LISTEN/NOTIFY, within milliseconds.
     deadline = time.monotonic() + 1.0
-    while (r := httpx.get(server.url + "/v2/", headers=bearer(token))).status_code == 200:
+    while (r := server.http.get(server.url + "/v2/", headers=bearer(token))).status_code == 200:
         assert time.monotonic() < deadline, "a disabled account's token still works after 1 s"
         time.sleep(0.01)
     assert r.status_code == 401
     for _ in range(8):
-        assert httpx.get(server.url + "/v2/", headers=bearer(token)).status_code == 401
-    r = httpx.get(server.url + "/v2/", auth=(name, password))
+        assert server.http.get(server.url + "/v2/", headers=bearer(token)).status_code == 401
+    r = server.http.get(server.url + "/v2/", auth=(name, password))
     assert r.status_code == 401
     assert "disabled" in r.json()["errors"][0]["message"]
 
@@ -363,22 +371,22 @@ def test_robots(server: RunningServer, client: httpx.Client, team: dict[str, Any
         assert await ids.create_robot(expired, hash_secret(secret), scopes, time.time() - 1, "t")
 
     with_identities(server, create)
-    with httpx.Client(base_url=server.url, auth=(live, secret)) as robot:
+    with server.client(auth=(live, secret)) as robot:
         digest = push_blob(robot, f"{team['ns']}/ci-build", b"robot layer")
         assert robot.head(f"/v2/{team['ns']}/ci-build/blobs/{digest}").status_code == 200
         r = robot.get(f"/v2/{team['repo']}/manifests/v1")
         assert r.status_code in (403, 404)
-    r = httpx.get(server.url + "/v2/", auth=(expired, secret))
+    r = server.http.get(server.url + "/v2/", auth=(expired, secret))
     assert r.status_code == 401
     assert "expired" in r.json()["errors"][0]["message"]
-    r = httpx.get(server.url + "/v2/", auth=(live, secret + "x"))
+    r = server.http.get(server.url + "/v2/", auth=(live, secret + "x"))
     assert r.status_code == 401
 
 
 def test_refresh_tokens(server: RunningServer, team: dict[str, Any]) -> None:
     dev, password = team["dev"]
     scope = f"repository:{team['repo']}:pull"
-    r = httpx.post(
+    r = server.http.post(
         server.url + "/token",
         data={
             "grant_type": "password",
@@ -393,8 +401,8 @@ def test_refresh_tokens(server: RunningServer, team: dict[str, Any]) -> None:
     assert r.status_code == 200, r.text
     refresh = r.json()["refresh_token"]
     # A refresh token is not an access token.
-    assert httpx.get(server.url + "/v2/", headers=bearer(refresh)).status_code == 401
-    r = httpx.post(
+    assert server.http.get(server.url + "/v2/", headers=bearer(refresh)).status_code == 401
+    r = server.http.post(
         server.url + "/token",
         data={
             "grant_type": "refresh_token",
@@ -406,10 +414,10 @@ def test_refresh_tokens(server: RunningServer, team: dict[str, Any]) -> None:
     )
     assert r.status_code == 200, r.text
     token = r.json()["access_token"]
-    assert httpx.get(server.url + f"/v2/{team['repo']}/tags/list", headers=bearer(token)).json()[
-        "tags"
-    ] == ["v1"]
-    bad = httpx.post(
+    assert server.http.get(
+        server.url + f"/v2/{team['repo']}/tags/list", headers=bearer(token)
+    ).json()["tags"] == ["v1"]
+    bad = server.http.post(
         server.url + "/token",
         data={
             "grant_type": "password",
@@ -419,29 +427,28 @@ def test_refresh_tokens(server: RunningServer, team: dict[str, Any]) -> None:
         },
     )
     assert bad.status_code == 401
-    odd = httpx.post(server.url + "/token", data={"grant_type": "client_credentials"})
+    odd = server.http.post(server.url + "/token", data={"grant_type": "client_credentials"})
     assert odd.status_code == 400
-    assert httpx.get(server.url + "/token", params={"service": "elsewhere"}).status_code == 400
+    assert (
+        server.http.get(server.url + "/token", params={"service": "elsewhere"}).status_code == 400
+    )
 
 
 def test_failed_logins_are_rate_limited(tmp_path: Path) -> None:
-    env = {
-        "SEAWALL_LOGIN_MAX_FAILURES_PER_ACCOUNT": "3",
-        "SEAWALL_LOGIN_MAX_FAILURES_PER_ADDRESS": "6",
-    }
-    with seawall_server(tmp_path, extra_env=env) as server:
+    limits = {"login_max_failures_per_account": 3, "login_max_failures_per_address": 6}
+    with app_server(tmp_path, **limits) as server:
         for _ in range(3):
             assert (
-                httpx.get(server.url + "/v2/", auth=("admin", "wrong-password-x")).status_code
+                server.http.get(server.url + "/v2/", auth=("admin", "wrong-password-x")).status_code
                 == 401
             )
-        r = httpx.get(server.url + "/v2/", auth=server.auth)  # even the right password now
+        r = server.http.get(server.url + "/v2/", auth=server.auth)  # even the right password now
         assert r.status_code == 429
         assert error_code(r) == "TOOMANYREQUESTS"
         assert 1 <= int(r.headers["Retry-After"]) <= 900
         for _ in range(3):
-            httpx.get(server.url + "/v2/", auth=("someone-else", "wrong-password-x"))
-        r = httpx.get(server.url + "/token", auth=("third-user", "whatever-password"))
+            server.http.get(server.url + "/v2/", auth=("someone-else", "wrong-password-x"))
+        r = server.http.get(server.url + "/token", auth=("third-user", "whatever-password"))
         assert r.status_code == 429  # the address is over its limit too
 
 

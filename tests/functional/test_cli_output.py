@@ -1,21 +1,20 @@
 """What commands print when piped: whole lines (no digest wrapped at COLUMNS=80), one line on
-standard error for an empty listing, JSON on request. Against the real server's database (a
-scanned image) and a fresh one, on SQLite and PostgreSQL; commands run in this process, whose
-output is not a terminal."""
+standard error for an empty listing, JSON on request. Against the app's database (a scanned
+image) and a fresh one, on SQLite (what is printed does not depend on the database); commands
+run in this process, whose output is not a terminal."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.cli import one_line_failure, seawall
+from tests.support.cli import env_of, one_line_failure, seawall
 from tests.support.images import debian_files, push_image, tar_bytes
 from tests.support.registry import unique_repo
-from tests.support.server import DATABASES, RunningServer, cli_env, postgres_database
+from tests.support.server import RunningServer
 
 
 def test_scanned_image_tables_keep_digests_whole(
@@ -23,8 +22,7 @@ def test_scanned_image_tables_keep_digests_whole(
 ) -> None:
     repository = unique_repo("piped") + "/a-rather-long-repository-name-for-eighty-columns"
     image = push_image(client, repository, "1.0.0-long-tag", [tar_bytes(debian_files())])
-    env = {**cli_env(server), "COLUMNS": "80"}
-    env = {k: v for k, v in env.items() if k.startswith("SEAWALL_") or k == "COLUMNS"}
+    env = env_of(server, COLUMNS="80")
     ran = seawall("scan", "run", f"{repository}:1.0.0-long-tag", "--here", "--json", env=env)
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.stdout) == [{"repository": repository, "digest": image.digest}]
@@ -45,20 +43,12 @@ def test_scanned_image_tables_keep_digests_whole(
     assert repository in pushed[0]
 
 
-@pytest.fixture(params=DATABASES)
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+@pytest.fixture
+def fresh(tmp_path: Path) -> dict[str, str]:
     """The settings of a new registry's database, made by `seawall db upgrade --create`."""
     env = {"SEAWALL_DATA_DIR": str(tmp_path / "data")}
-    if request.param == "postgres":
-        env["SEAWALL_DATABASE_URL"] = request.getfixturevalue("postgres_url")
     assert seawall("db", "upgrade", "--create", env=env).exit_code == 0
     return env
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,13 @@
 the right 4xx code, the same on SQLite and PostgreSQL, and every other client's view of the
 registry unchanged afterwards.
 
-Requests are sent with http.client so that bytes go on the wire exactly as written here.
+Requests reach the app in this process with their bytes exactly as written here (`send`); a
+client that hangs up mid-body does so on a socket of a real server.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import secrets
 import socket
@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.app import InProcessServer
 from tests.support.registry import (
     OCI_MANIFEST,
     descriptor,
@@ -32,12 +33,13 @@ from tests.support.registry import (
 from tests.support.server import RunningServer
 
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+pytestmark = pytest.mark.both_databases  # the project promises the same answers on both
 
 
 @dataclass
 class Raw:
     status: int
-    headers: http.client.HTTPMessage
+    headers: httpx.Headers
     body: bytes
 
     @property
@@ -46,29 +48,22 @@ class Raw:
 
 
 def send(
-    server: RunningServer,
+    server: InProcessServer,
     method: str,
     path: str,
     headers: dict[str, str | bytes] | None = None,
     body: bytes | None = None,
     auth: bool = True,
 ) -> Raw:
-    host, port = server.host.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=15)
-    try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
-        sent = dict(headers or {})
-        if auth and not any(k.lower() == "authorization" for k in sent):
-            sent["Authorization"] = "Basic " + base64.b64encode(server.creds.encode()).decode()
-        if body is not None:
-            sent["Content-Length"] = str(len(body))
-        for key, value in sent.items():
-            conn.putheader(key, value)
-        conn.endheaders(body)
-        response = conn.getresponse()
-        return Raw(response.status, response.headers, response.read())
-    finally:
-        conn.close()
+    """The request line and header bytes exactly as given, as a client writing them to a
+    socket would send them (httpx would normalise or refuse some)."""
+    sent = dict(headers or {})
+    if auth and not any(k.lower() == "authorization" for k in sent):
+        sent["Authorization"] = "Basic " + base64.b64encode(server.creds.encode()).decode()
+    if body is not None:
+        sent["Content-Length"] = str(len(body))
+    response = server.raw(method, path, sent, body or b"")
+    return Raw(response.status, response.headers, response.body)
 
 
 @dataclass
@@ -92,9 +87,9 @@ def view(client: httpx.Client, victim: Victim) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def victim(server: RunningServer) -> Victim:
+def victim(server: InProcessServer) -> Victim:
     repo = f"victim/app{secrets.token_hex(3)}"
-    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+    with server.client(auth=server.auth) as client:
         body = image_manifest(client, repo)
         assert put_manifest(client, repo, "v1", body).status_code == 201
         subject = sha256(body)
@@ -116,8 +111,8 @@ def victim(server: RunningServer) -> Victim:
 
 
 @pytest.fixture
-def unchanged(server: RunningServer, victim: Victim) -> Iterator[None]:
-    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+def unchanged(server: InProcessServer, victim: Victim) -> Iterator[None]:
+    with server.client(auth=server.auth) as client:
         before = view(client, victim)
         yield
         assert view(client, victim) == before
@@ -153,7 +148,7 @@ REQUEST_LINE_CASES = [
 
 @pytest.mark.parametrize(("method", "path"), REQUEST_LINE_CASES)
 def test_bad_text_in_the_request_line_is_400(
-    server: RunningServer, victim: Victim, unchanged: None, method: str, path: str
+    server: InProcessServer, victim: Victim, unchanged: None, method: str, path: str
 ) -> None:
     path = path.format(repo=victim.repo, subject=victim.subject)
     body = b'{"role": "reader"}' if method == "PUT" else None
@@ -163,7 +158,7 @@ def test_bad_text_in_the_request_line_is_400(
         assert response.code == "REQUEST_INVALID"
 
 
-def test_anonymous_requests_are_checked_too(server: RunningServer, unchanged: None) -> None:
+def test_anonymous_requests_are_checked_too(server: InProcessServer, unchanged: None) -> None:
     response = send(server, "GET", "/v2/_catalog?last=%00", auth=False)
     assert (response.status, response.code) == (400, "REQUEST_INVALID")
 
@@ -188,7 +183,7 @@ def basic(raw: bytes) -> str:
 )
 @pytest.mark.parametrize("path", ["/v2/", "/v2/victim/app/tags/list", "/token?service=seawall"])
 def test_malformed_credentials_are_401(
-    server: RunningServer, unchanged: None, authorization: str | bytes, path: str
+    server: InProcessServer, unchanged: None, authorization: str | bytes, path: str
 ) -> None:
     response = send(server, "GET", path, {"Authorization": authorization})
     assert response.status == 401, response.body
@@ -197,7 +192,7 @@ def test_malformed_credentials_are_401(
 
 @pytest.mark.parametrize("username", ["a%00b", "%ed%bf%bf", "a%1bb"])
 def test_token_password_grant_with_a_bad_username_is_401(
-    server: RunningServer, unchanged: None, username: str
+    server: InProcessServer, unchanged: None, username: str
 ) -> None:
     form = f"grant_type=password&service=seawall&username={username}&password=x".encode()
     response = send(
@@ -233,7 +228,7 @@ BODY_CASES = [
 
 @pytest.mark.parametrize(("method", "path", "body"), BODY_CASES)
 def test_api_bodies_with_unstorable_text_are_400(
-    server: RunningServer, unchanged: None, method: str, path: str, body: str | bytes
+    server: InProcessServer, unchanged: None, method: str, path: str, body: str | bytes
 ) -> None:
     raw = body if isinstance(body, bytes) else body.encode()
     response = send(server, method, path, {"Content-Type": "application/json"}, raw)
@@ -255,7 +250,7 @@ def test_api_bodies_with_unstorable_text_are_400(
     ],
 )
 def test_manifest_strings_no_database_can_hold_are_refused(
-    server: RunningServer,
+    server: InProcessServer,
     client: httpx.Client,
     unchanged: None,
     extra: dict[str, str],
@@ -283,7 +278,7 @@ def test_config_media_type_with_nul_is_refused(client: httpx.Client, unchanged: 
 
 
 def test_a_referrer_with_a_lone_surrogate_never_breaks_the_listing(
-    server: RunningServer, client: httpx.Client, victim: Victim, unchanged: None
+    server: InProcessServer, client: httpx.Client, victim: Victim, unchanged: None
 ) -> None:
     referrer = json.dumps(
         {
@@ -365,7 +360,7 @@ def test_a_utf16_manifest_is_refused(client: httpx.Client, unchanged: None) -> N
     ],
 )
 def test_options_and_other_methods_get_405_with_every_allowed_method(
-    server: RunningServer, path: str, allowed: str
+    server: InProcessServer, path: str, allowed: str
 ) -> None:
     for method in ("OPTIONS", "TRACE"):
         response = send(server, method, path)
@@ -373,14 +368,14 @@ def test_options_and_other_methods_get_405_with_every_allowed_method(
         assert response.headers["Allow"] == allowed
 
 
-def test_a_client_leaving_mid_body_is_not_a_server_error(server: RunningServer) -> None:
-    with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as client:
+def test_a_client_leaving_mid_body_is_not_a_server_error(registry: RunningServer) -> None:
+    with registry.client(auth=registry.auth) as client:
         repo = f"victim/d{secrets.token_hex(3)}"
         location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
         errors_before = _server_errors(client)
-        host, port = server.host.split(":")
+        host, port = registry.host.split(":")
         with socket.create_connection((host, int(port))) as s:
-            auth = base64.b64encode(server.creds.encode()).decode()
+            auth = base64.b64encode(registry.creds.encode()).decode()
             s.sendall(
                 f"PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
                 "Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n".encode()
@@ -395,7 +390,7 @@ def test_a_client_leaving_mid_body_is_not_a_server_error(server: RunningServer) 
         assert _server_errors(client) == errors_before
         # The session is still usable: the client may retry where it left off.
         assert client.get(location).status_code == 204
-    assert "unhandled error" not in server.log()
+    assert "unhandled error" not in registry.log()
 
 
 def _metrics(client: httpx.Client, method: str) -> str:
@@ -415,7 +410,7 @@ def _server_errors(client: httpx.Client) -> float:
     return total
 
 
-def test_an_unusual_request_id_is_replaced(server: RunningServer) -> None:
+def test_an_unusual_request_id_is_replaced(server: InProcessServer) -> None:
     response = send(server, "GET", "/v2/", {"X-Request-Id": b"abc\xff\xfe<script>"})
     assert response.status == 200
     echoed = response.headers["X-Request-Id"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -187,6 +188,41 @@ def test_the_cli_refuses_to_disable_or_demote_the_last_site_admin(settings: Sett
     assert seawall("user", "disable", ADMIN_USER, env=env).exit_code == 0
     assert seawall("user", "site-admin", "ops", "--revoke", env=env).exit_code == 1
     assert seawall("user", "disable", "nobody", env=env).stderr == "seawall: no user 'nobody'\n"
+
+
+# -- robots: one rule, whichever way they are made -------------------------------------------------
+
+
+def test_a_robot_lives_at_most_3650_days_through_the_api_and_the_cli(
+    api: Api, settings: Settings
+) -> None:
+    """`IdentityService.create_robot` owns the limit: the API and the CLI refuse the same
+    lifetimes with the same message, and accept the longest one."""
+    scopes = [{"pattern": "team-a/*", "actions": ["pull"]}]
+    refusals: list[str] = []
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        assert (await client.post("/namespaces", json={"name": "team-a"})).status_code == 201
+        for days in (3651, 0):
+            robot = {"name": "ci", "scopes": scopes, "days": days}
+            r = await client.post("/namespaces/team-a/robots", json=robot)
+            assert r.status_code == 400, r.text
+            refusals.append(r.json()["errors"][0]["message"])
+        robot = {"name": "ci", "scopes": scopes, "days": 3650}
+        r = await client.post("/namespaces/team-a/robots", json=robot)
+        assert r.status_code == 201, r.text
+
+    api(scenario)
+    assert refusals == ["days is an integer from 1 to 3650"] * 2
+    env = _cli_env(settings)
+    add = ("robot", "add", "team-a+cli", "--scope", "team-a/*=pull", "--days")
+    for days in ("3651", "0"):
+        assert one_line_failure(seawall(*add, days, env=env), 2) == f"seawall: {refusals[0]}"
+    longest = seawall(*add, "3650", "--json", env=env)
+    assert longest.exit_code == 0, longest.output
+    created = json.loads(longest.stdout)
+    assert created["expires_at"] - time.time() == pytest.approx(3650 * 86400, abs=600)
+    assert created["scopes"] == scopes
 
 
 # -- naming principals ----------------------------------------------------------------------------

@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import base64
-import http.client
 
 import pytest
 
+from tests.support.app import InProcessServer
 from tests.support.registry import sha256
-from tests.support.server import RunningServer
 
 BAD_NAMES = ["Upper/case", "a/../b", "..", "a//b", "a/", "-a", "a/b_", "x" * 256, "a/" + "b" * 254]
 
 
-def basic(server: RunningServer) -> str:
+def basic(server: InProcessServer) -> str:
     return "Basic " + base64.b64encode(server.creds.encode()).decode()
 
 
-def raw(server: RunningServer, method: str, path: str) -> tuple[int, bytes]:
-    """http.client sends the path exactly as given (httpx would normalise `..`)."""
-    host, port = server.host.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request(method, path, headers={"Content-Length": "0", "Authorization": basic(server)})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+def raw(server: InProcessServer, method: str, path: str) -> tuple[int, bytes]:
+    """The path exactly as given (httpx would normalise `..`)."""
+    response = server.raw(method, path, {"Content-Length": "0", "Authorization": basic(server)})
+    return response.status, response.body
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_invalid_repository_names(server: RunningServer, name: str) -> None:
+def test_invalid_repository_names(server: InProcessServer, name: str) -> None:
     digest = sha256(b"x")
     for method, path in [
         ("GET", f"/v2/{name}/tags/list"),
@@ -46,14 +39,14 @@ def test_invalid_repository_names(server: RunningServer, name: str) -> None:
             assert b"NAME_INVALID" in body, body
 
 
-def test_name_length_limit_is_255(server: RunningServer) -> None:
+def test_name_length_limit_is_255(server: InProcessServer) -> None:
     ok = "a/" + "b" * 253
     assert len(ok) == 255
     status, _ = raw(server, "GET", f"/v2/{ok}/tags/list")
     assert status == 404  # valid name, unknown repository
 
 
-def test_unknown_endpoint(server: RunningServer) -> None:
+def test_unknown_endpoint(server: InProcessServer) -> None:
     status, body = raw(server, "GET", "/v2/a/b/nothing-here")
     assert status == 404
     assert b'"code":"NOT_FOUND"' in body
@@ -61,15 +54,8 @@ def test_unknown_endpoint(server: RunningServer) -> None:
     assert status == 405
 
 
-def test_method_not_allowed_names_the_allowed_ones(server: RunningServer) -> None:
-    host, port = server.host.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request("POST", "/v2/_catalog", headers={"Authorization": basic(server)})
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
+def test_method_not_allowed_names_the_allowed_ones(server: InProcessServer) -> None:
+    response = server.raw("POST", "/v2/_catalog", {"Authorization": basic(server)})
     assert response.status == 405
-    assert b"METHOD_NOT_ALLOWED" in body
-    assert "GET" in (response.getheader("Allow") or "")
+    assert b"METHOD_NOT_ALLOWED" in response.body
+    assert "GET" in response.headers.get("Allow", "")

@@ -1,8 +1,9 @@
-"""What the scanner reads from layers, through the real server on both databases: the layers a
+"""What the scanner reads from layers, through the app in this process: the layers a
 runtime unpacks (umoci's, without padding or end blocks) scan in full with their oddities noted,
 keys a Debian package ships are vendor-shipped (real GnuTLS and dpkg data from this machine)
 while keys the image adds are critical, links out of the root are listed, and a file name that
-is not UTF-8 reaches the API and the CLI as text.
+is not UTF-8 reaches the API and the CLI as text. SQLite, but for the text the scanner stores,
+which PostgreSQL holds to stricter rules.
 """
 
 from __future__ import annotations
@@ -22,38 +23,35 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from seawall.scan.analysis import LayerAnalysis, analyze_layer
 from seawall.scan.assemble import assemble
-from seawall.services.scanning import build_analyzers
+from seawall.wiring import build_analyzers
 from tests.support import tarcraft
+from tests.support.app import app_server
+from tests.support.cli import env_of, seawall
 from tests.support.images import LAYER_TAR, Link, debian_files, push_image, tar_bytes
 from tests.support.images import wait_for_report as wait_for
 from tests.support.registry import unique_repo
-from tests.support.server import (
-    DATABASES,
-    SEAWALL,
-    RunningServer,
-    cli_env,
-    require_tool,
-    seawall_server,
-)
+from tests.support.server import DATABASES, RunningServer, require_tool
 
 AWS_KEY = b"AKIA" + b"Q3EGRZ2VW7YHNLBX"
 GNUTLS = Path("/usr/lib/x86_64-linux-gnu")
 DPKG_INFO = Path("/var/lib/dpkg/info")
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module")
 def scanner(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    tmp = tmp_path_factory.mktemp(f"scan-layers-{request.param}")
-    env = {"SEAWALL_SCAN_POLL_SECONDS": "0.2", "SEAWALL_SCAN_MAX_ATTEMPTS": "1"}
-    with seawall_server(tmp, database=request.param, extra_env=env, scanning=True) as server:
+    """The app with its scan worker on, on SQLite unless a test asks for a database."""
+    kind: str = getattr(request, "param", "sqlite")
+    tmp = tmp_path_factory.mktemp(f"scan-layers-{kind}")
+    settings = {"scan_poll_seconds": 0.2, "scan_max_attempts": 1}
+    with app_server(tmp, kind, scanning=True, **settings) as server:
         yield server
 
 
 @pytest.fixture
 def http(scanner: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=scanner.url, auth=scanner.auth, timeout=60) as client:
+    with scanner.client(auth=scanner.auth, timeout=60) as client:
         yield client
 
 
@@ -243,27 +241,17 @@ def test_a_file_name_that_is_not_utf8_reaches_the_api_and_the_cli(
     assert base64.b64decode(found["app/\\xff\\xfe.env"]["path_bytes"]) == raw
     assert "path_bytes" not in found["app/[/].env"]
     assert view["summary"]["secrets"] == 2
-    env = cli_env(scanner)
-    shown = subprocess.run(
-        [SEAWALL, "scan", "show", f"{repository}:v1", "--json"],
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
-    assert shown.returncode == 0, shown.stderr
-    shown.stdout.decode("utf-8")  # valid UTF-8 throughout
+    shown = seawall("scan", "show", f"{repository}:v1", "--json", env=env_of(scanner))
+    assert shown.exit_code == 0, shown.output
+    shown.stdout_bytes.decode("utf-8")  # valid UTF-8 throughout
     assert json.loads(shown.stdout)["secrets"] == view["secrets"]
-    table = subprocess.run(
-        [SEAWALL, "scan", "show", f"{repository}:v1"],
-        env={**env, "COLUMNS": "250"},
-        capture_output=True,
-        timeout=120,
-    )
-    assert table.returncode == 0, table.stderr
-    printed = table.stdout.decode("utf-8")
+    table = seawall("scan", "show", f"{repository}:v1", env=env_of(scanner, COLUMNS="250"))
+    assert table.exit_code == 0, table.output
+    printed = table.stdout_bytes.decode("utf-8")
     assert "app/\\xff\\xfe.env" in printed and "app/[/].env" in printed
 
 
+@pytest.mark.parametrize("scanner", DATABASES, indirect=True)
 def test_text_the_scanner_stores_is_storable_on_both_databases(http: httpx.Client) -> None:
     # The distribution's name goes to a text column: a NUL in os-release must not stop the scan
     # on PostgreSQL (which refuses NUL in text) when SQLite would take it.

@@ -1,5 +1,7 @@
 """`seawall worker` processes: the shared queue, leases that outlive a dead worker, retries with
-backoff, and failure with a reason. The server runs with its in-process worker off."""
+backoff, and failure with a reason. The registry (the app in this process, its own worker off)
+takes the pushes; the workers are real processes, killed and signalled as in production. On
+both databases: how jobs are claimed and leased is SQL of each backend's own."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ import httpx
 import pytest
 
 from seawall.domain.digests import Digest
+from tests.support.app import app_server
 from tests.support.databases import Database, query
 from tests.support.images import LAYER_TAR, push_image, tar_bytes, wait_for_report
 from tests.support.registry import unique_repo
-from tests.support.server import DATABASES, SEAWALL, RunningServer, cli_env, seawall_server, stop
+from tests.support.server import DATABASES, SEAWALL, RunningServer, cli_env, stop
 
 FAST = {
     "SEAWALL_SCAN_POLL_SECONDS": "0.2",
@@ -33,13 +36,14 @@ def registry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp(f"workers-{request.param}")
-    with seawall_server(tmp, database=request.param, extra_env=FAST) as server:
+    settings = {key.removeprefix("SEAWALL_").lower(): value for key, value in FAST.items()}
+    with app_server(tmp, request.param, **settings) as server:
         yield server
 
 
 @pytest.fixture
 def http(registry: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=registry.url, auth=registry.auth, timeout=60) as c:
+    with registry.client(auth=registry.auth, timeout=60) as c:
         yield c
 
 

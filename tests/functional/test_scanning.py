@@ -1,5 +1,7 @@
-"""Scanning through the real server: a push queues a scan, the in-process worker scans it, the
-report and the SBOM referrer appear without further action. Both databases.
+"""Scanning through the app in this process: a push queues a scan, the app's own worker scans
+it, the report and the SBOM referrer appear without further action; `seawall scan` and
+`seawall vulndb` (run in this process) read and change the same database. SQLite: the queue's
+SQL on both databases is tested with `seawall worker` processes (test_scan_workers.py).
 
 Images are built here from real data: this machine's dpkg database, Python packages installed
 by pip, an npm tree, a Go binary compiled by Debian's golang-go, planted secrets and EICAR.
@@ -21,7 +23,11 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import Result
 
+from tests.support.app import app_server
+from tests.support.cli import env_of
+from tests.support.cli import seawall as run_command
 from tests.support.images import (
     LAYER_TAR,
     WHITEOUT,
@@ -32,49 +38,34 @@ from tests.support.images import (
     wait_for_report,
 )
 from tests.support.registry import unique_repo
-from tests.support.server import (
-    DATABASES,
-    SEAWALL,
-    RunningServer,
-    cli_env,
-    require_tool,
-    seawall_server,
-)
+from tests.support.server import RunningServer, require_tool
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 OSV_DATA = Path(__file__).parent.parent / "data" / "osv"
 
 
-@pytest.fixture(scope="module", params=DATABASES)
-def scanner(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """A server with the in-process scan worker on (the default), quick retries."""
-    tmp = tmp_path_factory.mktemp(f"scanning-{request.param}")
-    env = {
-        "SEAWALL_SCAN_POLL_SECONDS": "0.2",
-        "SEAWALL_SCAN_RETRY_SECONDS": "0.2",
-        "SEAWALL_SCAN_MAX_ATTEMPTS": "2",
-        "SEAWALL_SCAN_MAX_LAYER_BYTES": str(64 * 1024**2),
+@pytest.fixture(scope="module")
+def scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The app with its scan worker on (the default), quick retries."""
+    settings = {
+        "scan_poll_seconds": 0.2,
+        "scan_retry_seconds": 0.2,
+        "scan_max_attempts": 2,
+        "scan_max_layer_bytes": 64 * 1024**2,
     }
-    with seawall_server(tmp, database=request.param, workers=2, extra_env=env, scanning=True) as s:
-        yield s
+    with app_server(tmp_path_factory.mktemp("scanning"), scanning=True, **settings) as server:
+        yield server
 
 
 @pytest.fixture
 def http(scanner: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=scanner.url, auth=scanner.auth, timeout=60) as c:
+    with scanner.client(auth=scanner.auth, timeout=60) as c:
         yield c
 
 
-def seawall(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEAWALL, *args],
-        env=cli_env(server),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def seawall(server: RunningServer, *args: str) -> Result:
+    """A command on the server's database, run in this process."""
+    return run_command(*args, env=env_of(server))
 
 
 def dpkg_query() -> set[tuple[str, str]]:
@@ -372,7 +363,7 @@ def test_the_sbom_is_served_and_nothing_is_added_to_the_repository(
     by_digest = http.get(f"/api/v1/scans/{repository}@{pushed.digest}/sbom")
     assert by_digest.content == r.content
     cli = seawall(scanner, "scan", "sbom", f"{repository}:12")
-    assert cli.returncode == 0, cli.stderr
+    assert cli.exit_code == 0, cli.stderr
     assert json.loads(cli.stdout) == sbom
     catalog_before = http.get("/v2/_catalog").json()
     assert http.post(f"/api/v1/scans/{repository}:12").status_code == 202
@@ -388,7 +379,7 @@ def test_no_sbom_before_a_complete_scan(http: httpx.Client, scanner: RunningServ
     r = http.get(f"/api/v1/scans/{repository}:1/sbom")
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NOT_FOUND"
     cli = seawall(scanner, "scan", "sbom", f"{repository}@{pushed.digest}")
-    assert cli.returncode == 1 and "no SBOM" in cli.stderr
+    assert cli.exit_code == 1 and "no SBOM" in cli.stderr
     assert http.get(f"/api/v1/scans/{repository}:nope/sbom").status_code == 404
 
 
@@ -397,9 +388,9 @@ def test_sbom_referrer_when_the_namespace_asks_for_it(
 ) -> None:
     namespace = unique_repo("sbomns").replace("/", "")
     repository = f"{namespace}/app"
-    assert seawall(scanner, "namespace", "add", namespace).returncode == 0
+    assert seawall(scanner, "namespace", "add", namespace).exit_code == 0
     turned = seawall(scanner, "namespace", "sbom-referrer", namespace, "on")
-    assert turned.returncode == 0, turned.stderr
+    assert turned.exit_code == 0, turned.stderr
     pushed = push_image(http, repository, "12", [tar_bytes(debian_files())])
     view = wait_for_report(http, repository, "12")
     referrers = http.get(f"/v2/{repository}/referrers/{pushed.digest}").json()["manifests"]
@@ -420,7 +411,7 @@ def test_sbom_referrer_when_the_namespace_asks_for_it(
     referrers = http.get(f"/v2/{repository}/referrers/{pushed.digest}").json()["manifests"]
     assert len(referrers) == 1
     # Turned off again: what was attached stays readable; a new image gets no referrer.
-    assert seawall(scanner, "namespace", "sbom-referrer", namespace, "off").returncode == 0
+    assert seawall(scanner, "namespace", "sbom-referrer", namespace, "off").exit_code == 0
     other = push_image(http, repository, "13", [tar_bytes({"etc/motd": b"hi\n"})])
     wait_for_report(http, repository, "13")
     assert http.get(f"/v2/{repository}/referrers/{other.digest}").json()["manifests"] == []
@@ -509,7 +500,7 @@ def test_vulndb_import_rematches_stored_reports(
     for advisory, record in records.items():
         (data / f"{advisory}.json").write_text(json.dumps(record))
     result = seawall(scanner, "vulndb", "import", str(data))
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "re-matched" in result.stdout
     after = wait_for_report(http, repository, "v1")
     found = {(v["advisory_id"], v["package"]): v for v in after["vulnerabilities"]}
@@ -530,10 +521,10 @@ def test_cli_shows_lists_and_rescans(http: httpx.Client, scanner: RunningServer)
     pushed = push_image(http, repository, "v1", [tar_bytes(debian_files())])
     view = wait_for_report(http, repository, "v1")
     shown = seawall(scanner, "scan", "show", f"{repository}:v1", "--json")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exit_code == 0, shown.stderr
     assert json.loads(shown.stdout)["packages"] == view["packages"]
     table = seawall(scanner, "scan", "show", f"{repository}@{pushed.digest}")
-    assert table.returncode == 0, table.stderr
+    assert table.exit_code == 0, table.stderr
     assert f"{len(view['packages'])} packages" in table.stdout
     listed = seawall(scanner, "scan", "list", "--repository", repository, "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -541,11 +532,11 @@ def test_cli_shows_lists_and_rescans(http: httpx.Client, scanner: RunningServer)
         ("v1", pushed.digest, "complete")
     ]
     bad = seawall(scanner, "scan", "list", "--severity", "dire")
-    assert bad.returncode == 2 and "severity must be one of" in bad.stderr
+    assert bad.exit_code == 2 and "severity must be one of" in bad.stderr
     missing = seawall(scanner, "scan", "show", f"{repository}:nope")
-    assert missing.returncode == 1 and "not in" in missing.stderr
+    assert missing.exit_code == 1 and "not in" in missing.stderr
     rescan = seawall(scanner, "scan", "run", f"{repository}:v1", "--wait", "60")
-    assert rescan.returncode == 0, rescan.stderr
+    assert rescan.exit_code == 0, rescan.stderr
     assert rescan.stdout.strip() == f"queued {repository}@{pushed.digest}"
     again = wait_for_report(http, repository, "v1")
     assert again["scanned_at"] >= view["scanned_at"]
@@ -555,7 +546,7 @@ def test_reports_need_the_pull_right(http: httpx.Client, scanner: RunningServer)
     repository = unique_repo("scan/private")
     push_image(http, repository, "v1", [tar_bytes({"etc/hostname": b"x\n"})])
     wait_for_report(http, repository, "v1")
-    assert httpx.get(f"{scanner.url}/api/v1/scans/{repository}:v1").status_code == 401
+    assert scanner.http.get(f"/api/v1/scans/{repository}:v1").status_code == 401
     bad = http.get(f"/api/v1/scans/{repository}")
     assert bad.status_code == 400 and "REPOSITORY:TAG" in bad.text
     assert http.post(f"/api/v1/scans/{repository}:nope").status_code == 404

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from seawall.db.postgres import asyncpg_dsn
-from seawall.db.store import MetadataStore, NewManifest
+from seawall.db.store import MetadataStore, NewManifest, TagMoveRefused
 from seawall.domain.manifests import OCI_INDEX, OCI_MANIFEST
 from tests.support.databases import Database, count
 
@@ -148,7 +148,9 @@ async def test_unlink_blob(store: MetadataStore) -> None:
 
 
 @scenario
-async def test_linked_sizes(store: MetadataStore) -> None:
+async def test_a_push_checks_what_the_repository_links_in_its_transaction(
+    store: MetadataStore,
+) -> None:
     a = await store.ensure_repository("a")
     b = await store.ensure_repository("b")
     child = manifest("child")
@@ -157,11 +159,43 @@ async def test_linked_sizes(store: MetadataStore) -> None:
     await store.link_blob(b, OTHER_BLOB, 12)
     await store.put_manifest(a, child, None)
     await store.put_manifest(b, foreign, None)
-    linked = await store.linked_sizes(
-        a, [BLOB, OTHER_BLOB, OTHER_BLOB], [child.digest, foreign.digest, foreign.digest]
+    seen: list[tuple[dict[str, int], dict[str, int]]] = []
+    parent = manifest(
+        "parent",
+        blobs=(BLOB, OTHER_BLOB, OTHER_BLOB),
+        children=(child.digest, foreign.digest, foreign.digest),
     )
+
+    def refuse(blobs: dict[str, int], manifests: dict[str, int]) -> None:
+        seen.append((blobs, manifests))
+        raise LookupError("refused")
+
+    with pytest.raises(LookupError):
+        await store.put_manifest(a, parent, "v1", check=refuse)
     # Only what `a` links to, with the sizes stored: another repository's are not visible.
-    assert linked == ({BLOB: 10}, {child.digest: len(child.payload)})
+    assert seen == [({BLOB: 10}, {child.digest: len(child.payload)})]
+    # A refused push leaves nothing behind.
+    assert await store.manifest_by_digest("a", parent.digest) is None
+    assert await store.manifest_by_tag("a", "v1") is None
+
+
+@scenario
+async def test_a_tag_moves_only_when_the_push_may_move_it(store: MetadataStore) -> None:
+    a = await store.ensure_repository("a")
+    old, new = manifest("old"), manifest("new")
+    created = await store.put_manifest(a, old, "v1", may_move=False)
+    assert (created.existed, created.before) == (False, None)
+    again = await store.put_manifest(a, old, "v1", may_move=False)  # same digest: no move
+    assert (again.existed, again.before) == (True, old.digest)
+    with pytest.raises(TagMoveRefused) as refused:
+        await store.put_manifest(a, new, "v1", may_move=False)
+    assert (refused.value.tag, refused.value.before) == ("v1", old.digest)
+    # Refused as a whole: the new manifest is not linked either.
+    assert await store.manifest_by_digest("a", new.digest) is None
+    assert (await store.manifest_by_tag("a", "v1")).digest == old.digest  # type: ignore[union-attr]
+    moved = await store.put_manifest(a, new, "v1", may_move=True)
+    assert (moved.existed, moved.before) == (True, old.digest)
+    assert (await store.manifest_by_tag("a", "v1")).digest == new.digest  # type: ignore[union-attr]
 
 
 # -- manifests ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Upgrades in place: a data directory and a PostgreSQL database written by an earlier release
-keep working once this release's `seawall serve` migrates them: images, accounts, reports, SBOM
-referrers and the audit chain.
+keep working once this release migrates them as `seawall serve` does before it serves (then the
+app runs in this process): images, accounts, reports, SBOM referrers and the audit chain.
 
 The fixture (tests/data/upgrade/*.tar.gz) was written by the release it is named after; see
 tests/support/upgrade_fixture.py for how it was made and how to make another.
@@ -15,11 +15,12 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.support.app import app_server
+from tests.support.cli import env_of, seawall
 from tests.support.images import push_image, tar_bytes, wait_for_report
-from tests.support.server import DATABASES, SEAWALL, cli_env, seawall_server
+from tests.support.server import DATABASES
 
 FIXTURES = sorted((Path(__file__).parents[1] / "data" / "upgrade").glob("*.tar.gz"))
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -49,10 +50,10 @@ def restore(archive: Path, database: str, tmp: Path) -> tuple[dict[str, Any], An
 @pytest.mark.parametrize("database", DATABASES)
 def test_an_earlier_release_keeps_working(database: str, archive: Path, tmp_path: Path) -> None:
     facts, prepare = restore(archive, database, tmp_path)
-    with seawall_server(tmp_path, database=database, scanning=True, prepare=prepare) as server:
+    with app_server(tmp_path, database, scanning=True, prepare=prepare) as server:
         admin = ("admin", facts["admin_password"])
         repo, tag = facts["repository"], facts["tag"]
-        with httpx.Client(base_url=server.url, auth=admin, timeout=30) as client:
+        with server.client(auth=admin) as client:
             # Images: the tag still names the same manifest, and its blobs are served.
             pulled = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
             assert pulled.status_code == 200
@@ -85,20 +86,14 @@ def test_an_earlier_release_keeps_working(database: str, archive: Path, tmp_path
 
         # Accounts: a user (through a team's role), a robot, all with their old secrets.
         alice = ("alice", facts["alice_password"])
-        assert httpx.get(f"{server.url}/v2/{repo}/tags/list", auth=alice).status_code == 200
+        assert server.http.get(f"/v2/{repo}/tags/list", auth=alice).status_code == 200
         robot = (facts["robot"]["name"], facts["robot"]["secret"])
-        assert httpx.get(f"{server.url}/v2/{repo}/tags/list", auth=robot).status_code == 200
-        assert httpx.get(f"{server.url}/v2/", auth=("alice", "wrong-password")).status_code == 401
+        assert server.http.get(f"/v2/{repo}/tags/list", auth=robot).status_code == 200
+        assert server.http.get("/v2/", auth=("alice", "wrong-password")).status_code == 401
 
         # The audit chain: the old rows and every new one prove out, without a gap.
-        verify = subprocess.run(
-            [SEAWALL, "audit", "verify", "--json"],
-            env=cli_env(server),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert verify.returncode == 0, verify.stdout + verify.stderr
+        verify = seawall("audit", "verify", "--json", env=env_of(server))
+        assert verify.exit_code == 0, verify.output
         result = json.loads(verify.stdout)
         assert result["rows"] > facts["audit_last_seq"]
         assert result["first_seq"] == 1

@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.app import app_server
+from tests.support.clock import FakeClock
 from tests.support.registry import error_code, push_blob, sha256, sha512, unique_repo
-from tests.support.server import RunningServer, seawall_server
+from tests.support.server import RunningServer
 
 
 def start(client: httpx.Client, repo: str) -> str:
@@ -249,8 +251,14 @@ def _send_partial(server: RunningServer, path: str, total: int, sent: bytes) -> 
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def test_disconnect_mid_upload_keeps_session_resumable(
-    client: httpx.Client, server: RunningServer
+def test_disconnect_mid_upload_keeps_session_resumable(registry: RunningServer) -> None:
+    # A real server: the client hangs up on a socket.
+    with registry.client(auth=registry.auth) as client:
+        _disconnect_mid_upload_keeps_session_resumable(registry, client)
+
+
+def _disconnect_mid_upload_keeps_session_resumable(
+    server: RunningServer, client: httpx.Client
 ) -> None:
     repo = unique_repo()
     data = secrets.token_bytes(5 * 1024 * 1024)
@@ -326,17 +334,19 @@ def test_delete_blob_unlinks_from_repository_only(client: httpx.Client) -> None:
 
 
 def test_expired_upload_sessions_are_removed(tmp_path: Path) -> None:
-    env = {"SEAWALL_UPLOAD_EXPIRY_SECONDS": "1", "SEAWALL_UPLOAD_SWEEP_SECONDS": "1"}
+    clock = FakeClock()
     with (
-        seawall_server(tmp_path, extra_env=env) as server,
-        httpx.Client(base_url=server.url, auth=server.auth) as client,
+        app_server(tmp_path, clock=clock, upload_sweep_seconds=1) as server,
+        server.client(auth=server.auth) as client,
     ):
         location = start(client, unique_repo())
         assert client.patch(location, content=b"x" * 5000).status_code == 202
         assert len(upload_files(server)) == 1
-        deadline = time.monotonic() + 15
+        assert server.settings is not None
+        clock.advance(server.settings.upload_expiry_seconds + 1)  # untouched for that long
+        deadline = time.monotonic() + 15  # the next sweep, within upload_sweep_seconds
         while time.monotonic() < deadline and client.get(location).status_code == 204:
-            time.sleep(0.2)
+            time.sleep(0.1)
         r = client.get(location)
         assert r.status_code == 404
         assert error_code(r) == "BLOB_UPLOAD_UNKNOWN"
@@ -346,10 +356,9 @@ def test_expired_upload_sessions_are_removed(tmp_path: Path) -> None:
 
 
 def test_oversized_blob_refused(tmp_path: Path) -> None:
-    env = {"SEAWALL_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)}
     with (
-        seawall_server(tmp_path, extra_env=env) as server,
-        httpx.Client(base_url=server.url, auth=server.auth) as client,
+        app_server(tmp_path, max_upload_bytes=2 * 1024 * 1024) as server,
+        server.client(auth=server.auth) as client,
     ):
         data = os.urandom(3 * 1024 * 1024)
         r = client.post(
@@ -380,12 +389,12 @@ def test_closing_put_waits_for_a_running_patch(client: httpx.Client, server: Run
     result: dict[str, int] = {}
 
     def patch() -> None:
-        with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as c:
+        with server.client(auth=server.auth) as c:
             result["patch"] = c.patch(location, content=slow_body()).status_code
 
     thread = threading.Thread(target=patch)
     thread.start()
-    time.sleep(1.5)  # the PATCH now holds the session
+    time.sleep(0.5)  # the PATCH now holds the session (its first chunk is in)
     racing = client.put(location, params={"digest": sha256(first)})
     assert racing.status_code == 416, racing.text
     assert error_code(racing) == "RANGE_INVALID"

@@ -1,5 +1,7 @@
 """The first start creates the only admin with no default password; `seawall user` manages
-accounts. Against the real database files and PostgreSQL."""
+accounts. Against the real database files and PostgreSQL: names no account can have are refused
+the same on both, though their columns differ. `seawall serve`'s preparing runs in its own child
+process, as `serve` runs it; the commands run in this process."""
 
 from __future__ import annotations
 
@@ -12,20 +14,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
+from seawall import bootstrap
 from seawall.config import Settings
 from seawall.db.backends import database_backend
 from seawall.db.identities import IdentityStore, UserRecord
 from seawall.domain.credentials import verify_password
+from tests.support.cli import seawall as run_command
 from tests.support.server import DATABASES, postgres_database
-
-SEAWALL = str(Path(sys.executable).with_name("seawall"))
 
 
 @pytest.fixture(params=DATABASES)
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    base["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
+    """The settings of a registry yet to start: its data directory, and its database."""
+    base = {"SEAWALL_DATA_DIR": str(tmp_path / "data")}
     if request.param == "postgres":
         with postgres_database() as url:
             yield {**base, "SEAWALL_DATABASE_URL": url}
@@ -33,14 +36,21 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, st
         yield base
 
 
-def seawall(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEAWALL, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+def seawall(env: dict[str, str], *args: str, stdin: str = "") -> Result:
+    return run_command(*args, env=env, stdin=stdin)
+
+
+def started(env: dict[str, str]) -> None:
+    """The database as a first `seawall serve` leaves it (migrated, the first admin made)."""
+    settings = Settings.model_validate(
+        {"data_dir": env["SEAWALL_DATA_DIR"], "database_url": env.get("SEAWALL_DATABASE_URL", "")}
     )
+    bootstrap.prepare(settings)
 
 
 def prepare(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """What `seawall serve` does before serving (the same child process)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
     return subprocess.run(
         [
             sys.executable,
@@ -49,7 +59,7 @@ def prepare(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             " from seawall.bootstrap import prepare_in_subprocess;"
             " prepare_in_subprocess(load_settings())",
         ],
-        env=env,
+        env={**clean, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -105,63 +115,63 @@ def test_admin_password_from_the_environment(env: dict[str, str]) -> None:
 
 
 def test_user_commands(env: dict[str, str]) -> None:
-    assert prepare(env).returncode == 0
+    started(env)
     added = seawall(env, "user", "add", "bob", "--password-stdin", stdin="bobs-first-password\n")
-    assert added.returncode == 0, added.stderr
+    assert added.exit_code == 0, added.stderr
     bob = user(env, "bob")
     assert bob is not None and verify_password(bob.password_hash, "bobs-first-password")
     assert not bob.site_admin
     taken = seawall(env, "user", "add", "bob", "--password-stdin", stdin="another-password-x\n")
-    assert taken.returncode == 1
+    assert taken.exit_code == 1
     assert "already exists" in taken.stderr
     short = seawall(env, "user", "add", "carol", "--password-stdin", stdin="short\n")
-    assert short.returncode == 2
+    assert short.exit_code == 2
     assert "at least 12" in short.stderr
     assert user(env, "carol") is None
     bad_name = seawall(env, "user", "add", "Carol", "--password-stdin", stdin="long-enough-pass\n")
-    assert bad_name.returncode == 2
+    assert bad_name.exit_code == 2
     assert "invalid user name" in bad_name.stderr
     changed = seawall(env, "user", "passwd", "bob", "--password-stdin", stdin="bobs-new-password\n")
-    assert changed.returncode == 0
+    assert changed.exit_code == 0
     bob = user(env, "bob")
     assert bob is not None and verify_password(bob.password_hash, "bobs-new-password")
-    assert seawall(env, "user", "disable", "bob").returncode == 0
+    assert seawall(env, "user", "disable", "bob").exit_code == 0
     listed = seawall(env, "user", "list").stdout.splitlines()
     assert listed == ["admin\tsite-admin", "bob\tdisabled"]
-    assert seawall(env, "user", "enable", "bob").returncode == 0
+    assert seawall(env, "user", "enable", "bob").exit_code == 0
     assert seawall(env, "user", "list").stdout.splitlines()[1] == "bob\t"
     missing = seawall(env, "user", "disable", "nobody")
-    assert missing.returncode == 1
+    assert missing.exit_code == 1
     assert "no user" in missing.stderr
 
 
 def test_namespace_team_robot_and_explain(env: dict[str, str]) -> None:
-    assert prepare(env).returncode == 0
+    started(env)
     for name in ("dana", "erin"):
         r = seawall(env, "user", "add", name, "--password-stdin", stdin=f"{name}-password-long\n")
-        assert r.returncode == 0, r.stderr
-    assert seawall(env, "team", "add", "ops").returncode == 0
+        assert r.exit_code == 0, r.stderr
+    assert seawall(env, "team", "add", "ops").exit_code == 0
     # Names no account can have are refused, the same on both databases (PostgreSQL's column
     # holds 64 characters; SQLite would have stored anything).
     for bad_team in ("Ops Team", "x" * 65, "a\x01b"):
         refused = seawall(env, "team", "add", bad_team)
-        assert refused.returncode == 2 and "invalid team name" in refused.stderr
+        assert refused.exit_code == 2 and "invalid team name" in refused.stderr
         assert "Traceback" not in refused.stderr
     long_user = seawall(env, "user", "add", "u" * 65, "--password-stdin", stdin="p" * 20 + "\n")
-    assert long_user.returncode == 2 and "limit is 64" in long_user.stderr
+    assert long_user.exit_code == 2 and "limit is 64" in long_user.stderr
     for bad_member in ("user:" + "m" * 65, "team:Ops"):
         refused = seawall(env, "namespace", "member", "team-a", bad_member, "reader")
-        assert refused.returncode == 2, refused.stderr
-    assert seawall(env, "team", "member", "ops", "erin").returncode == 0
+        assert refused.exit_code == 2, refused.stderr
+    assert seawall(env, "team", "member", "ops", "erin").exit_code == 0
     assert seawall(env, "team", "members", "ops").stdout.split() == ["erin"]
-    assert seawall(env, "namespace", "add", "team-a").returncode == 0
-    assert seawall(env, "namespace", "member", "team-a", "user:dana", "developer").returncode == 0
-    assert seawall(env, "namespace", "member", "team-a", "team:ops", "reader").returncode == 0
+    assert seawall(env, "namespace", "add", "team-a").exit_code == 0
+    assert seawall(env, "namespace", "member", "team-a", "user:dana", "developer").exit_code == 0
+    assert seawall(env, "namespace", "member", "team-a", "team:ops", "reader").exit_code == 0
     r = seawall(env, "namespace", "grant", "team-a", "team-a/ci-*", "team:ops", "push")
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.stderr
     bad = seawall(env, "namespace", "grant", "team-a", "team-b/*", "team:ops", "push")
-    assert bad.returncode == 2
-    assert "within namespace" in bad.stderr
+    assert bad.exit_code == 2
+    assert "outside namespace" in bad.stderr
     shown = seawall(env, "namespace", "show", "team-a").stdout.splitlines()
     assert shown == [
         "team-a\tprivate",
@@ -171,32 +181,32 @@ def test_namespace_team_robot_and_explain(env: dict[str, str]) -> None:
         "grant\tteam-a/ci-*\tteam:ops\tpush",
     ]
 
-    def explain(who: str, repo: str, action: str) -> subprocess.CompletedProcess[str]:
+    def explain(who: str, repo: str, action: str) -> Result:
         return seawall(env, "access", "explain", who, repo, action)
 
     ok = explain("dana", "team-a/app", "push")
-    assert ok.returncode == 0
+    assert ok.exit_code == 0
     assert ok.stdout.startswith("allowed (namespace-member)")
     no = explain("dana", "team-a/app", "delete")
-    assert no.returncode == 1
+    assert no.exit_code == 1
     assert no.stdout.startswith("denied")
     assert "maintainer" in no.stdout
     assert explain("erin", "team-a/ci-build", "push").stdout.startswith(
         "allowed (repository-grant)"
     )
-    assert explain("erin", "team-a/app", "push").returncode == 1
-    assert explain("anonymous", "team-a/app", "pull").returncode == 1
+    assert explain("erin", "team-a/app", "push").exit_code == 1
+    assert explain("anonymous", "team-a/app", "pull").exit_code == 1
     assert explain("admin", "anything/at-all", "delete").stdout.startswith("allowed (site-admin)")
-    assert seawall(env, "namespace", "visibility", "team-a", "public").returncode == 0
+    assert seawall(env, "namespace", "visibility", "team-a", "public").exit_code == 0
     assert explain("anonymous", "team-a/app", "pull").stdout.startswith("allowed (public-pull)")
 
     robot = seawall(env, "robot", "add", "team-a+ci", "--scope", "team-a/ci-*=pull,push")
-    assert robot.returncode == 0, robot.stderr
+    assert robot.exit_code == 0, robot.stderr
     secret = robot.stdout.strip().splitlines()[-1]
     assert secret.startswith("swr_")
     assert explain("team-a+ci", "team-a/ci-x", "push").stdout.startswith("allowed (robot-scope)")
-    assert explain("team-a+ci", "team-a/app", "push").returncode == 1
+    assert explain("team-a+ci", "team-a/app", "push").exit_code == 1
     outside = seawall(env, "robot", "add", "team-a+bad", "--scope", "team-b/*=pull")
-    assert outside.returncode == 2
-    assert seawall(env, "robot", "disable", "team-a+ci").returncode == 0
+    assert outside.exit_code == 2
+    assert seawall(env, "robot", "disable", "team-a+ci").exit_code == 0
     assert explain("team-a+ci", "team-a/ci-x", "push").stdout.startswith("denied (disabled)")

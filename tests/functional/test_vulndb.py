@@ -5,27 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from click.testing import Result
 
-from seawall.db.vulns import ImportResult, VulnStore
+from seawall.db.audit import AuditStore
+from seawall.db.scans import ScanStore
+from seawall.db.vulns import VulnStore
 from seawall.scan.inventory import Package
 from seawall.scan.inventory.osrelease import Distro
 from seawall.scan.osv_files import Problem, RawRecord, read_records
+from seawall.services.audit import AuditLog
+from seawall.services.vulndb import ImportResult, VulnDbService
+from tests.support.cli import seawall as run_command
 from tests.support.databases import backend_for, migrated_database
-from tests.support.server import DATABASES, postgres_database
+from tests.support.server import DATABASES
 
 T = TypeVar("T")
 DATA = Path(__file__).parents[1] / "data" / "osv"
-SEAWALL = str(Path(sys.executable).with_name("seawall"))
 SAMPLES = 10
 
 
@@ -35,12 +37,13 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield database_url
 
 
-def run(url: str, work: Callable[[VulnStore], Awaitable[T]]) -> T:
+def run(url: str, work: Callable[[VulnDbService], Awaitable[T]]) -> T:
     async def scenario() -> T:
         backend = backend_for(url)
         await backend.start()
         try:
-            return await work(VulnStore(backend))
+            audit = AuditLog(AuditStore(backend))
+            return await work(VulnDbService(VulnStore(backend), ScanStore(backend), audit))
         finally:
             await backend.close()
 
@@ -48,7 +51,7 @@ def run(url: str, work: Callable[[VulnStore], Awaitable[T]]) -> T:
 
 
 def import_path(url: str, path: Path) -> ImportResult:
-    return run(url, lambda store: store.import_records(read_records(path)))
+    return run(url, lambda vulndb: vulndb.import_records(read_records(path)))
 
 
 def changed_copy(tmp_path: Path, name: str = "PYSEC-2018-28.json") -> Path:
@@ -65,7 +68,7 @@ def test_import_reimport_and_update(url: str, tmp_path: Path) -> None:
     first = import_path(url, DATA)
     assert (first.added, first.updated, first.unchanged, first.skipped) == (SAMPLES, 0, 0, 0)
     assert first.version is not None and first.records == SAMPLES
-    state = run(url, lambda store: store.state())
+    state = run(url, lambda vulndb: vulndb.status())
     assert state is not None and state.version == first.version and state.records == SAMPLES
 
     again = import_path(url, DATA)
@@ -79,7 +82,7 @@ def test_import_reimport_and_update(url: str, tmp_path: Path) -> None:
 
 def test_small_batches_and_duplicate_ids(url: str) -> None:
     records = list(read_records(DATA))
-    result = run(url, lambda store: store.import_records([*records, records[0]], batch_size=3))
+    result = run(url, lambda vulndb: vulndb.import_records([*records, records[0]], batch_size=3))
     assert (result.added, result.unchanged) == (SAMPLES, 1)
 
 
@@ -96,22 +99,22 @@ def test_load_index_filters_by_ecosystem_and_drops_withdrawn(url: str, tmp_path:
         ],
     }
     extra = [RawRecord("gone.json", json.dumps(withdrawn).encode())]
-    run(url, lambda store: store.import_records([*read_records(DATA), *extra]))
+    run(url, lambda vulndb: vulndb.import_records([*read_records(DATA), *extra]))
     requests = Package("PyPI", "requests", "2.2.1", None, None, "pkg:pypi/requests@2.2.1", "")
     nginx = Package("Debian", "nginx", "1.2.1-2.2+wheezy2", "nginx", "1.2.1-2.2+wheezy2", "p", "")
     wheezy = Distro("debian", "7")
 
-    everything = run(url, lambda store: store.load_index())
+    everything = run(url, lambda vulndb: vulndb.vulns.load_index())
     assert len(everything) == SAMPLES  # the withdrawn record is left out
     ids = {m.advisory_id for m in everything.match([requests, nginx], wheezy)}
     assert "DSA-3029-1" in ids and "PYSEC-2018-28" in ids and "GONE-1" not in ids
 
-    pypi = run(url, lambda store: store.load_index({"PyPI"}))
+    pypi = run(url, lambda vulndb: vulndb.vulns.load_index({"PyPI"}))
     assert {m.advisory_id for m in pypi.match([nginx], wheezy)} == set()
     assert len(pypi) == SAMPLES - 1
-    debian = run(url, lambda store: store.load_index({"Debian:7"}))
+    debian = run(url, lambda vulndb: vulndb.vulns.load_index({"Debian:7"}))
     assert [m.advisory_id for m in debian.match([requests, nginx], wheezy)] == ["DSA-3029-1"]
-    assert len(run(url, lambda store: store.load_index(set()))) == 0
+    assert len(run(url, lambda vulndb: vulndb.vulns.load_index(set()))) == 0
 
 
 def test_zip_with_malformed_and_oversized_entries(url: str, tmp_path: Path) -> None:
@@ -123,7 +126,8 @@ def test_zip_with_malformed_and_oversized_entries(url: str, tmp_path: Path) -> N
         out.writestr("no-id.json", b'{"modified": "2024-01-01T00:00:00Z"}')
         out.writestr("huge.json", b" " * 300_000)
         out.writestr("README.txt", b"not a record")
-    result = run(url, lambda store: store.import_records(read_records(archive, max_record=200_000)))
+    records = read_records(archive, max_record=200_000)
+    result = run(url, lambda vulndb: vulndb.import_records(records))
     assert (result.added, result.skipped) == (SAMPLES, 3)
     assert any("broken.json" in p and "not JSON" in p for p in result.problems)
     assert any("no-id.json" in p and "'id'" in p for p in result.problems)
@@ -154,30 +158,24 @@ def test_read_records_shapes(tmp_path: Path) -> None:
 # -- the CLI -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=DATABASES)
-def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    base["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
-    if request.param == "postgres":
-        with postgres_database() as database_url:
-            yield {**base, "SEAWALL_DATABASE_URL": database_url}
-    else:
-        yield base
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A registry's settings, on SQLite: the import itself is tested on both databases above."""
+    return {"SEAWALL_DATA_DIR": str(tmp_path / "data")}
 
 
-def seawall(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEAWALL, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+def seawall(env: dict[str, str], *args: str) -> Result:
+    """`seawall ARGS`, in this process."""
+    return run_command(*args, env=env)
 
 
 def test_cli_import_and_status(env: dict[str, str], tmp_path: Path) -> None:
-    assert seawall(env, "db", "upgrade", "--create").returncode == 0
+    assert seawall(env, "db", "upgrade", "--create").exit_code == 0
     before = seawall(env, "vulndb", "status")
-    assert before.returncode == 0 and "no vulnerability data" in before.stdout
+    assert before.exit_code == 0 and "no vulnerability data" in before.stdout
 
     first = seawall(env, "vulndb", "import", str(DATA))
-    assert first.returncode == 0, first.stderr
+    assert first.exit_code == 0, first.stderr
     assert f"added {SAMPLES}, updated 0, unchanged 0, skipped 0" in first.stdout
     version = first.stdout.split("data version ")[1].split()[0]
 
@@ -190,7 +188,7 @@ def test_cli_import_and_status(env: dict[str, str], tmp_path: Path) -> None:
     mixed = changed_copy(tmp_path)
     (mixed / "broken.json").write_text("{")
     updated = seawall(env, "vulndb", "import", str(mixed))
-    assert updated.returncode == 0
+    assert updated.exit_code == 0
     assert "updated 1" in updated.stdout and "skipped 1" in updated.stdout
     assert "broken.json" in updated.stderr
     assert version not in updated.stdout
@@ -199,5 +197,5 @@ def test_cli_import_and_status(env: dict[str, str], tmp_path: Path) -> None:
     empty.mkdir()
     (empty / "bad.json").write_text("[]")
     nothing = seawall(env, "vulndb", "import", str(empty))
-    assert nothing.returncode == 1
+    assert nothing.exit_code == 1
     assert "no readable OSV records" in nothing.stderr

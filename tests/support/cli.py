@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+import structlog
 from click.testing import Result
 from typer.testing import CliRunner
 
 from seawall.cli.main import app
+from tests.support.server import RunningServer
 
 RUNNER = CliRunner()
 
@@ -19,7 +21,22 @@ def seawall(*args: str, env: Mapping[str, str] | None = None, stdin: str | None 
     terminal, as when piped."""
     clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SEAWALL_")}
     clean.update(env or {})
-    return RUNNER.invoke(app, list(args), env=clean, input=stdin)
+    # A command configures logging for itself; an app running in this process keeps its own.
+    logging = structlog.get_config()
+    try:
+        return RUNNER.invoke(app, list(args), env=clean, input=stdin)
+    finally:
+        structlog.configure(**logging)
+
+
+def env_of(server: RunningServer, **extra: str) -> dict[str, str]:
+    """The settings that point a command at a server's database and data directory (what an
+    operator on that machine would set), plus `extra` (SEAWALL_* variables or COLUMNS)."""
+    return {
+        "SEAWALL_DATABASE_URL": server.database_url,
+        "SEAWALL_DATA_DIR": str(server.data_dir),
+        **extra,
+    }
 
 
 def one_line_failure(result: Result, status: int = 1) -> str:

@@ -17,8 +17,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,6 +48,7 @@ class RunningServer:
     username: str = ADMIN_USER
     password: str = ADMIN_PASSWORD
     database_url: str = ""
+    _http: httpx.Client | None = field(default=None, repr=False)
 
     @property
     def creds(self) -> str:
@@ -60,6 +62,26 @@ class RunningServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def client(self, base_url: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An `httpx.Client` for this server; `kwargs` as `httpx.Client` takes them. Tests
+        write `server.client(auth=...)` and run unchanged against a real or an in-process
+        server (tests/support/app.py)."""
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(base_url=base_url or self.url, **kwargs)
+
+    @property
+    def http(self) -> httpx.Client:
+        """A client without credentials, for one-off requests (`server.http.get(url, auth=)`);
+        closed when the server stops."""
+        if self._http is None:
+            self._http = self.client()
+        return self._http
+
+    def close_clients(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 async def _pg(sql: str) -> None:
@@ -123,7 +145,7 @@ def seawall_server(
     if not scanning:
         env["SEAWALL_SCAN_IN_PROCESS"] = "false"
     env.update(extra_env or {})
-    with _database_url(database, data_dir) as db_url:
+    with database_url(database, data_dir) as db_url:
         env["SEAWALL_DATABASE_URL"] = db_url
         if prepare is not None:
             prepare(db_url, data_dir)
@@ -161,6 +183,7 @@ def seawall_server(
             wait_ready(server.url, proc)
             yield server
         finally:
+            server.close_clients()
             stop(proc)
 
 
@@ -175,7 +198,9 @@ def cli_env(server: RunningServer, extra: dict[str, str] | None = None) -> dict[
 
 
 @contextmanager
-def _database_url(database: str, data_dir: Path) -> Iterator[str]:
+def database_url(database: str, data_dir: Path) -> Iterator[str]:
+    """A new database of kind `database`: a SQLite file in `data_dir`, or a PostgreSQL database
+    dropped afterwards; yields its URL."""
     if database == "sqlite":
         yield f"sqlite:///{data_dir / 'seawall.db'}"
     elif database == "postgres":

@@ -21,6 +21,7 @@ from seawall.cli.main import app as cli_app
 from seawall.config import CONFIG_ENV, Settings
 from seawall.domain.audit import AuditAction
 from seawall.errors import ErrorCode
+from seawall.http.errors import STATUS
 from seawall.http.metrics import Metrics
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -81,7 +82,10 @@ def test_example_configuration_is_valid() -> None:
 def test_every_error_code_is_documented(code: ErrorCode) -> None:
     rows = table_rows(doc("errors.md"), code.name)
     assert len(rows) == 1, f"docs/errors.md needs one table row for {code.name}"
-    assert f"| {code.status} |" in rows[0], f"{code.name}: the row must give status {code.status}"
+    status = STATUS[code]
+    assert f"| {status} |" in rows[0], f"{code.name}: the row must give status {status}"
+    if code.wire != code.name:
+        assert f"`{code.wire}`" in rows[0], f"{code.name}: the row must name {code.wire}"
 
 
 def test_documented_error_codes_exist() -> None:

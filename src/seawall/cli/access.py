@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, with_identities
+from seawall.cli.store import fail, with_services
 from seawall.config import Settings
-from seawall.db.identities import IdentityStore
 from seawall.domain.access import Decision
 from seawall.domain.names import validate_repository
-from seawall.domain.rights import Action, Actor, CreationRule, parse_account
+from seawall.domain.rights import Action, Actor, parse_account
 from seawall.errors import RegistryError
+
+if TYPE_CHECKING:
+    from seawall.wiring import Services
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -36,10 +38,6 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         as_json: JsonOption = False,
     ) -> None:
         """Say whether WHO may do ACTION on REPOSITORY, and which rule decides."""
-        from seawall.db.audit import AuditStore
-        from seawall.services.access import AccessService
-        from seawall.services.audit import AuditLog
-
         try:
             wanted = Action(action)
             if wanted is Action.CATALOG:
@@ -54,18 +52,15 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             validate_repository(repository)
         except RegistryError as exc:
             raise fail(exc.message, 2) from None
-        settings = load(config, data_dir=data_dir)
-        creation = CreationRule(personal_namespaces=settings.personal_namespaces)
 
-        async def decide(ids: IdentityStore) -> Decision | None:
-            # Explaining never creates a namespace, so the audit log stays unused.
-            access = AccessService(ids, creation, AuditLog(AuditStore(ids.backend)))
+        async def decide(services: Services) -> Decision | None:
+            access = services.access  # explaining never creates a namespace
             actor = Actor.anonymous() if account is None else await access.actor(account)
             if actor is None:
                 return None
             return await access.decide(actor, repository, wanted)
 
-        decision = with_identities(settings, decide)
+        decision = with_services(load(config, data_dir=data_dir), decide)
         if decision is None:
             raise fail(f"no user or robot {account!r}")
         if as_json:

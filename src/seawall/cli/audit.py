@@ -4,28 +4,20 @@ rows, and print the chain head for operators to note outside Seawall."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, nothing, os_user, with_backend
+from seawall.cli.store import fail, nothing, os_user, with_services
 from seawall.config import Settings
 
 if TYPE_CHECKING:
-    from seawall.db.audit import AuditStore
     from seawall.domain.audit import StoredEvent
     from seawall.services.audit_files import Verification
-
-T = TypeVar("T")
-
-
-def _with_audit(settings: Settings, work: Callable[[AuditStore], Awaitable[T]]) -> T:
-    from seawall.db.audit import AuditStore
-
-    return with_backend(settings, lambda backend: work(AuditStore(backend)))
+    from seawall.wiring import Services
 
 
 def _time(text: str | None, option: str) -> str | None:
@@ -92,8 +84,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     ) -> None:
         """Move rows older than --before into a verified archive file, then remove them."""
         from seawall.domain.audit import Origin
-        from seawall.services.audit import AuditLog
-        from seawall.services.audit_archive import ArchiveBusy, AuditArchiver, ChainBroken
+        from seawall.services.audit_archive import ArchiveBusy, ChainBroken
 
         at = _time(before, "--before")
         assert at is not None
@@ -101,12 +92,11 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         target = (directory or settings.effective_audit_archive_dir).resolve()
         origin = Origin.local(os_user())
 
-        async def run(store: AuditStore) -> list[Any]:
-            archiver = AuditArchiver(store, AuditLog(store), target)
-            return await archiver.archive_before(at, origin)
+        async def run(services: Services) -> list[Any]:
+            return await services.archiver(target).archive_before(at, origin)
 
         try:
-            done = _with_audit(settings, run)
+            done = with_services(settings, run)
         except ChainBroken as exc:
             raise fail(f"refusing to archive: {exc}") from None
         except ArchiveBusy as exc:
@@ -148,8 +138,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         as_json: JsonOption = False,
     ) -> None:
         """List audit events, newest first (--json: one row per line, as archived)."""
-        from seawall.db.audit import AuditFilter
-        from seawall.domain.audit import AuditAction, Outcome
+        from seawall.domain.audit import AuditAction, AuditFilter, Outcome
 
         where = AuditFilter(
             actor=actor,
@@ -160,8 +149,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             since=_time(since, "--since"),
             until=_time(until, "--until"),
         )
-        rows = _with_audit(
-            load(config, data_dir=data_dir), lambda store: store.query(where, limit=limit)
+        rows = with_services(
+            load(config, data_dir=data_dir),
+            lambda services: services.audit_reader.query(where, limit=limit),
         )
         if as_json:
             from seawall.domain.audit import canonical_json
@@ -178,7 +168,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False
     ) -> None:
         """Print the chain head (last seq and hash): note it outside Seawall."""
-        seq, chain_hash = _with_audit(load(config, data_dir=data_dir), lambda store: store.head())
+        seq, chain_hash = with_services(
+            load(config, data_dir=data_dir), lambda services: services.audit_reader.head()
+        )
         if as_json:
             typer.echo(json.dumps({"seq": seq, "hash": chain_hash}))
         else:
@@ -188,14 +180,10 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
 
 
 def _verify_table(settings: Settings, as_json: bool) -> bool:
-    from seawall.services.audit import AuditLog
-    from seawall.services.audit_archive import AuditArchiver
+    async def run(services: Services) -> Verification:
+        return await services.archiver().verify_table()
 
-    async def run(store: AuditStore) -> Verification:
-        archiver = AuditArchiver(store, AuditLog(store), settings.effective_audit_archive_dir)
-        return await archiver.verify_table()
-
-    report = _with_audit(settings, run)
+    report = with_services(settings, run)
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
     else:

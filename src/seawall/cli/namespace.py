@@ -11,9 +11,8 @@ import typer
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
 from seawall.cli.store import fail, with_identities, with_identity_service
 from seawall.config import Settings
-from seawall.domain.rights import GRANTABLE_ACTIONS, Action, Role, parse_principal
+from seawall.domain.rights import Role, parse_principal
 
-ROLES = list(Role)
 PRINCIPAL_HELP = "a user (NAME or user:NAME) or a team (team:NAME)"
 
 
@@ -35,12 +34,13 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         public: Annotated[bool, typer.Option(help="Anyone may pull (default: private).")] = False,
     ) -> None:
         """Create a namespace (private unless --public)."""
-        from seawall.domain.names import validate_component
+        from seawall.errors import RegistryError
+        from seawall.services.identity import namespace_name
 
         try:
-            validate_component(name, "namespace name")
-        except ValueError as exc:
-            raise fail(str(exc), 2) from None
+            namespace_name(name)  # before opening the database
+        except RegistryError as exc:
+            raise fail(exc.message, 2) from None
         if not with_identity_service(
             load(config, data_dir=data_dir),
             lambda service, origin: service.create_namespace(origin, name, public),
@@ -93,13 +93,13 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     ) -> None:
         """Give PRINCIPAL the role ROLE in the namespace NAME."""
         try:
-            rank = ROLES.index(Role(role))
+            wanted = Role(role)
         except ValueError:
             raise fail(f"unknown role {role!r}", 2) from None
         who = _principal(principal)
         if not with_identity_service(
             load(config, data_dir=data_dir),
-            lambda service, origin: service.set_member(origin, name, who, rank),
+            lambda service, origin: service.set_member(origin, name, who, wanted),
         ):
             raise fail(f"no namespace {name!r}")
         typer.echo(f"{who} is {role} of {name}")
@@ -130,24 +130,16 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         data_dir: DataDirOption = None,
     ) -> None:
         """Grant ACTIONS on the repositories of NAME matching PATTERN to PRINCIPAL."""
-        from seawall.domain.rights import RepositoryGrant
+        from seawall.domain.rights import Action
 
         who = _principal(principal)
-        try:
-            wanted = frozenset(Action(a.strip()) for a in actions.split(",") if a.strip())
-            if not wanted or not wanted <= GRANTABLE_ACTIONS:
-                raise ValueError("grants hold pull, push and delete")
-            RepositoryGrant(pattern, who, wanted)
-            if not (pattern == name or pattern.startswith(name + "/")):
-                raise ValueError(f"the pattern must lie within namespace {name!r}")
-        except ValueError as exc:
-            raise fail(f"invalid grant: {exc}", 2) from None
-        ordered = tuple(a.value for a in Action if a in wanted)
+        wanted = [a.strip() for a in actions.split(",") if a.strip()]
         if not with_identity_service(
             load(config, data_dir=data_dir),
-            lambda service, origin: service.grant(origin, name, pattern, who, ordered),
+            lambda service, origin: service.grant(origin, name, pattern, who, wanted),
         ):
             raise fail(f"no namespace {name!r}")
+        ordered = [a.value for a in Action if a.value in wanted]
         typer.echo(f"{who} may {','.join(ordered)} {pattern}")
 
     @app.command("revoke")
@@ -186,7 +178,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         typer.echo(f"{record.name}\t{'public' if record.public else 'private'}")
         typer.echo(f"sbom-referrer\t{'on' if record.sbom_referrer else 'off'}")
         for who, rank in sorted(record.members.items()):
-            typer.echo(f"member\t{who}\t{ROLES[rank].value}")
+            typer.echo(f"member\t{who}\t{Role.of_rank(rank).value}")
         for pattern, who, granted in record.grants:
             typer.echo(f"grant\t{pattern}\t{who}\t{','.join(granted)}")
 

@@ -4,7 +4,6 @@ once and stored hashed."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -13,7 +12,8 @@ import typer
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
 from seawall.cli.store import fail, with_identity_service
 from seawall.config import Settings
-from seawall.domain.rights import Action, RobotScope
+from seawall.domain import robots
+from seawall.domain.rights import Action
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -25,49 +25,44 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         scope: Annotated[
             list[str], typer.Option("--scope", help="PATTERN=ACTIONS, e.g. 'team-a/ci-*=pull,push'")
         ],
-        days: Annotated[int, typer.Option(help="Days until the robot expires.")] = 90,
+        days: Annotated[
+            int, typer.Option(help=f"Days until the robot expires (at most {robots.MAX_DAYS}).")
+        ] = robots.DEFAULT_DAYS,
         config: ConfigOption = None,
         data_dir: DataDirOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """Create a robot; its secret is printed once and stored only as a hash."""
-        from seawall.domain.credentials import hash_secret, new_robot_secret
-
         namespace, sep, short = name.partition("+")
         if not sep or not namespace or not short or "+" in short:
             raise fail("a robot is named NAMESPACE+NAME", 2)
         scopes = []
-        try:
-            for item in scope:
-                pattern, _, actions = item.partition("=")
+        for item in scope:
+            pattern, _, actions = item.partition("=")
+            try:
                 wanted = frozenset(Action(a.strip()) for a in actions.split(",") if a.strip())
-                RobotScope(pattern, wanted)
-                if not (pattern == namespace or pattern.startswith(namespace + "/")):
-                    raise ValueError(f"{pattern!r} is outside namespace {namespace!r}")
-                ordered = [a.value for a in Action if a in wanted]
-                scopes.append({"pattern": pattern, "actions": ordered})
-        except ValueError as exc:
-            raise fail(f"invalid scope: {exc}", 2) from None
-        if not scopes:
-            raise fail("a robot needs at least one --scope", 2)
-        if days < 1:
-            raise fail("--days must be at least 1", 2)
-        secret = new_robot_secret()
-        expires = time.time() + days * 86400
-        created = with_identity_service(
+            except ValueError as exc:
+                raise fail(f"invalid scope: {exc}", 2) from None
+            scopes.append((pattern, wanted))
+        robot = with_identity_service(
             load(config, data_dir=data_dir),
             lambda service, origin: service.create_robot(
-                origin, name, hash_secret(secret), scopes, expires, "cli"
+                origin, namespace, short, scopes, days, "cli"
             ),
         )
-        if not created:
+        if robot is None:
             raise fail(f"robot {name!r} already exists")
         if as_json:
-            document = {"name": name, "secret": secret, "scopes": scopes, "expires_at": expires}
+            document = {
+                "name": robot.name,
+                "secret": robot.secret,
+                "scopes": robot.scopes,
+                "expires_at": robot.expires_at,
+            }
             typer.echo(json.dumps(document))
             return
         typer.echo(f"created robot {name}, expiring in {days} days; its secret (shown once):")
-        typer.echo(secret)
+        typer.echo(robot.secret)
 
     @app.command("disable")
     def disable(name: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:

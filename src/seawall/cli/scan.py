@@ -8,53 +8,18 @@ import contextlib
 import json
 import multiprocessing
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, nothing, os_user, run_on_database, with_backend
+from seawall.cli.store import fail, nothing, os_user, with_services
 from seawall.config import Settings
 
 if TYPE_CHECKING:
-    from seawall.app import Services
-
-T = TypeVar("T")
-
-
-def with_services(
-    settings: Settings, work: Callable[[Services], Awaitable[T]], logs_to_stderr: bool = True
-) -> T:
-    """Open the database and blob store as the server would, run `work`, close them. A
-    database that is not there or not usable ends the command, as in `with_backend`, and so does
-    a refusal from a service (its message, in one line). Logs go to standard error unless told
-    otherwise: standard output is the command's result."""
-    from seawall.app import Services
-    from seawall.db.schema import open_database
-    from seawall.db.store import MetadataStore
-    from seawall.logs import configure_logging
-    from seawall.storage.filesystem import FilesystemBlobStore
-
-    if logs_to_stderr:
-        configure_logging(settings, to_stderr=True)
-
-    async def run() -> T:
-        store = MetadataStore(await open_database(settings))
-        services = Services.build(settings, store, FilesystemBlobStore(settings.data_dir.resolve()))
-        try:
-            return await work(services)
-        finally:
-            await services.audit.close()
-            await store.close()
-
-    from seawall.errors import RegistryError
-
-    try:
-        return run_on_database(settings, run)
-    except RegistryError as exc:
-        raise fail(exc.message) from None
+    from seawall.wiring import Services
 
 
 def _image(text: str) -> tuple[str, str]:
@@ -82,7 +47,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         async def work(services: Services) -> dict[str, Any]:
             return await services.reports.view(repository, reference)
 
-        view = with_services(load(config, data_dir=data_dir), work)
+        view = with_services(load(config, data_dir=data_dir), work, logs_to_stderr=True)
         if as_json:
             typer.echo(json.dumps(view, indent=2))
             return
@@ -105,7 +70,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         async def work(services: Services) -> bytes:
             return await services.reports.sbom(repository, reference)
 
-        document = with_services(load(config, data_dir=data_dir), work)
+        document = with_services(load(config, data_dir=data_dir), work, logs_to_stderr=True)
         if output is None:
             typer.echo(document.decode())
             return
@@ -132,7 +97,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             return await services.reports.listing(repository, severity, limit)
 
         try:
-            rows = with_services(load(config, data_dir=data_dir), work)
+            rows = with_services(load(config, data_dir=data_dir), work, logs_to_stderr=True)
         except ValueError as exc:
             raise fail(str(exc), 2) from None
         if as_json:
@@ -168,13 +133,13 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         async def work(services: Services) -> list[str]:
             queued = await services.reports.request(repository, reference, Origin.local(os_user()))
             if here:
-                await services.scan_worker(settings, "cli").run_until_idle()
+                await services.scan_worker("cli").run_until_idle()
             elif wait > 0:
                 await _wait_for(services, repository, queued, wait)
             return queued
 
         try:
-            queued = with_services(settings, work)
+            queued = with_services(settings, work, logs_to_stderr=True)
         except TimeoutError as exc:
             raise fail(str(exc)) from None
         if as_json:
@@ -220,7 +185,7 @@ def register_worker(app: typer.Typer, load: Callable[..., Settings]) -> None:
         settings = load(config, data_dir=data_dir, scan_concurrency=concurrency)
         # Here, before any process starts: a child that found no database would say so once
         # per process, with a traceback.
-        with_backend(settings, _nothing_to_do)
+        with_services(settings, _nothing_to_do)
         if processes == 1:
             _work(settings)
             return
@@ -240,7 +205,7 @@ def register_worker(app: typer.Typer, load: Callable[..., Settings]) -> None:
                 child.join()
 
 
-async def _nothing_to_do(_backend: object) -> None:
+async def _nothing_to_do(_services: Services) -> None:
     return None
 
 
@@ -253,7 +218,7 @@ def _work(settings: Settings) -> None:
     configure_logging(settings)
 
     async def work(services: Services) -> None:
-        worker = services.scan_worker(settings)
+        worker = services.scan_worker()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -264,4 +229,4 @@ def _work(settings: Settings) -> None:
         await worker.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
-        with_services(settings, work, logs_to_stderr=False)
+        with_services(settings, work)

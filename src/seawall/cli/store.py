@@ -1,10 +1,12 @@
-"""Running one piece of async work against the configured database, for CLI commands.
+"""Running one piece of async work against the configured registry, for CLI commands.
 
-Commands that only read use `with_identities`; commands that change something use
+Every command works through the same services the server uses (`with_services`:
+`seawall.wiring.Services.build` over the database). Commands that change identities use
 `with_identity_service`, so that the change is recorded in the audit log as made by the
-operating-system user running the command. Every one opens the database with
-`seawall.db.schema.open_database`, which creates nothing: a command pointed at the wrong place
-says where it looked and how to point it at the registry (`database_failure`), in one line.
+operating-system user running the command, and a value the rules refuse ends the command with
+the service's own message. The database is opened with `seawall.db.schema.open_database`, which
+creates nothing: a command pointed at the wrong place says where it looked and how to point it
+at the registry (`database_failure`), in one line.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from seawall.config import Settings
-from seawall.db.identities import IdentityStore
 from seawall.domain.audit import Origin
 
 if TYPE_CHECKING:
-    from seawall.db.store import SqlBackend
+    from seawall.db.identities import IdentityStore
     from seawall.services.identity import IdentityService
+    from seawall.wiring import Services
 
 T = TypeVar("T")
 POINT_AT_REGISTRY = (
@@ -32,19 +34,34 @@ POINT_AT_REGISTRY = (
 )
 
 
-def with_backend(settings: Settings, work: Callable[[SqlBackend], Awaitable[T]]) -> T:
-    """Open the configured database, run `work` on it, close it. A database that is not
-    there, not reachable or at another schema revision ends the command (`database_failure`)."""
+def with_services(
+    settings: Settings, work: Callable[[Services], Awaitable[T]], logs_to_stderr: bool = False
+) -> T:
+    """Open the configured database, build the services over it, run `work`, close them. A
+    database that is not there, not reachable or at another schema revision ends the command
+    (`database_failure`), and so does a refusal from a service (its message, in one line).
+    With `logs_to_stderr`, what the services log goes to standard error: standard output is
+    the command's result."""
     from seawall.db.schema import open_database
+    from seawall.errors import RegistryError
+    from seawall.wiring import Services
+
+    if logs_to_stderr:
+        from seawall.logs import configure_logging
+
+        configure_logging(settings, to_stderr=True)
 
     async def run() -> T:
-        backend = await open_database(settings)
+        services = Services.build(settings, backend=await open_database(settings))
         try:
-            return await work(backend)
+            return await work(services)
         finally:
-            await backend.close()
+            await services.close()
 
-    return run_on_database(settings, run)
+    try:
+        return run_on_database(settings, run)
+    except RegistryError as exc:
+        raise fail(exc.message) from None
 
 
 def run_on_database(settings: Settings, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -85,25 +102,29 @@ def _chosen_by(settings: Settings) -> str:
 
 
 def with_identities(settings: Settings, work: Callable[[IdentityStore], Awaitable[T]]) -> T:
-    return with_backend(settings, lambda backend: work(IdentityStore(backend)))
+    """Run `work` on the stored users, teams, robots and namespaces (to read them)."""
+    return with_services(settings, lambda services: work(services.identities))
 
 
 def with_identity_service(
     settings: Settings, work: Callable[[IdentityService, Origin], Awaitable[T]]
 ) -> T:
-    """Run `work` with the service that changes identities and the origin of this command."""
-    from seawall.db.audit import AuditStore
-    from seawall.services.audit import AuditLog
-    from seawall.services.identity import IdentityService
+    """Run `work` with the service that changes identities and the origin of this command. A
+    value its rules refuse ends the command with status 2; a change it refuses to make (the
+    last site admin) with status 1."""
+    from seawall.errors import ErrorCode, RegistryError
 
     origin = Origin.local(os_user())
 
-    async def change(ids: IdentityStore) -> T:
-        # Not started: without its writer task the log writes each event before returning.
-        audit = AuditLog(AuditStore(ids.backend))
-        return await work(IdentityService(ids, audit), origin)
+    async def change(services: Services) -> T:
+        try:
+            return await work(services.identity, origin)
+        except RegistryError as exc:
+            if exc.code is ErrorCode.INPUT_UNSUPPORTED:
+                raise fail(exc.message, 2) from None
+            raise fail(f"refused: {exc.message}") from None
 
-    return with_identities(settings, change)
+    return with_services(settings, change)
 
 
 def os_user() -> str:

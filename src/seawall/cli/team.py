@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
 from seawall.cli.store import fail, nothing, with_identities, with_identity_service
 from seawall.config import Settings
-from seawall.db.identities import IdentityStore
+
+if TYPE_CHECKING:
+    from seawall.db.identities import IdentityStore
 
 
 def _user(text: str) -> str:
@@ -28,12 +31,13 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     @app.command("add")
     def add(name: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
         """Create a team."""
-        from seawall.domain.names import MAX_ACCOUNT_NAME_LENGTH, validate_component
+        from seawall.errors import RegistryError
+        from seawall.services.identity import team_name
 
         try:
-            validate_component(name, "team name", MAX_ACCOUNT_NAME_LENGTH)
-        except ValueError as exc:
-            raise fail(str(exc), 2) from None
+            team_name(name)  # before opening the database
+        except RegistryError as exc:
+            raise fail(exc.message, 2) from None
         if not with_identity_service(
             load(config, data_dir=data_dir),
             lambda service, origin: service.create_team(origin, name),

@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
 from seawall.cli.store import fail, nothing, with_identities, with_identity_service
 from seawall.config import Settings
-from seawall.db.identities import LastSiteAdmin
-from seawall.domain.audit import Origin
-from seawall.services.identity import IdentityService
+
+if TYPE_CHECKING:
+    from seawall.domain.audit import Origin
+    from seawall.services.identity import IdentityService
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -31,24 +32,11 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def _hash(password: str) -> str:
-    from seawall.domain.credentials import hash_password
-
-    try:
-        return hash_password(password)
-    except ValueError as exc:
-        raise fail(str(exc), 2) from None
-
-
 def _change(
     settings: Settings, name: str, change: Callable[[IdentityService, Origin], Awaitable[bool]]
 ) -> None:
     """Make a change to the user `name`; no such user, or a refusal, ends the command."""
-    try:
-        changed = with_identity_service(settings, change)
-    except LastSiteAdmin as exc:
-        raise fail(f"refused: {exc}") from None
-    if not changed:
+    if not with_identity_service(settings, change):
         raise fail(f"no user {name!r}")
 
 
@@ -64,17 +52,18 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         password_stdin: PasswordStdin = False,
     ) -> None:
         """Create a user with a password."""
-        from seawall.domain.names import MAX_ACCOUNT_NAME_LENGTH, validate_component
+        from seawall.errors import RegistryError
+        from seawall.services.identity import user_name
 
         try:
-            validate_component(name, "user name", MAX_ACCOUNT_NAME_LENGTH)
-        except ValueError as exc:
-            raise fail(str(exc), 2) from None
+            user_name(name)  # before asking for a password
+        except RegistryError as exc:
+            raise fail(exc.message, 2) from None
 
         async def create(service: IdentityService, origin: Origin) -> bool:
             # Asked for once the database is known to be there.
-            password_hash = _hash(_read_password(password_stdin))
-            return await service.create_user(origin, name, password_hash, site_admin)
+            password = _read_password(password_stdin)
+            return await service.create_user(origin, name, password, site_admin)
 
         if not with_identity_service(load(config, data_dir=data_dir), create):
             raise fail(f"user {name!r} already exists")
@@ -112,7 +101,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         async def change(service: IdentityService, origin: Origin) -> bool:
             if await service.identities.user(name) is None:
                 return False
-            return await service.set_password(origin, name, _hash(_read_password(password_stdin)))
+            return await service.set_password(origin, name, _read_password(password_stdin))
 
         _change(load(config, data_dir=data_dir), name, change)
         typer.echo(f"password of {name} changed")

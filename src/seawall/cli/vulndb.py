@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,63 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, with_backend
+from seawall.cli.store import fail, os_user, with_services
 from seawall.config import Settings
 
 if TYPE_CHECKING:
-    from seawall.db.store import SqlBackend
-    from seawall.db.vulns import ImportResult, VulnDbState
-
-
-@dataclass(frozen=True, slots=True)
-class Imported:
-    result: ImportResult
-    rematched: int  # reports matched again (none when nothing changed)
-    seconds: float
-
-
-async def _import(backend: SqlBackend, path: Path) -> Imported:
-    """Import, then match every stored inventory against the new data (when anything changed),
-    and record the import in the audit log."""
-    from seawall.cli.store import os_user
-    from seawall.db.audit import AuditStore
-    from seawall.db.scans import ScanStore
-    from seawall.db.vulns import VulnStore
-    from seawall.domain.audit import AuditAction, Origin
-    from seawall.scan.osv_files import read_records
-    from seawall.services.audit import AuditLog
-    from seawall.services.scanning import rematch_all
-
-    vulns = VulnStore(backend)
-    result = await vulns.import_records(read_records(path))
-    started = time.monotonic()
-    rematched = 0
-    if result.changed:
-        rematched, _ = await rematch_all(
-            ScanStore(backend), await vulns.load_index(), result.version
-        )
-    seconds = time.monotonic() - started
-    if result.read:
-        await AuditLog(AuditStore(backend)).record(
-            Origin.local(os_user()),
-            AuditAction.VULNDB_IMPORTED,
-            detail={
-                "path": str(path),
-                "added": result.added,
-                "updated": result.updated,
-                "unchanged": result.unchanged,
-                "invalid": result.skipped,
-                "version": result.version,
-                "rematched": rematched,
-            },
-        )
-    return Imported(result, rematched, seconds)
-
-
-async def _state(backend: SqlBackend) -> VulnDbState | None:
-    from seawall.db.vulns import VulnStore
-
-    return await VulnStore(backend).state()
+    from seawall.services.vulndb import Imported
+    from seawall.wiring import Services
 
 
 def _when(timestamp: float) -> str:
@@ -94,9 +41,14 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     ) -> None:
         """Import OSV records: new ones are added, changed ones replaced. Exit 1 when PATH
         holds no readable record."""
-        imported = with_backend(
-            load(config, data_dir=data_dir), lambda backend: _import(backend, path)
-        )
+        from seawall.domain.audit import Origin
+
+        origin = Origin.local(os_user())
+
+        async def work(services: Services) -> Imported:
+            return await services.vulndb.import_path(path, origin)
+
+        imported = with_services(load(config, data_dir=data_dir), work)
         result = imported.result
         if as_json:
             typer.echo(
@@ -135,7 +87,9 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False
     ) -> None:
         """Show the imported data's version, when it was last imported and how many records."""
-        state = with_backend(load(config, data_dir=data_dir), _state)
+        state = with_services(
+            load(config, data_dir=data_dir), lambda services: services.vulndb.status()
+        )
         if as_json:
             typer.echo(
                 json.dumps(

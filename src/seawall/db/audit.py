@@ -4,30 +4,36 @@ file already holds (see services/audit_archive.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from seawall.db.store import Row, Rows, SqlBackend, Step, Then
-from seawall.domain.audit import COLUMNS, GENESIS, AuditEvent, StoredEvent, chain_hash
+from seawall.db.store import Row, Rows, SqlBackend, Step, Then, commit
+from seawall.domain.audit import (
+    COLUMNS,
+    GENESIS,
+    AuditEvent,
+    AuditFilter,
+    StoredEvent,
+    chain_hash,
+)
 
 # Built once from the fixed column names of domain/audit.py; values always go as parameters.
 _SELECT = f"SELECT seq, {', '.join(COLUMNS)}, hash FROM audit_events"  # noqa: S608
 _ROW_COLUMNS = ("seq", *COLUMNS, "hash")
+_INSERT = (
+    f"INSERT INTO audit_events ({', '.join(_ROW_COLUMNS)})"  # noqa: S608
+    f" VALUES ({', '.join('?' for _ in _ROW_COLUMNS)})"
+)
 PAGE = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    """Equality filters and a half-open time range (`since` ≤ at < `until`, stored form)."""
-
-    actor: str | None = None
-    namespace: str | None = None
-    repository: str | None = None
-    action: str | None = None
-    outcome: str | None = None
-    since: str | None = None
-    until: str | None = None
+_INSERT_PENDING = (
+    f"INSERT INTO audit_pending ({', '.join(COLUMNS)})"  # noqa: S608
+    f" VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+_SELECT_PENDING = f"SELECT id, {', '.join(COLUMNS)} FROM audit_pending"  # noqa: S608
+# Up to this many rows go in as single INSERTs (one round trip each); more go as one COPY,
+# which costs a round trip for its column types on top.
+FEW_ROWS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,26 +72,69 @@ class AuditStore:
             else "SELECT seq, hash FROM audit_chain WHERE id = 1"
         )
 
-    async def append(self, events: Sequence[AuditEvent]) -> list[StoredEvent]:
-        """Chain and insert `events`, in order, in one transaction; the rows as stored."""
+    def trail(
+        self,
+        events: Callable[[list[Any]], Sequence[AuditEvent]],
+        committed: Callable[[list[StoredEvent]], None] | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> Trail:
+        """The audit rows of a write transaction, committed with it: `events(results)` works
+        them out from the results of the transaction's own steps.
+
+        SQLite chains them there and then (its one writer holds the database anyway);
+        `committed(rows)` is then told the rows, to forward them. PostgreSQL writes them to
+        `audit_pending` in the transaction, since taking the chain head there would queue every
+        write in every process behind it; `settle()` is awaited after the commit and returns
+        once they are chained (`chain_pending`, in batches)."""
+        if self.backend.dialect == "postgresql":
+            return Trail(None, events, committed, settle)
+        return Trail(self._head_sql, events, committed, None)
+
+    async def has_pending(self) -> bool:
+        """Are there committed rows waiting to be chained (a cheap read)?"""
+        return await self.backend.fetchone("SELECT 1 FROM audit_pending LIMIT 1") is not None
+
+    async def chain_pending(self, limit: int) -> list[StoredEvent]:
+        """Chain up to `limit` committed pending rows, oldest first, in one transaction that
+        moves them into the log; the rows as stored. Whoever holds the head does it: a row is
+        chained exactly once, by whichever process gets there first."""
         stored: list[StoredEvent] = []
 
         def chained(results: list[Any]) -> list[Step | Rows]:
+            rows = results[1]
+            if not rows:
+                return []
             seq, previous = int(results[0][0]), str(results[0][1])
-            stored.clear()
             records = []
-            for event in events:
+            for row in rows:
+                event = AuditEvent(*row[1:])
                 seq += 1
                 previous = chain_hash(previous, event.canonical())
                 stored.append(StoredEvent(seq, event, previous))
                 records.append((seq, *event, previous))
+            ids = [int(row[0]) for row in rows]
+            marks = ", ".join("?" for _ in ids)
             return [
                 Rows("audit_events", _ROW_COLUMNS, records),
+                # Only placeholders are joined in; the ids go as parameters.
+                Step(f"DELETE FROM audit_pending WHERE id IN ({marks})", tuple(ids)),  # noqa: S608
                 Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
             ]
 
-        await self.backend.transaction([Step(self._head_sql, want="one"), Then(chained)])
+        await self.backend.transaction(
+            [
+                Step(self._head_sql, want="one"),
+                Step(_SELECT_PENDING + " ORDER BY id LIMIT ?", (limit,), "all"),
+                Then(chained),
+            ]
+        )
         return stored
+
+    async def append(self, events: Sequence[AuditEvent]) -> list[StoredEvent]:
+        """Chain and insert `events`, in order, in one transaction; the rows as stored."""
+        trail = Trail(self._head_sql, lambda _: events)  # chained here, on every database
+        await commit(self.backend, [], trail)
+        return trail.stored
 
     async def head(self) -> tuple[int, str]:
         row = await self.backend.fetchone("SELECT seq, hash FROM audit_chain WHERE id = 1")
@@ -222,3 +271,59 @@ class AuditStore:
 
 class ArchiveMismatch(Exception):
     pass
+
+
+@dataclass(slots=True)
+class Trail:
+    """The end of a write transaction: the audit rows its results call for. With `head_sql`
+    they are chained here, the head held only from there to the commit; without it they go to
+    `audit_pending`, and `settle()` waits until they are chained."""
+
+    head_sql: str | None
+    events: Callable[[list[Any]], Sequence[AuditEvent]]
+    committed: Callable[[list[StoredEvent]], None] | None = None
+    settle: Callable[[], Awaitable[None]] | None = None
+    stored: list[StoredEvent] = field(default_factory=list)
+    pending: int = 0
+
+    def steps(self, count: int) -> list[Step | Rows | Then]:
+        """The steps to run after the transaction's first `count` steps."""
+        if self.head_sql is None:
+            return [Then(lambda results: self._pending(self.events(results[:count])))]
+
+        def chained(results: list[Any]) -> list[Step | Rows]:
+            events = self.events(results[:count])
+            self.stored.clear()
+            if not events:
+                return []
+            seq, previous = int(results[count][0]), str(results[count][1])
+            records = []
+            for event in events:
+                seq += 1
+                previous = chain_hash(previous, event.canonical())
+                self.stored.append(StoredEvent(seq, event, previous))
+                records.append((seq, *event, previous))
+            inserts: list[Step | Rows]
+            if len(records) <= FEW_ROWS:
+                inserts = [Step(_INSERT, record) for record in records]
+            else:
+                inserts = [Rows("audit_events", _ROW_COLUMNS, records)]
+            return [
+                *inserts,
+                Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
+            ]
+
+        return [Step(self.head_sql, want="one"), Then(chained)]
+
+    def _pending(self, events: Sequence[AuditEvent]) -> list[Step | Rows]:
+        self.pending = len(events)
+        if len(events) <= FEW_ROWS:
+            return [Step(_INSERT_PENDING, tuple(event)) for event in events]
+        return [Rows("audit_pending", COLUMNS, [tuple(event) for event in events])]
+
+    async def done(self) -> None:
+        """The transaction committed: forward what was chained, or wait for the chaining."""
+        if self.stored and self.committed is not None:
+            self.committed(self.stored)
+        if self.pending and self.settle is not None:
+            await self.settle()

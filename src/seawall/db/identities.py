@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from seawall.db.store import SqlBackend, Step
+from seawall.db.store import Audit, Change, SqlBackend, Step, Then, commit
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.rights import Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +65,26 @@ _ANOTHER_SITE_ADMIN = (
 
 
 class IdentityStore:
-    def __init__(self, backend: SqlBackend) -> None:
+    def __init__(self, backend: SqlBackend, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.backend = backend
+        self.clock = clock  # stamps created_at / updated_at
 
     def _changed(self, account: str) -> list[Step]:
         """The step telling every server process that `account` changed (on commit)."""
         step = self.backend.notify_step(ACCOUNTS_CHANNEL, account)
         return [] if step is None else [step]
+
+    async def _write(self, steps: list[Step], audit: Audit | None, counted: int = 0) -> bool:
+        """Run `steps` in one transaction ending with `audit`'s rows; True when step `counted`
+        changed a row (the audit rows are written only then)."""
+        change = Change()
+
+        def seen(results: list[Any]) -> list[Step]:
+            change.done = bool(results[counted])
+            return []
+
+        await commit(self.backend, [*steps, Then(seen)], audit(change) if audit else None)
+        return change.done
 
     # -- users ----------------------------------------------------------------------------
 
@@ -86,43 +100,52 @@ class IdentityStore:
         row = await self.backend.fetchone("SELECT COUNT(*) FROM users")
         return int(row[0]) if row else 0
 
-    async def create_user(self, name: str, password_hash: str, site_admin: bool = False) -> bool:
+    async def create_user(
+        self, name: str, password_hash: str, site_admin: bool = False, audit: Audit | None = None
+    ) -> bool:
         """False when the name is taken."""
-        now = time.time()
-        (count,) = await self.backend.transaction(
+        now = self.clock.now()
+        return await self._write(
             [
                 Step(
                     "INSERT INTO users (name, password_hash, site_admin, disabled, created_at,"
                     " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
                     (name, password_hash, site_admin, False, now, now),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
-    async def set_password(self, name: str, password_hash: str) -> bool:
-        return await self._update_user(name, "password_hash = ?", password_hash)
+    async def set_password(self, name: str, password_hash: str, audit: Audit | None = None) -> bool:
+        return await self._update_user(name, "password_hash = ?", password_hash, audit=audit)
 
-    async def set_disabled(self, name: str, disabled: bool) -> bool:
+    async def set_disabled(self, name: str, disabled: bool, audit: Audit | None = None) -> bool:
         """False when there is no such user. Raises `LastSiteAdmin` rather than disable the
         last enabled site admin."""
-        return await self._update_user(name, "disabled = ?", disabled, keep_admin=disabled)
+        return await self._update_user(
+            name, "disabled = ?", disabled, keep_admin=disabled, audit=audit
+        )
 
-    async def set_site_admin(self, name: str, site_admin: bool) -> bool:
+    async def set_site_admin(self, name: str, site_admin: bool, audit: Audit | None = None) -> bool:
         """False when there is no such user. Raises `LastSiteAdmin` rather than take the role
         from the last enabled site admin."""
         return await self._update_user(
-            name, "site_admin = ?", site_admin, keep_admin=not site_admin
+            name, "site_admin = ?", site_admin, keep_admin=not site_admin, audit=audit
         )
 
     async def _update_user(
-        self, name: str, assignment: str, value: Any, keep_admin: bool = False
+        self,
+        name: str,
+        assignment: str,
+        value: Any,
+        keep_admin: bool = False,
+        audit: Audit | None = None,
     ) -> bool:
         """Change one user. With `keep_admin`, the change is made only if it leaves an enabled
         site admin, decided in the same transaction, so that two concurrent changes cannot each
         count on the admin the other takes away."""
         sql = f"UPDATE users SET {assignment}, updated_at = ? WHERE name = ?"  # noqa: S608
-        args: tuple[Any, ...] = (value, time.time(), name)
+        args: tuple[Any, ...] = (value, self.clock.now(), name)
         steps: list[Step] = []
         if keep_admin:
             sql += _ANOTHER_SITE_ADMIN
@@ -140,16 +163,21 @@ class IdentityStore:
                     )
                 )
         update = len(steps)
+        change = Change()
+
+        def seen(results: list[Any]) -> list[Step]:
+            change.done, exists = bool(results[update]), results[update + 1]
+            if not change.done and exists is not None:
+                raise LastSiteAdmin(name)  # the user is there: only the guard can have refused
+            return []
+
         steps += [
             Step(sql, args),
             Step("SELECT 1 FROM users WHERE name = ?", (name,), "one"),
             *self._changed(name),
         ]
-        results = await self.backend.transaction(steps)
-        changed, exists = results[update], results[update + 1]
-        if not changed and exists is not None:
-            raise LastSiteAdmin(name)  # the user is there: only the guard can have refused
-        return bool(changed)
+        await commit(self.backend, [*steps, Then(seen)], audit(change) if audit else None)
+        return change.done
 
     async def users(self) -> list[UserRecord]:
         rows = await self.backend.fetchall(
@@ -159,46 +187,61 @@ class IdentityStore:
 
     # -- teams ----------------------------------------------------------------------------
 
-    async def create_team(self, name: str) -> bool:
-        (count,) = await self.backend.transaction(
+    async def create_team(self, name: str, audit: Audit | None = None) -> bool:
+        return await self._write(
             [
                 Step(
                     "INSERT INTO teams (name, created_at) VALUES (?, ?)"
                     " ON CONFLICT (name) DO NOTHING",
-                    (name, time.time()),
+                    (name, self.clock.now()),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
     async def team_exists(self, name: str) -> bool:
         return await self.backend.fetchone("SELECT 1 FROM teams WHERE name = ?", name) is not None
 
-    async def add_team_member(self, team: str, user: str) -> bool:
-        """False when the team or the user does not exist."""
-        (count,) = await self.backend.transaction(
+    async def add_team_member(self, team: str, user: str, audit: Audit | None = None) -> bool:
+        """False when the team or the user does not exist (True when already a member)."""
+        change = Change()
+
+        def seen(results: list[Any]) -> list[Step]:
+            change.done = bool(results[0]) or results[1] is not None
+            return []
+
+        await commit(
+            self.backend,
             [
                 Step(
                     "INSERT INTO team_members (team_id, user_id)"
                     " SELECT t.id, u.id FROM teams t, users u WHERE t.name = ? AND u.name = ?"
                     " ON CONFLICT DO NOTHING",
                     (team, user),
-                )
-            ]
+                ),
+                Step(
+                    "SELECT 1 FROM team_members m JOIN teams t ON t.id = m.team_id"
+                    " JOIN users u ON u.id = m.user_id WHERE t.name = ? AND u.name = ?",
+                    (team, user),
+                    "one",
+                ),
+                Then(seen),
+            ],
+            audit(change) if audit else None,
         )
-        return bool(count) or user in await self.team_members(team)
+        return change.done
 
-    async def remove_team_member(self, team: str, user: str) -> bool:
-        (count,) = await self.backend.transaction(
+    async def remove_team_member(self, team: str, user: str, audit: Audit | None = None) -> bool:
+        return await self._write(
             [
                 Step(
                     "DELETE FROM team_members WHERE team_id = (SELECT id FROM teams WHERE name = ?)"
                     " AND user_id = (SELECT id FROM users WHERE name = ?)",
                     (team, user),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
     async def team_members(self, team: str) -> list[str]:
         rows = await self.backend.fetchall(
@@ -225,8 +268,9 @@ class IdentityStore:
         scopes: list[dict[str, Any]],
         expires_at: float | None,
         created_by: str,
+        audit: Audit | None = None,
     ) -> bool:
-        (count,) = await self.backend.transaction(
+        return await self._write(
             [
                 Step(
                     "INSERT INTO robots (name, secret_hash, scopes, expires_at, disabled,"
@@ -239,12 +283,12 @@ class IdentityStore:
                         expires_at,
                         False,
                         created_by,
-                        time.time(),
+                        self.clock.now(),
                     ),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
     async def robot(self, name: str) -> RobotRecord | None:
         row = await self.backend.fetchone(
@@ -256,45 +300,70 @@ class IdentityStore:
         expires = None if row[4] is None else float(row[4])
         return RobotRecord(int(row[0]), row[1], row[2], json.loads(row[3]), expires, bool(row[5]))
 
-    async def set_robot_disabled(self, name: str, disabled: bool) -> bool:
-        count, *_ = await self.backend.transaction(
+    async def set_robot_disabled(
+        self, name: str, disabled: bool, audit: Audit | None = None
+    ) -> bool:
+        return await self._write(
             [
                 Step("UPDATE robots SET disabled = ? WHERE name = ?", (disabled, name)),
                 *self._changed(name),
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
     # -- namespaces -----------------------------------------------------------------------
 
-    async def create_namespace(self, name: str, public: bool = False) -> bool:
-        (count,) = await self.backend.transaction(
+    async def create_namespace(
+        self,
+        name: str,
+        public: bool = False,
+        audit: Audit | None = None,
+        admin: str | None = None,
+    ) -> bool:
+        """Create a namespace, with `admin` (a principal) as its admin, in one transaction;
+        False when the name is taken (then nothing changes)."""
+        change = Change()
+
+        def member(results: list[Any]) -> list[Step]:
+            change.done = bool(results[0])
+            if not change.done or admin is None:
+                return []
+            return [
+                Step(
+                    "INSERT INTO namespace_members (namespace_id, principal, role)"
+                    " SELECT id, ?, ? FROM namespaces WHERE name = ?",
+                    (admin, Role.ADMIN.rank, name),
+                )
+            ]
+
+        await commit(
+            self.backend,
             [
                 Step(
                     "INSERT INTO namespaces (name, public, created_at) VALUES (?, ?, ?)"
                     " ON CONFLICT (name) DO NOTHING",
-                    (name, public, time.time()),
-                )
-            ]
+                    (name, public, self.clock.now()),
+                ),
+                Then(member),
+            ],
+            audit(change) if audit else None,
         )
-        return bool(count)
+        return change.done
 
     async def namespace_exists(self, name: str) -> bool:
         return (
             await self.backend.fetchone("SELECT 1 FROM namespaces WHERE name = ?", name) is not None
         )
 
-    async def set_public(self, name: str, public: bool) -> bool:
-        (count,) = await self.backend.transaction(
-            [Step("UPDATE namespaces SET public = ? WHERE name = ?", (public, name))]
+    async def set_public(self, name: str, public: bool, audit: Audit | None = None) -> bool:
+        return await self._write(
+            [Step("UPDATE namespaces SET public = ? WHERE name = ?", (public, name))], audit
         )
-        return bool(count)
 
-    async def set_sbom_referrer(self, name: str, on: bool) -> bool:
-        (count,) = await self.backend.transaction(
-            [Step("UPDATE namespaces SET sbom_referrer = ? WHERE name = ?", (on, name))]
+    async def set_sbom_referrer(self, name: str, on: bool, audit: Audit | None = None) -> bool:
+        return await self._write(
+            [Step("UPDATE namespaces SET sbom_referrer = ? WHERE name = ?", (on, name))], audit
         )
-        return bool(count)
 
     async def namespace(self, name: str) -> NamespaceRecord | None:
         row = await self.backend.fetchone(
@@ -320,9 +389,11 @@ class IdentityStore:
             bool(row[3]),
         )
 
-    async def set_member(self, namespace: str, principal: str, role: int) -> bool:
+    async def set_member(
+        self, namespace: str, principal: str, role: int, audit: Audit | None = None
+    ) -> bool:
         """Give `principal` a role in the namespace (replacing its previous one)."""
-        (count,) = await self.backend.transaction(
+        return await self._write(
             [
                 Step(
                     "INSERT INTO namespace_members (namespace_id, principal, role)"
@@ -330,72 +401,84 @@ class IdentityStore:
                     " ON CONFLICT (namespace_id, principal) DO UPDATE SET role = excluded.role",
                     (principal, role, namespace),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
-    async def remove_member(self, namespace: str, principal: str) -> bool:
-        (count,) = await self.backend.transaction(
+    async def remove_member(
+        self, namespace: str, principal: str, audit: Audit | None = None
+    ) -> bool:
+        return await self._write(
             [
                 Step(
                     "DELETE FROM namespace_members WHERE principal = ? AND namespace_id ="
                     " (SELECT id FROM namespaces WHERE name = ?)",
                     (principal, namespace),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
     async def grant(
-        self, namespace: str, pattern: str, principal: str, actions: tuple[str, ...]
+        self,
+        namespace: str,
+        pattern: str,
+        principal: str,
+        actions: tuple[str, ...],
+        audit: Audit | None = None,
     ) -> bool:
-        (count,) = await self.backend.transaction(
+        return await self._write(
             [
                 Step(
                     "INSERT INTO repository_grants (namespace_id, pattern, principal, actions,"
                     " created_at) SELECT id, ?, ?, ?, ? FROM namespaces WHERE name = ?"
                     " ON CONFLICT (namespace_id, pattern, principal)"
                     " DO UPDATE SET actions = excluded.actions",
-                    (pattern, principal, ",".join(actions), time.time(), namespace),
+                    (pattern, principal, ",".join(actions), self.clock.now(), namespace),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
-    async def revoke(self, namespace: str, pattern: str, principal: str) -> bool:
-        (count,) = await self.backend.transaction(
+    async def revoke(
+        self, namespace: str, pattern: str, principal: str, audit: Audit | None = None
+    ) -> bool:
+        return await self._write(
             [
                 Step(
                     "DELETE FROM repository_grants WHERE pattern = ? AND principal = ?"
                     " AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)",
                     (pattern, principal, namespace),
                 )
-            ]
+            ],
+            audit,
         )
-        return bool(count)
 
 
 class LoginFailures:
     """Failed logins counted per key ("account:<name>", "address:<ip>") in a fixed window, in
     the database so that every server process and node sees the same counts."""
 
-    def __init__(self, backend: SqlBackend, window_seconds: float) -> None:
+    def __init__(
+        self, backend: SqlBackend, window_seconds: float, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.backend = backend
         self.window = window_seconds
+        self.clock = clock
 
     async def count(self, key: str) -> tuple[int, float]:
         """Failures in the current window and when that window ends (0, 0 when none)."""
         row = await self.backend.fetchone(
             "SELECT failures, window_start FROM login_failures WHERE key = ? AND window_start > ?",
             key,
-            time.time() - self.window,
+            self.clock.now() - self.window,
         )
         if row is None:
             return 0, 0.0
         return int(row[0]), float(row[1]) + self.window
 
     async def record(self, *keys: str) -> None:
-        now = time.time()
+        now = self.clock.now()
         stale = now - self.window
         await self.backend.transaction(
             [

@@ -8,19 +8,19 @@ a job whose lease lapsed (its worker died) is claimable again.
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from seawall.db.store import Row, SqlBackend, Step
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.severity import SEVERITIES
 
 QUEUED = "queued"
 RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
-SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 _PAGE = 200
 
 
@@ -124,15 +124,16 @@ class ListedScan:
 
 
 class ScanStore:
-    def __init__(self, backend: SqlBackend) -> None:
+    def __init__(self, backend: SqlBackend, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.backend = backend
+        self.clock = clock  # leases, retry delays and timestamps
 
     # -- jobs ----------------------------------------------------------------------------------
 
     def enqueue_step(self, repository: str, digest: str, *, again: bool = False) -> Step:
         """The statement that queues a scan; part of the push's own transaction. A manifest
         already queued or scanned in this repository is left alone unless `again`."""
-        now = time.time()
+        now = self.clock.now()
         conflict = (
             " DO UPDATE SET state = 'queued', attempts = 0, run_after = excluded.run_after,"
             " lease_until = 0, worker = NULL, error = NULL, updated_at = excluded.updated_at"
@@ -156,7 +157,7 @@ class ScanStore:
 
     async def claim(self, worker: str, lease_seconds: float) -> ScanJob | None:
         """Take the oldest runnable job: queued and due, or running with a lapsed lease."""
-        now = time.time()
+        now = self.clock.now()
         # A read first: an idle worker polls, and a write transaction per poll would cost every
         # other writer (on SQLite, a durable commit) for nothing.
         if not await self.backend.fetchone(_RUNNABLE, now, now):
@@ -181,7 +182,7 @@ class ScanStore:
 
     async def renew(self, job: ScanJob, worker: str, lease_seconds: float) -> bool:
         """Extend the lease; False when the job is no longer this worker's."""
-        now = time.time()
+        now = self.clock.now()
         results = await self.backend.transaction(
             [
                 Step(
@@ -204,13 +205,13 @@ class ScanStore:
                     "UPDATE scan_jobs SET state = ?, error = ?,"
                     " sbom_digest = COALESCE(?, sbom_digest), lease_until = 0, updated_at = ?"
                     " WHERE id = ? AND state = 'running' AND worker = ?",
-                    (state, error, sbom, time.time(), job.id, worker),
+                    (state, error, sbom, self.clock.now(), job.id, worker),
                 )
             ]
         )
 
     async def retry(self, job: ScanJob, worker: str, delay: float, error: str) -> None:
-        now = time.time()
+        now = self.clock.now()
         await self.backend.transaction(
             [
                 Step(
@@ -252,7 +253,7 @@ class ScanStore:
                     " data) VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET"
                     " fingerprint = excluded.fingerprint, bytes_read = excluded.bytes_read,"
                     " analyzed_at = excluded.analyzed_at, data = excluded.data",
-                    (digest, fingerprint, bytes_read, time.time(), data),
+                    (digest, fingerprint, bytes_read, self.clock.now(), data),
                 )
             ],
             durable=False,  # a cache: losing it costs a re-read, nothing else

@@ -7,10 +7,11 @@ and `PostgresBackend` (asyncpg) implement them, so one test suite covers both da
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 
 Row = Sequence[Any]
 Want = Literal["rowcount", "one", "all"]
@@ -44,6 +45,29 @@ class Then:
 
 
 Steps = Sequence[Step | Rows | Then]
+
+
+class Trailer(Protocol):
+    """What a write transaction runs at its end (the audit rows that record it, see
+    `seawall.db.audit.Trail`), and is told once it committed."""
+
+    def steps(self, count: int) -> Sequence[Step | Rows | Then]:
+        """The steps to run after the transaction's first `count` steps."""
+
+    async def done(self) -> None:
+        """The transaction committed."""
+
+
+async def commit(
+    backend: SqlBackend, steps: Steps, trail: Trailer | None, durable: bool = True
+) -> list[Any]:
+    """Run `steps` in one write transaction that ends with `trail`'s steps; the results of
+    `steps`. What the trail records commits with the change it records, or neither does."""
+    if trail is None:
+        return await backend.transaction(steps, durable)
+    results = await backend.transaction([*steps, *trail.steps(len(steps))], durable)
+    await trail.done()
+    return results[: len(steps)]
 
 
 class DatabaseUnavailable(Exception):
@@ -109,6 +133,38 @@ class NewManifest:
     manifest_digests: tuple[str, ...]
 
 
+@dataclass(slots=True)
+class TagChange:
+    """What a push did to its tag, worked out inside the push's transaction."""
+
+    existed: bool = False
+    before: str | None = None  # the digest the tag pointed at before
+
+
+class TagMoveRefused(Exception):
+    """The push would point an existing tag at another manifest, and was not allowed to."""
+
+    def __init__(self, tag: str, before: str) -> None:
+        super().__init__(f"tag {tag!r} points at {before}")
+        self.tag = tag
+        self.before = before
+
+
+@dataclass(slots=True)
+class Change:
+    """What a write did, worked out inside its transaction, for the audit rows that record it
+    (which commit in that same transaction)."""
+
+    done: bool = False  # it changed something (a row deleted, a blob mounted, ...)
+    digest: str | None = None  # a deleted tag's: the manifest it pointed at
+    tags: list[str] = field(default_factory=list)  # a deleted manifest's tags in the repository
+
+
+# How a write is recorded: given what it did (filled in inside its transaction), the audit
+# trail that ends that transaction (`AuditLog.recorder` makes one).
+Audit = Callable[[Change], Trailer]
+
+
 @dataclass(frozen=True, slots=True)
 class Referrer:
     digest: str
@@ -131,6 +187,11 @@ _TAGGED = (
     " FROM repositories r JOIN tags t ON t.repository_id = r.id"
     " JOIN manifests m ON m.digest = t.digest WHERE r.name = ? AND t.name = ?"
 )
+_LINKED_BLOB = (
+    "SELECT b.size FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id"
+    " JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?"
+)
+_TAG_DIGEST = "SELECT digest FROM tags WHERE repository_id = ? AND name = ?"
 _LINKED = (
     " FROM repositories r JOIN repository_manifests rm ON rm.repository_id = r.id"
     " JOIN manifests m ON m.digest = rm.digest WHERE r.name = ? AND rm.digest = ?"
@@ -140,8 +201,9 @@ _LINKED = (
 class MetadataStore:
     """Repository metadata over any `SqlBackend`."""
 
-    def __init__(self, backend: SqlBackend) -> None:
+    def __init__(self, backend: SqlBackend, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.backend = backend
+        self.clock = clock  # stamps rows; upload leases and expiry
 
     async def start(self) -> None:
         await self.backend.start()
@@ -167,7 +229,7 @@ class MetadataStore:
                 Step(
                     "INSERT INTO repositories (name, created_at) VALUES (?, ?)"
                     " ON CONFLICT (name) DO NOTHING",
-                    (name, time.time()),
+                    (name, self.clock.now()),
                 ),
                 Step("SELECT id FROM repositories WHERE name = ?", (name,), "one"),
             ]
@@ -188,12 +250,7 @@ class MetadataStore:
 
     async def blob_size_in(self, repository: str, digest: str) -> int | None:
         """Size of a blob if `repository` links to it."""
-        row = await self.backend.fetchone(
-            "SELECT b.size FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id"
-            " JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?",
-            repository,
-            digest,
-        )
+        row = await self.backend.fetchone(_LINKED_BLOB, repository, digest)
         return None if row is None else int(row[0])
 
     async def blob_size(self, digest: str) -> int | None:
@@ -211,45 +268,61 @@ class MetadataStore:
         return [row[0] for row in rows]
 
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
-        await self.backend.transaction(_link_blob_steps(repository_id, digest, size, time.time()))
+        now = self.clock.now()
+        await self.backend.transaction(_link_blob_steps(repository_id, digest, size, now))
 
-    async def unlink_blob(self, repository: str, digest: str) -> bool:
-        (count,) = await self.backend.transaction(
+    async def mount_blob(
+        self,
+        repository_id: int,
+        digest: str,
+        source: str,
+        audit: Audit | None = None,
+    ) -> bool:
+        """Link into the repository a blob that `source` links, in one transaction with the
+        check that it does (share-locked on PostgreSQL until the commit, so the source cannot
+        lose it in between) and with `audit(mounted)`'s rows. False: `source` does not link it."""
+        now = self.clock.now()
+        mounted = Change()  # done: the source had it, and it is linked here now
+        held = _LINKED_BLOB + (" FOR SHARE" if self.backend.dialect == "postgresql" else "")
+
+        def link(results: list[Any]) -> list[Step]:
+            if results[0] is None:
+                return []
+            mounted.done = True
+            return _link_blob_steps(repository_id, digest, int(results[0][0]), now)
+
+        await commit(
+            self.backend,
+            [
+                Step(held, (source, digest), "one"),
+                Then(link),
+            ],
+            audit(mounted) if audit is not None else None,
+        )
+        return mounted.done
+
+    async def unlink_blob(self, repository: str, digest: str, audit: Audit | None = None) -> bool:
+        """Unlink a blob from a repository, chaining `audit(removed)`'s rows in the same
+        transaction; False when the repository did not link it."""
+        removed = Change()
+
+        def seen(results: list[Any]) -> list[Step]:
+            removed.done = bool(results[0])
+            return []
+
+        await commit(
+            self.backend,
             [
                 Step(
                     "DELETE FROM repository_blobs WHERE digest = ? AND repository_id ="
                     " (SELECT id FROM repositories WHERE name = ?)",
                     (digest, repository),
-                )
-            ]
+                ),
+                Then(seen),
+            ],
+            audit(removed) if audit is not None else None,
         )
-        return bool(count)
-
-    async def linked_sizes(
-        self, repository_id: int, blob_digests: Sequence[str], manifest_digests: Sequence[str]
-    ) -> tuple[dict[str, int], dict[str, int]]:
-        """The sizes of those of these blobs and manifests that the repository links to."""
-        blobs = await self._sizes(
-            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
-            " WHERE rb.repository_id = ? AND rb.digest = ?",
-            repository_id,
-            blob_digests,
-        )
-        manifests = await self._sizes(
-            "SELECT m.size FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest"
-            " WHERE rm.repository_id = ? AND rm.digest = ?",
-            repository_id,
-            manifest_digests,
-        )
-        return blobs, manifests
-
-    async def _sizes(self, sql: str, repository_id: int, digests: Sequence[str]) -> dict[str, int]:
-        sizes: dict[str, int] = {}
-        for digest in dict.fromkeys(digests):
-            row = await self.backend.fetchone(sql, repository_id, digest)
-            if row is not None:
-                sizes[digest] = int(row[0])
-        return sizes
+        return removed.done
 
     # -- manifests ------------------------------------------------------------------------
 
@@ -278,13 +351,37 @@ class MetadataStore:
         return None if row is None else ManifestHead(row[0], row[1], int(row[2]))
 
     async def put_manifest(
-        self, repository_id: int, m: NewManifest, tag: str | None, also: Sequence[Step] = ()
-    ) -> tuple[bool, str | None]:
-        """Store the manifest (once per registry), link it to the repository, move the tag, and
-        run `also` (e.g. queueing its scan) in the same transaction.
-        Returns (the tag existed, the digest it pointed at before)."""
-        now = time.time()
-        steps = [
+        self,
+        repository_id: int,
+        m: NewManifest,
+        tag: str | None,
+        *,
+        check: Callable[[dict[str, int], dict[str, int]], None] | None = None,
+        may_move: bool = True,
+        also: Sequence[Step] = (),
+        audit: Callable[[TagChange], Trailer] | None = None,
+    ) -> TagChange:
+        """In one transaction: look up what the manifest references (locked against removal
+        until the commit) and let `check(blob_sizes, manifest_sizes)` refuse it; store the
+        manifest (once per registry), link it to the repository, point the tag at it, run `also`
+        (e.g. queueing its scan), and chain `audit(change)`'s rows.
+
+        Pointing an existing tag elsewhere raises `TagMoveRefused` unless `may_move`: decided
+        here, under the tag row's lock, so a tag created by a concurrent push is never moved by
+        a caller who may only create tags."""
+        now = self.clock.now()
+        change = TagChange()
+        steps: list[Step | Rows | Then] = [
+            *self._linked_size_steps(repository_id, m.blob_digests, m.manifest_digests),
+        ]
+
+        def checked(results: list[Any]) -> list[Step]:
+            if check is not None:
+                check(_sizes(results[0]), _sizes(results[1]))
+            return []
+
+        steps += [
+            Then(checked),
             Step(
                 "INSERT INTO manifests (digest, media_type, size, payload, artifact_type,"
                 " subject_digest, annotations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -309,44 +406,139 @@ class MetadataStore:
                 for is_manifest, children in ((False, m.blob_digests), (True, m.manifest_digests))
                 for child in dict.fromkeys(children)
             ),
-            # DO UPDATE (not NOTHING) locks the link row, so a concurrent delete of this
-            # manifest waits for the tag below and then removes it too: no dangling tag.
             Step(
                 "INSERT INTO repository_manifests (repository_id, digest, created_at)"
-                " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest)"
-                " DO UPDATE SET created_at = repository_manifests.created_at",
+                " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
                 (repository_id, m.digest, now),
             ),
+            *self._link_lock(repository_id, m.digest),
             *also,
         ]
-        if tag is None:
-            await self.backend.transaction(steps)
-            return False, None
-        steps += [
-            Step(
-                "SELECT digest FROM tags WHERE repository_id = ? AND name = ?",
-                (repository_id, tag),
-                "one",
-            ),
-            Step(
-                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (repository_id, name)"
-                " DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-                (repository_id, tag, m.digest, now),
-            ),
-        ]
-        before = (await self.backend.transaction(steps))[-2]
-        return (True, str(before[0])) if before is not None else (False, None)
+        if tag is not None:
+            steps += self._tag_steps(repository_id, tag, m.digest, now, may_move, change)
+        await commit(self.backend, steps, audit(change) if audit is not None else None)
+        return change
 
-    async def delete_manifest(self, repository: str, digest: str) -> list[str] | None:
-        """Unlink a manifest from a repository, with every tag there that points at it; the
-        tags removed, or None when it was not there."""
+    def _link_lock(self, repository_id: int, digest: str) -> list[Step]:
+        """On PostgreSQL, hold the link row until the commit, so that a concurrent delete of
+        the manifest waits for this push's tag and then removes it too (no dangling tag). A key
+        share lock: pushes of the same manifest (many tags of one image) do not queue on it.
+        SQLite's one writer needs none."""
+        if self.backend.dialect != "postgresql":
+            return []
+        return [
+            Step(
+                "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?"
+                " FOR KEY SHARE",
+                (repository_id, digest),
+                "one",
+            )
+        ]
+
+    def _linked_size_steps(
+        self, repository_id: int, blob_digests: Sequence[str], manifest_digests: Sequence[str]
+    ) -> list[Step]:
+        """Two reads: (digest, size) of those of these blobs and manifests the repository
+        links to. On PostgreSQL the rows are share-locked, so that nothing unlinks or removes
+        them before the transaction that references them commits."""
+        lock = " FOR SHARE" if self.backend.dialect == "postgresql" else ""
+        reads = []
+        for sql, digests in (
+            (
+                "SELECT rb.digest, b.size FROM repository_blobs rb JOIN blobs b"
+                " ON b.digest = rb.digest WHERE rb.repository_id = ? AND rb.digest IN",
+                blob_digests,
+            ),
+            (
+                "SELECT rm.digest, m.size FROM repository_manifests rm JOIN manifests m"
+                " ON m.digest = rm.digest WHERE rm.repository_id = ? AND rm.digest IN",
+                manifest_digests,
+            ),
+        ):
+            unique = tuple(dict.fromkeys(digests))
+            if not unique:
+                reads.append(Step("SELECT NULL, NULL WHERE 1 = 0", (), "all"))
+                continue
+            marks = ", ".join("?" for _ in unique)
+            reads.append(Step(sql + " (" + marks + ")" + lock, (repository_id, *unique), "all"))
+        return reads
+
+    def _tag_steps(
+        self,
+        repository_id: int,
+        tag: str,
+        digest: str,
+        now: float,
+        may_move: bool,
+        change: TagChange,
+    ) -> list[Step | Rows | Then]:
+        """Create the tag, or else lock it, read where it points and decide there whether it
+        may move. A tag created meanwhile by another push is seen here: the insert waits for
+        that push to commit or roll back."""
+        where = (repository_id, tag)
+        current = _TAG_DIGEST + (" FOR UPDATE" if self.backend.dialect == "postgresql" else "")
+        insert = Step(
+            "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (repository_id, name) DO NOTHING",
+            (repository_id, tag, digest, now),
+        )
+
+        def read(results: list[Any]) -> list[Step]:
+            if results[-1]:  # created
+                return []
+            return [Step(current, where, "one")]
+
+        def decide(results: list[Any]) -> list[Step]:
+            if not results[-1]:  # created by the insert
+                return []
+            row = results[-1][0]
+            if row is None:
+                # Deleted since the insert found it: this push creates it after all (a third
+                # push creating it in this instant is moved, not refused).
+                return [
+                    Step(
+                        "INSERT INTO tags (repository_id, name, digest, updated_at)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name)"
+                        " DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+                        (repository_id, tag, digest, now),
+                    )
+                ]
+            change.existed, change.before = True, str(row[0])
+            if change.before != digest and not may_move:
+                raise TagMoveRefused(tag, change.before)
+            return [
+                Step(
+                    "UPDATE tags SET digest = ?, updated_at = ?"
+                    " WHERE repository_id = ? AND name = ?",
+                    (digest, now, *where),
+                )
+            ]
+
+        return [insert, Then(read), Then(decide)]
+
+    async def delete_manifest(
+        self,
+        repository: str,
+        digest: str,
+        audit: Audit | None = None,
+    ) -> list[str] | None:
+        """Unlink a manifest from a repository, with every tag there that points at it, and
+        chain `audit(removed)`'s rows in the same transaction. The tags removed, or None when
+        it was not there."""
         repo_id = await self.repository_id(repository)
         if repo_id is None:
             return None
+        removed = Change()
+
+        def seen(results: list[Any]) -> list[Step]:
+            removed.done = bool(results[0])
+            removed.tags[:] = sorted(str(t[0]) for t in results[1]) if removed.done else []
+            return []
+
         # The link first: it waits for a push holding it, and the tag delete that follows
         # then sees that push's tags.
-        count, tags = await self.backend.transaction(
+        await commit(
+            self.backend,
             [
                 Step(
                     "DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?",
@@ -357,9 +549,11 @@ class MetadataStore:
                     (repo_id, digest),
                     "all",
                 ),
-            ]
+                Then(seen),
+            ],
+            audit(removed) if audit is not None else None,
         )
-        return sorted(str(t[0]) for t in tags) if count else None
+        return removed.tags if removed.done else None
 
     async def referrers(
         self, repository: str, subject: str, artifact_type: str | None
@@ -392,24 +586,40 @@ class MetadataStore:
         )
         return [row[0] for row in rows]
 
-    async def delete_tag(self, repository: str, tag: str) -> str | None:
-        """Remove a tag; the digest it pointed at, or None when there was no such tag."""
-        (rows,) = await self.backend.transaction(
+    async def delete_tag(
+        self,
+        repository: str,
+        tag: str,
+        audit: Audit | None = None,
+    ) -> str | None:
+        """Remove a tag, chaining `audit(removed)`'s rows in the same transaction; the digest
+        it pointed at, or None when there was no such tag."""
+        removed = Change()
+
+        def seen(results: list[Any]) -> list[Step]:
+            if results[0]:
+                removed.done, removed.digest = True, str(results[0][0][0])
+            return []
+
+        await commit(
+            self.backend,
             [
                 Step(
                     "DELETE FROM tags WHERE name = ? AND repository_id ="
                     " (SELECT id FROM repositories WHERE name = ?) RETURNING digest",
                     (tag, repository),
                     "all",
-                )
-            ]
+                ),
+                Then(seen),
+            ],
+            audit(removed) if audit is not None else None,
         )
-        return str(rows[0][0]) if rows else None
+        return removed.digest
 
     # -- upload sessions ------------------------------------------------------------------
 
     async def create_upload(self, upload_id: str, repository_id: int) -> None:
-        now = time.time()
+        now = self.clock.now()
         await self.backend.transaction(
             [
                 Step(
@@ -435,7 +645,7 @@ class MetadataStore:
 
     async def claim_upload(self, upload_id: str, offset: int, lease_seconds: float) -> bool:
         """Take the session for writing at `offset`; False if the size differs or it is busy."""
-        now = time.time()
+        now = self.clock.now()
         (count,) = await self.backend.transaction(
             [
                 Step(
@@ -449,7 +659,7 @@ class MetadataStore:
         return bool(count)
 
     async def renew_upload(self, upload_id: str, lease_seconds: float) -> None:
-        now = time.time()
+        now = self.clock.now()
         await self.backend.transaction(
             [
                 Step(
@@ -461,7 +671,7 @@ class MetadataStore:
         )
 
     async def release_upload(self, upload_id: str, size: int) -> None:
-        now = time.time()
+        now = self.clock.now()
         await self.backend.transaction(
             [
                 Step(
@@ -476,7 +686,7 @@ class MetadataStore:
         self, upload_id: str, repository_id: int, digest: str, size: int
     ) -> None:
         """In one transaction: record the blob, link it to the repository, end the session."""
-        now = time.time()
+        now = self.clock.now()
         await self.backend.transaction(
             [
                 *_link_blob_steps(repository_id, digest, size, now),
@@ -484,8 +694,21 @@ class MetadataStore:
             ]
         )
 
-    async def delete_upload(self, upload_id: str) -> None:
-        await self.backend.transaction([Step("DELETE FROM uploads WHERE id = ?", (upload_id,))])
+    async def delete_upload(self, upload_id: str, audit: Audit | None = None) -> bool:
+        """End an upload session, chaining `audit(change)`'s rows in the same transaction;
+        False when it was gone already (another process swept it)."""
+        change = Change()
+
+        def seen(results: list[Any]) -> list[Step]:
+            change.done = bool(results[0])
+            return []
+
+        await commit(
+            self.backend,
+            [Step("DELETE FROM uploads WHERE id = ?", (upload_id,)), Then(seen)],
+            audit(change) if audit is not None else None,
+        )
+        return change.done
 
     async def expired_uploads(self, idle_before: float) -> list[tuple[str, str]]:
         """(upload id, repository) of every session idle since before `idle_before`."""
@@ -493,13 +716,17 @@ class MetadataStore:
             "SELECT u.id, r.name FROM uploads u JOIN repositories r ON r.id = u.repository_id"
             " WHERE u.updated_at < ? AND u.lease_until < ?",
             idle_before,
-            time.time(),
+            self.clock.now(),
         )
         return [(str(row[0]), str(row[1])) for row in rows]
 
     async def count_uploads(self) -> int:
         row = await self.backend.fetchone("SELECT COUNT(*) FROM uploads")
         return int(row[0]) if row else 0
+
+
+def _sizes(rows: Sequence[Row]) -> dict[str, int]:
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
 def _link_blob_steps(repository_id: int, digest: str, size: int, now: float) -> list[Step]:

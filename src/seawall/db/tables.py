@@ -242,6 +242,34 @@ audit_chain = sa.Table(
     sa.Column("archive_lease_until", sa.Float, nullable=False),
 )
 
+# Audit rows committed with the write they record but not chained yet (PostgreSQL): a write
+# inserts here without waiting on the chain head, and a writer task chains them in batches
+# (services/audit.py). SQLite chains inside the write itself and leaves this table empty.
+audit_pending = sa.Table(
+    "audit_pending",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("actor_kind", sa.String(16), nullable=False),
+    sa.Column("address", sa.Text),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("request_id", sa.Text),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("namespace", sa.Text),
+    sa.Column("repository", sa.Text),
+    sa.Column("reference", sa.Text),
+    sa.Column("digest", sa.Text),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("detail", sa.Text),
+)
+
 audit_archives = sa.Table(
     "audit_archives",
     metadata,

@@ -3,25 +3,22 @@
 Three tables (see tables.py): `vuln_records` (each record's JSON as imported), `vuln_packages`
 (which ecosystem key and package name each record affects, to load only what an inventory
 needs) and `vulndb_state` (one row: the data version, when it was last imported, how many
-records). Imports are additive upserts: OSV never deletes a record, it withdraws it.
+records). Imports are additive upserts: OSV never deletes a record, it withdraws it. Reading
+and checking the records, and what an import then does, is `services/vulndb.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from seawall.db.store import Rows, SqlBackend, Step, Then
-from seawall.scan.matching import VulnIndex, advisory_ecosystem, normalize_name
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.scan.matching import VulnIndex
 from seawall.scan.osv import Advisory, InvalidRecord, parse_json
-from seawall.scan.osv_files import Problem, RawRecord
-
-BATCH = 500  # records per transaction: big enough to amortize a commit, small for memory
-MAX_PROBLEMS = 100  # problems kept for the report; the count covers all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,44 +28,25 @@ class VulnDbState:
     records: int
 
 
-@dataclass(slots=True)
-class ImportResult:
-    """What an import did. `version` is the data version after it (None if nothing is stored)."""
+@dataclass(frozen=True, slots=True)
+class VulnRecord:
+    """One OSV record as stored: its JSON text as imported, and the packages it affects as
+    (ecosystem key, normalized name) pairs, by which a scan loads only what it needs."""
 
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0  # unreadable or invalid records
-    problems: list[str] = field(default_factory=list)  # "origin: reason", the first MAX_PROBLEMS
-    version: str | None = None
-    records: int = 0  # stored after the import
-
-    @property
-    def read(self) -> int:
-        """Valid records read."""
-        return self.added + self.updated + self.unchanged
-
-    @property
-    def changed(self) -> bool:
-        return self.added + self.updated > 0
-
-    def skip(self, origin: str, reason: str) -> None:
-        self.skipped += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(f"{origin}: {reason}")
+    id: str
+    modified: str
+    withdrawn: str | None
+    text: str
+    packages: frozenset[tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
-class _Parsed:
-    advisory: Advisory
-    text: str
+class Written:
+    """What one `write` did with its records."""
 
-    def packages(self) -> set[tuple[str, str]]:
-        keys = set()
-        for affected in self.advisory.affected:
-            ecosystem = advisory_ecosystem(affected.ecosystem)
-            keys.add((ecosystem, normalize_name(ecosystem, affected.name)))
-        return keys
+    added: int
+    updated: int
+    unchanged: int
 
 
 def _in(sql: str, count: int) -> str:
@@ -77,54 +55,24 @@ def _in(sql: str, count: int) -> str:
 
 
 class VulnStore:
-    def __init__(self, backend: SqlBackend) -> None:
+    def __init__(self, backend: SqlBackend, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.backend = backend
+        self.clock = clock  # stamps imported_at
 
-    async def import_records(
-        self, records: Iterable[RawRecord | Problem], batch_size: int = BATCH
-    ) -> ImportResult:
-        """Store every valid record: a new id is added, a stored one replaced when `modified`
-        differs, left alone otherwise. Invalid ones are counted and reported, never fatal."""
-        result = ImportResult()
-        batch: dict[str, _Parsed] = {}
-        for item in records:
-            if isinstance(item, Problem):
-                result.skip(item.origin, item.reason)
-                continue
-            parsed = _parse(item, result)
-            if parsed is None:
-                continue
-            record_id = parsed.advisory.id
-            earlier = batch.get(record_id)
-            if earlier is not None:
-                result.unchanged += 1  # the same id twice in one import: keep the newer
-                if earlier.advisory.modified >= parsed.advisory.modified:
-                    continue
-            batch[record_id] = parsed
-            if len(batch) >= batch_size:
-                await self._write(batch, result)
-                batch = {}
-        if batch:
-            await self._write(batch, result)
-        if result.read:
-            await self._finish(result)
-        else:
-            current = await self.state()
-            result.version = current.version if current else None
-            result.records = current.records if current else 0
-        return result
-
-    async def _write(self, batch: dict[str, _Parsed], result: ImportResult) -> None:
+    async def write(self, records: Iterable[VulnRecord]) -> Written:
+        """Store `records` (one per id) in one transaction: a new id is added, a stored one
+        replaced when `modified` differs, left alone otherwise."""
+        batch = {record.id: record for record in records}
         ids = sorted(batch)
+        written = Written(0, 0, 0)
 
         def build(results: list[Any]) -> Sequence[Step | Rows]:
             # Runs inside the transaction, so the comparison and the writes see the same rows.
+            nonlocal written
             stored = {row[0]: row[1] for row in results[0]}
             fresh = [i for i in ids if i not in stored]
-            replaced = [i for i in ids if i in stored and stored[i] != batch[i].advisory.modified]
-            result.added += len(fresh)
-            result.updated += len(replaced)
-            result.unchanged += len(ids) - len(fresh) - len(replaced)
+            replaced = [i for i in ids if i in stored and stored[i] != batch[i].modified]
+            written = Written(len(fresh), len(replaced), len(ids) - len(fresh) - len(replaced))
             steps: list[Step | Rows] = []
             if replaced:
                 gone = tuple(replaced)
@@ -132,24 +80,16 @@ class VulnStore:
                     Step(_in("DELETE FROM vuln_packages WHERE record_id IN (?)", len(gone)), gone)
                 )
                 steps.append(Step(_in("DELETE FROM vuln_records WHERE id IN (?)", len(gone)), gone))
-            written = fresh + replaced
-            if written:
+            new = fresh + replaced
+            if new:
                 steps.append(
                     Rows(
                         "vuln_records",
                         ("id", "modified", "withdrawn", "record"),
-                        [
-                            (
-                                i,
-                                batch[i].advisory.modified,
-                                batch[i].advisory.withdrawn,
-                                batch[i].text,
-                            )
-                            for i in written
-                        ],
+                        [(i, batch[i].modified, batch[i].withdrawn, batch[i].text) for i in new],
                     )
                 )
-                packages = [(i, eco, name) for i in written for eco, name in batch[i].packages()]
+                packages = [(i, eco, name) for i in new for eco, name in batch[i].packages]
                 if packages:
                     steps.append(
                         Rows("vuln_packages", ("record_id", "ecosystem", "name"), packages)
@@ -158,12 +98,15 @@ class VulnStore:
 
         select = _in("SELECT id, modified FROM vuln_records WHERE id IN (?)", len(ids))
         await self.backend.transaction([Step(select, tuple(ids), "all"), Then(build)])
+        return written
 
-    async def _finish(self, result: ImportResult) -> None:
-        """Record the import in `vulndb_state`; a new version only when something changed."""
+    async def record_import(self, changed: bool) -> VulnDbState:
+        """Note an import that read records in `vulndb_state`, stamped now; the data version
+        is new only when it `changed` something."""
         rows = await self.backend.fetchall("SELECT id, modified FROM vuln_records")
         current = await self.state()
-        version = current.version if current and not result.changed else _version(rows)
+        version = current.version if current and not changed else _version(rows)
+        state = VulnDbState(version, self.clock.now(), len(rows))
         await self.backend.transaction(
             [
                 Step(
@@ -171,12 +114,11 @@ class VulnStore:
                     " VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                     " version = excluded.version, imported_at = excluded.imported_at,"
                     " records = excluded.records",
-                    (version, time.time(), len(rows)),
+                    (state.version, state.imported_at, state.records),
                 )
             ]
         )
-        result.version = version
-        result.records = len(rows)
+        return state
 
     async def state(self) -> VulnDbState | None:
         """The imported data's version, or None before the first import."""
@@ -213,23 +155,6 @@ def _advisories(rows: list[Any]) -> Iterable[Advisory]:
             yield parse_json(row[0])
         except InvalidRecord:
             continue  # stored by an older, laxer parser: skip rather than fail every scan
-
-
-def _parse(item: RawRecord, result: ImportResult) -> _Parsed | None:
-    try:
-        text = item.data.decode("utf-8")
-    except UnicodeDecodeError:
-        result.skip(item.origin, "not UTF-8")
-        return None
-    if "\x00" in text:
-        # PostgreSQL text cannot hold NUL, and no valid JSON has a raw one.
-        result.skip(item.origin, "contains a NUL character")
-        return None
-    try:
-        return _Parsed(parse_json(text), text)
-    except InvalidRecord as exc:
-        result.skip(item.origin, str(exc))
-        return None
 
 
 def _version(rows: list[Any]) -> str:

@@ -233,6 +233,20 @@ def parse_time(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events to read back: equality filters and a half-open time range (`since` ≤ at <
+    `until`, in the stored form `parse_time` gives)."""
+
+    actor: str | None = None
+    namespace: str | None = None
+    repository: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Break:
     """Where a chain stops being provable, and why."""
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
+
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 
 PASSWORD_PARAMETERS = RFC_9106_LOW_MEMORY
 ROBOT_SECRET_PREFIX = "swr_"  # noqa: S105 - a marker, not a secret
@@ -69,9 +70,12 @@ class VerifiedCredentials:
     per-process random key, of the account, the secret and the stored hash: the secret is never
     kept, and changing the password (a new stored hash) makes old entries useless."""
 
-    def __init__(self, ttl: float = 60.0, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, ttl: float = 60.0, max_entries: int = 10_000, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.clock = clock
         self._key = secrets.token_bytes(32)
         self._until: dict[bytes, float] = {}
 
@@ -85,18 +89,18 @@ class VerifiedCredentials:
         until = self._until.get(entry)
         if until is None:
             return False
-        if until <= time.monotonic():
+        if until <= self.clock.monotonic():
             del self._until[entry]
             return False
         return True
 
     def remember(self, account: str, secret: str, stored_hash: str) -> None:
         if len(self._until) >= self.max_entries:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self._until = {k: v for k, v in self._until.items() if v > now}
             if len(self._until) >= self.max_entries:
                 self._until.clear()
-        self._until[self.key(account, secret, stored_hash)] = time.monotonic() + self.ttl
+        self._until[self.key(account, secret, stored_hash)] = self.clock.monotonic() + self.ttl
 
     def forget_all(self) -> None:
         self._until.clear()

@@ -38,7 +38,12 @@ class Role(Enum):
 
     @property
     def rank(self) -> int:
+        """How a membership stores the role: 0 reader ... 3 admin."""
         return _ROLE_ORDER.index(self)
+
+    @classmethod
+    def of_rank(cls, rank: int) -> Role:
+        return _ROLE_ORDER[rank]
 
     def __lt__(self, other: object) -> bool:
         return self.rank < other.rank if isinstance(other, Role) else NotImplemented
@@ -204,6 +209,17 @@ class Actor:
     @classmethod
     def anonymous(cls) -> Actor:
         return cls("anonymous", "anonymous")
+
+    @property
+    def principal(self) -> str:
+        """How members and grants name this actor: `user:alice`, `robot:team-a+ci`."""
+        return f"{self.kind}:{self.name}"
+
+    def admin_of_what_it_creates(self) -> str | None:
+        """Whoever creates a namespace (through the API, the CLI or a first push) becomes its
+        admin, unless a site admin, who administers every namespace anyway: the principal to
+        make admin, or None."""
+        return None if self.site_admin else self.principal
 
     @classmethod
     def user(

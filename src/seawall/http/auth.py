@@ -22,6 +22,7 @@ from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.rights import Action, Actor
 from seawall.domain.scopes import parse_scope
 from seawall.errors import ErrorCode, RegistryError
+from seawall.http.errors import WireError
 from seawall.services.access import AccessService
 from seawall.services.audit import AuditLog
 from seawall.services.auth import Authenticator, unauthorized
@@ -88,11 +89,11 @@ class Gate:
         message: str,
         error: ChallengeError = None,
         also: Sequence[str] = (),
-    ) -> RegistryError:
+    ) -> WireError:
         """A 401 sending the client to /token for `scope` and the scopes in `also`."""
         scopes = [parse_scope(s) for s in ([scope] if scope else []) + list(also)]
         header = www_authenticate(self.realm(request), self.service, scopes, error=error)
-        return RegistryError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": header})
+        return WireError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": header})
 
     async def caller(self, request: Request) -> Caller:
         """Who is calling, worked out once per request."""

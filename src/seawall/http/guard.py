@@ -99,7 +99,6 @@ class InputGuard:
                 raise RegistryError(
                     ErrorCode.REQUEST_TIMEOUT,
                     f"the request body stalled: no bytes for {timeout:g} seconds",
-                    headers={"Connection": "close"},
                 ) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True

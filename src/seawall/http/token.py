@@ -22,7 +22,7 @@ from seawall.services.tokens import TokenError, TokenIssuer, TokenVerifier
 
 
 def _invalid(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.UNSUPPORTED, message, status=400)
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
 class TokenEndpoints:

@@ -20,13 +20,13 @@ from collections import Counter
 from dataclasses import asdict, fields
 from typing import Any
 
+from seawall.domain.severity import SEVERITIES
 from seawall.scan.assemble import ImageInventory
 from seawall.scan.inventory import Package
 from seawall.scan.inventory.osrelease import Distro
 from seawall.scan.matching import VulnIndex, VulnMatch
 from seawall.scan.names import text_safe
 
-SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 _RANK = {level: rank for rank, level in enumerate(SEVERITIES)}
 PACKAGE_FIELDS = tuple(f.name for f in fields(Package))
 VULN_FIELDS = VulnMatch._fields

@@ -4,12 +4,13 @@ creates the namespace a first push lands in, recording it in the audit log."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from seawall.db.identities import ACCOUNTS_CHANNEL, IdentityStore, NamespaceRecord
+from seawall.db.store import Change
 from seawall.domain.access import Decision, decide, namespace_of, visible
-from seawall.domain.audit import AuditAction, Origin
+from seawall.domain.audit import AuditAction, AuditEvent, Origin
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.rights import (
     Action,
     Actor,
@@ -21,18 +22,20 @@ from seawall.domain.rights import (
 )
 from seawall.services.audit import AuditLog
 
-ROLES = list(Role)  # stored as the role's rank: 0 reader ... 3 admin
-
-
-def role_from_rank(rank: int) -> Role:
-    return ROLES[rank]
-
 
 class AccessService:
-    def __init__(self, identities: IdentityStore, creation: CreationRule, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        identities: IdentityStore,
+        creation: CreationRule,
+        audit: AuditLog,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.identities = identities
         self.creation = creation
         self.audit = audit
+        self.clock = clock  # grants and robots expire
         # Accounts behind bearer tokens, kept only while the database notifies every process
         # of each account change (PostgreSQL LISTEN/NOTIFY); SQLite reads are cheap enough.
         self._active: dict[str, Actor] | None = None
@@ -93,26 +96,29 @@ class AccessService:
         return actor
 
     async def ensure_namespace(self, repository: str, creator: Actor, origin: Origin) -> None:
-        """Create the repository's namespace if it is missing (private). Whoever creates it,
-        other than a site admin, becomes its admin. One `namespace:created` event, from the
-        pushing request's `origin`, says both."""
+        """Create the repository's namespace if it is missing (private), with its creator as
+        admin (`Actor.admin_of_what_it_creates`). One `namespace:created` event, from the
+        pushing request's `origin`, says both, and commits with them."""
         namespace = namespace_of(repository)
         if await self.identities.namespace_exists(namespace):
             return
-        if not await self.identities.create_namespace(namespace):
-            return  # a concurrent push created it (and recorded it)
+        admin = creator.admin_of_what_it_creates()
         # The repository goes in the detail, not the event's repository: the event is the
         # namespace's, and a repository's history starts with its first manifest.
         detail: dict[str, object] = {"public": False, "via": "push", "repository": repository}
-        if not creator.site_admin:
-            principal = f"{creator.kind}:{creator.name}"
-            await self.identities.set_member(namespace, principal, ROLES.index(Role.ADMIN))
-            detail["members"] = {principal: Role.ADMIN.value}
-        await self.audit.record(
-            origin,
-            AuditAction.NAMESPACE_CREATED,
-            namespace=namespace,
-            detail=detail,
+        if admin is not None:
+            detail["members"] = {admin: Role.ADMIN.value}
+
+        def created(change: Change) -> list[AuditEvent]:
+            if not change.done:  # a concurrent push created it (and recorded it)
+                return []
+            event = self.audit.event(
+                origin, AuditAction.NAMESPACE_CREATED, namespace=namespace, detail=detail
+            )
+            return [event]
+
+        await self.identities.create_namespace(
+            namespace, audit=self.audit.recorder(created), admin=admin
         )
 
     async def policy(self, namespace: str) -> NamespacePolicy | None:
@@ -121,11 +127,11 @@ class AccessService:
 
     async def decide(self, actor: Actor, repository: str | None, action: Action) -> Decision:
         policy = None if repository is None else await self.policy(namespace_of(repository))
-        return decide(actor, repository, action, policy, self.creation, time.time())
+        return decide(actor, repository, action, policy, self.creation, self.clock.now())
 
     async def visible(self, actor: Actor, repository: str) -> bool:
         policy = await self.policy(namespace_of(repository))
-        return visible(actor, repository, policy, time.time())
+        return visible(actor, repository, policy, self.clock.now())
 
 
 def explanation_view(
@@ -147,7 +153,7 @@ def _policy(record: NamespaceRecord) -> NamespacePolicy:
     return NamespacePolicy(
         record.name,
         public=record.public,
-        members={p: role_from_rank(rank) for p, rank in record.members.items()},
+        members={p: Role.of_rank(rank) for p, rank in record.members.items()},
         grants=tuple(
             RepositoryGrant(pattern, principal, frozenset(Action(a) for a in actions))
             for pattern, principal, actions in record.grants

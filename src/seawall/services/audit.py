@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
-from seawall.db.audit import AuditStore
+from seawall.db.audit import AuditStore, Trail
+from seawall.db.store import Change
 from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome, StoredEvent
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 
 log = structlog.get_logger("seawall.audit")
 BATCH = 1000  # events per transaction
+T = TypeVar("T")
 
 
 class Forwarder(Protocol):
@@ -55,8 +57,11 @@ class AuditLog:
         queue_limit: int = 100_000,
         forwarders: Sequence[Forwarder] = (),
         counters: AuditCounters | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        self.clock = clock  # stamps events
         self.counters = counters
         self.flush_seconds = flush_seconds
         self.queue_limit = queue_limit
@@ -65,6 +70,8 @@ class AuditLog:
         # Pull events wait here as they came (time, who, what); rows are built by the writer.
         self._queued: list[tuple[float, Origin, AuditAction, Outcome, dict[str, Any]]] = []
         self._waiting: list[tuple[AuditEvent, asyncio.Future[None]]] = []
+        # Writes whose rows wait in `audit_pending` (PostgreSQL) until the next chaining pass.
+        self._settling: list[asyncio.Future[None]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -98,12 +105,15 @@ class AuditLog:
         """Write one event; returns once it is committed."""
         await self.record_all([self.event(origin, action, outcome, **where)])
 
-    @staticmethod
     def event(
-        origin: Origin, action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **where: Any
+        self,
+        origin: Origin,
+        action: AuditAction,
+        outcome: Outcome = Outcome.ALLOWED,
+        **where: Any,
     ) -> AuditEvent:
         """An event stamped now, for `record_all`."""
-        return AuditEvent.of(origin, action, outcome, at=time.time(), **where)
+        return AuditEvent.of(origin, action, outcome, at=self.clock.now(), **where)
 
     async def record_all(self, events: Sequence[AuditEvent]) -> None:
         """Write events that one action caused (a push and its tag) in one commit, in order."""
@@ -130,9 +140,29 @@ class AuditLog:
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.error("audit queue full: events dropped", dropped=self.dropped)
             return
-        self._queued.append((time.time(), origin, action, outcome, where))
+        self._queued.append((self.clock.now(), origin, action, outcome, where))
         if len(self._queued) >= BATCH and self._wake is not None:
             self._wake.set()
+
+    async def _settle(self) -> None:
+        """Returns once rows committed to `audit_pending` before this call are chained: by the
+        next pass of the writer task (one pass chains every write waiting, in batches), or here
+        when there is no writer (commands)."""
+        if self._task is None or self._wake is None:
+            await self._chain_pending()
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.append(done)
+        self._wake.set()
+        await done
+
+    async def _chain_pending(self) -> None:
+        """Chain every committed pending row, whichever write (or process) left it."""
+        while True:
+            stored = await self.store.chain_pending(BATCH)
+            self._delivered(stored)
+            if len(stored) < BATCH:
+                return
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -153,6 +183,22 @@ class AuditLog:
         interval into a stream of tiny transactions, each paying for a commit."""
         waiting, self._waiting = self._waiting, []
         queued, self._queued = self._queued, []
+        settling, self._settling = self._settling, []
+        try:
+            # Rows a crashed process committed but never chained are picked up here too.
+            if settling or await self.store.has_pending():
+                await self._chain_pending()
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else RuntimeError("audit chaining cancelled")
+            for done in settling:
+                if not done.done():
+                    done.set_exception(error)
+            self._waiting[:0] = waiting
+            self._queued[:0] = queued
+            raise
+        for done in settling:
+            if not done.done():
+                done.set_result(None)
         while waiting or queued:
             these, waiting = waiting[:BATCH], waiting[BATCH:]
             room = BATCH - len(these)
@@ -174,8 +220,36 @@ class AuditLog:
                 if not done.done():
                     done.set_result(None)
 
+    def trail(self, events: Callable[[list[Any]], Sequence[AuditEvent]]) -> Trail:
+        """The audit rows of a write, chained inside the write's own transaction (see
+        `seawall.db.audit.commit`): `events(results)` works them out from what the transaction
+        did. Once committed they are forwarded like every other row."""
+        return self.store.trail(events, self._delivered, self._settle)
+
+    def recorder(self, events: Callable[[T], Sequence[AuditEvent]]) -> Callable[[T], Trail]:
+        """How a store's write is recorded: `events(outcome)` are its rows, worked out from
+        what the write did (filled in inside its transaction) and chained in that transaction."""
+        return lambda outcome: self.trail(lambda _: events(outcome))
+
+    def if_done(
+        self,
+        origin: Origin,
+        action: AuditAction,
+        outcome: Outcome = Outcome.ALLOWED,
+        **where: Any,
+    ) -> Callable[[Change], Trail]:
+        """The one audit row of a store write, chained in the write's transaction if it changed
+        something (a request that changes nothing writes nothing)."""
+
+        def events(change: Change) -> list[AuditEvent]:
+            return [self.event(origin, action, outcome, **where)] if change.done else []
+
+        return self.recorder(events)
+
     async def _write(self, events: list[AuditEvent]) -> None:
-        stored = await self.store.append(events)
+        self._delivered(await self.store.append(events))
+
+    def _delivered(self, stored: list[StoredEvent]) -> None:
         if self.counters is not None:
             self.counters.offer(stored)
         for forwarder in self.forwarders:

@@ -11,7 +11,6 @@ archive as the chain's new anchor. Archives chain to each other as the rows did.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from seawall.domain.audit import (
     timestamp,
     verify_chain,
 )
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.services.audit import AuditLog
 from seawall.services.audit_files import (
     ArchiveFile,
@@ -70,12 +70,15 @@ class AuditArchiver:
         directory: Path,
         file_rows: int = FILE_ROWS,
         batch_rows: int = BATCH_ROWS,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.log = log
         self.directory = directory
         self.file_rows = file_rows
         self.batch_rows = batch_rows
+        self.clock = clock  # retention ages, the archive lease, archive timestamps
 
     async def archive_before(self, at: str, origin: Origin) -> list[Archived]:
         """Archive every row older than `at` (the stored time form); [] when there is none."""
@@ -87,7 +90,7 @@ class AuditArchiver:
     ) -> list[Archived]:
         """Archive what the retention limits (0: none) put beyond the table. A process that
         finds another archiving leaves the work to it."""
-        now = time.time() if now is None else now
+        now = self.clock.now() if now is None else now
         targets: list[int | None] = []
         if max_age_days > 0:
             cutoff = timestamp(now - max_age_days * 86400)
@@ -109,7 +112,7 @@ class AuditArchiver:
         """Archive up to row `through` a file at a time, each under the archive lease."""
         done: list[Archived] = []
         while True:
-            if not await self.store.take_archive_lease(time.time(), LEASE_SECONDS):
+            if not await self.store.take_archive_lease(self.clock.now(), LEASE_SECONDS):
                 if done:  # another archiver took over between two files
                     return done
                 raise ArchiveBusy("another process is archiving the audit log")
@@ -149,7 +152,7 @@ class AuditArchiver:
                 rows=manifest.rows,
                 path=str(path),
                 file_sha256=manifest.file_sha256,
-                created_at=time.time(),
+                created_at=self.clock.now(),
             )
         )
         await self.log.record(
@@ -195,7 +198,7 @@ class AuditArchiver:
             first_hash=first_hash,
             last_hash=chain.previous,
             file_sha256=sha256,
-            created_at=timestamp(time.time()),
+            created_at=timestamp(self.clock.now()),
         )
         await asyncio.to_thread(write_durably, manifest_path(file.final), manifest.to_json())
         return file.final, manifest

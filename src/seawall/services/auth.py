@@ -4,7 +4,6 @@ rate limited per account and per client address."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from functools import cache
 from typing import NoReturn
@@ -12,9 +11,10 @@ from typing import NoReturn
 from seawall.db.identities import IdentityStore, LoginFailures
 from seawall.domain import credentials
 from seawall.domain.audit import AuditAction, Origin, Outcome
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.rights import Actor
 from seawall.domain.text import name_problem
-from seawall.errors import ErrorCode, RegistryError
+from seawall.errors import ErrorCode, RegistryError, RetryLater
 from seawall.services.access import AccessService
 from seawall.services.audit import AuditLog
 from seawall.services.tokens import Claims, TokenError, TokenVerifier
@@ -47,14 +47,17 @@ class Authenticator:
         limits: LoginLimits,
         verifier: TokenVerifier,
         audit: AuditLog,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.audit = audit
+        self.clock = clock
         self.identities = identities
         self.access = access
         self.failures = failures
         self.limits = limits
         self.verifier = verifier
-        self.verified = credentials.VerifiedCredentials()
+        self.verified = credentials.VerifiedCredentials(clock=clock)
         self._checking: dict[bytes, asyncio.Future[bool]] = {}
         self._argon2_slots = asyncio.Semaphore(ARGON2_AT_ONCE)
 
@@ -84,7 +87,7 @@ class Authenticator:
             await self._refused(
                 origin, AuditAction.LOGIN_FAILED, unauthorized(f"account {name!r} is disabled")
             )
-        elif actor.expires_at is not None and actor.expires_at <= time.time():
+        elif actor.expires_at is not None and actor.expires_at <= self.clock.now():
             await self._refused(
                 origin,
                 AuditAction.LOGIN_FAILED,
@@ -111,12 +114,12 @@ class Authenticator:
         actor = await self.access.active(claims.subject)
         if actor is None or actor.disabled:
             raise unauthorized(f"account {claims.subject!r} is disabled or gone")
-        if actor.expires_at is not None and actor.expires_at <= time.time():
+        if actor.expires_at is not None and actor.expires_at <= self.clock.now():
             raise unauthorized(f"robot account {claims.subject!r} has expired")
         return actor, claims
 
     async def _within_limits(self, account_key: str, address_key: str) -> int:
-        now = time.time()
+        now = self.clock.now()
         account, account_until = await self.failures.count(account_key)
         address, address_until = await self.failures.count(address_key)
         over = []
@@ -126,11 +129,7 @@ class Authenticator:
             over.append(address_until)
         if over:
             retry = max(1, int(max(over) - now) + 1)
-            raise RegistryError(
-                ErrorCode.TOOMANYREQUESTS,
-                f"too many failed logins; try again in {retry} s",
-                headers={"Retry-After": str(retry)},
-            )
+            raise RetryLater(f"too many failed logins; try again in {retry} s", retry)
         return account
 
     async def _secret_matches(self, name: str, secret: str) -> tuple[bool, bool]:

@@ -1,4 +1,4 @@
-"""Reading, mounting and unlinking blobs within a repository."""
+"""Reading and unlinking blobs within a repository (a mount links one: `UploadService.start`)."""
 
 from __future__ import annotations
 
@@ -45,34 +45,13 @@ class BlobService:
             digest, size, self.blobs.local_path(digest), lambda s, e: self.blobs.read(digest, s, e)
         )
 
-    async def repositories_with(self, digest: Digest) -> list[str]:
-        """Some repositories that link the blob (candidates for a mount without `from`)."""
-        return await self.store.repositories_with_blob(str(digest), limit=20)
-
-    async def mount(self, repository: str, digest: Digest, source: str, origin: Origin) -> bool:
-        """Link into `repository` a blob that `source` links (the caller checked that it may
-        pull from `source`). False when there is nothing to mount."""
-        size = await self.store.blob_size_in(source, str(digest))
-        if size is None or await self.blobs.stat(digest) is None:
-            return False
-        repository_id = await self.store.ensure_repository(repository)
-        await self.store.link_blob(repository_id, str(digest), size)
-        await self.audit.record(
-            origin,
-            AuditAction.BLOB_MOUNTED,
-            repository=repository,
-            digest=str(digest),
-            detail={"from": source},
-        )
-        return True
-
     async def unlink(self, repository: str, digest: Digest, origin: Origin) -> None:
-        if not await self.store.unlink_blob(repository, str(digest)):
+        deleted = self.audit.if_done(
+            origin, AuditAction.BLOB_DELETED, repository=repository, digest=str(digest)
+        )
+        if not await self.store.unlink_blob(repository, str(digest), deleted):
             raise RegistryError(
                 ErrorCode.BLOB_UNKNOWN,
                 f"blob {digest} is not in {repository!r}",
                 {"digest": str(digest)},
             )
-        await self.audit.record(
-            origin, AuditAction.BLOB_DELETED, repository=repository, digest=str(digest)
-        )

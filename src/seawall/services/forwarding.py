@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from seawall.config import Settings
 from seawall.domain.audit import Outcome, StoredEvent, canonical_json
-from seawall.services.audit import AuditCounters, Forwarder
+from seawall.services.audit import AuditCounters
 
 log = structlog.get_logger("seawall.audit")
 SYSLOG_QUEUE = 10_000
@@ -210,25 +209,3 @@ class WebhookForwarder(_Queued):
         if self.counters is not None:
             self.counters.dropped(self.name, len(batch))
         log.error("audit webhook gave up on a batch", rows=len(batch), error=problem)
-
-
-def build_forwarders(settings: Settings, counters: AuditCounters | None = None) -> list[Forwarder]:
-    """The forwarders the settings name (none by default)."""
-    forwarders: list[Forwarder] = []
-    if settings.audit_syslog:
-        forwarders.append(
-            SyslogForwarder(
-                settings.audit_syslog, settings.audit_syslog_facility, counters=counters
-            )
-        )
-    if settings.audit_webhook_url:
-        forwarders.append(
-            WebhookForwarder(
-                settings.audit_webhook_url,
-                settings.audit_webhook_queue,
-                settings.audit_webhook_retries,
-                settings.audit_webhook_timeout_seconds,
-                counters,
-            )
-        )
-    return forwarders

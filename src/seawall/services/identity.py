@@ -2,24 +2,118 @@
 each recorded in the audit log once it has committed.
 
 The API and the `seawall` commands change identities only through here, so no change goes
-unrecorded. Each method mirrors an `IdentityStore` method, with the `Origin` of the change in
-front, and returns what the store returned; a change the store reports as not made (a name
-taken, nothing to remove) records nothing; one the store refuses (`LastSiteAdmin`: the last
-enabled site admin is never disabled or demoted) raises. Reads stay on the `IdentityStore`.
-Events name the subject (`reference`) and the namespace it lies in; `detail` holds what was
-set, never a password, a hash or a robot's secret.
+unrecorded, and every rule about what a change may hold lives here once: names, passwords
+(hashed here), patterns within their namespace, the actions of a grant, a robot's name, scopes
+and lifetime (and its secret, made here). The API and the commands only parse what they are
+given. A value the rules refuse raises `RegistryError(INPUT_UNSUPPORTED)` with a message that
+says why; the last enabled site admin is never disabled or demoted (`CONFLICT`).
+
+Each method mirrors an `IdentityStore` method, with the `Origin` of the change in front, and
+returns what the store returned; a change the store reports as not made (a name taken, nothing
+to remove) records nothing. Reads stay on the `IdentityStore`. Events name the subject
+(`reference`) and the namespace it lies in; `detail` holds what was set, never a password, a
+hash or a robot's secret.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from seawall.db.identities import IdentityStore, NamespaceRecord
-from seawall.domain.audit import AuditAction, Origin
-from seawall.domain.rights import Role
+from seawall.db.identities import IdentityStore, LastSiteAdmin, NamespaceRecord
+from seawall.db.store import Change
+from seawall.domain import credentials, robots
+from seawall.domain.audit import AuditAction, AuditEvent, Origin
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.names import (
+    MAX_ACCOUNT_NAME_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_ROBOT_NAME_LENGTH,
+    validate_component,
+)
+from seawall.domain.patterns import RepositoryPattern
+from seawall.domain.rights import (
+    GRANTABLE_ACTIONS,
+    Action,
+    Actor,
+    RepositoryGrant,
+    RobotScope,
+    Role,
+)
+from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
 
-ROLES = list(Role)  # stored as the role's rank: 0 reader ... 3 admin
+
+@dataclass(frozen=True, slots=True)
+class NewRobot:
+    """A robot just created. `secret` exists only here: the database holds its hash."""
+
+    name: str
+    secret: str
+    scopes: list[dict[str, Any]]  # as stored: {"pattern", "actions"}, actions in Action order
+    expires_at: float
+
+
+def refused(message: str) -> RegistryError:
+    """A value the rules refuse; the message says which and why."""
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
+
+
+def checked_name(name: str, what: str, limit: int = MAX_NAME_LENGTH) -> str:
+    """`name`, if `what` (a user, team, namespace or robot name) may be called that."""
+    try:
+        return validate_component(name, what, limit)
+    except ValueError as exc:
+        raise refused(str(exc)) from None
+
+
+def user_name(name: str) -> str:
+    return checked_name(name, "user name", MAX_ACCOUNT_NAME_LENGTH)
+
+
+def team_name(name: str) -> str:
+    return checked_name(name, "team name", MAX_ACCOUNT_NAME_LENGTH)
+
+
+def namespace_name(name: str) -> str:
+    return checked_name(name, "namespace name")
+
+
+def pattern_within(pattern: str, namespace: str) -> str:
+    """`pattern`, if it is a repository pattern that matches only names in `namespace`."""
+    try:
+        parsed = RepositoryPattern(pattern)
+    except ValueError as exc:
+        raise refused(str(exc)) from None
+    if not parsed.is_within(namespace):
+        raise refused(
+            f"pattern {pattern!r} reaches outside namespace {namespace!r}: it must be"
+            f" {namespace!r} or start with '{namespace}/'"
+        )
+    return pattern
+
+
+def grantable(actions: Collection[str]) -> tuple[str, ...]:
+    """A grant's actions, checked and in `Action` order."""
+    allowed = sorted(a.value for a in GRANTABLE_ACTIONS)
+    if not actions:
+        raise refused("actions must be a non-empty list")
+    try:
+        wanted = frozenset(Action(a) for a in actions)
+    except ValueError:
+        raise refused(f"actions are among {allowed}") from None
+    if not wanted <= GRANTABLE_ACTIONS:
+        raise refused(f"actions are among {allowed}")
+    return tuple(a.value for a in Action if a in wanted)
+
+
+def password_hash(password: str) -> str:
+    """The stored form of a new password; refused when it is too short."""
+    try:
+        return credentials.hash_password(password)
+    except ValueError as exc:
+        raise refused(str(exc)) from None
 
 
 def namespace_view(record: NamespaceRecord) -> dict[str, Any]:
@@ -29,7 +123,7 @@ def namespace_view(record: NamespaceRecord) -> dict[str, Any]:
         "name": record.name,
         "public": record.public,
         "sbom_referrer": record.sbom_referrer,
-        "members": {who: ROLES[rank].value for who, rank in sorted(record.members.items())},
+        "members": {who: Role.of_rank(rank).value for who, rank in sorted(record.members.items())},
         "grants": [
             {"pattern": pattern, "principal": who, "actions": list(actions)}
             for pattern, who, actions in record.grants
@@ -38,160 +132,224 @@ def namespace_view(record: NamespaceRecord) -> dict[str, Any]:
 
 
 class IdentityService:
-    def __init__(self, identities: IdentityStore, audit: AuditLog) -> None:
+    def __init__(
+        self, identities: IdentityStore, audit: AuditLog, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.identities = identities
         self.audit = audit
+        self.clock = clock  # robot expiry is computed from it
 
     # -- users ----------------------------------------------------------------------------
 
     async def create_user(
-        self, origin: Origin, name: str, password_hash: str, site_admin: bool = False
+        self, origin: Origin, name: str, password: str, site_admin: bool = False
     ) -> bool:
-        created = await self.identities.create_user(name, password_hash, site_admin)
-        if created:
-            await self.audit.record(
-                origin, AuditAction.USER_CREATED, reference=name, detail={"site_admin": site_admin}
-            )
-        return created
+        """False when the name is taken."""
+        name = user_name(name)
+        recorded = self.audit.if_done(
+            origin, AuditAction.USER_CREATED, reference=name, detail={"site_admin": site_admin}
+        )
+        return await self.identities.create_user(
+            name, password_hash(password), site_admin, recorded
+        )
 
-    async def set_password(self, origin: Origin, name: str, password_hash: str) -> bool:
-        changed = await self.identities.set_password(name, password_hash)
-        if changed:
-            await self.audit.record(origin, AuditAction.USER_PASSWORD_CHANGED, reference=name)
-        return changed
+    async def set_password(self, origin: Origin, name: str, password: str) -> bool:
+        return await self._set_password_hash(origin, name, password_hash(password))
+
+    async def _set_password_hash(self, origin: Origin, name: str, hashed: str) -> bool:
+        recorded = self.audit.if_done(origin, AuditAction.USER_PASSWORD_CHANGED, reference=name)
+        return await self.identities.set_password(name, hashed, recorded)
+
+    async def update_user(
+        self,
+        origin: Origin,
+        name: str,
+        *,
+        disabled: bool | None = None,
+        site_admin: bool | None = None,
+        password: str | None = None,
+    ) -> bool:
+        """Make the changes given (None: leave it), each recorded; False when there is no such
+        user. A new password is checked first and set last, and a demotion comes after an
+        enabling: so a refusal (too short a password, the last site admin) leaves the rest as
+        it was."""
+        hashed = None if password is None else password_hash(password)
+        if await self.identities.user(name) is None:
+            return False
+        if site_admin:
+            await self.set_site_admin(origin, name, True)
+        if disabled is not None:
+            await self.set_disabled(origin, name, disabled)
+        if site_admin is False:
+            await self.set_site_admin(origin, name, False)
+        if hashed is not None:
+            await self._set_password_hash(origin, name, hashed)
+        return True
 
     async def set_disabled(self, origin: Origin, name: str, disabled: bool) -> bool:
-        """Raises `LastSiteAdmin` (nothing changed, nothing recorded) rather than disable the
-        last enabled site admin: with none left, nobody could manage users again."""
-        changed = await self.identities.set_disabled(name, disabled)
-        if changed:
-            action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
-            await self.audit.record(origin, action, reference=name)
-        return changed
+        """Refuses (`CONFLICT`; nothing changed, nothing recorded) to disable the last enabled
+        site admin: with none left, nobody could manage users again."""
+        action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
+        try:
+            return await self.identities.set_disabled(
+                name, disabled, self.audit.if_done(origin, action, reference=name)
+            )
+        except LastSiteAdmin as exc:
+            raise RegistryError(ErrorCode.CONFLICT, str(exc)) from None
 
     async def set_site_admin(self, origin: Origin, name: str, site_admin: bool) -> bool:
-        """Raises `LastSiteAdmin` rather than take the role from the last enabled site admin."""
-        changed = await self.identities.set_site_admin(name, site_admin)
-        if changed:
-            action = (
-                AuditAction.USER_ADMIN_GRANTED if site_admin else AuditAction.USER_ADMIN_REVOKED
+        """Refuses (`CONFLICT`) to take the role from the last enabled site admin."""
+        action = AuditAction.USER_ADMIN_GRANTED if site_admin else AuditAction.USER_ADMIN_REVOKED
+        try:
+            return await self.identities.set_site_admin(
+                name, site_admin, self.audit.if_done(origin, action, reference=name)
             )
-            await self.audit.record(origin, action, reference=name)
-        return changed
+        except LastSiteAdmin as exc:
+            raise RegistryError(ErrorCode.CONFLICT, str(exc)) from None
 
     # -- teams ----------------------------------------------------------------------------
 
     async def create_team(self, origin: Origin, name: str) -> bool:
-        created = await self.identities.create_team(name)
-        if created:
-            await self.audit.record(origin, AuditAction.TEAM_CREATED, reference=name)
-        return created
+        name = team_name(name)
+        recorded = self.audit.if_done(origin, AuditAction.TEAM_CREATED, reference=name)
+        return await self.identities.create_team(name, recorded)
 
     async def add_team_member(self, origin: Origin, team: str, user: str) -> bool:
-        added = await self.identities.add_team_member(team, user)
-        if added:
-            await self.audit.record(
-                origin, AuditAction.TEAM_MEMBER_ADDED, reference=team, detail={"user": user}
-            )
-        return added
+        recorded = self.audit.if_done(
+            origin, AuditAction.TEAM_MEMBER_ADDED, reference=team, detail={"user": user}
+        )
+        return await self.identities.add_team_member(team, user, recorded)
 
     async def remove_team_member(self, origin: Origin, team: str, user: str) -> bool:
-        removed = await self.identities.remove_team_member(team, user)
-        if removed:
-            await self.audit.record(
-                origin, AuditAction.TEAM_MEMBER_REMOVED, reference=team, detail={"user": user}
-            )
-        return removed
+        recorded = self.audit.if_done(
+            origin, AuditAction.TEAM_MEMBER_REMOVED, reference=team, detail={"user": user}
+        )
+        return await self.identities.remove_team_member(team, user, recorded)
 
     # -- robots ---------------------------------------------------------------------------
 
     async def create_robot(
         self,
         origin: Origin,
+        namespace: str,
         name: str,
-        secret_hash: str,
-        scopes: list[dict[str, Any]],
-        expires_at: float | None,
+        scopes: Sequence[tuple[str, Collection[Action]]],
+        days: int,
         created_by: str,
-    ) -> bool:
-        created = await self.identities.create_robot(
-            name, secret_hash, scopes, expires_at, created_by
-        )
-        if created:
-            await self.audit.record(
-                origin,
-                AuditAction.ROBOT_CREATED,
-                namespace=_robot_namespace(name),
-                reference=name,
-                detail={"scopes": scopes, "expires_at": expires_at},
+    ) -> NewRobot | None:
+        """Create the robot `namespace+name` with `scopes` (pattern, actions), each pattern
+        within the namespace, expiring in `days` (1 to `robots.MAX_DAYS`). The secret is made
+        here and only its hash is stored. None when the name is taken."""
+        namespace = namespace_name(namespace)
+        full = f"{namespace}+{checked_name(name, 'robot name', robots.NAME_LIMIT)}"
+        if len(full) > MAX_ROBOT_NAME_LENGTH:
+            raise refused(
+                f"robot name {full!r} is {len(full)} characters; the limit is"
+                f" {MAX_ROBOT_NAME_LENGTH}, namespace included"
             )
-        return created
+        if not 1 <= days <= robots.MAX_DAYS:
+            raise refused(f"days is an integer from 1 to {robots.MAX_DAYS}")
+        stored = []
+        for pattern, actions in scopes:
+            pattern_within(pattern, namespace)
+            try:
+                RobotScope(pattern, frozenset(actions))
+            except ValueError as exc:
+                raise refused(str(exc)) from None
+            stored.append(
+                {"pattern": pattern, "actions": [a.value for a in Action if a in actions]}
+            )
+        if not stored:
+            raise refused("a robot needs at least one scope")
+        secret = credentials.new_robot_secret()
+        expires_at = self.clock.now() + days * robots.DAY_SECONDS
+        recorded = self.audit.if_done(
+            origin,
+            AuditAction.ROBOT_CREATED,
+            namespace=namespace,
+            reference=full,
+            detail={"scopes": stored, "expires_at": expires_at},
+        )
+        created = await self.identities.create_robot(
+            full, credentials.hash_secret(secret), stored, expires_at, created_by, recorded
+        )
+        return NewRobot(full, secret, stored, expires_at) if created else None
 
     async def disable_robot(self, origin: Origin, name: str) -> bool:
         """(Robots cannot be enabled again yet: no command or route does it.)"""
-        changed = await self.identities.set_robot_disabled(name, True)
-        if changed:
-            await self.audit.record(
-                origin,
-                AuditAction.ROBOT_DISABLED,
-                namespace=_robot_namespace(name),
-                reference=name,
-            )
-        return changed
+        recorded = self.audit.if_done(
+            origin, AuditAction.ROBOT_DISABLED, namespace=_robot_namespace(name), reference=name
+        )
+        return await self.identities.set_robot_disabled(name, True, recorded)
 
     # -- namespaces -----------------------------------------------------------------------
 
-    async def create_namespace(self, origin: Origin, name: str, public: bool = False) -> bool:
-        created = await self.identities.create_namespace(name, public)
-        if created:
-            await self.audit.record(
-                origin, AuditAction.NAMESPACE_CREATED, namespace=name, detail={"public": public}
-            )
-        return created
+    async def create_namespace(
+        self, origin: Origin, name: str, public: bool = False, creator: Actor | None = None
+    ) -> bool:
+        """False when the name is taken. The `creator` becomes the namespace's admin
+        (`Actor.admin_of_what_it_creates`), in the same transaction."""
+        name = namespace_name(name)
+        admin = creator.admin_of_what_it_creates() if creator is not None else None
+
+        def created(change: Change) -> list[AuditEvent]:
+            if not change.done:
+                return []
+            events = [
+                self.audit.event(
+                    origin, AuditAction.NAMESPACE_CREATED, namespace=name, detail={"public": public}
+                )
+            ]
+            if admin is not None:
+                events.append(
+                    self.audit.event(
+                        origin,
+                        AuditAction.MEMBER_SET,
+                        namespace=name,
+                        reference=admin,
+                        detail={"role": Role.ADMIN.value},
+                    )
+                )
+            return events
+
+        recorded = self.audit.recorder(created)
+        return await self.identities.create_namespace(name, public, recorded, admin=admin)
 
     async def set_public(self, origin: Origin, name: str, public: bool) -> bool:
-        changed = await self.identities.set_public(name, public)
-        if changed:
-            await self.audit.record(
-                origin,
-                AuditAction.NAMESPACE_VISIBILITY_CHANGED,
-                namespace=name,
-                detail={"public": public},
-            )
-        return changed
+        recorded = self.audit.if_done(
+            origin,
+            AuditAction.NAMESPACE_VISIBILITY_CHANGED,
+            namespace=name,
+            detail={"public": public},
+        )
+        return await self.identities.set_public(name, public, recorded)
 
     async def set_sbom_referrer(self, origin: Origin, name: str, on: bool) -> bool:
         """Whether scans of the namespace's images attach the SBOM as a referrer (see
         docs/scanning.md). False when there is no such namespace."""
-        changed = await self.identities.set_sbom_referrer(name, on)
-        if changed:
-            await self.audit.record(
-                origin,
-                AuditAction.NAMESPACE_SBOM_REFERRER_CHANGED,
-                namespace=name,
-                detail={"sbom_referrer": on},
-            )
-        return changed
+        recorded = self.audit.if_done(
+            origin,
+            AuditAction.NAMESPACE_SBOM_REFERRER_CHANGED,
+            namespace=name,
+            detail={"sbom_referrer": on},
+        )
+        return await self.identities.set_sbom_referrer(name, on, recorded)
 
-    async def set_member(self, origin: Origin, namespace: str, principal: str, role: int) -> bool:
-        changed = await self.identities.set_member(namespace, principal, role)
-        if changed:
-            await self.audit.record(
-                origin,
-                AuditAction.MEMBER_SET,
-                namespace=namespace,
-                reference=principal,
-                detail={"role": ROLES[role].value},
-            )
-        return changed
+    async def set_member(self, origin: Origin, namespace: str, principal: str, role: Role) -> bool:
+        recorded = self.audit.if_done(
+            origin,
+            AuditAction.MEMBER_SET,
+            namespace=namespace,
+            reference=principal,
+            detail={"role": role.value},
+        )
+        return await self.identities.set_member(namespace, principal, role.rank, recorded)
 
     async def remove_member(self, origin: Origin, namespace: str, principal: str) -> bool:
-        removed = await self.identities.remove_member(namespace, principal)
-        if removed:
-            await self.audit.record(
-                origin, AuditAction.MEMBER_REMOVED, namespace=namespace, reference=principal
-            )
-        return removed
+        recorded = self.audit.if_done(
+            origin, AuditAction.MEMBER_REMOVED, namespace=namespace, reference=principal
+        )
+        return await self.identities.remove_member(namespace, principal, recorded)
 
     async def grant(
         self,
@@ -199,30 +357,36 @@ class IdentityService:
         namespace: str,
         pattern: str,
         principal: str,
-        actions: tuple[str, ...],
+        actions: Iterable[str],
     ) -> bool:
-        granted = await self.identities.grant(namespace, pattern, principal, actions)
-        if granted:
-            await self.audit.record(
-                origin,
-                AuditAction.GRANT_ADDED,
-                namespace=namespace,
-                reference=principal,
-                detail={"pattern": pattern, "actions": list(actions)},
-            )
-        return granted
+        """Add or replace the grant of `actions` (some of pull, push, delete) on the
+        repositories matching `pattern`, which must lie within the namespace. False when there
+        is no such namespace."""
+        pattern_within(pattern, namespace)
+        actions = grantable(list(actions))
+        try:
+            RepositoryGrant(pattern, principal, frozenset(Action(a) for a in actions))
+        except ValueError as exc:
+            raise refused(str(exc)) from None
+        recorded = self.audit.if_done(
+            origin,
+            AuditAction.GRANT_ADDED,
+            namespace=namespace,
+            reference=principal,
+            detail={"pattern": pattern, "actions": list(actions)},
+        )
+        return await self.identities.grant(namespace, pattern, principal, actions, recorded)
 
     async def revoke(self, origin: Origin, namespace: str, pattern: str, principal: str) -> bool:
-        revoked = await self.identities.revoke(namespace, pattern, principal)
-        if revoked:
-            await self.audit.record(
-                origin,
-                AuditAction.GRANT_REVOKED,
-                namespace=namespace,
-                reference=principal,
-                detail={"pattern": pattern},
-            )
-        return revoked
+        pattern_within(pattern, namespace)
+        recorded = self.audit.if_done(
+            origin,
+            AuditAction.GRANT_REVOKED,
+            namespace=namespace,
+            reference=principal,
+            detail={"pattern": pattern},
+        )
+        return await self.identities.revoke(namespace, pattern, principal, recorded)
 
 
 def _robot_namespace(name: str) -> str:

@@ -23,8 +23,7 @@ import hashlib
 import json
 import os
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,8 @@ from typing import Literal
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 
 Algorithm = Literal["ES256", "RS256"]
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -102,9 +103,9 @@ def load_key(path: Path) -> SigningKey:
 class SigningKeys:
     """The keys in one directory, created (0700) with a first ES256 key if it has none."""
 
-    def __init__(self, directory: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, directory: Path, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.directory = directory
-        self._clock = clock
+        self.clock = clock  # paces re-reads (monotonic) and dates new key files (wall clock)
         if not directory.exists():
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.chmod(0o700)  # mkdir's mode is filtered by the umask
@@ -134,7 +135,7 @@ class SigningKeys:
         Raises KeyFileError if the re-read finds a bad file.
         """
         key = self._by_kid.get(kid)
-        if key is None and self._clock() - self._read_at >= RELOAD_INTERVAL_SECONDS:
+        if key is None and self.clock.monotonic() - self._read_at >= RELOAD_INTERVAL_SECONDS:
             self.reload()
             key = self._by_kid.get(kid)
         return key
@@ -142,7 +143,7 @@ class SigningKeys:
     def reload(self) -> None:
         """Read every `*.pem` afresh. Raises KeyFileError (leaving the loaded keys as they were)."""
         # Stamped first, so a directory that fails to load is not re-read on every unknown kid.
-        self._read_at = self._clock()
+        self._read_at = self.clock.monotonic()
         dated: list[tuple[int, str, SigningKey]] = []
         for path in self.directory.glob("*.pem"):
             dated.append((path.stat().st_mtime_ns, path.name, load_key(path)))
@@ -185,7 +186,7 @@ class SigningKeys:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%dT%H%M%S%fZ")
         kid = jwk_thumbprint(private_key.public_key())
         path = self.directory / f"key-{stamp}-{kid[:8]}.pem"
         # Written whole under a name `*.pem` does not match, then linked into place: a reader

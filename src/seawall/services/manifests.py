@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from seawall.db.store import ManifestHead, ManifestRecord, MetadataStore, NewManifest, Step
-from seawall.domain.audit import AuditAction, Origin
+from seawall.db.store import (
+    Change,
+    ManifestHead,
+    ManifestRecord,
+    MetadataStore,
+    NewManifest,
+    Step,
+    TagChange,
+    TagMoveRefused,
+)
+from seawall.domain.audit import AuditAction, AuditEvent, Origin
 from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import ParsedManifest, is_scannable, parse_manifest
 from seawall.domain.names import validate_tag
@@ -20,6 +29,11 @@ from seawall.services.audit import AuditLog
 class PushResult:
     digest: str
     subject: str | None
+
+
+# Asked when a push would point an existing tag at another manifest; raises when the caller
+# may not (moving a tag needs the maintainer right).
+MoveCheck = Callable[[str], Awaitable[None]]
 
 
 class ScanQueue(Protocol):
@@ -76,7 +90,7 @@ class ManifestService:
         scans: ScanQueue | None = None,
     ) -> None:
         self.store = store
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes  # the largest manifest; the edge stops reading a body past it
         self.audit = audit
         self.audit_pulls = audit_pulls
         self.scans = scans
@@ -118,22 +132,6 @@ class ManifestService:
             raise _unknown(repository, reference)
         return head
 
-    async def read_body(self, body: AsyncIterator[bytes], content_length: int | None) -> bytes:
-        """The request body, refused as soon as it passes the size limit."""
-        too_large = RegistryError(
-            ErrorCode.MANIFEST_INVALID,
-            f"manifest is larger than the limit of {self.max_bytes} bytes",
-            status=413,
-        )
-        if content_length is not None and content_length > self.max_bytes:
-            raise too_large
-        data = bytearray()
-        async for chunk in body:
-            data += chunk
-            if len(data) > self.max_bytes:
-                raise too_large
-        return bytes(data)
-
     async def put(
         self,
         repository: str,
@@ -141,7 +139,11 @@ class ManifestService:
         payload: bytes,
         content_type: str | None,
         origin: Origin,
+        move_right: MoveCheck | None,
     ) -> PushResult:
+        """Store a pushed manifest and point its tag at it. Pointing an existing tag at another
+        manifest needs `move_right(tag)` to pass (it raises when the caller may not); that is
+        decided inside the push's transaction, under the tag's lock. None: moves are allowed."""
         if is_digest(reference):
             wanted = Digest.parse(reference)
             digest = Digest.of(payload, wanted.algorithm)
@@ -157,45 +159,57 @@ class ManifestService:
             digest = Digest.of(payload)
         parsed = parse_manifest(payload, content_type)
         repository_id = await self.store.ensure_repository(repository)
-        blob_digests = tuple(d.digest for d in parsed.blobs)
-        manifest_digests = tuple(d.digest for d in parsed.children)
-        blob_sizes, manifest_sizes = await self.store.linked_sizes(
-            repository_id, blob_digests, manifest_digests
+        manifest = NewManifest(
+            digest=str(digest),
+            media_type=parsed.media_type,
+            payload=payload,
+            artifact_type=parsed.artifact_type,
+            subject_digest=parsed.subject.digest if parsed.subject else None,
+            annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
+            blob_digests=tuple(d.digest for d in parsed.blobs),
+            manifest_digests=tuple(d.digest for d in parsed.children),
         )
-        _check_references(repository, parsed, blob_sizes, manifest_sizes)
         also = []
         if self.scans is not None and is_scannable(parsed):
             also.append(self.scans.enqueue_step(repository, str(digest)))
-        existed, before = await self.store.put_manifest(
-            repository_id,
-            NewManifest(
-                digest=str(digest),
-                media_type=parsed.media_type,
-                payload=payload,
-                artifact_type=parsed.artifact_type,
-                subject_digest=parsed.subject.digest if parsed.subject else None,
-                annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
-                blob_digests=blob_digests,
-                manifest_digests=manifest_digests,
-            ),
-            tag,
-            also,
-        )
+
+        def check(blob_sizes: dict[str, int], manifest_sizes: dict[str, int]) -> None:
+            _check_references(repository, parsed, blob_sizes, manifest_sizes)
+
+        def pushed(change: TagChange) -> list[AuditEvent]:
+            return self._pushed(origin, repository, reference, str(digest), tag, change)
+
+        async def store(may_move: bool) -> None:
+            await self.store.put_manifest(
+                repository_id,
+                manifest,
+                tag,
+                check=check,
+                may_move=may_move,
+                also=also,
+                audit=self.audit.recorder(pushed),
+            )
+
+        try:
+            await store(may_move=move_right is None)
+        except TagMoveRefused as refused:
+            assert move_right is not None
+            await move_right(refused.tag)  # raises when the caller may not move it
+            await store(may_move=True)
         if also and self.on_scan_queued is not None:
             self.on_scan_queued()
-        await self._pushed(origin, repository, reference, str(digest), tag, existed, before)
         return PushResult(str(digest), parsed.subject.digest if parsed.subject else None)
 
-    async def _pushed(
+    def _pushed(
         self,
         origin: Origin,
         repository: str,
         reference: str,
         digest: str,
         tag: str | None,
-        existed: bool,
-        before: str | None,
-    ) -> None:
+        change: TagChange,
+    ) -> list[AuditEvent]:
+        """The push's audit rows, and its tag's when the tag was created or moved."""
         events = [
             self.audit.event(
                 origin,
@@ -205,49 +219,57 @@ class ManifestService:
                 digest=digest,
             )
         ]
-        if tag is not None and before != digest:
+        if tag is not None and change.before != digest:
             events.append(
                 self.audit.event(
                     origin,
-                    AuditAction.TAG_MOVED if existed else AuditAction.TAG_CREATED,
+                    AuditAction.TAG_MOVED if change.existed else AuditAction.TAG_CREATED,
                     repository=repository,
                     reference=tag,
                     digest=digest,
-                    detail={"previous_digest": before} if existed else None,
+                    detail={"previous_digest": change.before} if change.existed else None,
                 )
             )
-        await self.audit.record_all(events)  # one commit for the push and its tag
-
-    async def moves_tag(self, repository: str, reference: str, payload: bytes) -> bool:
-        """Would pushing `payload` under `reference` point an existing tag elsewhere?"""
-        if is_digest(reference):
-            return False
-        current = await self.store.manifest_head_by_tag(repository, reference)
-        return current is not None and current.digest != str(Digest.of(payload))
+        return events
 
     async def delete(self, repository: str, reference: str, origin: Origin) -> None:
-        """By digest: the manifest and its tags leave the repository. By tag: only the tag."""
+        """By digest: the manifest and its tags leave the repository. By tag: only the tag.
+        The audit row commits with the delete."""
         if is_digest(reference):
             digest = str(Digest.parse(reference))
-            tags = await self.store.delete_manifest(repository, digest)
-            if tags is None:
+
+            def manifest_deleted(removed: Change) -> list[AuditEvent]:
+                if not removed.done:
+                    return []
+                event = self.audit.event(
+                    origin,
+                    AuditAction.MANIFEST_DELETED,
+                    repository=repository,
+                    reference=reference,
+                    digest=digest,
+                    detail={"tags": removed.tags} if removed.tags else None,
+                )
+                return [event]
+
+            recorded = self.audit.recorder(manifest_deleted)
+            if await self.store.delete_manifest(repository, digest, recorded) is None:
                 raise _unknown(repository, reference)
-            await self.audit.record(
+            return
+
+        def tag_deleted(removed: Change) -> list[AuditEvent]:
+            if not removed.done:
+                return []
+            event = self.audit.event(
                 origin,
-                AuditAction.MANIFEST_DELETED,
+                AuditAction.TAG_DELETED,
                 repository=repository,
                 reference=reference,
-                digest=digest,
-                detail={"tags": tags} if tags else None,
+                digest=removed.digest,
             )
-            return
-        pointed = await self.store.delete_tag(repository, reference)
-        if pointed is None:
+            return [event]
+
+        if (
+            await self.store.delete_tag(repository, reference, self.audit.recorder(tag_deleted))
+            is None
+        ):
             raise _unknown(repository, reference)
-        await self.audit.record(
-            origin,
-            AuditAction.TAG_DELETED,
-            repository=repository,
-            reference=reference,
-            digest=pointed,
-        )

@@ -10,9 +10,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from seawall.db.scans import SEVERITIES, ReportRow, ScanJob, ScanStore
+from seawall.db.scans import ReportRow, ScanJob, ScanStore
 from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.manifests import INDEX_TYPES, is_scannable, parse_manifest
+from seawall.domain.severity import SEVERITIES
 from seawall.errors import ErrorCode, RegistryError
 from seawall.scan.report import package_views, unpack, vulnerability_views
 from seawall.services.audit import AuditLog
@@ -125,11 +126,10 @@ class ScanReports:
             parsed = parse_manifest(record.payload, record.media_type)
             images = [c.digest for c in parsed.children if c.media_type not in INDEX_TYPES]
             raise RegistryError(
-                ErrorCode.UNSUPPORTED,
+                ErrorCode.INPUT_UNSUPPORTED,
                 f"{reference!r} is an index: each platform image has its own SBOM; ask for one"
                 f" as {repository}@DIGEST",
                 {"manifests": images},
-                status=400,
             )
         document = await self.scans.sbom(record.digest)
         if document is None:
@@ -148,9 +148,8 @@ class ScanReports:
         parsed = parse_manifest(record.payload, record.media_type)
         if not is_scannable(parsed):
             raise RegistryError(
-                ErrorCode.UNSUPPORTED,
+                ErrorCode.INPUT_UNSUPPORTED,
                 f"{reference!r} in {repository!r} is an artifact, not an image; nothing to scan",
-                status=400,
             )
         digests = [record.digest]
         if record.media_type in INDEX_TYPES:

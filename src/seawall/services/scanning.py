@@ -13,18 +13,18 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
-from seawall.config import Settings
 from seawall.db.scans import ReportRow, ScanJob, ScanStore
 from seawall.db.store import MetadataStore
 from seawall.db.vulns import VulnStore
 from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, Origin, Outcome
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.digests import Digest
 from seawall.domain.manifests import (
     IMAGE_TYPES,
@@ -97,9 +97,12 @@ class ScanService:
         audit: AuditLog,
         analyzers: Analyzers,
         sbom: bool = True,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.scans = scans
+        self.clock = clock  # report times and durations
         self.vulns = vulns
         self.blob_store = blob_store
         self.uploads = uploads
@@ -108,7 +111,7 @@ class ScanService:
         self.analyzers = analyzers
         self.sbom = sbom
         self.pool: concurrent.futures.Executor | None = None  # see isolate()
-        self._isolation: tuple[Settings, int] | None = None
+        self._isolation: tuple[AnalyzerConfig, int] | None = None
         self._pool_users = 0
         self._pool_used_at = 0.0
         self._index: tuple[str | None, VulnIndex] | None = None
@@ -126,7 +129,7 @@ class ScanService:
             return ScanOutcome(skipped=f"{parsed.artifact_type or record.media_type}: not an image")
         if parsed.media_type in INDEX_TYPES:
             return await self._queue_children(job.repository, parsed.children)
-        started = time.monotonic()
+        started = self.clock.monotonic()
         layers = await self._layers(parsed.blobs[1:])  # blobs: the config, then the layers
         inventory = await asyncio.to_thread(assemble, layers, self.analyzers.limits)
         version, index = await self.index()
@@ -136,8 +139,8 @@ class ScanService:
         report = ReportRow(
             digest=job.digest,
             status="complete",
-            scanned_at=time.time(),
-            seconds=time.monotonic() - started,
+            scanned_at=self.clock.now(),
+            seconds=self.clock.monotonic() - started,
             vulndb_version=version,
             distro=distro_label(inventory.distro),
             packages=len(inventory.packages),
@@ -179,7 +182,7 @@ class ScanService:
             ReportRow(
                 digest=job.digest,
                 status="failed",
-                scanned_at=time.time(),
+                scanned_at=self.clock.now(),
                 seconds=0.0,
                 vulndb_version=None,
                 distro=None,
@@ -271,22 +274,23 @@ class ScanService:
             else:
                 self._layer_locks[digest] = (lock, users - 1)
 
-    def isolate(self, settings: Settings, processes: int) -> None:
-        """Read layers in child processes from now on: a server's own worker must not take the
-        interpreter from the requests it serves (pushes included). The children start when a
-        layer needs reading and stop after `POOL_IDLE_SECONDS` without one, so a server that
-        is not scanning holds no memory for them."""
-        self._isolation = (settings, processes)
+    def isolate(self, config: AnalyzerConfig, processes: int) -> None:
+        """Read layers in child processes from now on, each with analyzers built from `config`:
+        a server's own worker must not take the interpreter from the requests it serves (pushes
+        included). The children start when a layer needs reading and stop after
+        `POOL_IDLE_SECONDS` without one, so a server that is not scanning holds no memory for
+        them."""
+        self._isolation = (config, processes)
 
     async def _in_child(self, path: str) -> bytes:
         assert self._isolation is not None
-        settings, processes = self._isolation
+        config, processes = self._isolation
         if self.pool is None:
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 processes,
                 multiprocessing.get_context("spawn"),
                 initializer=_start_child,
-                initargs=(settings.model_dump_json(),),
+                initargs=(config,),
             )
         self._pool_users += 1
         try:
@@ -298,11 +302,14 @@ class ScanService:
             raise
         finally:
             self._pool_users -= 1
-            self._pool_used_at = time.monotonic()
-            asyncio.get_running_loop().call_later(POOL_IDLE_SECONDS, self._close_if_idle)
+            # The idle check is an event-loop timer, so it is timed on the loop's own clock
+            # (not the injected one, which a test may freeze while the timer still fires).
+            loop = asyncio.get_running_loop()
+            self._pool_used_at = loop.time()
+            loop.call_later(POOL_IDLE_SECONDS, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
-        idle = time.monotonic() - self._pool_used_at
+        idle = asyncio.get_running_loop().time() - self._pool_used_at
         if self._pool_users == 0 and idle >= POOL_IDLE_SECONDS * 0.99:
             self.close()
 
@@ -320,7 +327,8 @@ class ScanService:
         if await self.store.manifest_head_by_digest(job.repository, digest) is None:
             for blob in (EMPTY_CONFIG, sbom):
                 await self._put_blob(job.repository, blob)
-            await self.manifests.put(job.repository, digest, payload, OCI_MANIFEST, origin)
+            # By digest: no tag to move.
+            await self.manifests.put(job.repository, digest, payload, OCI_MANIFEST, origin, None)
         previous = job.sbom_digest
         if previous and previous != digest:
             with contextlib.suppress(RegistryError):  # already gone
@@ -370,11 +378,11 @@ def analyze_file(analyzers: Analyzers, path: str) -> bytes:
 _child_analyzers: Analyzers | None = None
 
 
-def _start_child(settings_json: str) -> None:
+def _start_child(config: AnalyzerConfig) -> None:
     global _child_analyzers
     # Scanning yields the CPU to the server processes next to it: requests first.
     os.nice(10)
-    _child_analyzers = build_analyzers(Settings.model_validate_json(settings_json))
+    _child_analyzers = config.build()
 
 
 def _analyze_in_child(path: str) -> bytes:
@@ -382,16 +390,28 @@ def _analyze_in_child(path: str) -> bytes:
     return analyze_file(_child_analyzers, path)
 
 
-def build_analyzers(settings: Settings) -> Analyzers:
-    """The analyzers the settings configure; a bad rule, hash or YARA file stops start-up."""
-    rules, allowed = load_rules([settings.scan_secret_rules] if settings.scan_secret_rules else [])
-    return Analyzers(
-        limits=Limits(
-            max_decompressed_bytes=settings.scan_max_layer_bytes,
-            max_entries=settings.scan_max_entries,
-            max_content_bytes=settings.scan_max_file_bytes,
-            max_file_bytes=max(settings.scan_max_file_bytes, 1),
-        ),
-        secrets=SecretScanner(rules, allowed),
-        malware=MalwareScanner(settings.scan_malware_hashes, settings.scan_yara_rules),
-    )
+@dataclass(frozen=True, slots=True)
+class AnalyzerConfig:
+    """What the analyzers are built from (the scan_* settings), as plain values: a layer-reading
+    child process receives it and builds its own analyzers."""
+
+    max_layer_bytes: int
+    max_entries: int
+    max_file_bytes: int
+    secret_rules: Path | None = None
+    malware_hashes: tuple[Path, ...] = ()
+    yara_rules: tuple[Path, ...] = ()
+
+    def build(self) -> Analyzers:
+        """The analyzers; a bad rule, hash or YARA file raises (and stops start-up)."""
+        rules, allowed = load_rules([self.secret_rules] if self.secret_rules else [])
+        return Analyzers(
+            limits=Limits(
+                max_decompressed_bytes=self.max_layer_bytes,
+                max_entries=self.max_entries,
+                max_content_bytes=self.max_file_bytes,
+                max_file_bytes=max(self.max_file_bytes, 1),
+            ),
+            secrets=SecretScanner(rules, allowed),
+            malware=MalwareScanner(self.malware_hashes, self.yara_rules),
+        )

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import jwt
 
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.scopes import ResourceActions, format_scopes
 from seawall.services.keys import KeyFileError, SigningKeys
 
@@ -64,12 +64,15 @@ class Claims:
 
 
 class TokenIssuer:
-    def __init__(self, keys: SigningKeys, issuer: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, keys: SigningKeys, issuer: str, ttl_seconds: int, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         if ttl_seconds < MIN_TTL_SECONDS:
             raise ValueError(f"token lifetime {ttl_seconds}s is under {MIN_TTL_SECONDS}s")
         self.keys = keys
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
+        self.clock = clock
 
     def issue(
         self,
@@ -79,7 +82,7 @@ class TokenIssuer:
         now: float | None = None,
     ) -> IssuedToken:
         """Sign a token for `subject` ("" when anonymous) holding exactly `access`."""
-        issued = int(time.time() if now is None else now)
+        issued = int(self.clock.now() if now is None else now)
         key = self.keys.current
         claims = {
             "iss": self.issuer,
@@ -111,19 +114,19 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         cache_size: int = CACHE_SIZE,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
-        self._clock = clock
+        self.clock = clock
         self._cache_size = cache_size
         self._cache: dict[str, Claims] = {}
 
     def verify(self, token: str) -> Claims:
         """The token's claims, or TokenError saying why it is refused."""
-        now = self._clock()
+        now = self.clock.now()
         cached = self._cache.get(token)
         if cached is not None:
             if cached.exp > now - CLOCK_SKEW_SECONDS:

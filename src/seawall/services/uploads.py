@@ -1,4 +1,5 @@
-"""Blob upload sessions: monolithic, chunked and streamed uploads, verified while streaming.
+"""Blob upload sessions: monolithic, chunked and streamed uploads, verified while streaming, and
+the cross-repository mount that a client asks for instead of an upload.
 
 A session's bytes live in the blob store under its id; its size and a short write lease live in
 the database, so any server process can continue a session another one started. Every request
@@ -10,16 +11,17 @@ process that last wrote to it; a process without it re-hashes the stored bytes a
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
 
-from seawall.db.store import MetadataStore, UploadRecord
+from seawall.db.store import Audit, MetadataStore, UploadRecord
 from seawall.domain.audit import AuditAction, Origin
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.digests import Digest
-from seawall.errors import ErrorCode, RegistryError
+from seawall.domain.ranges import ByteRange
+from seawall.errors import ErrorCode, RegistryError, UploadOutOfStep
 from seawall.services.audit import AuditLog
 from seawall.storage.base import BlobStore, UploadWriter
 from seawall.storage.paths import is_upload_id
@@ -30,42 +32,28 @@ LEASE_SECONDS = 120.0  # renewed while bytes keep arriving
 T = TypeVar("T")
 
 
+MOUNT_CANDIDATES = 20  # repositories tried for a mount without `from`
+
+
 @dataclass(frozen=True, slots=True)
-class ByteRange:
-    """An inclusive byte range from a Content-Range header."""
+class MountRequest:
+    """A client's wish to link a blob it names instead of uploading it: from `source`, or,
+    without one, from any repository holding it (the spec's automatic mount). Only ever from a
+    repository `may_pull` allows: the caller's rights are the edge's question, the choice of
+    source is the service's."""
 
-    start: int
-    end: int
-
-    @classmethod
-    def parse(cls, header: str) -> ByteRange:
-        value = header.strip()
-        if value.startswith("bytes "):
-            value = value[6:].split("/", 1)[0]
-        start, sep, end = value.partition("-")
-        if not sep or not _is_number(start) or not _is_number(end) or int(end) < int(start):
-            raise RegistryError(
-                ErrorCode.RANGE_INVALID,
-                f"Content-Range must be '<start>-<end>' with start <= end, got {header[:100]!r}",
-            )
-        return cls(int(start), int(end))
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start + 1
+    digest: Digest
+    source: str | None
+    may_pull: Callable[[str], Awaitable[bool]]
+    origin: Origin
 
 
-def _is_number(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+@dataclass(frozen=True, slots=True)
+class Mounted:
+    """The blob was linked from `source`; no upload session was started."""
 
-
-def session_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
-    """Where the session is and how much of it the registry has (spec: `Range: 0-<last>`)."""
-    return {
-        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
-        "Range": f"0-{size - 1}" if size else "0-0",
-        "Docker-Upload-UUID": upload_id,
-    }
+    digest: Digest
+    source: str
 
 
 @dataclass(slots=True)
@@ -80,7 +68,7 @@ class _Lease:
 class _RunningHash:
     offset: int
     hasher: Any
-    touched: float = field(default_factory=time.monotonic)
+    touched: float  # the service clock's monotonic reading at the last write
 
 
 class UploadService:
@@ -91,21 +79,64 @@ class UploadService:
         expiry_seconds: int,
         max_blob_bytes: int,
         audit: AuditLog,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.audit = audit
         self.store = store
         self.blobs = blobs
+        self.clock = clock  # session expiry; lease renewal while streaming
         self.expiry_seconds = expiry_seconds
         self.max_blob_bytes = max_blob_bytes
         self._hashes: dict[str, _RunningHash] = {}
 
-    async def start(self, repository: str) -> str:
+    @overload
+    async def start(self, repository: str) -> str: ...
+
+    @overload
+    async def start(self, repository: str, mount: MountRequest | None) -> Mounted | str: ...
+
+    async def start(self, repository: str, mount: MountRequest | None = None) -> Mounted | str:
+        """Link the blob a mount asks for when some allowed source holds it; otherwise start an
+        upload session and return its id."""
+        if mount is not None:
+            for source in await self._mount_sources(mount):
+                if await mount.may_pull(source) and await self._mount(
+                    repository, mount.digest, source, mount.origin
+                ):
+                    return Mounted(mount.digest, source)
         repository_id = await self.store.ensure_repository(repository)
         upload_id = uuid.uuid4().hex
         await self.blobs.create_upload(upload_id)
         await self.store.create_upload(upload_id, repository_id)
-        self._hashes[upload_id] = _RunningHash(0, Digest("sha256", "").hasher())
+        self._hashes[upload_id] = _RunningHash(
+            0, Digest("sha256", "").hasher(), self.clock.monotonic()
+        )
         return upload_id
+
+    async def _mount_sources(self, mount: MountRequest) -> list[str]:
+        """The named source, else some repositories that link the blob (automatic mount)."""
+        if mount.source is not None:
+            return [mount.source]
+        return await self.store.repositories_with_blob(str(mount.digest), limit=MOUNT_CANDIDATES)
+
+    async def _mount(self, repository: str, digest: Digest, source: str, origin: Origin) -> bool:
+        """Link into `repository` a blob that `source` links, and record it. False when there
+        is nothing to mount."""
+        if await self.store.blob_size_in(source, str(digest)) is None:
+            return False
+        if await self.blobs.stat(digest) is None:
+            return False
+
+        mounted = self.audit.if_done(
+            origin,
+            AuditAction.BLOB_MOUNTED,
+            repository=repository,
+            digest=str(digest),
+            detail={"from": source},
+        )
+        repository_id = await self.store.ensure_repository(repository)
+        return await self.store.mount_blob(repository_id, str(digest), source, mounted)
 
     async def status(self, repository: str, upload_id: str) -> int:
         """Bytes received so far."""
@@ -168,12 +199,7 @@ class UploadService:
     async def cancel(self, repository: str, upload_id: str, origin: Origin) -> None:
         record = await self._get(repository, upload_id)
 
-        async def discard(lease: _Lease) -> None:
-            lease.ended = True
-            await self._discard(upload_id)
-
-        await self._holding_lease(repository, record, discard)
-        await self.audit.record(
+        abandoned = self.audit.if_done(
             origin,
             AuditAction.UPLOAD_ABANDONED,
             repository=repository,
@@ -181,19 +207,25 @@ class UploadService:
             detail={"size": record.size},
         )
 
+        async def discard(lease: _Lease) -> None:
+            lease.ended = True
+            await self._discard(upload_id, abandoned)
+
+        await self._holding_lease(repository, record, discard)
+
     async def sweep_expired(self) -> int:
         """Remove sessions idle for longer than the expiry, with their bytes."""
-        expired = await self.store.expired_uploads(time.time() - self.expiry_seconds)
+        expired = await self.store.expired_uploads(self.clock.now() - self.expiry_seconds)
         for upload_id, repository in expired:
-            await self._discard(upload_id)
-            await self.audit.record(
+            swept = self.audit.if_done(
                 Origin.system(),
                 AuditAction.UPLOAD_EXPIRED,
                 repository=repository,
                 reference=upload_id,
                 reason=f"idle for more than {self.expiry_seconds} s",
             )
-        stale = time.monotonic() - self.expiry_seconds
+            await self._discard(upload_id, swept)
+        stale = self.clock.monotonic() - self.expiry_seconds
         for upload_id in [k for k, v in self._hashes.items() if v.touched < stale]:
             del self._hashes[upload_id]  # finished or expired through another process
         return len(expired)
@@ -220,20 +252,21 @@ class UploadService:
     ) -> None:
         if content_range is None:
             return
-        headers = session_headers(repository, record.id, record.size)
         if content_range.start != record.size:
-            raise RegistryError(
-                ErrorCode.RANGE_INVALID,
+            raise UploadOutOfStep(
                 f"chunk starts at {content_range.start}, but the upload has {record.size}"
                 f" bytes; send the chunk starting at {record.size}",
-                headers=headers,
+                repository,
+                record.id,
+                record.size,
             )
         if content_length is not None and content_length != content_range.length:
-            raise RegistryError(
-                ErrorCode.RANGE_INVALID,
+            raise UploadOutOfStep(
                 f"Content-Range covers {content_range.length} bytes"
                 f" but Content-Length is {content_length}",
-                headers=headers,
+                repository,
+                record.id,
+                record.size,
             )
 
     async def _holding_lease(
@@ -242,10 +275,11 @@ class UploadService:
         """Run `work` while this request alone may touch the session; then record the size it
         reached, unless the work ended the session."""
         if not await self.store.claim_upload(record.id, record.size, LEASE_SECONDS):
-            raise RegistryError(
-                ErrorCode.RANGE_INVALID,
+            raise UploadOutOfStep(
                 "another request is writing to this upload, or it moved on; ask for its status",
-                headers=session_headers(repository, record.id, record.size),
+                repository,
+                record.id,
+                record.size,
             )
         lease = _Lease(record.size)
         try:
@@ -258,9 +292,9 @@ class UploadService:
             if not lease.ended:
                 await self.store.release_upload(record.id, lease.size)
 
-    async def _discard(self, upload_id: str) -> None:
+    async def _discard(self, upload_id: str, audit: Audit | None = None) -> None:
         self._hashes.pop(upload_id, None)
-        await self.store.delete_upload(upload_id)
+        await self.store.delete_upload(upload_id, audit)
         await self.blobs.delete_upload(upload_id)
 
     async def _write(
@@ -301,7 +335,7 @@ class UploadService:
 
     def _remember(self, upload_id: str, running: _RunningHash | None, size: int) -> None:
         if running is not None and running.offset == size:
-            running.touched = time.monotonic()
+            running.touched = self.clock.monotonic()
             self._hashes[upload_id] = running
 
     async def _pump(
@@ -317,7 +351,7 @@ class UploadService:
         buffered = 0
         # One batch is hashed and written in a thread while the next one is being received.
         in_flight: asyncio.Future[None] | None = None
-        renew_at = time.monotonic() + LEASE_SECONDS / 4
+        renew_at = self.clock.monotonic() + LEASE_SECONDS / 4
         try:
             async for chunk in body:
                 buffer.append(chunk)
@@ -332,9 +366,9 @@ class UploadService:
                 )
                 received += buffered
                 buffer, buffered = [], 0
-                if time.monotonic() > renew_at:
+                if self.clock.monotonic() > renew_at:
                     await self.store.renew_upload(upload_id, LEASE_SECONDS)
-                    renew_at = time.monotonic() + LEASE_SECONDS / 4
+                    renew_at = self.clock.monotonic() + LEASE_SECONDS / 4
             if in_flight is not None:
                 await in_flight
         except RegistryError:
@@ -357,9 +391,8 @@ class UploadService:
     def _check_limit(self, size: int) -> None:
         if self.max_blob_bytes and size > self.max_blob_bytes:
             raise RegistryError(
-                ErrorCode.SIZE_INVALID,
+                ErrorCode.BLOB_TOO_LARGE,
                 f"blob exceeds the registry's limit of {self.max_blob_bytes} bytes",
-                status=413,
             )
 
     async def _digest_of(self, upload_id: str, size: int, algorithm: str) -> str:

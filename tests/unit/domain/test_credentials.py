@@ -16,6 +16,7 @@ from seawall.domain.credentials import (
     verify_password,
     verify_secret,
 )
+from tests.support.clock import FakeClock
 
 
 def test_argon2id_at_rfc_9106_recommended_parameters() -> None:
@@ -76,8 +77,9 @@ def test_robot_secrets_are_stored_hashed_and_compared_in_constant_time(
     assert len(calls) == 2
 
 
-def test_verified_credentials_never_hold_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = VerifiedCredentials(ttl=30)
+def test_verified_credentials_never_hold_the_secret() -> None:
+    clock = FakeClock()
+    cache = VerifiedCredentials(ttl=30, clock=clock)
     stored = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
     cache.remember("alice", "hunter2hunter2", stored)
     assert cache.seen("alice", "hunter2hunter2", stored)
@@ -85,10 +87,10 @@ def test_verified_credentials_never_hold_the_secret(monkeypatch: pytest.MonkeyPa
     assert not cache.seen("bob", "hunter2hunter2", stored)
     assert not cache.seen("alice", "hunter2hunter2", stored + "x")  # password changed
     assert all(b"hunter2" not in k for k in cache._until)
-    now = [1000.0]
-    monkeypatch.setattr(credentials.time, "monotonic", lambda: now[0])
     cache.remember("carol", "pw-carol-long", stored)
-    now[0] += 31
+    clock.advance(29)
+    assert cache.seen("carol", "pw-carol-long", stored)
+    clock.advance(2)
     assert not cache.seen("carol", "pw-carol-long", stored)
 
 

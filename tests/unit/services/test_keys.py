@@ -20,14 +20,7 @@ from seawall.services.keys import (
     jwk_thumbprint,
     load_key,
 )
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def _pem(
@@ -198,9 +191,9 @@ def test_find_rereads_the_directory_for_an_unknown_kid_at_most_every_few_seconds
     worker_b = SigningKeys(tmp_path / "keys", clock=clock)
     rotated = worker_b.rotate()
 
-    clock.now += RELOAD_INTERVAL_SECONDS / 2
+    clock.advance(RELOAD_INTERVAL_SECONDS / 2)
     assert worker_a.find(rotated.kid) is None  # read too recently: no re-read
-    clock.now += RELOAD_INTERVAL_SECONDS
+    clock.advance(RELOAD_INTERVAL_SECONDS)
     assert worker_a.find(rotated.kid) == rotated
     assert worker_a.current == rotated
     assert worker_a.find("no-such-kid") is None
@@ -239,7 +232,7 @@ def test_a_bad_file_found_on_reread_fails_once_per_interval(tmp_path: Path) -> N
     clock = FakeClock()
     keys = SigningKeys(tmp_path / "keys", clock=clock)
     (tmp_path / "keys" / "broken.pem").write_text("half a key")
-    clock.now += RELOAD_INTERVAL_SECONDS
+    clock.advance(RELOAD_INTERVAL_SECONDS)
     with pytest.raises(KeyFileError, match="broken"):
         keys.find("unknown")
     assert keys.find("unknown") is None  # not re-read again straight away

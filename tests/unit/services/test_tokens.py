@@ -24,19 +24,12 @@ from seawall.services.tokens import (
     granted,
     www_authenticate,
 )
+from tests.support.clock import FakeClock
 
 ISSUER = "seawall-token-service"
 SERVICE = "registry.example.test"
 TTL = 300
 NOW = 1_750_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -46,7 +39,7 @@ def keys(tmp_path: Path) -> SigningKeys:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(NOW)
 
 
 @pytest.fixture
@@ -410,9 +403,9 @@ def test_a_cached_token_past_its_expiry_is_refused(
 ) -> None:
     token = _issue(issuer, "repository:a:pull")
     verifier.verify(token)
-    clock.now = NOW + TTL + CLOCK_SKEW_SECONDS - 1
+    clock.set(NOW + TTL + CLOCK_SKEW_SECONDS - 1)
     assert verifier.verify(token).subject == "alice"
-    clock.now = NOW + TTL + CLOCK_SKEW_SECONDS
+    clock.set(NOW + TTL + CLOCK_SKEW_SECONDS)
     assert _refused(verifier, token) == "token has expired"
     # Dropped from the cache, it is refused by full verification too.
     assert _refused(verifier, token) == "token has expired"
@@ -455,13 +448,13 @@ def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
 def test_a_worker_verifies_a_token_signed_with_a_key_another_worker_added(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    # Both workers share a monotonic clock standing in for time.monotonic.
-    monotonic = FakeClock(0.0)
+    # Both workers share a clock of their own, apart from the verifier's.
+    monotonic = FakeClock()
     worker_a = SigningKeys(tmp_path / "keys", clock=monotonic)
     worker_b = SigningKeys(tmp_path / "keys", clock=monotonic)
     worker_b.rotate()
     token = _issue(TokenIssuer(worker_b, ISSUER, TTL), "repository:a:pull")
-    monotonic.now = 10.0
+    monotonic.advance(10.0)
     assert TokenVerifier(worker_a, ISSUER, SERVICE, clock=clock).verify(token)
 
 

@@ -14,14 +14,14 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from seawall.db.audit import AuditFilter, AuditStore
 from seawall.domain.access import namespace_of
-from seawall.domain.audit import MAX_TEXT, AuditAction, Outcome, parse_time
+from seawall.domain.audit import MAX_TEXT, AuditAction, AuditFilter, Outcome, parse_time
 from seawall.domain.names import validate_component, validate_repository
 from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate
 from seawall.services.access import AccessService
+from seawall.services.audit_reader import AuditReader
 
 PATH = "/api/v1/audit"
 DEFAULT_PAGE = 100
@@ -33,7 +33,7 @@ OUTCOMES = frozenset(o.value for o in Outcome)
 
 
 def _bad(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.UNSUPPORTED, message, status=400)
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +128,10 @@ def _integer(text: str | None, name: str, default: int, most: int | None) -> int
 
 
 class AuditEndpoints:
-    def __init__(self, gate: Gate, access: AccessService, store: AuditStore) -> None:
+    def __init__(self, gate: Gate, access: AccessService, reader: AuditReader) -> None:
         self.gate = gate
         self.access = access
-        self.store = store
+        self.reader = reader
 
     async def _readable(self, actor: Actor, query: AuditQuery) -> AuditQuery:
         """The query as this actor may run it: whole for site admins, else kept within the one
@@ -158,7 +158,7 @@ class AuditEndpoints:
         query = await self._readable(actor, parse_query(request.query_params))
         # One row more than asked for says whether a next page exists, so the last Link
         # never leads to an empty page.
-        rows = await self.store.query(query.where, before=query.last, limit=query.n + 1)
+        rows = await self.reader.query(query.where, before=query.last, limit=query.n + 1)
         page = rows[: query.n]
         headers = {"Link": query.next_link(page[-1].seq)} if len(rows) > query.n else {}
         return JSONResponse({"events": [row.as_dict() for row in page]}, headers=headers)

@@ -29,6 +29,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from seawall.domain import robots
 from seawall.domain.names import (
     COMPONENT_PATTERN,
     MAX_ACCOUNT_NAME_LENGTH,
@@ -41,16 +42,14 @@ from seawall.domain.text import document_problem
 from seawall.errors import ErrorCode, RegistryError
 
 MAX_BODY = 64 * 1024
-# A robot's own part of NAMESPACE+NAME: what is left with the shortest namespace.
-ROBOT_NAME_LIMIT = MAX_ROBOT_NAME_LENGTH - len("a+")
 # JSON Schema types, as Python sees a decoded document (integers: see `_is_a`).
 _TYPES: Mapping[str, type] = {"string": str, "boolean": bool, "array": list, "object": dict}
 
 Schema = dict[str, Any]
 
 
-def _bad(message: str, status: int = 400) -> RegistryError:
-    return RegistryError(ErrorCode.UNSUPPORTED, message, status=status)
+def _bad(message: str) -> RegistryError:
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
 def _not_json(constant: str) -> Any:
@@ -63,7 +62,9 @@ async def read_json(request: Request) -> Any:
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_BODY:
-            raise _bad(f"the request body is larger than {MAX_BODY // 1024} KiB", status=413)
+            raise RegistryError(
+                ErrorCode.BODY_TOO_LARGE, f"the request body is larger than {MAX_BODY // 1024} KiB"
+            )
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
@@ -188,7 +189,12 @@ ROLE: Schema = {"type": "string", "enum": [role.value for role in Role]}
 # Any storable text: JSON lets a client send NUL (`\u0000`), which is refused.
 PASSWORD: Schema = {"type": "string", "minLength": 12, "pattern": "^[^\\u0000]*$"}
 FLAG: Schema = {"type": "boolean"}
-DAYS: Schema = {"type": "integer", "minimum": 1, "maximum": 3650, "default": 90}
+DAYS: Schema = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": robots.MAX_DAYS,
+    "default": robots.DEFAULT_DAYS,
+}
 SCOPE = obj({"pattern": PATTERN, "actions": ACTIONS}, ("pattern", "actions"))
 
 USER_NEW = Body(
@@ -212,7 +218,7 @@ GRANT_REVOKE = Body(
 ROBOT_NEW = Body(
     {
         "name": {
-            **name(ROBOT_NAME_LIMIT),
+            **name(robots.NAME_LIMIT),
             "description": f"The robot is NAMESPACE+NAME: at most {MAX_ROBOT_NAME_LENGTH}"
             " characters in all.",
         },

@@ -7,29 +7,17 @@ access and change their own password. Errors are the registry's JSON error body.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from seawall.db.identities import LastSiteAdmin
-from seawall.domain import credentials
+from seawall.domain import robots
 from seawall.domain.audit import Origin
-from seawall.domain.names import (
-    MAX_ACCOUNT_NAME_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_ROBOT_NAME_LENGTH,
-    validate_component,
-    validate_repository,
-)
-from seawall.domain.patterns import RepositoryPattern
+from seawall.domain.names import validate_repository
 from seawall.domain.rights import (
-    GRANTABLE_ACTIONS,
     Action,
     Actor,
-    RepositoryGrant,
-    RobotScope,
     Role,
     parse_account,
     parse_principal,
@@ -42,7 +30,6 @@ from seawall.http.api.bodies import (
     MEMBER_ROLE,
     NAMESPACE_CHANGE,
     NAMESPACE_NEW,
-    ROBOT_NAME_LIMIT,
     ROBOT_NEW,
     TEAM_NEW,
     USER_CHANGE,
@@ -50,15 +37,19 @@ from seawall.http.api.bodies import (
 )
 from seawall.http.auth import Gate
 from seawall.services.access import AccessService, explanation_view
-from seawall.services.identity import IdentityService, namespace_view
+from seawall.services.identity import (
+    IdentityService,
+    grantable,
+    namespace_name,
+    namespace_view,
+)
 
-ROLES = list(Role)
 # What /access/explain decides: the actions on a repository (the catalog is not one).
 EXPLAINABLE = {a.value: a for a in (Action.PULL, Action.PUSH, Action.DELETE, Action.MANAGE)}
 
 
 def _bad(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.UNSUPPORTED, message, status=400)
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
 def _denied(message: str) -> RegistryError:
@@ -69,51 +60,27 @@ def _missing(what: str) -> RegistryError:
     return RegistryError(ErrorCode.NOT_FOUND, f"{what} not found")
 
 
-def _name(value: str, what: str, limit: int = MAX_NAME_LENGTH) -> str:
-    try:
-        return validate_component(value, what, limit)
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
-
-
-def _pattern(value: str, namespace: str) -> str:
-    """A repository pattern lying within `namespace`."""
-    try:
-        pattern = RepositoryPattern(value)
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
-    if not pattern.is_within(namespace):
-        raise _bad(
-            f"pattern {value!r} reaches outside namespace {namespace!r}: it must be"
-            f" {namespace!r} or start with '{namespace}/'"
-        )
-    return value
-
-
 def _principal(value: Any) -> str:
     """A member or grantee: NAME or user:NAME (a user), team:NAME; in its stored form."""
     if not isinstance(value, str):
         raise _bad("principal (NAME, user:NAME or team:NAME) is required")
     try:
-        principal = parse_principal(value)
-        kind, _, name = principal.partition(":")
-        # The name as the user or team would be named: nothing else can ever match one.
-        validate_component(name, f"{kind} name", MAX_ACCOUNT_NAME_LENGTH)
+        return parse_principal(value)
     except ValueError as exc:
         raise _bad(str(exc)) from None
-    return principal
 
 
-def _actions(value: Any, allowed: frozenset[Action]) -> frozenset[Action]:
+def _actions(value: Any) -> list[str]:
+    """The body's list of action names; which it may hold is the service's rule."""
     if not isinstance(value, list) or not value:
         raise _bad("actions must be a non-empty list")
-    try:
-        actions = frozenset(Action(a) for a in value)
-    except (ValueError, TypeError):
-        raise _bad(f"actions are among {sorted(a.value for a in allowed)}") from None
-    if not actions <= allowed:
-        raise _bad(f"actions are among {sorted(a.value for a in allowed)}")
-    return actions
+    return [str(a) for a in value]
+
+
+def _robot_actions(value: Any) -> frozenset[Action]:
+    """A robot scope's actions. The API's body holds pull, push and delete only, as a grant's
+    does (its schema says so); `seawall robot add` also takes manage and catalog."""
+    return frozenset(Action(a) for a in grantable(_actions(value)))
 
 
 class ApiEndpoints:
@@ -157,16 +124,12 @@ class ApiEndpoints:
     async def create_user(self, request: Request) -> Response:
         await self._site_admin(request)
         body = await USER_NEW.read(request)
-        name = _name(body["name"], "user name", MAX_ACCOUNT_NAME_LENGTH)
+        name = body["name"]
         site_admin = body.get("site_admin", False)
-        try:
-            hashed = credentials.hash_password(body["password"])
-        except ValueError as exc:
-            raise _bad(str(exc)) from None
         if not await self.identity.create_user(
-            await self._origin(request), name, hashed, site_admin
+            await self._origin(request), name, body["password"], site_admin
         ):
-            raise RegistryError(ErrorCode.DENIED, f"user {name!r} already exists", status=409)
+            raise RegistryError(ErrorCode.CONFLICT, f"user {name!r} already exists")
         return JSONResponse(
             {"name": name, "site_admin": site_admin, "disabled": False}, status_code=201
         )
@@ -183,25 +146,13 @@ class ApiEndpoints:
             raise _denied("only site admins disable users or change site admins")
         if "password" in body and not (actor.site_admin or actor.name == name):
             raise _denied("you may change only your own password")
-        origin = await self._origin(request)
-        hashed = None
-        if "password" in body:
-            try:
-                hashed = credentials.hash_password(body["password"])
-            except ValueError as exc:
-                raise _bad(str(exc)) from None
-        # The changes that may be refused come first, so a refusal leaves the password alone.
-        try:
-            if body.get("site_admin"):
-                await self.identity.set_site_admin(origin, name, True)
-            if "disabled" in body:
-                await self.identity.set_disabled(origin, name, body["disabled"])
-            if "site_admin" in body and not body["site_admin"]:
-                await self.identity.set_site_admin(origin, name, False)
-        except LastSiteAdmin as exc:
-            raise RegistryError(ErrorCode.DENIED, str(exc), status=409) from None
-        if hashed is not None:
-            await self.identity.set_password(origin, name, hashed)
+        await self.identity.update_user(
+            await self._origin(request),
+            name,
+            disabled=body.get("disabled"),
+            site_admin=body.get("site_admin"),
+            password=body.get("password"),
+        )
         user = await self.ids.user(name)
         assert user is not None
         return JSONResponse(
@@ -213,9 +164,9 @@ class ApiEndpoints:
     async def create_team(self, request: Request) -> Response:
         await self._site_admin(request)
         body = await TEAM_NEW.read(request)
-        name = _name(body["name"], "team name", MAX_ACCOUNT_NAME_LENGTH)
+        name = body["name"]
         if not await self.identity.create_team(await self._origin(request), name):
-            raise RegistryError(ErrorCode.DENIED, f"team {name!r} already exists", status=409)
+            raise RegistryError(ErrorCode.CONFLICT, f"team {name!r} already exists")
         return JSONResponse({"name": name, "members": []}, status_code=201)
 
     async def team_member(self, request: Request) -> Response:
@@ -240,18 +191,14 @@ class ApiEndpoints:
     async def create_namespace(self, request: Request) -> Response:
         actor = await self.gate.signed_in(request)
         body = await NAMESPACE_NEW.read(request)
-        name = _name(body["name"], "namespace name")
+        name = namespace_name(body["name"])  # before deciding whether it may be created
         public = body.get("public", False)
         creation = await self.access.decide(actor, f"{name}/-", Action.PUSH)
         if not actor.site_admin and not (creation.allowed and creation.rule == "namespace-create"):
             raise _denied(f"you may not create namespace {name!r}")
         origin = await self._origin(request)
-        if not await self.identity.create_namespace(origin, name, public):
-            raise RegistryError(ErrorCode.DENIED, f"namespace {name!r} already exists", status=409)
-        if not actor.site_admin:  # whoever creates a namespace administers it
-            await self.identity.set_member(
-                origin, name, f"user:{actor.name}", ROLES.index(Role.ADMIN)
-            )
+        if not await self.identity.create_namespace(origin, name, public, creator=actor):
+            raise RegistryError(ErrorCode.CONFLICT, f"namespace {name!r} already exists")
         return await self._namespace_json(name, status=201)
 
     async def get_namespace(self, request: Request) -> Response:
@@ -284,7 +231,7 @@ class ApiEndpoints:
                 role = Role((await MEMBER_ROLE.read(request))["role"])
             except ValueError:
                 raise _bad("role is reader, developer, maintainer or admin") from None
-            await self.identity.set_member(origin, name, principal, ROLES.index(role))
+            await self.identity.set_member(origin, name, principal, role)
         return await self._namespace_json(name)
 
     async def grant(self, request: Request) -> Response:
@@ -293,20 +240,15 @@ class ApiEndpoints:
         name = request.path_params["namespace"]
         await self._manager(request, name)
         body = await (GRANT_REVOKE if request.method == "DELETE" else GRANT).read(request)
-        pattern, principal = _pattern(body["pattern"], name), _principal(body["principal"])
-        actions = _actions(body["actions"], GRANTABLE_ACTIONS) if "actions" in body else None
+        pattern, principal = body["pattern"], _principal(body["principal"])
+        actions = grantable(_actions(body["actions"])) if "actions" in body else None
         origin = await self._origin(request)
         if request.method == "DELETE":
             if not await self.identity.revoke(origin, name, pattern, principal):
                 raise _missing("grant")
         else:
             assert actions is not None  # required
-            try:
-                RepositoryGrant(pattern, principal, actions)
-            except ValueError as exc:
-                raise _bad(str(exc)) from None
-            ordered = tuple(a.value for a in Action if a in actions)
-            await self.identity.grant(origin, name, pattern, principal, ordered)
+            await self.identity.grant(origin, name, pattern, principal, actions)
         return await self._namespace_json(name)
 
     async def create_robot(self, request: Request) -> Response:
@@ -315,44 +257,27 @@ class ApiEndpoints:
         namespace = request.path_params["namespace"]
         actor = await self._manager(request, namespace)
         body = await ROBOT_NEW.read(request)
-        short = _name(body["name"], "robot name", ROBOT_NAME_LIMIT)
-        name = f"{namespace}+{short}"
-        if len(name) > MAX_ROBOT_NAME_LENGTH:
-            raise _bad(
-                f"robot name {name!r} is {len(name)} characters; the limit is"
-                f" {MAX_ROBOT_NAME_LENGTH}, namespace included"
-            )
-        days = body.get("days", 90)
-        if not 1 <= days <= 3650:
-            raise _bad("days is an integer from 1 to 3650")
-        days = int(days)  # 30.0 is the integer 30, in JSON as in the schema
-        scopes = []
-        for item in body["scopes"]:
-            pattern = _pattern(item["pattern"], namespace)
-            actions = _actions(item["actions"], GRANTABLE_ACTIONS)
-            try:
-                RobotScope(pattern, actions)
-            except ValueError as exc:
-                raise _bad(str(exc)) from None
-            scopes.append(
-                {"pattern": pattern, "actions": [a.value for a in Action if a in actions]}
-            )
-        if not scopes:
-            raise _bad("a robot needs at least one scope")
-        secret = credentials.new_robot_secret()
-        expires = time.time() + days * 86400
-        created = await self.identity.create_robot(
+        days = body.get("days", robots.DEFAULT_DAYS)
+        scopes = [(item["pattern"], _robot_actions(item["actions"])) for item in body["scopes"]]
+        robot = await self.identity.create_robot(
             await self._origin(request),
-            name,
-            credentials.hash_secret(secret),
+            namespace,
+            body["name"],
             scopes,
-            expires,
+            int(days),  # 30.0 is the integer 30, in JSON as in the schema
             actor.name,
         )
-        if not created:
-            raise RegistryError(ErrorCode.DENIED, f"robot {name!r} already exists", status=409)
-        body_out = {"name": name, "secret": secret, "scopes": scopes, "expires_at": expires}
-        return JSONResponse(body_out, status_code=201, headers={"Cache-Control": "no-store"})
+        if robot is None:
+            raise RegistryError(
+                ErrorCode.CONFLICT, f"robot {namespace + '+' + body['name']!r} already exists"
+            )
+        created = {
+            "name": robot.name,
+            "secret": robot.secret,
+            "scopes": robot.scopes,
+            "expires_at": robot.expires_at,
+        }
+        return JSONResponse(created, status_code=201, headers={"Cache-Control": "no-store"})
 
     async def disable_robot(self, request: Request) -> Response:
         namespace, name = request.path_params["namespace"], request.path_params["robot"]

@@ -21,9 +21,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from seawall.db.scans import SEVERITIES
 from seawall.domain.audit import MAX_TEXT, ActorKind, AuditAction, Outcome
 from seawall.domain.names import COMPONENT_PATTERN, MAX_NAME_LENGTH, MAX_ROBOT_NAME_LENGTH
+from seawall.domain.severity import SEVERITIES
 from seawall.errors import ErrorCode
 from seawall.http.api.bodies import (
     ACCOUNT_NAME,
@@ -281,7 +281,7 @@ DOCUMENT: dict[str, Any] = {
                         "minItems": 1,
                         "items": obj(
                             {
-                                "code": {"enum": [code.name for code in ErrorCode]},
+                                "code": {"enum": list(dict.fromkeys(c.wire for c in ErrorCode))},
                                 "message": _TEXT,
                                 "detail": {},
                             },

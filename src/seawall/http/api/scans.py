@@ -13,9 +13,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from seawall.db.scans import SEVERITIES
 from seawall.domain.names import validate_repository
 from seawall.domain.rights import Action
+from seawall.domain.severity import SEVERITIES
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate
 from seawall.scan.sbom import SBOM_MEDIA_TYPE
@@ -27,7 +27,7 @@ PARAMETERS = frozenset({"repository", "severity", "n"})
 
 
 def _bad(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.UNSUPPORTED, message, status=400)
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
 def _image(request: Request) -> tuple[str, str]:

@@ -9,8 +9,9 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from seawall.domain.digests import Digest
 from seawall.domain.rights import Action
-from seawall.errors import ErrorCode, RegistryError
+from seawall.errors import ErrorCode
 from seawall.http.auth import Gate
+from seawall.http.errors import WireError
 from seawall.http.v2.common import repository
 from seawall.services.blobs import BlobService
 
@@ -22,13 +23,13 @@ def check_range(header: str, size: int) -> None:
     match = _RANGE.fullmatch(header.strip())
     start, end = (match.group(1), match.group(2)) if match else ("", "")
     if not match or not (start or end):
-        raise RegistryError(
+        raise WireError(
             ErrorCode.RANGE_INVALID,
             f"unsupported Range {header[:100]!r}: send one range, bytes=<start>-[<end>]",
             headers={"Content-Range": f"bytes */{size}"},
         )
     if (start and int(start) >= size) or (start and end and int(end) < int(start)):
-        raise RegistryError(
+        raise WireError(
             ErrorCode.RANGE_INVALID,
             f"Range {header[:100]!r} is outside the blob's {size} bytes",
             headers={"Content-Range": f"bytes */{size}"},

@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from seawall.domain.rights import Action
+from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate
-from seawall.http.v2.common import content_length, repository
+from seawall.http.v2.common import read_body, repository
 from seawall.services.manifests import ManifestService
 
 
@@ -15,6 +16,12 @@ class ManifestEndpoints:
     def __init__(self, manifests: ManifestService, gate: Gate) -> None:
         self.manifests = manifests
         self.gate = gate
+
+    def _too_large(self) -> RegistryError:
+        return RegistryError(
+            ErrorCode.MANIFEST_TOO_LARGE,
+            f"manifest is larger than the limit of {self.manifests.max_bytes} bytes",
+        )
 
     async def get(self, request: Request) -> Response:
         name = repository(request)
@@ -41,13 +48,15 @@ class ManifestEndpoints:
         name = repository(request)
         caller = await self.gate.check(request, name, Action.PUSH)
         reference = request.path_params["reference"]
-        payload = await self.manifests.read_body(request.stream(), content_length(request))
-        if await self.manifests.moves_tag(name, reference, payload):
+        payload = await read_body(request, self.manifests.max_bytes, self._too_large)
+
+        async def move_right(tag: str) -> None:
             await self.gate.require_now(
-                caller, name, Action.DELETE, f"moving tag {reference!r} needs maintainer"
+                caller, name, Action.DELETE, f"moving tag {tag!r} needs maintainer"
             )
+
         result = await self.manifests.put(
-            name, reference, payload, request.headers.get("content-type"), caller.origin
+            name, reference, payload, request.headers.get("content-type"), caller.origin, move_right
         )
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",

@@ -3,17 +3,19 @@ end-13 (GET status) and DELETE (cancel) of blob upload sessions."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from seawall.domain.digests import Digest
 from seawall.domain.names import validate_repository
+from seawall.domain.ranges import ByteRange
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate, scope_for
-from seawall.http.v2.common import content_length, has_body, repository
-from seawall.services.blobs import BlobService
-from seawall.services.uploads import ByteRange, UploadService, session_headers
+from seawall.http.v2.common import content_length, has_body, repository, session_headers
+from seawall.services.uploads import Mounted, MountRequest, UploadService
 
 
 def _created(name: str, digest: Digest) -> Response:
@@ -23,15 +25,33 @@ def _created(name: str, digest: Digest) -> Response:
     )
 
 
+def parse_content_range(header: str) -> ByteRange:
+    """A chunk's `Content-Range`: `<start>-<end>`, or `bytes <start>-<end>[/<total>]` as some
+    clients send it (the total is ignored)."""
+    value = header.strip()
+    if value.startswith("bytes "):
+        value = value[6:].split("/", 1)[0]
+    start, sep, end = value.partition("-")
+    if not sep or not _is_number(start) or not _is_number(end) or int(end) < int(start):
+        raise RegistryError(
+            ErrorCode.RANGE_INVALID,
+            f"Content-Range must be '<start>-<end>' with start <= end, got {header[:100]!r}",
+        )
+    return ByteRange(int(start), int(end))
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def _content_range(request: Request) -> ByteRange | None:
     header = request.headers.get("content-range")
-    return ByteRange.parse(header) if header else None
+    return parse_content_range(header) if header else None
 
 
 class UploadEndpoints:
-    def __init__(self, uploads: UploadService, blobs: BlobService, gate: Gate) -> None:
+    def __init__(self, uploads: UploadService, gate: Gate) -> None:
         self.uploads = uploads
-        self.blobs = blobs
         self.gate = gate
 
     async def start(self, request: Request) -> Response:
@@ -43,17 +63,14 @@ class UploadEndpoints:
         # behaviour), so that its token can carry the mount.
         also = [scope_for(source, Action.PULL)] if source is not None else []
         caller = await self.gate.check(request, name, Action.PUSH, also_ask=also)
+        mount = None
         if mounting:
-            digest = Digest.parse(query["mount"])
-            # Without `from`, any repository holding the blob that the caller may pull (the
-            # spec's automatic mount); only ever from one the caller may pull, else an upload.
-            candidates = [source] if source else await self.blobs.repositories_with(digest)
-            for candidate in candidates:
-                if await self.gate.may_mount_from(caller, candidate) and await self.blobs.mount(
-                    name, digest, candidate, caller.origin
-                ):
-                    return _created(name, digest)
-        upload_id = await self.uploads.start(name)
+            may_pull = partial(self.gate.may_mount_from, caller)
+            mount = MountRequest(Digest.parse(query["mount"]), source, may_pull, caller.origin)
+        started = await self.uploads.start(name, mount)
+        if isinstance(started, Mounted):
+            return _created(name, started.digest)
+        upload_id = started
         if "digest" in query:  # monolithic: the whole blob in this request
             digest = Digest.parse(query["digest"])
             await self.uploads.finish(

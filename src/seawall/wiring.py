@@ -1,0 +1,376 @@
+"""`Services.build(settings)`: every store and service of one process, built in one place.
+
+The server (`create_app`), `seawall worker`, every `seawall` command, bootstrap and the tests
+all get their services here, so a service is wired the same way wherever it runs, over the same
+clock. This module and `app.py` are the only readers of `Settings` among them: services take
+plain values.
+
+What is cheap and touches nothing is built at once. What writes files or reads them (blob
+storage creates its directories, signing keys create a key, the scanners load their rule
+files) is built when first used, so that `seawall user list` against a PostgreSQL registry
+creates nothing in the current directory; `create_app` uses everything as it builds the app, so
+a bad rule file still stops a server at start. Heavy modules are imported inside, for the
+commands' start-up time.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from seawall.config import Settings
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
+
+if TYPE_CHECKING:
+    from seawall.db.audit import AuditStore
+    from seawall.db.identities import IdentityStore, LoginFailures
+    from seawall.db.scans import ScanStore
+    from seawall.db.store import MetadataStore, SqlBackend
+    from seawall.db.vulns import VulnStore
+    from seawall.scan.analysis import Analyzers
+    from seawall.services.access import AccessService
+    from seawall.services.audit import AuditCounters, AuditLog, Forwarder
+    from seawall.services.audit_archive import AuditArchiver
+    from seawall.services.audit_reader import AuditReader
+    from seawall.services.auth import Authenticator
+    from seawall.services.blobs import BlobService
+    from seawall.services.catalog import CatalogService
+    from seawall.services.health import HealthService
+    from seawall.services.identity import IdentityService
+    from seawall.services.keys import SigningKeys
+    from seawall.services.manifests import ManifestService
+    from seawall.services.referrers import ReferrerService
+    from seawall.services.scan_reports import ScanReports
+    from seawall.services.scan_worker import ScanWorker, WorkerPolicy
+    from seawall.services.scanning import AnalyzerConfig, ScanService
+    from seawall.services.tags import TagService
+    from seawall.services.tokens import TokenIssuer, TokenVerifier
+    from seawall.services.uploads import UploadService
+    from seawall.services.vulndb import VulnDbService
+    from seawall.storage.base import BlobStore
+
+TOKEN_ISSUER = "seawall"  # noqa: S105 - the `iss` claim, not a secret
+
+
+class Services:
+    """The services of one process over one database. Build with `Services.build`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: SqlBackend,
+        clock: Clock,
+        counters: AuditCounters | None,
+    ) -> None:
+        from seawall.db.audit import AuditStore
+        from seawall.db.identities import IdentityStore, LoginFailures
+        from seawall.db.scans import ScanStore
+        from seawall.db.store import MetadataStore
+        from seawall.db.vulns import VulnStore
+        from seawall.domain.rights import CreationRule
+        from seawall.services.access import AccessService
+        from seawall.services.audit import AuditLog
+        from seawall.services.audit_reader import AuditReader
+        from seawall.services.identity import IdentityService
+
+        self.settings = settings
+        self.clock = clock
+        self.backend = backend
+        # Stores.
+        self.store: MetadataStore = MetadataStore(backend, clock=clock)
+        self.identities: IdentityStore = IdentityStore(backend, clock=clock)
+        self.audit_store: AuditStore = AuditStore(backend)
+        self.scan_store: ScanStore = ScanStore(backend, clock=clock)
+        self.vuln_store: VulnStore = VulnStore(backend, clock=clock)
+        self.login_failures: LoginFailures = LoginFailures(
+            backend, settings.login_failure_window_seconds, clock=clock
+        )
+        # The audit log, which every change goes through. Unstarted (commands), it writes
+        # each event before returning; `start` gives it its writer task and forwarders.
+        self.audit: AuditLog = AuditLog(
+            self.audit_store,
+            settings.audit_flush_seconds,
+            settings.audit_queue_limit,
+            forwarders(settings, counters),
+            counters,
+            clock=clock,
+        )
+        self.audit_reader: AuditReader = AuditReader(self.audit_store)
+        # Identities and access.
+        self.identity: IdentityService = IdentityService(self.identities, self.audit, clock=clock)
+        self.access: AccessService = AccessService(
+            self.identities,
+            CreationRule(personal_namespaces=settings.personal_namespaces),
+            self.audit,
+            clock=clock,
+        )
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        clock: Clock = SYSTEM_CLOCK,
+        counters: AuditCounters | None = None,
+        backend: SqlBackend | None = None,
+    ) -> Services:
+        """Every service over the configured database, or over `backend` when given (a
+        command's, already opened with `seawall.db.schema.open_database`). `counters` (the
+        server's metrics) hear of every audit row written or dropped."""
+        if backend is None:
+            from seawall.db.backends import database_backend
+
+            backend = database_backend(settings)
+        return cls(settings, backend, clock, counters)
+
+    # -- built when first used ------------------------------------------------------------
+
+    @cached_property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir.resolve()
+
+    @cached_property
+    def manifests(self) -> ManifestService:
+        from seawall.services.manifests import ManifestService
+
+        return ManifestService(
+            self.store,
+            self.settings.max_manifest_bytes,
+            self.audit,
+            self.settings.audit_pull_events,
+            self.scan_store,
+        )
+
+    @cached_property
+    def tags(self) -> TagService:
+        from seawall.services.tags import TagService
+
+        return TagService(self.store)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        from seawall.services.catalog import CatalogService
+
+        return CatalogService(self.store)
+
+    @cached_property
+    def referrers(self) -> ReferrerService:
+        from seawall.services.referrers import ReferrerService
+
+        return ReferrerService(self.store)
+
+    @cached_property
+    def reports(self) -> ScanReports:
+        """Scan reports as the API and `seawall scan` show them, and rescans."""
+        from seawall.services.scan_reports import ScanReports
+
+        return ScanReports(self.manifests, self.scan_store, self.audit)
+
+    @cached_property
+    def vulndb(self) -> VulnDbService:
+        from seawall.services.vulndb import VulnDbService
+
+        return VulnDbService(self.vuln_store, self.scan_store, self.audit, clock=self.clock)
+
+    @cached_property
+    def blob_store(self) -> BlobStore:
+        from seawall.storage.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(self.data_dir)
+
+    @cached_property
+    def uploads(self) -> UploadService:
+        from seawall.services.uploads import UploadService
+
+        return UploadService(
+            self.store,
+            self.blob_store,
+            self.settings.upload_expiry_seconds,
+            self.settings.max_upload_bytes,
+            self.audit,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def blobs(self) -> BlobService:
+        from seawall.services.blobs import BlobService
+
+        return BlobService(self.store, self.blob_store, self.audit)
+
+    @cached_property
+    def health(self) -> HealthService:
+        from seawall.services.health import HealthService
+
+        return HealthService(self.store, self.blob_store)
+
+    @cached_property
+    def analyzer_config(self) -> AnalyzerConfig:
+        return analyzer_config(self.settings)
+
+    @cached_property
+    def analyzers(self) -> Analyzers:
+        """Raises for a secret rule, hash list or YARA file that cannot be used."""
+        return self.analyzer_config.build()
+
+    @cached_property
+    def scans(self) -> ScanService:
+        from seawall.services.scanning import ScanService
+
+        return ScanService(
+            self.store,
+            self.scan_store,
+            self.vuln_store,
+            self.blob_store,
+            self.uploads,
+            self.manifests,
+            self.audit,
+            self.analyzers,
+            self.settings.scan_sbom,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def keys(self) -> SigningKeys:
+        """The token signing keys; the first use in a new data directory makes one."""
+        from seawall.services.keys import SigningKeys
+
+        return SigningKeys(self.data_dir / "keys", clock=self.clock)
+
+    @cached_property
+    def token_verifier(self) -> TokenVerifier:
+        """Checks the bearer tokens clients present."""
+        from seawall.services.tokens import TokenVerifier
+
+        return TokenVerifier(self.keys, TOKEN_ISSUER, self.settings.token_service, clock=self.clock)
+
+    @cached_property
+    def token_issuer(self) -> TokenIssuer:
+        from seawall.services.tokens import TokenIssuer
+
+        return TokenIssuer(
+            self.keys, TOKEN_ISSUER, self.settings.token_ttl_seconds, clock=self.clock
+        )
+
+    @cached_property
+    def refresh_issuer(self) -> TokenIssuer:
+        from seawall.services.tokens import TokenIssuer
+
+        return TokenIssuer(
+            self.keys, TOKEN_ISSUER, self.settings.refresh_token_ttl_seconds, clock=self.clock
+        )
+
+    @cached_property
+    def refresh_verifier(self) -> TokenVerifier:
+        """Checks refresh tokens: the same keys, another audience (never an access token)."""
+        from seawall.http.token import refresh_audience
+        from seawall.services.tokens import TokenVerifier
+
+        audience = refresh_audience(self.settings.token_service)
+        return TokenVerifier(self.keys, TOKEN_ISSUER, audience, clock=self.clock)
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        from seawall.services.auth import Authenticator, LoginLimits
+
+        limits = LoginLimits(
+            self.settings.login_max_failures_per_account,
+            self.settings.login_max_failures_per_address,
+        )
+        return Authenticator(
+            self.identities,
+            self.access,
+            self.login_failures,
+            limits,
+            self.token_verifier,
+            self.audit,
+            clock=self.clock,
+        )
+
+    def archiver(self, directory: Path | None = None) -> AuditArchiver:
+        """Archives and verifies the audit log; archive files go to `directory`, by default
+        `audit_archive_dir`."""
+        from seawall.services.audit_archive import AuditArchiver
+
+        target = directory or self.settings.effective_audit_archive_dir
+        return AuditArchiver(self.audit_store, self.audit, target, clock=self.clock)
+
+    def scan_worker(self, name: str | None = None) -> ScanWorker:
+        """A worker over this process's services; pushes made here wake it at once."""
+        from seawall.services.scan_worker import ScanWorker
+
+        worker = ScanWorker(self.scans, worker_policy(self.settings), name)
+        self.manifests.on_scan_queued = worker.wake
+        return worker
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect to the database and start what runs in the background: the audit log's
+        writer and forwarders, and (PostgreSQL) the account-change subscription."""
+        await self.backend.start()
+        await self.access.start()
+        await self.audit.start()
+
+    async def close(self) -> None:
+        """Write what the audit log holds, stop the scanners' child processes, disconnect."""
+        try:
+            await self.audit.close()
+            if "scans" in self.__dict__:
+                self.scans.close()
+        finally:
+            await self.backend.close()
+
+
+def forwarders(settings: Settings, counters: AuditCounters | None = None) -> list[Forwarder]:
+    """The audit forwarders the settings name (none by default)."""
+    from seawall.services.forwarding import SyslogForwarder, WebhookForwarder
+
+    found: list[Forwarder] = []
+    if settings.audit_syslog:
+        found.append(
+            SyslogForwarder(
+                settings.audit_syslog, settings.audit_syslog_facility, counters=counters
+            )
+        )
+    if settings.audit_webhook_url:
+        found.append(
+            WebhookForwarder(
+                settings.audit_webhook_url,
+                settings.audit_webhook_queue,
+                settings.audit_webhook_retries,
+                settings.audit_webhook_timeout_seconds,
+                counters,
+            )
+        )
+    return found
+
+
+def analyzer_config(settings: Settings) -> AnalyzerConfig:
+    """The scan_* settings the analyzers are built from."""
+    from seawall.services.scanning import AnalyzerConfig
+
+    return AnalyzerConfig(
+        max_layer_bytes=settings.scan_max_layer_bytes,
+        max_entries=settings.scan_max_entries,
+        max_file_bytes=settings.scan_max_file_bytes,
+        secret_rules=settings.scan_secret_rules,
+        malware_hashes=tuple(settings.scan_malware_hashes),
+        yara_rules=tuple(settings.scan_yara_rules),
+    )
+
+
+def build_analyzers(settings: Settings) -> Analyzers:
+    """The analyzers the settings configure; a bad rule, hash or YARA file raises."""
+    return analyzer_config(settings).build()
+
+
+def worker_policy(settings: Settings) -> WorkerPolicy:
+    from seawall.services.scan_worker import WorkerPolicy
+
+    return WorkerPolicy(
+        concurrency=settings.scan_concurrency,
+        poll_seconds=settings.scan_poll_seconds,
+        lease_seconds=settings.scan_lease_seconds,
+        max_attempts=settings.scan_max_attempts,
+        retry_seconds=settings.scan_retry_seconds,
+    )

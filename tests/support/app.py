@@ -1,0 +1,326 @@
+"""Run the Seawall ASGI app in this process, over a real database and data directory, for the
+functional tests.
+
+`create_app(settings)` is what every `seawall serve` worker runs; here it runs in an event loop
+on a thread of its own (an anyio blocking portal) and tests reach it through ordinary
+`httpx.Client`s whose transport calls the app directly: no port, no process, no server start.
+The database is prepared as `seawall serve` prepares it (migrations, then `start_up` with
+`admin_password`), so the first site admin exists and tests sign in as it.
+
+What a real server adds stays with tests/support/server.py: sockets, Granian's limits and
+timeouts, signals, several processes. The transport here streams a request body to the app
+chunk by chunk as the client produces it (a generator body is read on a worker thread, so a
+slow body does not stall the event loop) and hands the app the path as Granian does:
+percent-decoded, invalid UTF-8 replaced, the raw bytes in `raw_path`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import anyio
+import anyio.from_thread
+import httpx
+import structlog
+from starlette.applications import Starlette
+from starlette.types import Message
+
+from seawall.bootstrap import start_up
+from seawall.config import Settings
+from seawall.db.migrate import upgrade
+from seawall.domain.clock import Clock
+from tests.support.server import ADMIN_PASSWORD, RunningServer, database_url
+
+HOST = "seawall.test"  # never resolved: requests go to the app object, not the network
+CLIENT = ("127.0.0.1", 50000)  # the peer address the app sees, as from a local client
+BODY_CHUNK = 1024 * 1024  # a known-length body reaches the app in pieces of this size
+# Pulls are written to the audit log every `audit_flush_seconds` (1 s by default); tests that
+# read them back poll for them, and a short interval keeps that poll short.
+FLUSH_SECONDS = 0.1
+
+
+@dataclass
+class RawResponse:
+    """A response read without httpx: for requests whose bytes must reach the app as given."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+class _Logs(io.TextIOBase):
+    """Where the apps' structlog lines go: a line written on an app's event-loop thread joins
+    that app's log (`InProcessServer.log()`); any other goes to whatever `sys.stderr` is then.
+    Never a stream fixed at the first log call, which a command run by CliRunner closes."""
+
+    def __init__(self) -> None:
+        self.by_thread: dict[int, list[str]] = {}
+
+    def write(self, text: str) -> int:
+        lines = self.by_thread.get(threading.get_ident())
+        if lines is None:
+            return sys.stderr.write(text)
+        lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+LOGS = _Logs()
+
+
+class AppTransport(httpx.BaseTransport):
+    """An httpx transport that calls the ASGI app in its portal's event loop."""
+
+    def __init__(self, server: InProcessServer) -> None:
+        self.server = server
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path  # path and query, as they go on the wire
+        headers = [(key.lower(), value) for key, value in request.headers.raw]
+        stream = request.stream
+        body: Iterable[bytes] | bytes
+        if isinstance(stream, httpx.ByteStream):
+            body = b"".join(stream)
+        else:
+            assert isinstance(stream, httpx.SyncByteStream), "use httpx.Client, not AsyncClient"
+            body = stream
+        response = self.server.call(request.method, target, headers, body)
+        return httpx.Response(
+            response.status,
+            headers=response.headers,
+            stream=httpx.ByteStream(response.body),
+            request=request,
+        )
+
+
+@dataclass
+class InProcessServer(RunningServer):
+    """The app in this process, with what tests know of a running server (`url`, `auth`,
+    `data_dir`, `database_url`, ...) and clients that reach it in-process."""
+
+    settings: Settings | None = None
+    app: Starlette | None = None
+    portal: anyio.from_thread.BlockingPortal | None = None
+    errors: list[str] = field(default_factory=list)  # tracebacks of requests that raised
+    lines: list[str] = field(default_factory=list)  # what the app logged
+
+    def client(self, base_url: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An `httpx.Client` for this app; `kwargs` as `httpx.Client` takes them."""
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(base_url=base_url or self.url, transport=AppTransport(self), **kwargs)
+
+    def log(self) -> str:
+        return "".join(self.lines) + "\n".join(self.errors)
+
+    def raw(
+        self,
+        method: str,
+        target: str | bytes,
+        headers: Mapping[str, str | bytes] | None = None,
+        body: bytes = b"",
+    ) -> RawResponse:
+        """Send exactly this request line and these header bytes (nothing normalised, no
+        header added), as a client writing to a socket would."""
+        raw_target = target.encode() if isinstance(target, str) else target
+        raw_headers = [
+            (key.lower().encode(), value if isinstance(value, bytes) else value.encode())
+            for key, value in (headers or {}).items()
+        ]
+        if not any(key == b"host" for key, _ in raw_headers):
+            raw_headers.insert(0, (b"host", HOST.encode()))
+        return self.call(method, raw_target, raw_headers, body)
+
+    def call(
+        self,
+        method: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: Iterable[bytes] | bytes,
+    ) -> RawResponse:
+        assert self.portal is not None and self.app is not None, "the app is not running"
+        return self.portal.call(self._call, method, target, headers, body)
+
+    async def _call(
+        self,
+        method: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: Iterable[bytes] | bytes,
+    ) -> RawResponse:
+        raw_path, _, query = target.partition(b"?")
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            # As Granian: percent-decoded, bytes that are not UTF-8 replaced.
+            "path": unquote(raw_path.decode("latin-1"), errors="replace"),
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": "",
+            "headers": headers,
+            "client": CLIENT,
+            "server": (HOST, 80),
+            "extensions": {},
+            "state": {},
+        }
+        chunks = _Body(body)
+        more_body = True
+        done = anyio.Event()
+        status: int | None = None
+        response_headers: list[tuple[bytes, bytes]] = []
+        parts: list[bytes] = []
+
+        async def receive() -> Message:
+            nonlocal more_body
+            if more_body:
+                chunk = await chunks.next()
+                if chunk is not None:
+                    return {"type": "http.request", "body": chunk, "more_body": True}
+                more_body = False
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await done.wait()  # what a connection says once the response is sent
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            nonlocal status, response_headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                parts.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    done.set()
+
+        assert self.app is not None
+        try:
+            await self.app(scope, receive, send)
+        except Exception:  # the app answered 500 (or nothing); a real server logs the error
+            self.errors.append(traceback.format_exc())
+        finally:
+            done.set()
+        if status is None:
+            status, response_headers, parts = 500, [], []
+        decoded = [
+            (key.decode("latin-1"), value.decode("latin-1")) for key, value in response_headers
+        ]
+        return RawResponse(
+            status, httpx.Headers(decoded), b"" if method == "HEAD" else b"".join(parts)
+        )
+
+
+class _Body:
+    """A request body, chunk by chunk; an iterator is read on a worker thread."""
+
+    def __init__(self, body: Iterable[bytes] | bytes) -> None:
+        if isinstance(body, bytes):
+            self._pieces: Iterator[bytes] | None = iter(
+                [body[i : i + BODY_CHUNK] for i in range(0, len(body), BODY_CHUNK)]
+            )
+            self._threaded = False
+        else:
+            self._pieces = iter(body)
+            self._threaded = True
+
+    async def next(self) -> bytes | None:
+        if self._pieces is None:
+            return None
+        while True:
+            if self._threaded:
+                piece = await anyio.to_thread.run_sync(next, self._pieces, None)
+            else:
+                piece = next(self._pieces, None)
+            if piece is None:
+                self._pieces = None
+                return None
+            if piece:
+                return piece
+
+
+def app_settings(data_dir: Path, db_url: str, **overrides: Any) -> Settings:
+    """The settings the functional suite's `seawall serve` ran with (its environment held only
+    the database, the admin password and the scan worker switched off), plus `overrides`.
+    Neither SEAWALL_* variables nor a ./seawall.toml of the test run leak in."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": db_url,
+        "admin_password": ADMIN_PASSWORD,
+        "scan_in_process": False,
+        "audit_flush_seconds": FLUSH_SECONDS,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@contextlib.contextmanager
+def app_server(
+    tmp: Path,
+    database: str = "sqlite",
+    scanning: bool = False,
+    clock: Clock | None = None,
+    prepare: Callable[[str, Path], None] | None = None,
+    **overrides: Any,
+) -> Iterator[InProcessServer]:
+    """The app over a fresh database of `database` and a data dir under `tmp`, started (its
+    lifespan entered) until the block ends. `overrides` are settings; `scanning` turns the
+    in-process scan worker on; `clock` (a tests.support.clock.FakeClock) is what the app reads
+    the time from, when given. `prepare(database_url, data_dir)` runs first (e.g. to restore
+    what an earlier release wrote)."""
+    data_dir = tmp / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with database_url(database, data_dir) as db_url:
+        settings = app_settings(data_dir, db_url, scan_in_process=scanning, **overrides)
+        if prepare is not None:
+            prepare(db_url, data_dir)
+        # As `seawall serve` prepares the database before its workers start.
+        upgrade(settings.effective_database_url)
+        asyncio.run(start_up(settings))
+        with running(settings, database, clock) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def running(
+    settings: Settings, database: str, clock: Clock | None = None
+) -> Iterator[InProcessServer]:
+    """`create_app(settings)` with its lifespan entered, in an event loop on its own thread."""
+    from seawall.app import create_app  # imported here: collecting tests needs no app
+
+    app = create_app(settings) if clock is None else create_app(settings, clock=clock)
+    server = InProcessServer(
+        host=HOST,
+        url=f"http://{HOST}",
+        data_dir=settings.data_dir,
+        database=database,
+        process=None,
+        log_path=None,
+        database_url=settings.effective_database_url,
+        settings=settings,
+        app=app,
+    )
+    # create_app configured structlog to write to standard output; route it instead.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(LOGS))
+    with anyio.from_thread.start_blocking_portal() as portal:
+        server.portal = portal
+        loop_thread = portal.call(threading.get_ident)
+        LOGS.by_thread[loop_thread] = server.lines
+        with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
+            try:
+                yield server
+            finally:
+                server.close_clients()
+        LOGS.by_thread.pop(loop_thread, None)
+        server.portal = None
