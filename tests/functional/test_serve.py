@@ -1,4 +1,5 @@
-"""`seawall serve` as a process: configuration sources, the loopback rule, TLS, SIGTERM."""
+"""`seawall serve` as a process: configuration sources, the loopback rule, TLS, SIGTERM. Commands
+that refuse before anything starts run in this process."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.cli import seawall
 from tests.support.registry import image_manifest, put_manifest
 from tests.support.server import (
     ADMIN_PASSWORD,
@@ -42,10 +44,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
     env.update(extra)
     return env
-
-
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SEAWALL, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 @contextlib.contextmanager
@@ -105,13 +103,14 @@ def test_listens_anywhere_and_is_closed_by_default(tmp_path: Path) -> None:
 
 
 def test_bad_configuration_is_reported(tmp_path: Path) -> None:
-    result = run_cli("serve", "--config", str(tmp_path / "missing.toml"), env=clean_env())
-    assert result.returncode == 2
+    # Refused before anything starts: the command runs in this process.
+    result = seawall("serve", "--config", str(tmp_path / "missing.toml"))
+    assert result.exit_code == 2
     assert "missing.toml" in result.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text("port = 70000\n")
-    result = run_cli("serve", "--config", str(bad), env=clean_env())
-    assert result.returncode == 2
+    result = seawall("serve", "--config", str(bad))
+    assert result.exit_code == 2
     assert "port" in result.stderr
 
 
@@ -202,15 +201,15 @@ def test_tls(tmp_path: Path) -> None:
 
 
 def test_db_upgrade_command(tmp_path: Path) -> None:
-    env = clean_env(SEAWALL_DATA_DIR=str(tmp_path))
-    result = run_cli("db", "upgrade", env=env)
-    assert result.returncode == 1  # no database here, and none made unasked
+    env = {"SEAWALL_DATA_DIR": str(tmp_path)}
+    result = seawall("db", "upgrade", env=env)
+    assert result.exit_code == 1  # no database here, and none made unasked
     assert not (tmp_path / "seawall.db").exists()
-    result = run_cli("db", "upgrade", "--create", env=env)
-    assert result.returncode == 0, result.stderr
+    result = seawall("db", "upgrade", "--create", env=env)
+    assert result.exit_code == 0, result.output
     assert (tmp_path / "seawall.db").is_file()
-    result = run_cli("db", "current", env=env)
-    assert result.returncode == 0
+    result = seawall("db", "current", env=env)
+    assert result.exit_code == 0
     assert "(head)" in result.stdout + result.stderr
 
 

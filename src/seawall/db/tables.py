@@ -3,6 +3,8 @@ plain SQL through the raw drivers (see store.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -197,6 +199,27 @@ login_failures = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
 )
 
+
+def _event_columns() -> list[sa.Column[Any]]:
+    """An audit event's columns (domain/audit.py `COLUMNS`), fresh for each table."""
+    return [
+        sa.Column("at", sa.String(32), nullable=False),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("actor_kind", sa.String(16), nullable=False),
+        sa.Column("address", sa.Text),
+        sa.Column("user_agent", sa.Text),
+        sa.Column("request_id", sa.Text),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("namespace", sa.Text),
+        sa.Column("repository", sa.Text),
+        sa.Column("reference", sa.Text),
+        sa.Column("digest", sa.Text),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Column("detail", sa.Text),
+    ]
+
+
 # The audit log (see domain/audit.py). `seq` comes from audit_chain, whose single row is the
 # chain's head: updating it serializes writers and carries the previous hash to the next row.
 audit_events = sa.Table(
@@ -209,20 +232,7 @@ audit_events = sa.Table(
         primary_key=True,
         autoincrement=False,
     ),
-    sa.Column("at", sa.String(32), nullable=False),
-    sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("actor_kind", sa.String(16), nullable=False),
-    sa.Column("address", sa.Text),
-    sa.Column("user_agent", sa.Text),
-    sa.Column("request_id", sa.Text),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("namespace", sa.Text),
-    sa.Column("repository", sa.Text),
-    sa.Column("reference", sa.Text),
-    sa.Column("digest", sa.Text),
-    sa.Column("outcome", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text),
-    sa.Column("detail", sa.Text),
+    *_event_columns(),
     sa.Column("hash", sa.String(64), nullable=False),
     # Every filter walks newest-first along one of these, so a filtered page reads only the
     # rows it returns (plus those other filters drop).
@@ -254,20 +264,7 @@ audit_pending = sa.Table(
         primary_key=True,
         autoincrement=True,
     ),
-    sa.Column("at", sa.String(32), nullable=False),
-    sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("actor_kind", sa.String(16), nullable=False),
-    sa.Column("address", sa.Text),
-    sa.Column("user_agent", sa.Text),
-    sa.Column("request_id", sa.Text),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("namespace", sa.Text),
-    sa.Column("repository", sa.Text),
-    sa.Column("reference", sa.Text),
-    sa.Column("digest", sa.Text),
-    sa.Column("outcome", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text),
-    sa.Column("detail", sa.Text),
+    *_event_columns(),
 )
 
 audit_archives = sa.Table(

@@ -22,11 +22,12 @@ from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.rights import Action, Actor
 from seawall.domain.scopes import parse_scope
 from seawall.errors import ErrorCode, RegistryError
+from seawall.http.challenge import www_authenticate
 from seawall.http.errors import WireError
 from seawall.services.access import AccessService
 from seawall.services.audit import AuditLog
 from seawall.services.auth import Authenticator, unauthorized
-from seawall.services.tokens import Claims, granted, www_authenticate
+from seawall.services.tokens import Claims, granted
 
 ChallengeError = Literal["insufficient_scope", "invalid_token"] | None
 

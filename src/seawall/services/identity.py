@@ -17,7 +17,7 @@ hash or a robot's secret.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,22 +190,16 @@ class IdentityService:
         """Refuses (`CONFLICT`; nothing changed, nothing recorded) to disable the last enabled
         site admin: with none left, nobody could manage users again."""
         action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
-        try:
-            return await self.identities.set_disabled(
-                name, disabled, self.audit.if_done(origin, action, reference=name)
-            )
-        except LastSiteAdmin as exc:
-            raise RegistryError(ErrorCode.CONFLICT, str(exc)) from None
+        recorded = self.audit.if_done(origin, action, reference=name)
+        return await _keeping_a_site_admin(self.identities.set_disabled(name, disabled, recorded))
 
     async def set_site_admin(self, origin: Origin, name: str, site_admin: bool) -> bool:
         """Refuses (`CONFLICT`) to take the role from the last enabled site admin."""
         action = AuditAction.USER_ADMIN_GRANTED if site_admin else AuditAction.USER_ADMIN_REVOKED
-        try:
-            return await self.identities.set_site_admin(
-                name, site_admin, self.audit.if_done(origin, action, reference=name)
-            )
-        except LastSiteAdmin as exc:
-            raise RegistryError(ErrorCode.CONFLICT, str(exc)) from None
+        recorded = self.audit.if_done(origin, action, reference=name)
+        return await _keeping_a_site_admin(
+            self.identities.set_site_admin(name, site_admin, recorded)
+        )
 
     # -- teams ----------------------------------------------------------------------------
 
@@ -387,6 +381,15 @@ class IdentityService:
             detail={"pattern": pattern},
         )
         return await self.identities.revoke(namespace, pattern, principal, recorded)
+
+
+async def _keeping_a_site_admin(change: Awaitable[bool]) -> bool:
+    """A user change the store refuses when it would leave no enabled site admin: refused
+    as `CONFLICT` (nothing changed, nothing recorded)."""
+    try:
+        return await change
+    except LastSiteAdmin as exc:
+        raise RegistryError(ErrorCode.CONFLICT, str(exc)) from None
 
 
 def _robot_namespace(name: str) -> str:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import jwt
 
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
-from seawall.domain.scopes import ResourceActions, format_scopes
+from seawall.domain.scopes import ResourceActions
 from seawall.services.keys import KeyFileError, SigningKeys
 
 ALGORITHMS = frozenset({"ES256", "RS256"})
@@ -204,25 +204,6 @@ def granted(claims: Claims, type: str, name: str, action: str) -> bool:
     )
 
 
-def www_authenticate(
-    realm: str,
-    service: str,
-    scopes: Iterable[ResourceActions] = (),
-    error: Literal["insufficient_scope", "invalid_token"] | None = None,
-) -> str:
-    """The `WWW-Authenticate` value sending a client to the token endpoint.
-
-    `error="insufficient_scope"` tells a client whose token lacks the scope to get another.
-    """
-    parameters = [("realm", realm), ("service", service)]
-    scope = format_scopes(scopes)
-    if scope:
-        parameters.append(("scope", scope))
-    if error is not None:
-        parameters.append(("error", error))
-    return "Bearer " + ",".join(f'{key}="{_quoted(value)}"' for key, value in parameters)
-
-
 def _claims(payload: Mapping[str, Any], now: float) -> Claims:
     times: dict[str, float] = {}
     for claim in ("exp", "nbf", "iat"):
@@ -256,9 +237,3 @@ def _access(value: object) -> tuple[ResourceActions, ...]:
             raise TokenError("an 'access' entry's 'actions' is not a list of strings")
         entries.append(ResourceActions(resource_type, name, tuple(actions)))
     return tuple(entries)
-
-
-def _quoted(value: str) -> str:
-    if any(character in value for character in "\r\n"):
-        raise ValueError(f"line break in a WWW-Authenticate parameter: {value!r}")
-    return value.replace("\\", "\\\\").replace('"', '\\"')

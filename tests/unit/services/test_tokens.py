@@ -22,7 +22,6 @@ from seawall.services.tokens import (
     TokenIssuer,
     TokenVerifier,
     granted,
-    www_authenticate,
 )
 from tests.support.clock import FakeClock
 
@@ -456,29 +455,3 @@ def test_a_worker_verifies_a_token_signed_with_a_key_another_worker_added(
     token = _issue(TokenIssuer(worker_b, ISSUER, TTL), "repository:a:pull")
     monotonic.advance(10.0)
     assert TokenVerifier(worker_a, ISSUER, SERVICE, clock=clock).verify(token)
-
-
-# The challenge.
-
-
-def test_www_authenticate_challenge() -> None:
-    realm = "https://registry.example.test/token"
-    assert www_authenticate(realm, SERVICE) == (f'Bearer realm="{realm}",service="{SERVICE}"')
-    assert www_authenticate(
-        realm, SERVICE, [parse_scope("repository:samalba/my-app:pull,push")]
-    ) == (f'Bearer realm="{realm}",service="{SERVICE}",scope="repository:samalba/my-app:pull,push"')
-    assert www_authenticate(
-        realm,
-        SERVICE,
-        parse_scopes(["repository:a:pull", "repository:b:pull,push"]),
-        error="insufficient_scope",
-    ) == (
-        f'Bearer realm="{realm}",service="{SERVICE}",'
-        'scope="repository:a:pull repository:b:pull,push",error="insufficient_scope"'
-    )
-
-
-def test_www_authenticate_quotes_and_refuses_line_breaks() -> None:
-    assert www_authenticate('a"b', "c\\d") == 'Bearer realm="a\\"b",service="c\\\\d"'
-    with pytest.raises(ValueError, match="line break"):
-        www_authenticate("https://x/token\r\nSet-Cookie: a=b", SERVICE)
