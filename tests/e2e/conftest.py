@@ -1,7 +1,9 @@
+"""The e2e suite's clients. The registry they talk to is the shared `registry` fixture (a real
+`seawall serve` per database, tests/conftest.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,17 +17,14 @@ from tests.support.clients import (
     docker_daemon,
     podman_client,
 )
-from tests.support.server import DATABASES, RunningServer, seawall_server
+from tests.support.server import RunningServer, require_tool
+from tests.support.skopeo import Skopeo
 
 
-@pytest.fixture(scope="session", params=DATABASES)
-def registry(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """One real `seawall serve` per database for the whole e2e session."""
-    tmp: Path = tmp_path_factory.mktemp(f"seawall-{request.param}")
-    with seawall_server(tmp, database=request.param, workers=2) as server:
-        yield server
+@pytest.fixture
+def skopeo(registry: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+    """skopeo logged in as the registry's admin (a module's own `registry`, if it has one)."""
+    return Skopeo.logged_in(require_tool("skopeo"), registry, tmp_path_factory.mktemp("skopeo"))
 
 
 # --- session-wide clients, for the client matrix and the auth tests -----------------------

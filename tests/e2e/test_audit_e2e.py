@@ -32,12 +32,6 @@ pytestmark = pytest.mark.e2e
 AFTER_FLUSH = 1.5
 
 
-@pytest.fixture
-def skopeo(registry: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
-    """skopeo logged in as the registry's admin."""
-    return Skopeo.logged_in(require_tool("skopeo"), registry, tmp_path_factory.mktemp("skopeo"))
-
-
 def unique_repo(kind: str) -> str:
     return f"e2e-audit/{kind}-{secrets.token_hex(4)}"
 

@@ -62,12 +62,6 @@ def registry(
         yield server
 
 
-@pytest.fixture
-def skopeo(registry: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
-    """skopeo logged in as the registry's admin."""
-    return Skopeo.logged_in(require_tool("skopeo"), registry, tmp_path_factory.mktemp("skopeo"))
-
-
 def skopeo_as(registry: RunningServer, authfile: Path) -> Skopeo:
     return Skopeo(require_tool("skopeo"), registry, authfile)
 

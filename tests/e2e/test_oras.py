@@ -24,19 +24,13 @@ import pytest
 from tests.support.clients import oras_client
 from tests.support.layouts import OCI_EMPTY, OCI_MANIFEST, Descriptor, Layout, add_image
 from tests.support.referrers import get_referrers
-from tests.support.server import RunningServer, require_tool
+from tests.support.server import RunningServer
 from tests.support.skopeo import Skopeo
 
 pytestmark = pytest.mark.e2e
 
 NOTE_TYPE = "application/vnd.seawall.e2e.note.v1+json"
 SIG_TYPE = "application/vnd.seawall.e2e.signature.v1+json"
-
-
-@pytest.fixture
-def skopeo(registry: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
-    """skopeo logged in as the registry's admin."""
-    return Skopeo.logged_in(require_tool("skopeo"), registry, tmp_path_factory.mktemp("skopeo"))
 
 
 @pytest.fixture

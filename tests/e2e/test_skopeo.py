@@ -24,7 +24,7 @@ from tests.support.layouts import (
     all_blob_digests,
 )
 from tests.support.referrers import get_referrers
-from tests.support.server import RunningServer, require_tool
+from tests.support.server import RunningServer
 from tests.support.skopeo import Skopeo
 
 pytestmark = pytest.mark.e2e
@@ -35,12 +35,6 @@ R = TypeVar("R")
 CONCURRENCY = 20
 SBOM_TYPE = "application/vnd.seawall.e2e.sbom.v1+json"
 SIG_TYPE = "application/vnd.seawall.e2e.signature.v1+json"
-
-
-@pytest.fixture
-def skopeo(registry: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
-    """skopeo logged in as the registry's admin."""
-    return Skopeo.logged_in(require_tool("skopeo"), registry, tmp_path_factory.mktemp("skopeo"))
 
 
 def unique(kind: str) -> str:

@@ -545,8 +545,14 @@ def test_a_server_archives_beyond_its_row_limit(kind: str, tmp_path: Path) -> No
         for _ in range(12):  # each a login:failed (or login:throttled) row
             server.http.get(f"{server.url}/v2/", auth=("nobody", "wrong-password"))
         archive_dir = server.data_dir / "audit-archive"
+
+        async def archived(meta: MetadataStore) -> list[StoredEvent]:
+            return await AuditStore(meta.backend).query(AuditFilter(action="audit:archived"))
+
+        # The archive is written first, its rows removed, then `audit:archived` recorded.
+        database = Database(kind, server.database_url)
         deadline = time.monotonic() + 30
-        while not list(archive_dir.glob("*.jsonl.gz")) and time.monotonic() < deadline:
+        while not database.run(archived) and time.monotonic() < deadline:
             time.sleep(0.2)
         files = sorted(archive_dir.glob("*.jsonl.gz"))
         assert files, server.log()
@@ -557,8 +563,8 @@ def test_a_server_archives_beyond_its_row_limit(kind: str, tmp_path: Path) -> No
             report = await archiver_for(store, tmp_path / "unused").verify_table()
             assert report.ok, report.broken
             assert report.first_seq is not None and report.first_seq > 1
-            archived = await store.query(AuditFilter(action="audit:archived"))
-            assert archived and archived[-1].event.actor_kind == "system"
+            rows = await archived(meta)
+            assert rows and rows[-1].event.actor_kind == "system"
 
-        Database(kind, server.database_url).run(check)
+        database.run(check)
         assert "audit archiving failed" not in server.log()

@@ -217,10 +217,6 @@ def test_udp_syslog_and_webhook_receive_every_event(
         assert (pulled["_facility"], pulled["_severity"]) == (13, 5)  # notice
 
 
-# The TCP forwarder leaves its connection to the collector open when it is stopped
-# (`SyslogForwarder._run_tcp` has no `finally: writer.close()`); in this process that shows as
-# an unclosed StreamWriter. Remove this filter once the forwarder closes it.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_tcp_syslog_and_webhook_retries(
     tmp_path: Path,
     tcp_listener: tuple[int, Collected],

@@ -28,9 +28,9 @@ from seawall.services.access import AccessService
 from seawall.services.audit import AuditLog
 from tests.support.cli import env_of
 from tests.support.cli import seawall as run_command
-from tests.support.databases import Database, backend_for, migrated_database
+from tests.support.databases import Database, backend_for
 from tests.support.registry import push_blob, sha256
-from tests.support.server import ADMIN_PASSWORD, DATABASES, RunningServer
+from tests.support.server import ADMIN_PASSWORD, RunningServer
 
 
 def uid(prefix: str) -> str:
@@ -197,9 +197,8 @@ def test_a_push_creating_a_namespace_is_recorded(
     assert detail(created) == {"public": False, "via": "push", "repository": f"{ns}/app"}
 
 
-@pytest.mark.parametrize("kind", DATABASES)
 def test_a_user_whose_push_creates_a_namespace_is_recorded_as_its_admin(
-    kind: str, tmp_path: Path
+    database: Database,
 ) -> None:
     async def scenario(store: MetadataStore) -> None:
         audit_store = AuditStore(store.backend)
@@ -223,8 +222,7 @@ def test_a_user_whose_push_creates_a_namespace_is_recorded_as_its_admin(
         policy = await access.policy("dana")
         assert policy is not None and policy.members == {"user:dana": Role.ADMIN}
 
-    with migrated_database(kind, tmp_path) as url:
-        Database(kind, url).run(scenario)
+    database.run(scenario)
 
 
 def test_commands_record_the_operating_system_user(server: RunningServer) -> None:

@@ -140,6 +140,9 @@ def test_rows_a_crashed_process_left_pending_are_chained_by_the_next_pass(
         await store.backend.transaction(
             [Step(f"INSERT INTO audit_pending ({columns}) VALUES ({marks})", tuple(left))]
         )
+        waiting = await AuditArchiver(audit.store, audit, Path("/no-archives")).verify_table()
+        assert waiting.ok
+        assert any("1 row(s) are committed" in note for note in waiting.notes), waiting.notes
         await audit.start()
         try:
             for _ in range(200):

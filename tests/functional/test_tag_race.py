@@ -3,8 +3,8 @@
 A developer (push, no delete) may create tags but not point an existing one elsewhere. If the
 check reads the tag outside the push's transaction, a tag that another push creates in between
 is moved anyway. This interleaving exists only on PostgreSQL (SQLite runs one write transaction
-at a time), so the test runs there, against the real server: a side connection holds the other
-push's tag row, uncommitted, while the developer's push arrives.
+at a time), so the test runs there, against the app in this process: a side connection holds
+the other push's tag row, uncommitted, while the developer's push arrives.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import asyncpg
 import httpx
 
 from seawall.db.postgres import asyncpg_dsn
+from tests.support.app import app_server
 from tests.support.registry import image_manifest, put_manifest, sha256
-from tests.support.server import seawall_server
 
 
 def test_a_developer_never_moves_a_tag_created_by_a_concurrent_push(tmp_path: Path) -> None:
     with (
-        seawall_server(tmp_path, database="postgres") as server,
-        httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as admin,
-        httpx.Client(base_url=server.url, auth=("dev", "dev-password-1234"), timeout=30) as as_dev,
+        app_server(tmp_path, "postgres") as server,
+        server.client(auth=server.auth) as admin,
+        server.client(auth=("dev", "dev-password-1234")) as as_dev,
     ):
         ns, dev, password = "race-" + secrets.token_hex(3), "dev", "dev-password-1234"
         api = f"{server.url}/api/v1"

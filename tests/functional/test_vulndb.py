@@ -7,7 +7,7 @@ import asyncio
 import json
 import shutil
 import zipfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,18 +23,17 @@ from seawall.scan.osv_files import Problem, RawRecord, read_records
 from seawall.services.audit import AuditLog
 from seawall.services.vulndb import ImportResult, VulnDbService
 from tests.support.cli import seawall as run_command
-from tests.support.databases import backend_for, migrated_database
-from tests.support.server import DATABASES
+from tests.support.databases import Database, backend_for
 
 T = TypeVar("T")
 DATA = Path(__file__).parents[1] / "data" / "osv"
 SAMPLES = 10
 
 
-@pytest.fixture(params=DATABASES)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with migrated_database(request.param, tmp_path) as database_url:
-        yield database_url
+@pytest.fixture
+def url(database: Database) -> str:
+    """An empty migrated database, of each kind (tests/conftest.py)."""
+    return database.url
 
 
 def run(url: str, work: Callable[[VulnDbService], Awaitable[T]]) -> T:

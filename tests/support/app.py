@@ -131,8 +131,9 @@ class InProcessServer(RunningServer):
         headers: Mapping[str, str | bytes] | None = None,
         body: bytes = b"",
     ) -> RawResponse:
-        """Send exactly this request line and these header bytes (nothing normalised, no
-        header added), as a client writing to a socket would."""
+        """Send exactly this request line and these header bytes, nothing normalised, as a
+        client writing to a socket would (a Host header is added when none is given, as
+        http.client adds one)."""
         raw_target = target.encode() if isinstance(target, str) else target
         raw_headers = [
             (key.lower().encode(), value if isinstance(value, bytes) else value.encode())
@@ -210,6 +211,7 @@ class InProcessServer(RunningServer):
             await self.app(scope, receive, send)
         except Exception:  # the app answered 500 (or nothing); a real server logs the error
             self.errors.append(traceback.format_exc())
+            sys.stderr.write(self.errors[-1])  # shown with the test's output if it fails
         finally:
             done.set()
         if status is None:

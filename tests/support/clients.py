@@ -214,7 +214,25 @@ class Skopeo:
         return sha256(raw), manifest
 
 
-class DockerClient(Client):
+class LoginClient(Client):
+    """A client with a `login` command that asks the registry (docker, podman): `login` runs it
+    once per host and credentials."""
+
+    logged_in: dict[str, tuple[str, str]]
+
+    def login(self, host: str, username: str, password: str) -> None:
+        if self.logged_in.get(host) != (username, password):
+            self.try_login(host, username, password, check=True)
+            self.logged_in[host] = (username, password)
+
+    def try_login(
+        self, host: str, username: str, password: str, *, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """The client's own login command; fails (ClientError) only with `check`."""
+        raise NotImplementedError
+
+
+class DockerClient(LoginClient):
     name = "docker"
 
     def __init__(self, tmp: Path, daemon: Daemon, socket: Path, daemon_json: Path) -> None:
@@ -239,11 +257,6 @@ class DockerClient(Client):
             context=self.daemon.log,
             stdin=stdin,
         )
-
-    def login(self, host: str, username: str, password: str) -> None:
-        if self.logged_in.get(host) != (username, password):
-            self.try_login(host, username, password, check=True)
-            self.logged_in[host] = (username, password)
 
     def try_login(
         self,
@@ -331,7 +344,7 @@ class DockerClient(Client):
         )
 
 
-class PodmanClient(Client):
+class PodmanClient(LoginClient):
     name = "podman"
 
     def __init__(self, tmp: Path) -> None:
@@ -370,11 +383,6 @@ class PodmanClient(Client):
         self, *args: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return run([*self.base, *args], env=self.env, check=check, stdin=stdin)
-
-    def login(self, host: str, username: str, password: str) -> None:
-        if self.logged_in.get(host) != (username, password):
-            self.try_login(host, username, password, check=True)
-            self.logged_in[host] = (username, password)
 
     def try_login(
         self,

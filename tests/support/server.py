@@ -1,4 +1,6 @@
-"""Start a real `seawall serve` process for functional and e2e tests.
+"""Start a real `seawall serve` process, for the tests where the process is the point: real
+registry clients (e2e), sockets and Granian's limits, signals, several workers. Other functional
+tests run the app in this process (tests/support/app.py) and share `RunningServer`'s view of it.
 
 Every database a suite runs against is a fresh one: a new SQLite file in a temp dir, or a new
 PostgreSQL database on the local server, dropped afterwards.

@@ -90,6 +90,10 @@ class AuditStore:
             return Trail(None, events, committed, settle)
         return Trail(self._head_sql, events, committed, None)
 
+    async def pending_count(self) -> int:
+        row = await self.backend.fetchone("SELECT count(*) FROM audit_pending")
+        return int(row[0]) if row else 0
+
     async def has_pending(self) -> bool:
         """Are there committed rows waiting to be chained (a cheap read)?"""
         return await self.backend.fetchone("SELECT 1 FROM audit_pending LIMIT 1") is not None

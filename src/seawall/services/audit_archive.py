@@ -230,6 +230,12 @@ class AuditArchiver:
             if last > now_seq:
                 reason = f"rows {now_seq + 1}..{last} were not written through the chain head"
                 broken = Break(now_seq + 1, reason)
+        pending = await self.store.pending_count()
+        if pending:
+            notes.append(
+                f"{pending} row(s) are committed with their changes but not chained yet; a"
+                " running server chains them within audit_flush_seconds"
+            )
         return Verification(
             rows=chain.rows,
             first_seq=anchor.next_seq if chain.rows else None,

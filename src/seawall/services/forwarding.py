@@ -132,26 +132,30 @@ class SyslogForwarder(_Queued):
     async def _run_tcp(self) -> None:
         writer: asyncio.StreamWriter | None = None
         delay = 0.1
-        while True:
-            row = await self.queue.get()
-            message = syslog_message(row, self.facility, self.hostname)
-            while True:  # a row is held until the collector takes it
-                try:
-                    if writer is None:
-                        _, writer = await asyncio.open_connection(self.host, self.port)
-                    writer.write(b"%d " % len(message) + message)
-                    await writer.drain()
-                    delay = 0.1
-                    break
-                except OSError as exc:
-                    log.warning("syslog forwarding failed; reconnecting", error=str(exc))
-                    if writer is not None:
-                        writer.close()
-                        writer = None
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-            self.sent += 1
-            self.queue.task_done()
+        try:
+            while True:
+                row = await self.queue.get()
+                message = syslog_message(row, self.facility, self.hostname)
+                while True:  # a row is held until the collector takes it
+                    try:
+                        if writer is None:
+                            _, writer = await asyncio.open_connection(self.host, self.port)
+                        writer.write(b"%d " % len(message) + message)
+                        await writer.drain()
+                        delay = 0.1
+                        break
+                    except OSError as exc:
+                        log.warning("syslog forwarding failed; reconnecting", error=str(exc))
+                        if writer is not None:
+                            writer.close()
+                            writer = None
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 30.0)
+                self.sent += 1
+                self.queue.task_done()
+        finally:  # stopped (cancelled): the connection goes with the task
+            if writer is not None:
+                writer.close()
 
 
 class WebhookForwarder(_Queued):
