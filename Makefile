@@ -19,8 +19,10 @@ run: $(STAMP)
 	$(BIN)/seawall serve
 
 ## make test: install what the tests need (Python deps, skopeo, podman, docker, containerd...) and run every suite on SQLite and PostgreSQL
+## in TEST_WORKERS processes (pytest-xdist; the e2e suite stays in one of them)
+TEST_WORKERS ?= 2
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## make lint: ruff (check + format) and mypy --strict
 lint: $(STAMP)

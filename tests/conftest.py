@@ -89,3 +89,11 @@ def database(migrated: Database) -> Database:
     """The module's database, emptied for this test."""
     migrated.empty()
     return migrated
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2`), the e2e suite runs in one worker: its session-wide
+    registries and client daemons (docker, containerd, podman) start once, not once per worker."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None or "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.xdist_group("e2e"))

@@ -27,6 +27,7 @@ import secrets
 import signal
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -347,7 +348,7 @@ class DockerClient(LoginClient):
 class PodmanClient(LoginClient):
     name = "podman"
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, runroot: Path) -> None:
         self.tmp = tmp
         self.registries_conf = tmp / "registries.conf"
         self.registries_conf.write_text("unqualified-search-registries = []\n")
@@ -364,7 +365,7 @@ class PodmanClient(LoginClient):
             "--root",
             str(tmp / "root"),
             "--runroot",
-            str(tmp / "runroot"),
+            str(runroot),
             "--storage-driver",
             "vfs",
             "--tmpdir",
@@ -677,14 +678,18 @@ def docker_daemon(tmp: Path, containerd: Containerd) -> Iterator[DockerClient]:
 def podman_client(tmp: Path) -> Iterator[PodmanClient]:
     """podman with storage (vfs), run dir, tmp dirs and registries.conf under `tmp`."""
     require_tool("podman")
+    # podman refuses a run root path longer than 50 characters, and pytest's temporary
+    # directories (more so under pytest-xdist) are longer: it gets a short one of its own.
+    runroot = Path(tempfile.mkdtemp(prefix="seawall-podman-", dir="/tmp"))
     try:
-        client = PodmanClient(tmp)
+        client = PodmanClient(tmp, runroot)
         proc = client.podman("version", "--format", "{{.Client.Version}}", check=False)
         if proc.returncode != 0:
             raise DaemonError(f"podman does not work here:\n{proc.stdout}\n{proc.stderr}")
         yield client
     finally:
         remove_tree(tmp)
+        remove_tree(runroot)
 
 
 @contextmanager
