@@ -5,10 +5,10 @@ file already holds (see services/audit_archive.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from seawall.db.store import Row, Rows, SqlBackend, Step, Then, commit
+from seawall.db.store import Row, Rows, SqlBackend, Step, Then
 from seawall.domain.audit import (
     COLUMNS,
     GENESIS,
@@ -21,19 +21,13 @@ from seawall.domain.audit import (
 # Built once from the fixed column names of domain/audit.py; values always go as parameters.
 _SELECT = f"SELECT seq, {', '.join(COLUMNS)}, hash FROM audit_events"  # noqa: S608
 _ROW_COLUMNS = ("seq", *COLUMNS, "hash")
-_INSERT = (
-    f"INSERT INTO audit_events ({', '.join(_ROW_COLUMNS)})"  # noqa: S608
-    f" VALUES ({', '.join('?' for _ in _ROW_COLUMNS)})"
-)
 PAGE = 5000
-_INSERT_PENDING = (
-    f"INSERT INTO audit_pending ({', '.join(COLUMNS)})"  # noqa: S608
-    f" VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
+_INSERT_PENDING = f"INSERT INTO audit_pending ({', '.join(COLUMNS)}) VALUES "  # noqa: S608
+_PENDING_ROW = f"({', '.join('?' for _ in COLUMNS)})"
 _SELECT_PENDING = f"SELECT id, {', '.join(COLUMNS)} FROM audit_pending"  # noqa: S608
-# Up to this many rows go in as single INSERTs (one round trip each); more go as one COPY,
-# which costs a round trip for its column types on top.
-FEW_ROWS = 4
+# Up to this many pending rows go in as one multi-row INSERT; more go as one COPY (a round trip
+# for its column types on top).
+FEW_ROWS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +69,14 @@ class AuditStore:
     def trail(
         self,
         events: Callable[[list[Any]], Sequence[AuditEvent]],
-        committed: Callable[[list[StoredEvent]], None] | None = None,
         settle: Callable[[], Awaitable[None]] | None = None,
     ) -> Trail:
         """The audit rows of a write transaction, committed with it: `events(results)` works
-        them out from the results of the transaction's own steps.
-
-        SQLite chains them there and then (its one writer holds the database anyway);
-        `committed(rows)` is then told the rows, to forward them. PostgreSQL writes them to
-        `audit_pending` in the transaction, since taking the chain head there would queue every
-        write in every process behind it; `settle()` is awaited after the commit and returns
-        once they are chained (`chain_pending`, in batches)."""
-        if self.backend.dialect == "postgresql":
-            return Trail(None, events, committed, settle)
-        return Trail(self._head_sql, events, committed, None)
+        them out from the results of the transaction's own steps. They go to `audit_pending`
+        in the transaction (taking the chain head there would queue every write of every
+        process behind it), and `settle()`, awaited after the commit, returns once they are
+        chained (`chain_pending`, in batches)."""
+        return Trail(events, settle)
 
     async def pending_count(self) -> int:
         row = await self.backend.fetchone("SELECT count(*) FROM audit_pending")
@@ -136,9 +124,23 @@ class AuditStore:
 
     async def append(self, events: Sequence[AuditEvent]) -> list[StoredEvent]:
         """Chain and insert `events`, in order, in one transaction; the rows as stored."""
-        trail = Trail(self._head_sql, lambda _: events)  # chained here, on every database
-        await commit(self.backend, [], trail)
-        return trail.stored
+        stored: list[StoredEvent] = []
+
+        def chained(results: list[Any]) -> list[Step | Rows]:
+            seq, previous = int(results[0][0]), str(results[0][1])
+            records = []
+            for event in events:
+                seq += 1
+                previous = chain_hash(previous, event.canonical())
+                stored.append(StoredEvent(seq, event, previous))
+                records.append((seq, *event, previous))
+            return [
+                Rows("audit_events", _ROW_COLUMNS, records),
+                Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
+            ]
+
+        await self.backend.transaction([Step(self._head_sql, want="one"), Then(chained)])
+        return stored
 
     async def head(self) -> tuple[int, str]:
         row = await self.backend.fetchone("SELECT seq, hash FROM audit_chain WHERE id = 1")
@@ -279,55 +281,30 @@ class ArchiveMismatch(Exception):
 
 @dataclass(slots=True)
 class Trail:
-    """The end of a write transaction: the audit rows its results call for. With `head_sql`
-    they are chained here, the head held only from there to the commit; without it they go to
-    `audit_pending`, and `settle()` waits until they are chained."""
+    """The end of a write transaction: the audit rows its results call for, inserted into
+    `audit_pending` in that transaction; `settle()` then waits until they are chained."""
 
-    head_sql: str | None
     events: Callable[[list[Any]], Sequence[AuditEvent]]
-    committed: Callable[[list[StoredEvent]], None] | None = None
     settle: Callable[[], Awaitable[None]] | None = None
-    stored: list[StoredEvent] = field(default_factory=list)
     pending: int = 0
 
     def steps(self, count: int) -> list[Step | Rows | Then]:
         """The steps to run after the transaction's first `count` steps."""
-        if self.head_sql is None:
-            return [Then(lambda results: self._pending(self.events(results[:count])))]
-
-        def chained(results: list[Any]) -> list[Step | Rows]:
-            events = self.events(results[:count])
-            self.stored.clear()
-            if not events:
-                return []
-            seq, previous = int(results[count][0]), str(results[count][1])
-            records = []
-            for event in events:
-                seq += 1
-                previous = chain_hash(previous, event.canonical())
-                self.stored.append(StoredEvent(seq, event, previous))
-                records.append((seq, *event, previous))
-            inserts: list[Step | Rows]
-            if len(records) <= FEW_ROWS:
-                inserts = [Step(_INSERT, record) for record in records]
-            else:
-                inserts = [Rows("audit_events", _ROW_COLUMNS, records)]
-            return [
-                *inserts,
-                Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
-            ]
-
-        return [Step(self.head_sql, want="one"), Then(chained)]
+        return [Then(lambda results: self._pending(self.events(results[:count])))]
 
     def _pending(self, events: Sequence[AuditEvent]) -> list[Step | Rows]:
         self.pending = len(events)
-        if len(events) <= FEW_ROWS:
-            return [Step(_INSERT_PENDING, tuple(event)) for event in events]
-        return [Rows("audit_pending", COLUMNS, [tuple(event) for event in events])]
+        if not events:
+            return []
+        if len(events) > FEW_ROWS:
+            return [Rows("audit_pending", COLUMNS, [tuple(event) for event in events])]
+        # One statement for the few rows a write records: one round trip (and, on SQLite,
+        # one hop of the writer thread) however many.
+        values = ", ".join(_PENDING_ROW for _ in events)
+        row_args = tuple(value for event in events for value in event)
+        return [Step(_INSERT_PENDING + values, row_args)]
 
     async def done(self) -> None:
-        """The transaction committed: forward what was chained, or wait for the chaining."""
-        if self.stored and self.committed is not None:
-            self.committed(self.stored)
+        """The transaction committed: wait until its rows are chained."""
         if self.pending and self.settle is not None:
             await self.settle()

@@ -191,6 +191,14 @@ _LINKED_BLOB = (
     "SELECT b.size FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id"
     " JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?"
 )
+_BLOB_SIZES = (
+    "SELECT rb.digest, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
+    " WHERE rb.repository_id = ? AND rb.digest IN"
+)
+_MANIFEST_SIZES = (
+    "SELECT rm.digest, m.size FROM repository_manifests rm JOIN manifests m"
+    " ON m.digest = rm.digest WHERE rm.repository_id = ? AND rm.digest IN"
+)
 _TAG_DIGEST = "SELECT digest FROM tags WHERE repository_id = ? AND name = ?"
 _LINKED = (
     " FROM repositories r JOIN repository_manifests rm ON rm.repository_id = r.id"
@@ -371,13 +379,14 @@ class MetadataStore:
         a caller who may only create tags."""
         now = self.clock.now()
         change = TagChange()
-        steps: list[Step | Rows | Then] = [
-            *self._linked_size_steps(repository_id, m.blob_digests, m.manifest_digests),
-        ]
+        blobs = self._linked_sizes(_BLOB_SIZES, repository_id, m.blob_digests)
+        manifests = self._linked_sizes(_MANIFEST_SIZES, repository_id, m.manifest_digests)
+        steps: list[Step | Rows | Then] = [*blobs, *manifests]
 
         def checked(results: list[Any]) -> list[Step]:
             if check is not None:
-                check(_sizes(results[0]), _sizes(results[1]))
+                found = iter(results)
+                check(*(_sizes(next(found)) if read else {} for read in (blobs, manifests)))
             return []
 
         steps += [
@@ -435,33 +444,16 @@ class MetadataStore:
             )
         ]
 
-    def _linked_size_steps(
-        self, repository_id: int, blob_digests: Sequence[str], manifest_digests: Sequence[str]
-    ) -> list[Step]:
-        """Two reads: (digest, size) of those of these blobs and manifests the repository
-        links to. On PostgreSQL the rows are share-locked, so that nothing unlinks or removes
-        them before the transaction that references them commits."""
+    def _linked_sizes(self, sql: str, repository_id: int, digests: Sequence[str]) -> list[Step]:
+        """The read of (digest, size) of those of `digests` the repository links (none when
+        there are none to look up). On PostgreSQL the rows are share-locked, so that nothing
+        unlinks or removes them before the transaction that references them commits."""
+        unique = tuple(dict.fromkeys(digests))
+        if not unique:
+            return []
         lock = " FOR SHARE" if self.backend.dialect == "postgresql" else ""
-        reads = []
-        for sql, digests in (
-            (
-                "SELECT rb.digest, b.size FROM repository_blobs rb JOIN blobs b"
-                " ON b.digest = rb.digest WHERE rb.repository_id = ? AND rb.digest IN",
-                blob_digests,
-            ),
-            (
-                "SELECT rm.digest, m.size FROM repository_manifests rm JOIN manifests m"
-                " ON m.digest = rm.digest WHERE rm.repository_id = ? AND rm.digest IN",
-                manifest_digests,
-            ),
-        ):
-            unique = tuple(dict.fromkeys(digests))
-            if not unique:
-                reads.append(Step("SELECT NULL, NULL WHERE 1 = 0", (), "all"))
-                continue
-            marks = ", ".join("?" for _ in unique)
-            reads.append(Step(sql + " (" + marks + ")" + lock, (repository_id, *unique), "all"))
-        return reads
+        marks = ", ".join("?" for _ in unique)
+        return [Step(sql + " (" + marks + ")" + lock, (repository_id, *unique), "all")]
 
     def _tag_steps(
         self,

@@ -224,7 +224,7 @@ class AuditLog:
         """The audit rows of a write, chained inside the write's own transaction (see
         `seawall.db.audit.commit`): `events(results)` works them out from what the transaction
         did. Once committed they are forwarded like every other row."""
-        return self.store.trail(events, self._delivered, self._settle)
+        return self.store.trail(events, self._settle)
 
     def recorder(self, events: Callable[[T], Sequence[AuditEvent]]) -> Callable[[T], Trail]:
         """How a store's write is recorded: `events(outcome)` are its rows, worked out from
