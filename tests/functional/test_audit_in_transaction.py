@@ -1,10 +1,9 @@
 """A write and the audit rows that record it commit together, on both databases.
 
-SQLite chains the rows inside the write's transaction. PostgreSQL writes them to `audit_pending`
-in that transaction and chains them in batches afterwards (taking the chain head inside every
-write would queue all writers of all processes behind it); a row a crashed process left there is
-chained by the next pass of any process. Either way: no write without its rows, no rows without
-their write, and a gap-free chain.
+The rows go to `audit_pending` in the write's transaction and are chained in batches afterwards
+(taking the chain head inside every write would queue all writers of all processes behind it);
+a row a crashed process left there is chained by the next pass of any process. No write without
+its rows, no rows without their write, and a gap-free chain.
 """
 
 from __future__ import annotations

@@ -252,9 +252,9 @@ audit_chain = sa.Table(
     sa.Column("archive_lease_until", sa.Float, nullable=False),
 )
 
-# Audit rows committed with the write they record but not chained yet (PostgreSQL): a write
-# inserts here without waiting on the chain head, and a writer task chains them in batches
-# (services/audit.py). SQLite chains inside the write itself and leaves this table empty.
+# Audit rows committed with the write they record but not chained yet: a write inserts here
+# without waiting on the chain head, and a writer task chains them in batches
+# (services/audit.py), so the table is normally empty within milliseconds.
 audit_pending = sa.Table(
     "audit_pending",
     metadata,

@@ -1,11 +1,14 @@
 """`AuditLog`: how the rest of Seawall records events.
 
-`record` writes before it returns (the caller answers the client after that). `later` queues
-an event and returns at once: pulls use it, so a pull never waits for the database. One writer
-task per process drains both: a waiting `record` is written at once together with whatever is
-queued (group commit); otherwise the queue is written every `flush_seconds`, so a crash loses
-at most that interval of queued events. Committed rows go to the forwarders (syslog, webhook),
-which never block the writer.
+A change to the registry records itself through `recorder` / `if_done`: its rows are written
+in the change's own transaction (to `audit_pending`), and the change returns once the writer
+task has chained them. `record` writes an event that goes with no change (a login, a refusal)
+before it returns. `later` queues an event and returns at once: pulls use it, so a pull never
+waits for the database. One writer task per process does all three: a waiting `record` and the
+pending rows are written at once together with whatever is queued (group commit); otherwise the
+queue is written every `flush_seconds`, so a crash loses at most that interval of queued pulls
+(never a change's rows, which are committed with it). Chained rows go to the forwarders (syslog,
+webhook), which never block the writer.
 """
 
 from __future__ import annotations
