@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -223,6 +224,33 @@ def test_a_robot_lives_at_most_3650_days_through_the_api_and_the_cli(
     created = json.loads(longest.stdout)
     assert created["expires_at"] - time.time() == pytest.approx(3650 * 86400, abs=600)
     assert created["scopes"] == scopes
+
+
+def test_a_robot_scope_takes_the_same_actions_through_the_api_and_the_cli(
+    api: Api, settings: Settings
+) -> None:
+    """Which actions a robot's scope may hold is the service's rule: both ways take catalog
+    and manage (the API once took only pull, push and delete), and both refuse an unknown one."""
+    wide = [{"pattern": "team-a/*", "actions": ["pull", "catalog", "manage"]}]
+    made: list[Any] = []
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        assert (await client.post("/namespaces", json={"name": "team-a"})).status_code == 201
+        r = await client.post("/namespaces/team-a/robots", json={"name": "ci", "scopes": wide})
+        assert r.status_code == 201, r.text
+        made.append(r.json()["scopes"])
+        odd = [{"pattern": "team-a/*", "actions": ["pull", "fly"]}]
+        r = await client.post("/namespaces/team-a/robots", json={"name": "odd", "scopes": odd})
+        assert r.status_code == 400, r.text
+
+    api(scenario)
+    env = _cli_env(settings)
+    cli = seawall(
+        "robot", "add", "team-a+cli", "--scope", "team-a/*=pull,catalog,manage", "--json", env=env
+    )
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout)["scopes"] == made[0]
+    assert seawall("robot", "add", "team-a+odd", "--scope", "team-a/*=fly", env=env).exit_code == 2
 
 
 # -- naming principals ----------------------------------------------------------------------------

@@ -195,7 +195,14 @@ DAYS: Schema = {
     "maximum": robots.MAX_DAYS,
     "default": robots.DEFAULT_DAYS,
 }
-SCOPE = obj({"pattern": PATTERN, "actions": ACTIONS}, ("pattern", "actions"))
+# What a robot's scope may hold: every action (catalog lets it list the catalog, filtered per
+# repository as for anyone), as `seawall robot add` takes them.
+ROBOT_ACTIONS: Schema = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "enum": [a.value for a in Action]},
+}
+SCOPE = obj({"pattern": PATTERN, "actions": ROBOT_ACTIONS}, ("pattern", "actions"))
 
 USER_NEW = Body(
     {"name": ACCOUNT_NAME, "password": PASSWORD, "site_admin": FLAG}, ("name", "password")

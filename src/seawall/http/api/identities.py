@@ -78,9 +78,11 @@ def _actions(value: Any) -> list[str]:
 
 
 def _robot_actions(value: Any) -> frozenset[Action]:
-    """A robot scope's actions. The API's body holds pull, push and delete only, as a grant's
-    does (its schema says so); `seawall robot add` also takes manage and catalog."""
-    return frozenset(Action(a) for a in grantable(_actions(value)))
+    """A robot scope's actions, by name (the body's schema lists the names)."""
+    try:
+        return frozenset(Action(a) for a in _actions(value))
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
 
 
 class ApiEndpoints:

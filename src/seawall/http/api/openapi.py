@@ -36,6 +36,7 @@ from seawall.http.api.bodies import (
     NAMESPACE_NAME,
     NAMESPACE_NEW,
     PRINCIPAL,
+    ROBOT_ACTIONS,
     ROBOT_NEW,
     ROLE,
     TEAM_NEW,
@@ -89,6 +90,7 @@ USER = obj(
 )
 TEAM = obj({"name": _TEXT, "members": {"type": "array", "items": _TEXT}}, ("name", "members"))
 _GRANTED = {"type": "array", "items": ACTIONS["items"]}
+_ROBOT_ACTIONS = {"type": "array", "items": ROBOT_ACTIONS["items"]}
 NAMESPACE = obj(
     {
         "name": _TEXT,
@@ -111,7 +113,7 @@ ROBOT_CREATED = obj(
         "secret": _TEXT,
         "scopes": {
             "type": "array",
-            "items": obj({"pattern": _TEXT, "actions": _GRANTED}, ("pattern", "actions")),
+            "items": obj({"pattern": _TEXT, "actions": _ROBOT_ACTIONS}, ("pattern", "actions")),
         },
         "expires_at": {"type": "number", "description": "Unix time"},
     },
