@@ -48,6 +48,7 @@ class SqliteBackend:
         self._reader: sqlite3.Connection = None  # type: ignore[assignment]  # set by start()
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._writer: sqlite3.Connection | None = None
+        self._durable: bool | None = None  # the writer's `synchronous` setting, once set
 
     async def start(self) -> None:
         try:
@@ -71,8 +72,11 @@ class SqliteBackend:
             self._writer = _connect(self.path)
         conn = self._writer
         # In WAL mode, NORMAL skips the fsync at commit; the next FULL commit syncs the WAL,
-        # this transaction's frames included.
-        conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+        # this transaction's frames included. Set only when it changes: every statement is a
+        # hop of this thread through the GIL.
+        if durable is not self._durable:
+            conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+            self._durable = durable
         conn.execute("BEGIN IMMEDIATE")
         try:
             results: list[Any] = []
