@@ -68,14 +68,14 @@ class AuditStore:
 
     def trail(
         self,
-        events: Callable[[list[Any]], Sequence[AuditEvent]],
+        events: Callable[[], Sequence[AuditEvent]],
         settle: Callable[[], Awaitable[None]] | None = None,
     ) -> Trail:
-        """The audit rows of a write transaction, committed with it: `events(results)` works
-        them out from the results of the transaction's own steps. They go to `audit_pending`
-        in the transaction (taking the chain head there would queue every write of every
-        process behind it), and `settle()`, awaited after the commit, returns once they are
-        chained (`chain_pending`, in batches)."""
+        """The audit rows of a write transaction, committed with it: `events()`, called at the
+        end of the transaction, works them out from what its steps did. They go to
+        `audit_pending` in the transaction (taking the chain head there would queue every write
+        of every process behind it), and `settle()`, awaited after the commit, returns once
+        they are chained (`chain_pending`, in batches)."""
         return Trail(events, settle)
 
     async def pending_count(self) -> int:
@@ -284,13 +284,13 @@ class Trail:
     """The end of a write transaction: the audit rows its results call for, inserted into
     `audit_pending` in that transaction; `settle()` then waits until they are chained."""
 
-    events: Callable[[list[Any]], Sequence[AuditEvent]]
+    events: Callable[[], Sequence[AuditEvent]]
     settle: Callable[[], Awaitable[None]] | None = None
     pending: int = 0
 
-    def steps(self, count: int) -> list[Step | Rows | Then]:
-        """The steps to run after the transaction's first `count` steps."""
-        return [Then(lambda results: self._pending(self.events(results[:count])))]
+    def steps(self) -> list[Step | Rows | Then]:
+        """The steps to run after the transaction's own."""
+        return [Then(lambda _results: self._pending(self.events()))]
 
     def _pending(self, events: Sequence[AuditEvent]) -> list[Step | Rows]:
         self.pending = len(events)

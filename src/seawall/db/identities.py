@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from seawall.db.store import Audit, Change, SqlBackend, Step, Then, commit
+from seawall.db.store import Audit, Change, SqlBackend, Step, Then, commit, commit_counted
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.rights import Role
 
@@ -74,18 +74,6 @@ class IdentityStore:
         step = self.backend.notify_step(ACCOUNTS_CHANNEL, account)
         return [] if step is None else [step]
 
-    async def _write(self, steps: list[Step], audit: Audit | None, counted: int = 0) -> bool:
-        """Run `steps` in one transaction ending with `audit`'s rows; True when step `counted`
-        changed a row (the audit rows are written only then)."""
-        change = Change()
-
-        def seen(results: list[Any]) -> list[Step]:
-            change.done = bool(results[counted])
-            return []
-
-        await commit(self.backend, [*steps, Then(seen)], audit(change) if audit else None)
-        return change.done
-
     # -- users ----------------------------------------------------------------------------
 
     async def user(self, name: str) -> UserRecord | None:
@@ -105,7 +93,8 @@ class IdentityStore:
     ) -> bool:
         """False when the name is taken."""
         now = self.clock.now()
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "INSERT INTO users (name, password_hash, site_admin, disabled, created_at,"
@@ -188,7 +177,8 @@ class IdentityStore:
     # -- teams ----------------------------------------------------------------------------
 
     async def create_team(self, name: str, audit: Audit | None = None) -> bool:
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "INSERT INTO teams (name, created_at) VALUES (?, ?)"
@@ -232,7 +222,8 @@ class IdentityStore:
         return change.done
 
     async def remove_team_member(self, team: str, user: str, audit: Audit | None = None) -> bool:
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "DELETE FROM team_members WHERE team_id = (SELECT id FROM teams WHERE name = ?)"
@@ -270,7 +261,8 @@ class IdentityStore:
         created_by: str,
         audit: Audit | None = None,
     ) -> bool:
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "INSERT INTO robots (name, secret_hash, scopes, expires_at, disabled,"
@@ -303,7 +295,8 @@ class IdentityStore:
     async def set_robot_disabled(
         self, name: str, disabled: bool, audit: Audit | None = None
     ) -> bool:
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step("UPDATE robots SET disabled = ? WHERE name = ?", (disabled, name)),
                 *self._changed(name),
@@ -356,13 +349,17 @@ class IdentityStore:
         )
 
     async def set_public(self, name: str, public: bool, audit: Audit | None = None) -> bool:
-        return await self._write(
-            [Step("UPDATE namespaces SET public = ? WHERE name = ?", (public, name))], audit
+        return await commit_counted(
+            self.backend,
+            [Step("UPDATE namespaces SET public = ? WHERE name = ?", (public, name))],
+            audit,
         )
 
     async def set_sbom_referrer(self, name: str, on: bool, audit: Audit | None = None) -> bool:
-        return await self._write(
-            [Step("UPDATE namespaces SET sbom_referrer = ? WHERE name = ?", (on, name))], audit
+        return await commit_counted(
+            self.backend,
+            [Step("UPDATE namespaces SET sbom_referrer = ? WHERE name = ?", (on, name))],
+            audit,
         )
 
     async def namespace(self, name: str) -> NamespaceRecord | None:
@@ -393,7 +390,8 @@ class IdentityStore:
         self, namespace: str, principal: str, role: int, audit: Audit | None = None
     ) -> bool:
         """Give `principal` a role in the namespace (replacing its previous one)."""
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "INSERT INTO namespace_members (namespace_id, principal, role)"
@@ -408,7 +406,8 @@ class IdentityStore:
     async def remove_member(
         self, namespace: str, principal: str, audit: Audit | None = None
     ) -> bool:
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "DELETE FROM namespace_members WHERE principal = ? AND namespace_id ="
@@ -427,7 +426,8 @@ class IdentityStore:
         actions: tuple[str, ...],
         audit: Audit | None = None,
     ) -> bool:
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "INSERT INTO repository_grants (namespace_id, pattern, principal, actions,"
@@ -443,7 +443,8 @@ class IdentityStore:
     async def revoke(
         self, namespace: str, pattern: str, principal: str, audit: Audit | None = None
     ) -> bool:
-        return await self._write(
+        return await commit_counted(
+            self.backend,
             [
                 Step(
                     "DELETE FROM repository_grants WHERE pattern = ? AND principal = ?"

@@ -51,8 +51,8 @@ class Trailer(Protocol):
     """What a write transaction runs at its end (the audit rows that record it, see
     `seawall.db.audit.Trail`), and is told once it committed."""
 
-    def steps(self, count: int) -> Sequence[Step | Rows | Then]:
-        """The steps to run after the transaction's first `count` steps."""
+    def steps(self) -> Sequence[Step | Rows | Then]:
+        """The steps to run after the transaction's own."""
 
     async def done(self) -> None:
         """The transaction committed."""
@@ -65,9 +65,24 @@ async def commit(
     `steps`. What the trail records commits with the change it records, or neither does."""
     if trail is None:
         return await backend.transaction(steps, durable)
-    results = await backend.transaction([*steps, *trail.steps(len(steps))], durable)
+    results = await backend.transaction([*steps, *trail.steps()], durable)
     await trail.done()
     return results[: len(steps)]
+
+
+async def commit_counted(
+    backend: SqlBackend, steps: Steps, audit: Audit | None, counted: int = 0
+) -> bool:
+    """Run `steps` in one write transaction ending with `audit`'s rows; True when step
+    `counted` changed a row (`Change.done`, which the audit rows are worked out from)."""
+    change = Change()
+
+    def seen(results: list[Any]) -> list[Step]:
+        change.done = bool(results[counted])
+        return []
+
+    await commit(backend, [*steps, Then(seen)], audit(change) if audit is not None else None)
+    return change.done
 
 
 class DatabaseUnavailable(Exception):
@@ -310,27 +325,19 @@ class MetadataStore:
         return mounted.done
 
     async def unlink_blob(self, repository: str, digest: str, audit: Audit | None = None) -> bool:
-        """Unlink a blob from a repository, chaining `audit(removed)`'s rows in the same
-        transaction; False when the repository did not link it."""
-        removed = Change()
-
-        def seen(results: list[Any]) -> list[Step]:
-            removed.done = bool(results[0])
-            return []
-
-        await commit(
+        """Unlink a blob from a repository, with `audit(change)`'s rows in the same transaction;
+        False when the repository did not link it."""
+        return await commit_counted(
             self.backend,
             [
                 Step(
                     "DELETE FROM repository_blobs WHERE digest = ? AND repository_id ="
                     " (SELECT id FROM repositories WHERE name = ?)",
                     (digest, repository),
-                ),
-                Then(seen),
+                )
             ],
-            audit(removed) if audit is not None else None,
+            audit,
         )
-        return removed.done
 
     # -- manifests ------------------------------------------------------------------------
 
@@ -372,7 +379,7 @@ class MetadataStore:
         """In one transaction: look up what the manifest references (locked against removal
         until the commit) and let `check(blob_sizes, manifest_sizes)` refuse it; store the
         manifest (once per registry), link it to the repository, point the tag at it, run `also`
-        (e.g. queueing its scan), and chain `audit(change)`'s rows.
+        (e.g. queueing its scan), and write `audit(change)`'s rows.
 
         Pointing an existing tag elsewhere raises `TagMoveRefused` unless `may_move`: decided
         here, under the tag row's lock, so a tag created by a concurrent push is never moved by
@@ -515,7 +522,7 @@ class MetadataStore:
         audit: Audit | None = None,
     ) -> list[str] | None:
         """Unlink a manifest from a repository, with every tag there that points at it, and
-        chain `audit(removed)`'s rows in the same transaction. The tags removed, or None when
+        write `audit(removed)`'s rows in the same transaction. The tags removed, or None when
         it was not there."""
         repo_id = await self.repository_id(repository)
         if repo_id is None:
@@ -584,7 +591,7 @@ class MetadataStore:
         tag: str,
         audit: Audit | None = None,
     ) -> str | None:
-        """Remove a tag, chaining `audit(removed)`'s rows in the same transaction; the digest
+        """Remove a tag, with `audit(removed)`'s rows in the same transaction; the digest
         it pointed at, or None when there was no such tag."""
         removed = Change()
 
@@ -687,20 +694,11 @@ class MetadataStore:
         )
 
     async def delete_upload(self, upload_id: str, audit: Audit | None = None) -> bool:
-        """End an upload session, chaining `audit(change)`'s rows in the same transaction;
+        """End an upload session, with `audit(change)`'s rows in the same transaction;
         False when it was gone already (another process swept it)."""
-        change = Change()
-
-        def seen(results: list[Any]) -> list[Step]:
-            change.done = bool(results[0])
-            return []
-
-        await commit(
-            self.backend,
-            [Step("DELETE FROM uploads WHERE id = ?", (upload_id,)), Then(seen)],
-            audit(change) if audit is not None else None,
+        return await commit_counted(
+            self.backend, [Step("DELETE FROM uploads WHERE id = ?", (upload_id,))], audit
         )
-        return change.done
 
     async def expired_uploads(self, idle_before: float) -> list[tuple[str, str]]:
         """(upload id, repository) of every session idle since before `idle_before`."""

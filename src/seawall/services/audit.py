@@ -73,7 +73,7 @@ class AuditLog:
         # Pull events wait here as they came (time, who, what); rows are built by the writer.
         self._queued: list[tuple[float, Origin, AuditAction, Outcome, dict[str, Any]]] = []
         self._waiting: list[tuple[AuditEvent, asyncio.Future[None]]] = []
-        # Writes whose rows wait in `audit_pending` (PostgreSQL) until the next chaining pass.
+        # Writes whose rows wait in `audit_pending` until the next chaining pass.
         self._settling: list[asyncio.Future[None]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -223,16 +223,11 @@ class AuditLog:
                 if not done.done():
                     done.set_result(None)
 
-    def trail(self, events: Callable[[list[Any]], Sequence[AuditEvent]]) -> Trail:
-        """The audit rows of a write, chained inside the write's own transaction (see
-        `seawall.db.audit.commit`): `events(results)` works them out from what the transaction
-        did. Once committed they are forwarded like every other row."""
-        return self.store.trail(events, self._settle)
-
     def recorder(self, events: Callable[[T], Sequence[AuditEvent]]) -> Callable[[T], Trail]:
         """How a store's write is recorded: `events(outcome)` are its rows, worked out from
-        what the write did (filled in inside its transaction) and chained in that transaction."""
-        return lambda outcome: self.trail(lambda _: events(outcome))
+        what the write did (the outcome is filled in inside its transaction), committed in that
+        transaction and chained right after (the write returns once they are)."""
+        return lambda outcome: self.store.trail(lambda: events(outcome), self._settle)
 
     def if_done(
         self,
@@ -241,7 +236,7 @@ class AuditLog:
         outcome: Outcome = Outcome.ALLOWED,
         **where: Any,
     ) -> Callable[[Change], Trail]:
-        """The one audit row of a store write, chained in the write's transaction if it changed
+        """The one audit row of a store write, committed in the write's transaction if it changed
         something (a request that changes nothing writes nothing)."""
 
         def events(change: Change) -> list[AuditEvent]:

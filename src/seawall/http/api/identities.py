@@ -243,14 +243,14 @@ class ApiEndpoints:
         await self._manager(request, name)
         body = await (GRANT_REVOKE if request.method == "DELETE" else GRANT).read(request)
         pattern, principal = body["pattern"], _principal(body["principal"])
-        actions = grantable(_actions(body["actions"])) if "actions" in body else None
         origin = await self._origin(request)
         if request.method == "DELETE":
+            if "actions" in body:
+                grantable(_actions(body["actions"]))  # checked, then ignored
             if not await self.identity.revoke(origin, name, pattern, principal):
                 raise _missing("grant")
-        else:
-            assert actions is not None  # required
-            await self.identity.grant(origin, name, pattern, principal, actions)
+        else:  # the service checks the actions
+            await self.identity.grant(origin, name, pattern, principal, _actions(body["actions"]))
         return await self._namespace_json(name)
 
     async def create_robot(self, request: Request) -> Response:
