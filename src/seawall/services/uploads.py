@@ -122,12 +122,10 @@ class UploadService:
 
     async def _mount(self, repository: str, digest: Digest, source: str, origin: Origin) -> bool:
         """Link into `repository` a blob that `source` links, and record it. False when there
-        is nothing to mount."""
-        if await self.store.blob_size_in(source, str(digest)) is None:
-            return False
+        is nothing to mount: the bytes are not in storage, or `source` does not link the blob
+        (decided in the link's own transaction)."""
         if await self.blobs.stat(digest) is None:
             return False
-
         mounted = self.audit.if_done(
             origin,
             AuditAction.BLOB_MOUNTED,
