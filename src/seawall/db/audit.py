@@ -96,21 +96,13 @@ class AuditStore:
             rows = results[1]
             if not rows:
                 return []
-            seq, previous = int(results[0][0]), str(results[0][1])
-            records = []
-            for row in rows:
-                event = AuditEvent(*row[1:])
-                seq += 1
-                previous = chain_hash(previous, event.canonical())
-                stored.append(StoredEvent(seq, event, previous))
-                records.append((seq, *event, previous))
+            events = [AuditEvent(*row[1:]) for row in rows]
             ids = [int(row[0]) for row in rows]
             marks = ", ".join("?" for _ in ids)
             return [
-                Rows("audit_events", _ROW_COLUMNS, records),
+                *_chain(results[0], events, stored),
                 # Only placeholders are joined in; the ids go as parameters.
                 Step(f"DELETE FROM audit_pending WHERE id IN ({marks})", tuple(ids)),  # noqa: S608
-                Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
             ]
 
         await self.backend.transaction(
@@ -127,17 +119,7 @@ class AuditStore:
         stored: list[StoredEvent] = []
 
         def chained(results: list[Any]) -> list[Step | Rows]:
-            seq, previous = int(results[0][0]), str(results[0][1])
-            records = []
-            for event in events:
-                seq += 1
-                previous = chain_hash(previous, event.canonical())
-                stored.append(StoredEvent(seq, event, previous))
-                records.append((seq, *event, previous))
-            return [
-                Rows("audit_events", _ROW_COLUMNS, records),
-                Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
-            ]
+            return _chain(results[0], events, stored)
 
         await self.backend.transaction([Step(self._head_sql, want="one"), Then(chained)])
         return stored
@@ -277,6 +259,22 @@ class AuditStore:
 
 class ArchiveMismatch(Exception):
     pass
+
+
+def _chain(head: Row, events: Sequence[AuditEvent], stored: list[StoredEvent]) -> list[Step | Rows]:
+    """The steps that append `events` to the chain whose head row (seq, hash) is `head`, and
+    move the head; the rows as they will be stored go to `stored`."""
+    seq, previous = int(head[0]), str(head[1])
+    records = []
+    for event in events:
+        seq += 1
+        previous = chain_hash(previous, event.canonical())
+        stored.append(StoredEvent(seq, event, previous))
+        records.append((seq, *event, previous))
+    return [
+        Rows("audit_events", _ROW_COLUMNS, records),
+        Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
+    ]
 
 
 @dataclass(slots=True)
