@@ -70,7 +70,10 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         if worker is not None:
             services.scans.isolate(services.analyzer_config, settings.scan_concurrency)
             worker.start()
-        background = [asyncio.create_task(_sweep_uploads(services.uploads, settings))]
+        background = [
+            asyncio.create_task(_sweep_uploads(services.uploads, settings)),
+            asyncio.create_task(_sweep_exceptions(services, settings)),
+        ]
         if settings.audit_max_rows or settings.audit_max_age_days:
             background.append(asyncio.create_task(_retain_audit(services, settings)))
         try:
@@ -128,6 +131,19 @@ async def _retain_audit(services: Services, settings: Settings) -> None:
                 )
         except Exception:
             log.exception("audit archiving failed")
+
+
+async def _sweep_exceptions(services: Services, settings: Settings) -> None:
+    """Record pull-gate exceptions that expired. (They stop applying at their expiry in any
+    case: a verdict that relied on one is judged again on the next pull after it.)"""
+    while True:
+        await asyncio.sleep(settings.exception_sweep_seconds)
+        try:
+            recorded = await services.pull_gate.sweep_expired()
+            if recorded:
+                log.info("expired pull-gate exceptions recorded", count=recorded)
+        except Exception:
+            log.exception("exception sweep failed")
 
 
 async def _sweep_uploads(uploads: UploadService, settings: Settings) -> None:

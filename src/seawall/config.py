@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest manifest accepted on push."
     )
+    exception_max_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="The furthest a pull-gate exception's expiry may be, in days from when it is"
+        " added.",
+    )
+    exception_sweep_seconds: int = Field(
+        60,
+        ge=1,
+        description="How often each server records exceptions that expired and judges their"
+        " namespace's images again.",
+    )
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=0, description="Largest blob accepted on push (64 GiB); 0 means no limit."
     )

@@ -49,6 +49,8 @@ class ErrorCode(Enum):
     BODY_TOO_LARGE = "request body exceeds the size limit", "UNSUPPORTED"
     INPUT_UNSUPPORTED = "the operation does not accept this input", "UNSUPPORTED"
     CONFLICT = "the change conflicts with what already exists", "DENIED"
+    TAG_IMMUTABLE = "the tag is immutable under the namespace's policy", "DENIED"
+    PULL_BLOCKED = "the namespace's policy refuses this pull", "DENIED"
 
     def __init__(self, message: str, wire: str | None = None) -> None:
         self.message = message

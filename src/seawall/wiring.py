@@ -25,6 +25,7 @@ from seawall.domain.clock import SYSTEM_CLOCK, Clock
 if TYPE_CHECKING:
     from seawall.db.audit import AuditStore
     from seawall.db.identities import IdentityStore, LoginFailures
+    from seawall.db.lifecycle import LifecycleStore
     from seawall.db.scans import ScanStore
     from seawall.db.store import MetadataStore, SqlBackend
     from seawall.db.vulns import VulnStore
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from seawall.services.identity import IdentityService
     from seawall.services.keys import SigningKeys
     from seawall.services.manifests import ManifestService
+    from seawall.services.policies import PolicyService
+    from seawall.services.pull_gate import PullGate
     from seawall.services.referrers import ReferrerService
     from seawall.services.scan_reports import ScanReports
     from seawall.services.scan_worker import ScanWorker, WorkerPolicy
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from seawall.services.tags import TagService
     from seawall.services.tokens import TokenIssuer, TokenVerifier
     from seawall.services.uploads import UploadService
+    from seawall.services.versions import VersionService
     from seawall.services.vulndb import VulnDbService
     from seawall.storage.base import BlobStore
 
@@ -65,6 +69,7 @@ class Services:
     ) -> None:
         from seawall.db.audit import AuditStore
         from seawall.db.identities import IdentityStore, LoginFailures
+        from seawall.db.lifecycle import LifecycleStore
         from seawall.db.scans import ScanStore
         from seawall.db.store import MetadataStore
         from seawall.db.vulns import VulnStore
@@ -82,6 +87,7 @@ class Services:
         self.identities: IdentityStore = IdentityStore(backend, clock=clock)
         self.audit_store: AuditStore = AuditStore(backend)
         self.scan_store: ScanStore = ScanStore(backend, clock=clock)
+        self.lifecycle: LifecycleStore = LifecycleStore(backend, clock=clock)
         self.vuln_store: VulnStore = VulnStore(backend, clock=clock)
         self.login_failures: LoginFailures = LoginFailures(
             backend, settings.login_failure_window_seconds, clock=clock
@@ -139,6 +145,37 @@ class Services:
             self.audit,
             self.settings.audit_pull_events,
             self.scan_store,
+            gate=self.pull_gate,
+            guard=self.policies.guard,
+        )
+
+    @cached_property
+    def pull_gate(self) -> PullGate:
+        """The lifecycle policy's verdicts on pulls."""
+        from seawall.services.pull_gate import PullGate
+
+        return PullGate(self.lifecycle, self.store, self.scan_store, self.audit, clock=self.clock)
+
+    @cached_property
+    def policies(self) -> PolicyService:
+        from seawall.services.policies import PolicyService
+
+        return PolicyService(
+            self.lifecycle,
+            self.identities,
+            self.pull_gate,
+            self.audit,
+            self.settings.exception_max_days,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def versions(self) -> VersionService:
+        """Tag channels, deprecation, the tag listing and pull-check."""
+        from seawall.services.versions import VersionService
+
+        return VersionService(
+            self.lifecycle, self.pull_gate, self.manifests, self.audit, clock=self.clock
         )
 
     @cached_property
@@ -170,7 +207,9 @@ class Services:
     def vulndb(self) -> VulnDbService:
         from seawall.services.vulndb import VulnDbService
 
-        return VulnDbService(self.vuln_store, self.scan_store, self.audit, clock=self.clock)
+        service = VulnDbService(self.vuln_store, self.scan_store, self.audit, clock=self.clock)
+        service.after_rematch = self.pull_gate.after_rematch
+        return service
 
     @cached_property
     def blob_store(self) -> BlobStore:
@@ -216,7 +255,7 @@ class Services:
     def scans(self) -> ScanService:
         from seawall.services.scanning import ScanService
 
-        return ScanService(
+        service = ScanService(
             self.store,
             self.scan_store,
             self.vuln_store,
@@ -228,6 +267,8 @@ class Services:
             self.settings.scan_sbom,
             clock=self.clock,
         )
+        service.after_report = self.pull_gate.after_scan
+        return service
 
     @cached_property
     def keys(self) -> SigningKeys:

@@ -319,18 +319,19 @@ class ScanStore:
         )
         return _report(row) if row is not None else None
 
-    async def inventories(self) -> AsyncIterator[tuple[str, bytes]]:
-        """Every complete report's (digest, inventory), in pages."""
+    async def inventories(self) -> AsyncIterator[tuple[str, bytes, bytes | None]]:
+        """Every complete report's (digest, inventory, vulnerabilities), in pages."""
         last = ""
         while True:
             rows = await self.backend.fetchall(
-                "SELECT digest, inventory FROM scan_reports WHERE status = 'complete'"
-                " AND inventory IS NOT NULL AND digest > ? ORDER BY digest LIMIT ?",
+                "SELECT digest, inventory, vulnerabilities FROM scan_reports"
+                " WHERE status = 'complete' AND inventory IS NOT NULL AND digest > ?"
+                " ORDER BY digest LIMIT ?",
                 last,
                 _PAGE,
             )
             for row in rows:
-                yield str(row[0]), bytes(row[1])
+                yield str(row[0]), bytes(row[1]), bytes(row[2]) if row[2] is not None else None
             if len(rows) < _PAGE:
                 return
             last = str(rows[-1][0])

@@ -123,10 +123,25 @@ class SqlBackend(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class PullFacts:
+    """What a pull reads with its manifest for the lifecycle policy: the stored pull-gate
+    verdict (None when none is stored) and the deprecation of the tag pulled (by digest: of a
+    tag pointing at it), as stored JSON."""
+
+    repository_id: int
+    outcome: str | None
+    message: str | None
+    valid_until: float | None
+    deprecation: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ManifestRecord:
     digest: str
     media_type: str
     payload: bytes
+    facts: PullFacts | None = None
+    warnings: tuple[str, ...] = ()  # for the puller (deprecation, a warning verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,21 @@ class ManifestHead:
     digest: str
     media_type: str
     size: int
+    facts: PullFacts | None = None
+    warnings: tuple[str, ...] = ()
+
+
+class TagGuard(Protocol):
+    """Decides, inside the transaction that changes tags, whether they may change (the
+    lifecycle policy's immutable tags): its reads run in that transaction, locked against a
+    concurrent policy change on PostgreSQL."""
+
+    def reads(self) -> Sequence[Step]:
+        """What the decision needs, read inside the transaction."""
+
+    def refuse(self, read: list[Any], tags: Sequence[str], action: str) -> None:
+        """Raise when one of `tags` may not be moved or deleted (`action`: "move", "delete");
+        `read` holds the results of `reads()`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +230,16 @@ class UploadRecord:
 
 _TAGGED = (
     " FROM repositories r JOIN tags t ON t.repository_id = r.id"
-    " JOIN manifests m ON m.digest = t.digest WHERE r.name = ? AND t.name = ?"
+    " JOIN manifests m ON m.digest = t.digest"
+    " LEFT JOIN pull_verdicts v ON v.repository_id = r.id AND v.digest = m.digest"
+    " WHERE r.name = ? AND t.name = ?"
+)
+# What a pull reads besides the manifest (`PullFacts`), by tag and by digest.
+_TAG_FACTS = ", r.id, v.outcome, v.message, v.valid_until, t.deprecation"
+_DIGEST_FACTS = (
+    ", r.id, v.outcome, v.message, v.valid_until, (SELECT d.deprecation FROM tags d"
+    " WHERE d.repository_id = r.id AND d.digest = m.digest AND d.deprecation IS NOT NULL"
+    " ORDER BY d.name LIMIT 1)"
 )
 _LINKED_BLOB = (
     "SELECT b.size FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id"
@@ -217,7 +256,9 @@ _MANIFEST_SIZES = (
 _TAG_DIGEST = "SELECT digest FROM tags WHERE repository_id = ? AND name = ?"
 _LINKED = (
     " FROM repositories r JOIN repository_manifests rm ON rm.repository_id = r.id"
-    " JOIN manifests m ON m.digest = rm.digest WHERE r.name = ? AND rm.digest = ?"
+    " JOIN manifests m ON m.digest = rm.digest"
+    " LEFT JOIN pull_verdicts v ON v.repository_id = r.id AND v.digest = m.digest"
+    " WHERE r.name = ? AND rm.digest = ?"
 )
 
 
@@ -343,27 +384,27 @@ class MetadataStore:
 
     async def manifest_by_tag(self, repository: str, tag: str) -> ManifestRecord | None:
         row = await self.backend.fetchone(
-            "SELECT m.digest, m.media_type, m.payload" + _TAGGED, repository, tag
+            "SELECT m.digest, m.media_type, m.payload" + _TAG_FACTS + _TAGGED, repository, tag
         )
-        return None if row is None else ManifestRecord(row[0], row[1], bytes(row[2]))
+        return None if row is None else ManifestRecord(row[0], row[1], bytes(row[2]), _facts(row))
 
     async def manifest_by_digest(self, repository: str, digest: str) -> ManifestRecord | None:
         row = await self.backend.fetchone(
-            "SELECT m.digest, m.media_type, m.payload" + _LINKED, repository, digest
+            "SELECT m.digest, m.media_type, m.payload" + _DIGEST_FACTS + _LINKED, repository, digest
         )
-        return None if row is None else ManifestRecord(row[0], row[1], bytes(row[2]))
+        return None if row is None else ManifestRecord(row[0], row[1], bytes(row[2]), _facts(row))
 
     async def manifest_head_by_tag(self, repository: str, tag: str) -> ManifestHead | None:
         row = await self.backend.fetchone(
-            "SELECT m.digest, m.media_type, m.size" + _TAGGED, repository, tag
+            "SELECT m.digest, m.media_type, m.size" + _TAG_FACTS + _TAGGED, repository, tag
         )
-        return None if row is None else ManifestHead(row[0], row[1], int(row[2]))
+        return None if row is None else ManifestHead(row[0], row[1], int(row[2]), _facts(row))
 
     async def manifest_head_by_digest(self, repository: str, digest: str) -> ManifestHead | None:
         row = await self.backend.fetchone(
-            "SELECT m.digest, m.media_type, m.size" + _LINKED, repository, digest
+            "SELECT m.digest, m.media_type, m.size" + _DIGEST_FACTS + _LINKED, repository, digest
         )
-        return None if row is None else ManifestHead(row[0], row[1], int(row[2]))
+        return None if row is None else ManifestHead(row[0], row[1], int(row[2]), _facts(row))
 
     async def put_manifest(
         self,
@@ -375,15 +416,18 @@ class MetadataStore:
         may_move: bool = True,
         also: Sequence[Step] = (),
         audit: Callable[[TagChange], Trailer] | None = None,
+        guard: TagGuard | None = None,
+        pushed_by: str | None = None,
     ) -> TagChange:
         """In one transaction: look up what the manifest references (locked against removal
         until the commit) and let `check(blob_sizes, manifest_sizes)` refuse it; store the
         manifest (once per registry), link it to the repository, point the tag at it, run `also`
         (e.g. queueing its scan), and write `audit(change)`'s rows.
 
-        Pointing an existing tag elsewhere raises `TagMoveRefused` unless `may_move`: decided
-        here, under the tag row's lock, so a tag created by a concurrent push is never moved by
-        a caller who may only create tags."""
+        Pointing an existing tag elsewhere raises `TagMoveRefused` unless `may_move`, and
+        whatever `guard` raises (an immutable tag, for every caller): decided here, under the
+        tag row's lock, so a tag created by a concurrent push is never moved by a caller who
+        may only create tags, nor an immutable one by anybody."""
         now = self.clock.now()
         change = TagChange()
         blobs = self._linked_sizes(_BLOB_SIZES, repository_id, m.blob_digests)
@@ -431,7 +475,9 @@ class MetadataStore:
             *also,
         ]
         if tag is not None:
-            steps += self._tag_steps(repository_id, tag, m.digest, now, may_move, change)
+            steps += self._tag_steps(
+                repository_id, tag, m.digest, now, may_move, change, guard, pushed_by
+            )
         await commit(self.backend, steps, audit(change) if audit is not None else None)
         return change
 
@@ -470,6 +516,8 @@ class MetadataStore:
         now: float,
         may_move: bool,
         change: TagChange,
+        guard: TagGuard | None,
+        pushed_by: str | None,
     ) -> list[Step | Rows | Then]:
         """Create the tag, or else lock it, read where it points and decide there whether it
         may move. A tag created meanwhile by another push is seen here: the insert waits for
@@ -477,15 +525,15 @@ class MetadataStore:
         where = (repository_id, tag)
         current = _TAG_DIGEST + (" FOR UPDATE" if self.backend.dialect == "postgresql" else "")
         insert = Step(
-            "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (repository_id, name) DO NOTHING",
-            (repository_id, tag, digest, now),
+            "INSERT INTO tags (repository_id, name, digest, updated_at, pushed_by)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository_id, name) DO NOTHING",
+            (repository_id, tag, digest, now, pushed_by),
         )
 
         def read(results: list[Any]) -> list[Step]:
             if results[-1]:  # created
                 return []
-            return [Step(current, where, "one")]
+            return [Step(current, where, "one"), *(guard.reads() if guard else ())]
 
         def decide(results: list[Any]) -> list[Step]:
             if not results[-1]:  # created by the insert
@@ -496,20 +544,24 @@ class MetadataStore:
                 # push creating it in this instant is moved, not refused).
                 return [
                     Step(
-                        "INSERT INTO tags (repository_id, name, digest, updated_at)"
-                        " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name)"
-                        " DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-                        (repository_id, tag, digest, now),
+                        "INSERT INTO tags (repository_id, name, digest, updated_at, pushed_by)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository_id, name)"
+                        " DO UPDATE SET digest = excluded.digest, updated_at ="
+                        " excluded.updated_at, pushed_by = excluded.pushed_by",
+                        (repository_id, tag, digest, now, pushed_by),
                     )
                 ]
             change.existed, change.before = True, str(row[0])
-            if change.before != digest and not may_move:
-                raise TagMoveRefused(tag, change.before)
+            if change.before != digest:
+                if guard is not None:
+                    guard.refuse(results[-1][1:], [tag], "move")
+                if not may_move:
+                    raise TagMoveRefused(tag, change.before)
             return [
                 Step(
-                    "UPDATE tags SET digest = ?, updated_at = ?"
+                    "UPDATE tags SET digest = ?, updated_at = ?, pushed_by = ?"
                     " WHERE repository_id = ? AND name = ?",
-                    (digest, now, *where),
+                    (digest, now, pushed_by, *where),
                 )
             ]
 
@@ -520,18 +572,23 @@ class MetadataStore:
         repository: str,
         digest: str,
         audit: Audit | None = None,
+        guard: TagGuard | None = None,
     ) -> list[str] | None:
         """Unlink a manifest from a repository, with every tag there that points at it, and
         write `audit(removed)`'s rows in the same transaction. The tags removed, or None when
-        it was not there."""
+        it was not there. `guard` may refuse it for the tags it would remove (nothing changes)."""
         repo_id = await self.repository_id(repository)
         if repo_id is None:
             return None
         removed = Change()
+        reads = list(guard.reads()) if guard is not None else []
 
         def seen(results: list[Any]) -> list[Step]:
-            removed.done = bool(results[0])
-            removed.tags[:] = sorted(str(t[0]) for t in results[1]) if removed.done else []
+            unlinked, tags = results[len(reads)], results[len(reads) + 1]
+            removed.done = bool(unlinked)
+            removed.tags[:] = sorted(str(t[0]) for t in tags) if removed.done else []
+            if guard is not None and removed.tags:
+                guard.refuse(results[: len(reads)], removed.tags, "delete")
             return []
 
         # The link first: it waits for a push holding it, and the tag delete that follows
@@ -539,6 +596,7 @@ class MetadataStore:
         await commit(
             self.backend,
             [
+                *reads,
                 Step(
                     "DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?",
                     (repo_id, digest),
@@ -590,19 +648,24 @@ class MetadataStore:
         repository: str,
         tag: str,
         audit: Audit | None = None,
+        guard: TagGuard | None = None,
     ) -> str | None:
         """Remove a tag, with `audit(removed)`'s rows in the same transaction; the digest
-        it pointed at, or None when there was no such tag."""
+        it pointed at, or None when there was no such tag. `guard` may refuse it."""
         removed = Change()
+        reads = list(guard.reads()) if guard is not None else []
 
         def seen(results: list[Any]) -> list[Step]:
-            if results[0]:
-                removed.done, removed.digest = True, str(results[0][0][0])
+            if results[len(reads)]:
+                if guard is not None:
+                    guard.refuse(results[: len(reads)], [tag], "delete")
+                removed.done, removed.digest = True, str(results[len(reads)][0][0])
             return []
 
         await commit(
             self.backend,
             [
+                *reads,
                 Step(
                     "DELETE FROM tags WHERE name = ? AND repository_id ="
                     " (SELECT id FROM repositories WHERE name = ?) RETURNING digest",
@@ -713,6 +776,16 @@ class MetadataStore:
     async def count_uploads(self) -> int:
         row = await self.backend.fetchone("SELECT COUNT(*) FROM uploads")
         return int(row[0]) if row else 0
+
+
+def _facts(row: Row) -> PullFacts:
+    return PullFacts(
+        int(row[3]),
+        row[4],
+        row[5],
+        float(row[6]) if row[6] is not None else None,
+        row[7],
+    )
 
 
 def _sizes(rows: Sequence[Row]) -> dict[str, int]:

@@ -90,6 +90,10 @@ tags = sa.Table(
     sa.Column("name", _name(128), primary_key=True),
     sa.Column("digest", DIGEST, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Lifecycle metadata of the version (issue 12): it stays when the tag moves and goes with it.
+    sa.Column("pushed_by", sa.Text),  # the account whose push last pointed it (NULL: before 0008)
+    sa.Column("channel", sa.String(64)),  # stable, legacy, testing or the operator's own label
+    sa.Column("deprecation", sa.Text),  # JSON: tag, message, sunset, replacement, by, at
     sa.Index("ix_tags_digest", "repository_id", "digest"),
 )
 
@@ -380,4 +384,73 @@ scan_reports = sa.Table(
     sa.Column("vulnerabilities", sa.LargeBinary),  # zlib-compressed JSON, rewritten by re-matches
     sa.Column("findings", sa.LargeBinary),  # zlib-compressed JSON: secrets, malware, skipped
     sa.Column("sbom", sa.LargeBinary),  # zlib-compressed CycloneDX JSON
+)
+
+# -- lifecycle policy (issue 12) -------------------------------------------------------------
+
+# The policy document in force per namespace; namespace "" is the site-wide default.
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("namespace", _name(255), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+)
+
+# Every version a policy has had, for `seawall policy history`.
+policy_revisions = sa.Table(
+    "policy_revisions",
+    metadata,
+    sa.Column("namespace", _name(255), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+)
+
+# Owned, expiring exceptions to the pull gate. Removed and expired ones stay, as a record.
+gate_exceptions = sa.Table(
+    "gate_exceptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("namespace", _name(255), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # vulnerability | secret | unscanned
+    sa.Column("target", sa.Text, nullable=False),  # advisory id or secret rule; "" for unscanned
+    sa.Column("repository_pattern", sa.String(255), nullable=False),
+    sa.Column("digest", DIGEST),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("removed_at", sa.Float),
+    sa.Column("removed_by", sa.Text),
+    # The sweep wrote its `exception:expired` audit row.
+    sa.Column("expiry_recorded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_gate_exceptions_namespace", "namespace", "id"),
+)
+
+# The pull gate's verdict per (repository, manifest), computed when its inputs change (a scan, a
+# re-match, a policy or an exception) or on the first pull after, so that a pull reads it with
+# the manifest in one query. Rows are dropped when an input changes; `gate_epoch` counts those
+# changes, so a verdict worked out from inputs read before one is never stored after it.
+pull_verdicts = sa.Table(
+    "pull_verdicts",
+    metadata,
+    _repository_id(),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("outcome", sa.String(8), nullable=False),  # allow | warn | block
+    sa.Column("rule", sa.Text),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("valid_until", sa.Float),  # judge again from then on (an exception expires)
+    sa.Column("computed_at", sa.Float, nullable=False),
+    sa.Index("ix_pull_verdicts_digest", "digest"),
+)
+
+gate_epoch = sa.Table(
+    "gate_epoch",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("n", sa.BigInteger, nullable=False),
 )

@@ -68,6 +68,15 @@ class AuditAction(StrEnum):
     SCAN_FAILED = "scan:failed"
     SCAN_REQUESTED = "scan:requested"
     VULNDB_IMPORTED = "vulndb:imported"
+    POLICY_CHANGED = "policy:changed"
+    EXCEPTION_ADDED = "exception:added"
+    EXCEPTION_REMOVED = "exception:removed"
+    EXCEPTION_EXPIRED = "exception:expired"
+    PULL_BLOCKED = "pull:blocked"
+    IMAGE_BLOCKED = "image:blocked"  # a new vulnerability import turned an allowed image blocked
+    TAG_DEPRECATED = "tag:deprecated"
+    TAG_UNDEPRECATED = "tag:undeprecated"
+    TAG_CHANNEL_SET = "tag:channel_set"
 
 
 class Outcome(StrEnum):

@@ -46,6 +46,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.INPUT_UNSUPPORTED: 400,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.TAG_IMMUTABLE: 403,
+    ErrorCode.PULL_BLOCKED: 403,
 }
 
 

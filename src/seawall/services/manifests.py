@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from seawall.db.store import (
@@ -13,11 +13,13 @@ from seawall.db.store import (
     ManifestRecord,
     MetadataStore,
     NewManifest,
+    PullFacts,
     Step,
     TagChange,
+    TagGuard,
     TagMoveRefused,
 )
-from seawall.domain.audit import AuditAction, AuditEvent, Origin
+from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome
 from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import ParsedManifest, is_scannable, parse_manifest
 from seawall.domain.names import validate_tag
@@ -34,6 +36,15 @@ class PushResult:
 # Asked when a push would point an existing tag at another manifest; raises when the caller
 # may not (moving a tag needs the maintainer right).
 MoveCheck = Callable[[str], Awaitable[None]]
+
+
+class PullAdmission(Protocol):
+    """The lifecycle policy's say on a pull (services/pull_gate.py `PullGate`)."""
+
+    async def admit(
+        self, repository: str, reference: str, digest: str, facts: PullFacts | None, origin: Origin
+    ) -> tuple[str, ...]:
+        """Raise when the pull is refused; else the warnings for the puller."""
 
 
 class ScanQueue(Protocol):
@@ -88,8 +99,12 @@ class ManifestService:
         audit: AuditLog,
         audit_pulls: bool = True,
         scans: ScanQueue | None = None,
+        gate: PullAdmission | None = None,
+        guard: Callable[[str], TagGuard] | None = None,
     ) -> None:
         self.store = store
+        self.gate = gate  # the pull gate and deprecation warnings; None: pulls are not judged
+        self.guard = guard  # the immutable-tag guard of a repository; None: tags may change
         self.max_bytes = max_bytes  # the largest manifest; the edge stops reading a body past it
         self.audit = audit
         self.audit_pulls = audit_pulls
@@ -98,8 +113,15 @@ class ManifestService:
         self.on_scan_queued: Callable[[], None] | None = None
 
     async def get(self, repository: str, reference: str, origin: Origin) -> ManifestRecord:
-        """A pull: recorded in the next audit batch (never waited for)."""
+        """A pull: judged by the lifecycle policy (raises when it refuses; the record carries
+        the warnings for the puller), recorded in the next audit batch (never waited for)."""
         record = await self.record(repository, reference)
+        if self.gate is not None:
+            warnings = await self.gate.admit(
+                repository, reference, record.digest, record.facts, origin
+            )
+            if warnings:
+                record = replace(record, warnings=warnings)
         if self.audit_pulls:
             self.audit.later(
                 origin,
@@ -121,7 +143,8 @@ class ManifestService:
             raise _unknown(repository, reference)
         return record
 
-    async def head(self, repository: str, reference: str) -> ManifestHead:
+    async def head(self, repository: str, reference: str, origin: Origin) -> ManifestHead:
+        """A HEAD of a manifest: judged by the lifecycle policy as a pull is, not recorded."""
         if is_digest(reference):
             head = await self.store.manifest_head_by_digest(
                 repository, str(Digest.parse(reference))
@@ -130,6 +153,10 @@ class ManifestService:
             head = await self.store.manifest_head_by_tag(repository, reference)
         if head is None:
             raise _unknown(repository, reference)
+        if self.gate is not None:
+            warnings = await self.gate.admit(repository, reference, head.digest, head.facts, origin)
+            if warnings:
+                head = replace(head, warnings=warnings)
         return head
 
     async def put(
@@ -179,6 +206,8 @@ class ManifestService:
         def pushed(change: TagChange) -> list[AuditEvent]:
             return self._pushed(origin, repository, reference, str(digest), tag, change)
 
+        guard = self.guard(repository) if self.guard is not None and tag is not None else None
+
         async def store(may_move: bool) -> None:
             await self.store.put_manifest(
                 repository_id,
@@ -188,17 +217,38 @@ class ManifestService:
                 may_move=may_move,
                 also=also,
                 audit=self.audit.recorder(pushed),
+                guard=guard,
+                pushed_by=origin.actor,
             )
 
         try:
-            await store(may_move=move_right is None)
-        except TagMoveRefused as refused:
-            assert move_right is not None
-            await move_right(refused.tag)  # raises when the caller may not move it
-            await store(may_move=True)
+            try:
+                await store(may_move=move_right is None)
+            except TagMoveRefused as refused:
+                assert move_right is not None
+                await move_right(refused.tag)  # raises when the caller may not move it
+                await store(may_move=True)
+        except RegistryError as exc:
+            await self._refused(exc, origin, repository, reference)
+            raise
         if also and self.on_scan_queued is not None:
             self.on_scan_queued()
         return PushResult(str(digest), parsed.subject.digest if parsed.subject else None)
+
+    async def _refused(
+        self, exc: RegistryError, origin: Origin, repository: str, reference: str
+    ) -> None:
+        """An immutable tag refused the change: recorded as a denial, with the rule."""
+        if exc.code is ErrorCode.TAG_IMMUTABLE:
+            await self.audit.record(
+                origin,
+                AuditAction.ACCESS_DENIED,
+                Outcome.DENIED,
+                repository=repository,
+                reference=reference,
+                reason=exc.message,
+                detail=exc.detail,
+            )
 
     def _pushed(
         self,
@@ -234,7 +284,8 @@ class ManifestService:
 
     async def delete(self, repository: str, reference: str, origin: Origin) -> None:
         """By digest: the manifest and its tags leave the repository. By tag: only the tag.
-        The audit row commits with the delete."""
+        The audit row commits with the delete. An immutable tag refuses both."""
+        guard = self.guard(repository) if self.guard is not None else None
         if is_digest(reference):
             digest = str(Digest.parse(reference))
 
@@ -252,7 +303,12 @@ class ManifestService:
                 return [event]
 
             recorded = self.audit.recorder(manifest_deleted)
-            if await self.store.delete_manifest(repository, digest, recorded) is None:
+            try:
+                removed = await self.store.delete_manifest(repository, digest, recorded, guard)
+            except RegistryError as exc:
+                await self._refused(exc, origin, repository, reference)
+                raise
+            if removed is None:
                 raise _unknown(repository, reference)
             return
 
@@ -268,8 +324,11 @@ class ManifestService:
             )
             return [event]
 
-        if (
-            await self.store.delete_tag(repository, reference, self.audit.recorder(tag_deleted))
-            is None
-        ):
+        recorded = self.audit.recorder(tag_deleted)
+        try:
+            before = await self.store.delete_tag(repository, reference, recorded, guard)
+        except RegistryError as exc:
+            await self._refused(exc, origin, repository, reference)
+            raise
+        if before is None:
             raise _unknown(repository, reference)

@@ -13,7 +13,7 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +117,8 @@ class ScanService:
         self._index: tuple[str | None, VulnIndex] | None = None
         self._index_lock = asyncio.Lock()
         self._layer_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # Told the digest of each report stored (complete or failed): the pull gate's verdicts.
+        self.after_report: Callable[[str], Awaitable[object]] | None = None
 
     async def scan(self, job: ScanJob) -> ScanOutcome:
         """Run one job. Raises `ScanRejected` for images that can never be scanned, anything
@@ -176,6 +178,8 @@ class ScanService:
             reason=reason,
             detail={"attempts": job.attempts},
         )
+        if self.after_report is not None:
+            await self.after_report(job.digest)
 
     async def _failed_report(self, job: ScanJob, reason: str) -> None:
         await self.scans.put_report(
@@ -201,6 +205,8 @@ class ScanService:
         report = outcome.report
         if report is None:
             return
+        if self.after_report is not None:
+            await self.after_report(job.digest)
         await self.audit.record(
             Origin.system(),
             AuditAction.SCAN_COMPLETED,
@@ -350,16 +356,22 @@ class ScanService:
 
 
 async def rematch_all(
-    scans: ScanStore, index: VulnIndex, version: str | None
+    scans: ScanStore,
+    index: VulnIndex,
+    version: str | None,
+    changed: list[str] | None = None,
 ) -> tuple[int, str | None]:
     """Re-match every complete report's stored inventory; findings other than vulnerabilities
-    are kept as they were."""
+    are kept as they were. The digests whose vulnerabilities changed go to `changed`."""
     updated = 0
     batch: list[tuple[str, dict[str, int], bytes]] = []
-    async for digest, inventory in scans.inventories():
+    async for digest, inventory, before in scans.inventories():
         distro, packages = stored_inventory(unpack(inventory))
         found, counts = vulnerabilities(index, distro, packages)
-        batch.append((digest, counts, pack(vulnerabilities_document(found))))
+        after = pack(vulnerabilities_document(found))
+        if changed is not None and (before is None or unpack(before) != unpack(after)):
+            changed.append(digest)
+        batch.append((digest, counts, after))
         if len(batch) >= 100:
             await scans.put_matches(batch, version)
             updated += len(batch)

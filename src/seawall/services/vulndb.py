@@ -8,7 +8,7 @@ cannot be read or is not valid OSV is counted and reported, never fatal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +75,8 @@ class VulnDbService:
         self.scans = scans
         self.audit = audit
         self.clock = clock  # times the re-matching
+        # Told the digests whose vulnerabilities a re-match changed: the pull gate's verdicts.
+        self.after_rematch: Callable[[list[str]], Awaitable[object]] | None = None
 
     async def import_path(self, path: Path, origin: Origin) -> Imported:
         """Import the records under `path`, then match every stored inventory against the new
@@ -83,9 +85,10 @@ class VulnDbService:
         result = await self.import_records(read_records(path))
         started = self.clock.monotonic()
         rematched = 0
+        changed: list[str] = []
         if result.changed:
             index = await self.vulns.load_index()
-            rematched, _ = await rematch_all(self.scans, index, result.version)
+            rematched, _ = await rematch_all(self.scans, index, result.version, changed)
         seconds = self.clock.monotonic() - started
         if result.read:
             await self.audit.record(
@@ -101,6 +104,8 @@ class VulnDbService:
                     "rematched": rematched,
                 },
             )
+        if changed and self.after_rematch is not None:
+            await self.after_rematch(changed)
         return Imported(result, rematched, seconds)
 
     async def import_records(

@@ -10,6 +10,14 @@ from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate
 from seawall.http.v2.common import read_body, repository
 from seawall.services.manifests import ManifestService
+from seawall.services.pull_gate import warning_header
+
+
+def _warned(response: Response, warnings: tuple[str, ...]) -> Response:
+    """One `Warning` header per warning (OCI Distribution v1.1: deprecations and the like)."""
+    for text in warnings:
+        response.raw_headers.append((b"warning", warning_header(text).encode("ascii")))
+    return response
 
 
 class ManifestEndpoints:
@@ -28,8 +36,8 @@ class ManifestEndpoints:
         caller = await self.gate.check(request, name, Action.PULL)
         reference = request.path_params["reference"]
         if request.method == "HEAD":
-            head = await self.manifests.head(name, reference)
-            return Response(
+            head = await self.manifests.head(name, reference, caller.origin)
+            response = Response(
                 headers={
                     "Content-Type": head.media_type,
                     "Content-Length": str(head.size),
@@ -37,12 +45,14 @@ class ManifestEndpoints:
                     "ETag": f'"{head.digest}"',
                 }
             )
+            return _warned(response, head.warnings)
         record = await self.manifests.get(name, reference, caller.origin)
-        return Response(
+        response = Response(
             record.payload,
             media_type=record.media_type,
             headers={"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'},
         )
+        return _warned(response, record.warnings)
 
     async def put(self, request: Request) -> Response:
         name = repository(request)

@@ -1,0 +1,234 @@
+"""A namespace's lifecycle policy: the TOML document, checked, and what it decides.
+
+One document per namespace, and one site-wide default that namespaces inherit key by key: a key
+the namespace's document sets wins, every other key comes from the default, and a key neither
+sets has the built-in value below (no immutable tags, no pull gate). Every key is documented in
+docs/policy.md; a document with an unknown key or a bad value is refused with a message naming
+the key, so a stored policy always means what it says.
+
+    [tags]
+    immutable = ["v*"]                 # tags that never move or disappear once they exist
+    immutable_except = ["*-rc*"]
+    [pull]
+    block_severity = "high"            # none | low | medium | high | critical
+    block_unscanned = "warn"           # allow | warn | block
+    block_secrets = true
+    block_malware = true
+    [deprecation]
+    after_sunset = "block"             # warn | block
+
+Tag patterns are shell globs over the whole tag (`fnmatch`, case-sensitive): `*` any run, `?`
+one character, `[0-9]` a class.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from seawall.domain.severity import SEVERITIES
+
+MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_PATTERNS = 100
+MAX_PATTERN_LENGTH = 128
+BLOCK_LEVELS = ("none", "low", "medium", "high", "critical")
+UNSCANNED_MODES = ("allow", "warn", "block")
+SUNSET_MODES = ("warn", "block")
+# What a tag pattern may hold: a tag's characters plus the glob's `*`, `?`, `[`, `]`, `!`.
+_PATTERN = re.compile(r"[A-Za-z0-9_.\-*?\[\]!]+")
+
+
+class PolicyInvalid(ValueError):
+    """The document cannot be a policy; the message names the key and what is wrong."""
+
+
+def _patterns(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise PolicyInvalid(f"{key}: must be a list of tag patterns (strings)")
+    if len(value) > MAX_PATTERNS:
+        raise PolicyInvalid(f"{key}: at most {MAX_PATTERNS} patterns")
+    for pattern in value:
+        if not pattern or len(pattern) > MAX_PATTERN_LENGTH:
+            raise PolicyInvalid(f"{key}: a pattern is 1 to {MAX_PATTERN_LENGTH} characters")
+        if not _PATTERN.fullmatch(pattern):
+            raise PolicyInvalid(
+                f"{key}: {pattern[:60]!r} is not a tag pattern (tag characters"
+                " A-Z a-z 0-9 _ . - and the globs * ? [ ] !)"
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def _choice(choices: tuple[str, ...]) -> Any:
+    def check(key: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise PolicyInvalid(f"{key}: must be one of {' | '.join(choices)}")
+        return value
+
+    return check
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise PolicyInvalid(f"{key}: must be true or false")
+    return value
+
+
+# Every key: (checker, built-in value). The order is the documented order.
+KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "tags": {
+        "immutable": (_patterns, ()),
+        "immutable_except": (_patterns, ()),
+    },
+    "pull": {
+        "block_severity": (_choice(BLOCK_LEVELS), "none"),
+        "block_unscanned": (_choice(UNSCANNED_MODES), "allow"),
+        "block_secrets": (_boolean, False),
+        "block_malware": (_boolean, False),
+    },
+    "deprecation": {
+        "after_sunset": (_choice(SUNSET_MODES), "warn"),
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDocument:
+    """A checked document: its text as written and the keys it sets, as `section.key`."""
+
+    text: str
+    values: dict[str, Any]
+
+
+def parse_policy(text: str) -> PolicyDocument:
+    """Check a document; raises `PolicyInvalid` naming the first key that is wrong."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+        raise PolicyInvalid(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    if "\0" in text:
+        raise PolicyInvalid("the document holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PolicyInvalid("the document is not valid UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyInvalid(f"not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for section, body in data.items():
+        known = KEYS.get(section)
+        if known is None:
+            raise PolicyInvalid(
+                f"{section[:60]}: unknown section; known sections: {', '.join(KEYS)}"
+            )
+        if not isinstance(body, dict):
+            raise PolicyInvalid(f"{section}: must be a table ([{section}])")
+        for key, value in body.items():
+            name = f"{section}.{key[:60]}"
+            if key not in known:
+                raise PolicyInvalid(
+                    f"{name}: unknown key; known in [{section}]: {', '.join(known)}"
+                )
+            check, _ = known[key]
+            values[f"{section}.{key}"] = check(name, value)
+    return PolicyDocument(text, values)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a document comes from, as messages name it."""
+
+    namespace: str | None  # None: the site default
+
+    def __str__(self) -> str:
+        if self.namespace is None:
+            return "site default policy"
+        return f"namespace policy {self.namespace}"
+
+
+BUILT_IN = "built-in default"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The policy in force for one namespace: the site default with its own document over it."""
+
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)  # key -> where its value comes from
+
+    @classmethod
+    def effective(
+        cls,
+        namespace: str | None,
+        own: PolicyDocument | None,
+        default: PolicyDocument | None,
+    ) -> Policy:
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for section, keys in KEYS.items():
+            for key, (_, built_in) in keys.items():
+                name = f"{section}.{key}"
+                if own is not None and name in own.values:
+                    values[name], sources[name] = own.values[name], str(Source(namespace))
+                elif default is not None and name in default.values:
+                    values[name], sources[name] = default.values[name], str(Source(None))
+                else:
+                    values[name], sources[name] = built_in, BUILT_IN
+        return cls(values, sources)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def rule(self, name: str) -> str:
+        """A key as a message names it: `block_severity = "high" (namespace policy team-a)`."""
+        value = self.values[name]
+        shown = f'"{value}"' if isinstance(value, str) else str(value).lower()
+        return f"{name.partition('.')[2]} = {shown} ({self.sources[name]})"
+
+    def immutable_rule(self, tag: str) -> str | None:
+        """The pattern that makes `tag` immutable, or None when it may move."""
+        if any(fnmatchcase(tag, p) for p in self.values["tags.immutable_except"]):
+            return None
+        return next((p for p in self.values["tags.immutable"] if fnmatchcase(tag, p)), None)
+
+    def immutability_message(self, tag: str, pattern: str) -> str:
+        return f'tag {tag} is immutable (rule "{pattern}" in {self.sources["tags.immutable"]})'
+
+    @property
+    def blocked_levels(self) -> tuple[str, ...]:
+        """The severities a pull is refused for: those at or above `block_severity`."""
+        level = self.values["pull.block_severity"]
+        if level == "none":
+            return ()
+        return SEVERITIES[: SEVERITIES.index(level) + 1]
+
+    @property
+    def gates_pulls(self) -> bool:
+        return bool(
+            self.blocked_levels
+            or self.values["pull.block_unscanned"] != "allow"
+            or self.values["pull.block_secrets"]
+            or self.values["pull.block_malware"]
+        )
+
+    def view(self) -> dict[str, Any]:
+        """Every key with its value and where it comes from, for `policy show`."""
+        return {
+            name: {"value": list(v) if isinstance(v, tuple) else v, "from": self.sources[name]}
+            for name, v in self.values.items()
+        }
+
+
+def diff(before: str, after: str, before_label: str, after_label: str) -> str:
+    """A unified diff of two documents, for the audit log and `policy history`."""
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            before_label,
+            after_label,
+        )
+    )

@@ -1,0 +1,389 @@
+"""Lifecycle policies: reading, checking, what-if, storing and versioning a namespace's policy
+document (or the site default), the immutable-tag guard pushes and deletes run under, and the
+pull gate's owned, expiring exceptions.
+
+Who may change what is decided at the edge (a namespace's admins, site admins for the default);
+every rule about the document itself and about exceptions is here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from seawall.db.identities import IdentityStore
+from seawall.db.lifecycle import SITE, LifecycleStore, Linked
+from seawall.db.store import Change
+from seawall.domain.access import namespace_of
+from seawall.domain.audit import AuditAction, AuditEvent, Origin
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.digests import Digest
+from seawall.domain.patterns import RepositoryPattern
+from seawall.domain.policy import Policy, PolicyDocument, PolicyInvalid, diff, parse_policy
+from seawall.domain.pull_gate import ExceptionKind, GateException
+from seawall.errors import ErrorCode, RegistryError
+from seawall.services.audit import AuditLog
+from seawall.services.pull_gate import PullGate, _iso, exception_detail
+
+DAY = 86_400.0
+WHAT_IF_DAYS = 7
+MAX_DIFF_CHARS = 16_000
+MAX_REASON = 1000
+_TARGET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,199}")
+
+
+def _bad(message: str) -> RegistryError:
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
+
+
+def _label(namespace: str | None) -> str:
+    return "site default" if namespace is None else namespace
+
+
+class ImmutableTags:
+    """The `TagGuard` of one namespace: tags its policy makes immutable never move or go."""
+
+    def __init__(self, gate: PullGate, namespace: str) -> None:
+        self.gate = gate
+        self.namespace = namespace
+
+    def reads(self) -> list[Any]:
+        return [self.gate.lifecycle.policy_read(self.namespace)]
+
+    def refuse(self, read: list[Any], tags: Sequence[str], action: str) -> None:
+        policy = self.gate.policy_of(self.namespace, read[0])
+        for tag in tags:
+            pattern = policy.immutable_rule(tag)
+            if pattern is None:
+                continue
+            what = policy.immutability_message(tag, pattern)
+            if action == "move":
+                how = "it cannot point at another manifest"
+            else:
+                how = "neither it nor the manifest it points at can be deleted"
+            raise RegistryError(
+                ErrorCode.TAG_IMMUTABLE,
+                f"{what}: {how}; only a change of that policy lifts it",
+                {"tag": tag, "rule": pattern, "policy": policy.sources["tags.immutable"]},
+            )
+
+
+class PolicyService:
+    def __init__(
+        self,
+        lifecycle: LifecycleStore,
+        identities: IdentityStore,
+        gate: PullGate,
+        audit: AuditLog,
+        max_exception_days: int,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.identities = identities
+        self.gate = gate
+        self.audit = audit
+        self.max_exception_days = max_exception_days
+        self.clock = clock
+
+    def guard(self, repository: str) -> ImmutableTags:
+        return ImmutableTags(self.gate, namespace_of(repository))
+
+    async def _known(self, namespace: str | None) -> str:
+        if namespace is None:
+            return SITE
+        if await self.identities.namespace(namespace) is None:
+            raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
+        return namespace
+
+    # -- documents -------------------------------------------------------------------------
+
+    async def show(self, namespace: str | None) -> dict[str, Any]:
+        """The document as written (empty when none was ever set) and the effective policy,
+        each key with where its value comes from."""
+        key = await self._known(namespace)
+        stored = await self.lifecycle.policy(key)
+        view: dict[str, Any] = {
+            "namespace": namespace,
+            "revision": stored.revision if stored else 0,
+            "document": stored.document if stored else "",
+            "updated_at": _iso(stored.updated_at) if stored else None,
+            "updated_by": stored.updated_by if stored else None,
+        }
+        if namespace is not None:
+            view["effective"] = (await self.gate.policy(namespace)).view()
+        else:
+            doc = parse_policy(stored.document) if stored else None
+            view["effective"] = Policy.effective(None, None, doc).view()
+        return view
+
+    async def history(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Every revision, newest first, with its diff from the one before."""
+        key = await self._known(namespace)
+        revisions = await self.lifecycle.policy_history(key)
+        out = []
+        previous = ""
+        for revision, document, at, actor in revisions:
+            out.append(
+                {
+                    "revision": revision,
+                    "at": _iso(at),
+                    "actor": actor,
+                    "document": document,
+                    "diff": diff(previous, document, f"r{revision - 1}", f"r{revision}"),
+                }
+            )
+            previous = document
+        return out[::-1]
+
+    async def set(
+        self, namespace: str | None, text: str, origin: Origin, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Check a document; with `dry_run`, say what it would do against the registry as it
+        is and save nothing; else store it as the next revision, audited with its diff."""
+        key = await self._known(namespace)
+        try:
+            document = parse_policy(text)
+        except PolicyInvalid as exc:
+            raise _bad(f"policy of {_label(namespace)} not valid: {exc}") from None
+        stored = await self.lifecycle.policy(key)
+        before = stored.document if stored else ""
+        revision = (stored.revision if stored else 0) + 1
+        changes = diff(before, text, f"r{revision - 1}", f"r{revision}")
+        if dry_run:
+            report = await self.what_if(namespace, document)
+            return {"namespace": namespace, "dry_run": True, "diff": changes, **report}
+
+        def events(change: Change) -> list[AuditEvent]:
+            if not change.done:
+                return []
+            return [
+                self.audit.event(
+                    origin,
+                    AuditAction.POLICY_CHANGED,
+                    namespace=namespace,
+                    detail={
+                        "policy": _label(namespace),
+                        "revision": revision,
+                        "diff": changes[:MAX_DIFF_CHARS],
+                    },
+                )
+            ]
+
+        saved = await self.lifecycle.put_policy(
+            key, text, revision, origin.actor, self.audit.recorder(events)
+        )
+        if not saved:
+            raise RegistryError(
+                ErrorCode.CONFLICT,
+                f"the policy of {_label(namespace)} changed meanwhile; read it and try again",
+            )
+        await self.gate.rejudge(await self.lifecycle.linked(namespace), "policy change")
+        return {"namespace": namespace, "revision": revision, "diff": changes}
+
+    async def what_if(self, namespace: str | None, document: PolicyDocument) -> dict[str, Any]:
+        """What `document` would do now, as the namespace's policy (None: as the site
+        default): tags that would become (or stop being) immutable, images whose pulls it would
+        refuse and why, and how many recorded pulls of those in the last 7 days."""
+        items = await self.lifecycle.linked(namespace)
+        by_namespace: dict[str, list[Linked]] = {}
+        for item in items:
+            by_namespace.setdefault(namespace_of(item.repository), []).append(item)
+        since = _iso(self.clock.now() - WHAT_IF_DAYS * DAY)
+        immutable: list[dict[str, Any]] = []
+        released: list[dict[str, Any]] = []
+        blocked: list[dict[str, Any]] = []
+        refused_pulls = 0
+        for ns, linked in sorted(by_namespace.items()):
+            rows = await self.lifecycle.policies(ns)
+            old = self.gate.policy_of(ns, rows)
+            own = next((r for r in rows if r[0] != SITE), None)
+            default = next((r for r in rows if r[0] == SITE), None)
+            if namespace is None:
+                own_doc = self.gate.parsed(ns, own[1], own[2]) if own else None
+                new = Policy.effective(ns, own_doc, document)
+            else:
+                default_doc = self.gate.parsed(SITE, default[1], default[2]) if default else None
+                new = Policy.effective(ns, document, default_doc)
+            exceptions = await self.lifecycle.exceptions(ns, in_force=True)
+            pulls = await self.lifecycle.pulls_since(ns, since)
+            for item in linked:
+                for tag in item.tags:
+                    was, will = old.immutable_rule(tag), new.immutable_rule(tag)
+                    if will and not was:
+                        immutable.append({"repository": item.repository, "tag": tag, "rule": will})
+                    elif was and not will:
+                        released.append({"repository": item.repository, "tag": tag, "rule": was})
+                verdict = await self.gate.judge(item.repository, item.digest, new, exceptions)
+                if verdict.blocked:
+                    count = pulls.get((item.repository, item.digest), 0)
+                    refused_pulls += count
+                    blocked.append(
+                        {
+                            "repository": item.repository,
+                            "digest": item.digest,
+                            "tags": list(item.tags),
+                            "rule": verdict.rule,
+                            "message": verdict.message,
+                            "pulls_7d": count,
+                        }
+                    )
+        return {
+            "immutable": {"added": immutable, "removed": released},
+            "blocked": blocked,
+            "refused_pulls_7d": refused_pulls,
+            "images": len(items),
+        }
+
+    # -- exceptions ------------------------------------------------------------------------
+
+    async def add_exception(
+        self,
+        namespace: str,
+        kind: str,
+        target: str | None,
+        repository: str,
+        digest: str | None,
+        reason: str,
+        expires: str,
+        origin: Origin,
+    ) -> dict[str, Any]:
+        """An exception owned by whoever adds it; `expires` is a date (YYYY-MM-DD, the end of
+        that day UTC) or an ISO time, no more than the configured maximum away."""
+        await self._known(namespace)
+        try:
+            which = ExceptionKind(kind)
+        except ValueError:
+            raise _bad(f"kind is one of {', '.join(k.value for k in ExceptionKind)}") from None
+        if which is ExceptionKind.UNSCANNED:
+            if target:
+                raise _bad("an unscanned exception names no vulnerability or rule")
+            target = ""
+        elif not target or not _TARGET.fullmatch(target):
+            what = "vulnerability id" if which is ExceptionKind.VULNERABILITY else "secret rule id"
+            raise _bad(f"a {what} is required: letters, digits and . _ : / + -, up to 200")
+        try:
+            pattern = RepositoryPattern(repository)
+        except ValueError as exc:
+            raise _bad(f"repository: {exc}") from None
+        if not pattern.is_within(namespace):
+            raise _bad(f"repository pattern {repository!r} is not within namespace {namespace!r}")
+        if digest is not None:
+            try:
+                digest = str(Digest.parse(digest))
+            except (ValueError, RegistryError):
+                raise _bad(f"digest {digest[:80]!r} is not a digest") from None
+        reason = reason.strip()
+        if not reason or len(reason) > MAX_REASON or not reason.isprintable():
+            raise _bad(f"a reason is required: printable text, up to {MAX_REASON} characters")
+        now = self.clock.now()
+        until = parse_expiry(expires)
+        if until <= now:
+            raise _bad(f"expiry {expires!r} is in the past")
+        if until > now + self.max_exception_days * DAY:
+            raise _bad(
+                f"expiry {expires!r} is more than {self.max_exception_days} days away"
+                " (exception_max_days)"
+            )
+        e = GateException(
+            0, namespace, which, target, pattern, digest, reason, origin.actor, now, until
+        )
+
+        def events(change: Change) -> list[AuditEvent]:
+            made = GateException(
+                int(change.digest or 0),
+                namespace,
+                which,
+                target or "",
+                pattern,
+                digest,
+                reason,
+                origin.actor,
+                now,
+                until,
+            )
+            return [
+                self.audit.event(
+                    origin,
+                    AuditAction.EXCEPTION_ADDED,
+                    namespace=namespace,
+                    reason=reason,
+                    detail=exception_detail(made),
+                )
+            ]
+
+        new_id = await self.lifecycle.add_exception(e, self.audit.recorder(events))
+        await self.gate.rejudge(await self.lifecycle.linked(namespace), "exception added")
+        stored = await self.lifecycle.exception(namespace, new_id)
+        assert stored is not None
+        return exception_view(stored, self.clock.now())
+
+    async def remove_exception(self, namespace: str, exception_id: int, origin: Origin) -> None:
+        await self._known(namespace)
+        found = await self.lifecycle.exception(namespace, exception_id)
+        if found is None:
+            raise RegistryError(
+                ErrorCode.NOT_FOUND, f"no exception {exception_id} in namespace {namespace!r}"
+            )
+        event = self.audit.if_done(
+            origin,
+            AuditAction.EXCEPTION_REMOVED,
+            namespace=namespace,
+            reason=found.reason,
+            detail=exception_detail(found),
+        )
+        if not await self.lifecycle.remove_exception(namespace, exception_id, origin.actor, event):
+            raise RegistryError(
+                ErrorCode.CONFLICT, f"exception {exception_id} is no longer in force"
+            )
+        await self.gate.rejudge(await self.lifecycle.linked(namespace), "exception removed")
+
+    async def exceptions(self, namespace: str) -> list[dict[str, Any]]:
+        """Every exception of the namespace, in force or not, with days left."""
+        await self._known(namespace)
+        now = self.clock.now()
+        return [
+            exception_view(e, now)
+            for e in await self.lifecycle.exceptions(namespace, in_force=False)
+        ]
+
+
+def parse_expiry(text: str) -> float:
+    """`YYYY-MM-DD` (the end of that day, UTC) or an ISO 8601 time (UTC when no offset)."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day.timestamp() + DAY - 1
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(f"expiry {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def exception_view(e: GateException, now: float) -> dict[str, Any]:
+    if e.removed_at is not None:
+        state = "removed"
+    elif e.expires_at <= now:
+        state = "expired"
+    else:
+        state = "active"
+    return {
+        "id": e.id,
+        "namespace": e.namespace,
+        "kind": str(e.kind),
+        "target": e.target or None,
+        "repository": str(e.pattern),
+        "digest": e.digest,
+        "reason": e.reason,
+        "owner": e.owner,
+        "created_at": _iso(e.created_at),
+        "expires_at": _iso(e.expires_at),
+        "state": state,
+        "days_left": max(0, int((e.expires_at - now) // DAY)) if state == "active" else 0,
+        "removed_by": e.removed_by,
+    }
