@@ -15,6 +15,7 @@ from seawall.config import Settings, metrics_multiprocess_dir, settings_for_work
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
+from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.scans import ScanEndpoints
 from seawall.http.auth import Gate
 from seawall.http.errors import EXCEPTION_HANDLERS
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             ApiEndpoints(gate, services.access, services.identity),
             AuditEndpoints(gate, services.access, services.audit_reader),
             ScanEndpoints(gate, services.reports),
+            PolicyEndpoints(gate, services.access, services.policies, services.versions),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),

@@ -8,6 +8,7 @@ from starlette.types import Scope
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.openapi import openapi
+from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.scans import ScanEndpoints
 from seawall.http.health import HealthEndpoints
 from seawall.http.token import TokenEndpoints
@@ -47,6 +48,7 @@ def routes(
     api: ApiEndpoints,
     audit: AuditEndpoints,
     scans: ScanEndpoints,
+    policies: PolicyEndpoints,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -65,7 +67,7 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
-        *api_routes(api, audit, scans),
+        *api_routes(api, audit, scans, policies),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
@@ -75,8 +77,12 @@ def routes(
 API = "/api/v1"
 
 
-def api_routes(api: ApiEndpoints, audit: AuditEndpoints, scans: ScanEndpoints) -> list[BaseRoute]:
+def api_routes(
+    api: ApiEndpoints, audit: AuditEndpoints, scans: ScanEndpoints, policies: PolicyEndpoints
+) -> list[BaseRoute]:
     """The management API; the OpenAPI document lists exactly these."""
+    ns = f"{API}/namespaces/{{namespace}}"
+    tag = f"{API}/repositories/{{name:path}}/tags/{{tag}}"
     return [
         Route(f"{API}/openapi.json", openapi, methods=["GET"]),
         Route(f"{API}/users", api.list_users, methods=["GET"]),
@@ -105,4 +111,14 @@ def api_routes(api: ApiEndpoints, audit: AuditEndpoints, scans: ScanEndpoints) -
         Route(f"{API}/scans/{{name:path}}/sbom", scans.sbom, methods=["GET"]),
         ImageRoute(f"{API}/scans/{{name:path}}", scans.show, methods=["GET"]),
         ImageRoute(f"{API}/scans/{{name:path}}", scans.rescan, methods=["POST"]),
+        Route(f"{API}/policy", policies.site_policy, methods=["GET", "PUT"]),
+        Route(f"{API}/policy/history", policies.site_policy_history, methods=["GET"]),
+        Route(f"{ns}/policy", policies.policy, methods=["GET", "PUT"]),
+        Route(f"{ns}/policy/history", policies.policy_history, methods=["GET"]),
+        Route(f"{ns}/exceptions", policies.exceptions, methods=["GET", "POST"]),
+        Route(f"{ns}/exceptions/{{exception}}", policies.exception, methods=["DELETE"]),
+        Route(f"{API}/repositories/{{name:path}}/tags", policies.tags, methods=["GET"]),
+        Route(f"{tag}/deprecation", policies.deprecation, methods=["PUT", "DELETE"]),
+        Route(f"{tag}/channel", policies.channel, methods=["PUT", "DELETE"]),
+        Route(f"{API}/pull-check/{{name:path}}", policies.pull_check, methods=["GET"]),
     ]

@@ -1,0 +1,239 @@
+"""/api/v1: lifecycle policies, pull-gate exceptions, tag channels and deprecation, pull-check.
+
+- `GET|PUT /api/v1/namespaces/{ns}/policy` (PUT body: the TOML document; `?dry_run=true`
+  says what it would do and saves nothing), `GET .../policy/history`; `GET|PUT /api/v1/policy`
+  and `GET /api/v1/policy/history` for the site-wide default.
+- `GET|POST /api/v1/namespaces/{ns}/exceptions`, `DELETE .../exceptions/{id}`.
+- `GET /api/v1/repositories/{repo}/tags`; `PUT|DELETE .../tags/{tag}/deprecation` and
+  `.../tags/{tag}/channel`.
+- `GET /api/v1/pull-check/{REPOSITORY:TAG | REPOSITORY@DIGEST}`.
+
+Reading a namespace's policy or exceptions needs the pull right on the namespace; changing them
+needs `manage` (its admins); the site default is read by anyone signed in and changed by site
+admins. Tags: the listing and pull-check need pull; channels and deprecation need delete (the
+maintainer's tag management).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from seawall.domain.audit import Origin
+from seawall.domain.names import MAX_NAME_LENGTH, validate_repository
+from seawall.domain.rights import Action, Actor
+from seawall.errors import ErrorCode, RegistryError
+from seawall.http.api.bodies import MAX_BODY, Body, Schema
+from seawall.http.auth import Gate
+from seawall.services.access import AccessService
+from seawall.services.policies import PolicyService
+from seawall.services.scan_reports import split_reference
+from seawall.services.versions import MAX_MESSAGE, VersionService
+
+_TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 1000}
+_DATE: Schema = {"type": "string", "minLength": 1, "maxLength": 40}
+EXCEPTION_NEW = Body(
+    {
+        "kind": {"type": "string", "enum": ["vulnerability", "secret", "unscanned"]},
+        "target": {"type": "string", "maxLength": 200},
+        "repository": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        "digest": {"type": "string", "maxLength": 140},
+        "reason": _TEXT,
+        "expires": _DATE,
+    },
+    ("kind", "repository", "reason", "expires"),
+)
+DEPRECATION = Body(
+    {
+        "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE},
+        "sunset": _DATE,
+        "replacement": {"type": "string", "minLength": 1, "maxLength": 128},
+    },
+    ("message",),
+)
+CHANNEL = Body({"channel": {"type": "string", "minLength": 1, "maxLength": 64}}, ("channel",))
+
+
+def _bad(message: str) -> RegistryError:
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
+
+
+def _flag(request: Request, name: str) -> bool:
+    for key in request.query_params:
+        if key != name:
+            raise _bad(f"unknown parameter {key[:50]!r}; known: {name}")
+    value = request.query_params.get(name, "false")
+    if value not in ("true", "false"):
+        raise _bad(f"{name} is true or false")
+    return value == "true"
+
+
+def _no_parameters(request: Request) -> None:
+    for key in request.query_params:
+        raise _bad(f"unknown parameter {key[:50]!r}; this endpoint takes none")
+
+
+async def _document(request: Request) -> str:
+    """The PUT body: a TOML document, UTF-8, at most 64 KiB."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise RegistryError(
+                ErrorCode.BODY_TOO_LARGE,
+                f"the policy document is larger than {MAX_BODY // 1024} KiB",
+            )
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad("the policy document is not UTF-8") from None
+
+
+class PolicyEndpoints:
+    def __init__(
+        self,
+        gate: Gate,
+        access: AccessService,
+        policies: PolicyService,
+        versions: VersionService,
+    ) -> None:
+        self.gate = gate
+        self.access = access
+        self.policies = policies
+        self.versions = versions
+
+    async def _origin(self, request: Request) -> Origin:
+        return (await self.gate.caller(request)).origin
+
+    async def _namespace(self, request: Request, action: Action) -> tuple[str, Actor]:
+        """The path's namespace, if the caller may `action` on it; an unknown namespace and
+        one the caller may not see answer alike (no existence is revealed)."""
+        namespace = request.path_params["namespace"]
+        actor = await self.gate.signed_in(request)
+        if await self.policies.identities.namespace(namespace) is None:
+            if actor.site_admin:
+                raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
+            raise RegistryError(ErrorCode.DENIED, f"you may not read namespace {namespace!r}")
+        decision = await self.access.decide(actor, namespace, action)
+        if not decision.allowed:
+            raise RegistryError(ErrorCode.DENIED, decision.reason)
+        return namespace, actor
+
+    async def _site(self, request: Request, change: bool) -> None:
+        actor = await self.gate.signed_in(request)
+        if change and not actor.site_admin:
+            raise RegistryError(ErrorCode.DENIED, "only site admins change the site default policy")
+
+    # -- policies --------------------------------------------------------------------------
+
+    async def policy(self, request: Request) -> Response:
+        """GET shows, PUT (body: TOML) checks and stores, or with ?dry_run=true what-ifs."""
+        if request.method == "GET":
+            _no_parameters(request)
+            namespace, _ = await self._namespace(request, Action.PULL)
+            return JSONResponse(await self.policies.show(namespace))
+        dry_run = _flag(request, "dry_run")
+        namespace, _ = await self._namespace(request, Action.MANAGE)
+        text = await _document(request)
+        origin = await self._origin(request)
+        return JSONResponse(await self.policies.set(namespace, text, origin, dry_run=dry_run))
+
+    async def policy_history(self, request: Request) -> Response:
+        _no_parameters(request)
+        namespace, _ = await self._namespace(request, Action.PULL)
+        return JSONResponse({"revisions": await self.policies.history(namespace)})
+
+    async def site_policy(self, request: Request) -> Response:
+        if request.method == "GET":
+            _no_parameters(request)
+            await self._site(request, change=False)
+            return JSONResponse(await self.policies.show(None))
+        dry_run = _flag(request, "dry_run")
+        await self._site(request, change=True)
+        text = await _document(request)
+        origin = await self._origin(request)
+        return JSONResponse(await self.policies.set(None, text, origin, dry_run=dry_run))
+
+    async def site_policy_history(self, request: Request) -> Response:
+        _no_parameters(request)
+        await self._site(request, change=False)
+        return JSONResponse({"revisions": await self.policies.history(None)})
+
+    # -- exceptions ------------------------------------------------------------------------
+
+    async def exceptions(self, request: Request) -> Response:
+        """GET lists every exception (in force or not); POST adds one, owned by the caller."""
+        _no_parameters(request)
+        if request.method == "GET":
+            namespace, _ = await self._namespace(request, Action.PULL)
+            return JSONResponse({"exceptions": await self.policies.exceptions(namespace)})
+        namespace, _ = await self._namespace(request, Action.MANAGE)
+        body = await EXCEPTION_NEW.read(request)
+        added = await self.policies.add_exception(
+            namespace,
+            body["kind"],
+            body.get("target"),
+            body["repository"],
+            body.get("digest"),
+            body["reason"],
+            body["expires"],
+            await self._origin(request),
+        )
+        return JSONResponse(added, status_code=201)
+
+    async def exception(self, request: Request) -> Response:
+        """DELETE: the exception stops applying now (it stays listed, as removed)."""
+        _no_parameters(request)
+        namespace, _ = await self._namespace(request, Action.MANAGE)
+        text = request.path_params["exception"]
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:
+            raise _bad("an exception id is a number")
+        await self.policies.remove_exception(namespace, int(text), await self._origin(request))
+        return Response(status_code=204)
+
+    # -- tags ------------------------------------------------------------------------------
+
+    async def tags(self, request: Request) -> Response:
+        _no_parameters(request)
+        name = validate_repository(request.path_params["name"])
+        await self.gate.check(request, name, Action.PULL)
+        return JSONResponse({"repository": name, "tags": await self.versions.tags(name)})
+
+    async def deprecation(self, request: Request) -> Response:
+        """PUT {"message", "sunset"?, "replacement"?} deprecates; DELETE undeprecates."""
+        _no_parameters(request)
+        name = validate_repository(request.path_params["name"])
+        caller = await self.gate.check(request, name, Action.DELETE)
+        tag = request.path_params["tag"]
+        if request.method == "DELETE":
+            await self.versions.undeprecate(name, tag, caller.origin)
+            return Response(status_code=204)
+        body = await DEPRECATION.read(request)
+        found = await self.versions.deprecate(
+            name, tag, body["message"], body.get("sunset"), body.get("replacement"), caller.origin
+        )
+        return JSONResponse(found)
+
+    async def channel(self, request: Request) -> Response:
+        """PUT {"channel"} labels the version; DELETE clears the label."""
+        _no_parameters(request)
+        name = validate_repository(request.path_params["name"])
+        caller = await self.gate.check(request, name, Action.DELETE)
+        tag = request.path_params["tag"]
+        if request.method == "DELETE":
+            await self.versions.channel(name, tag, None, caller.origin)
+            return Response(status_code=204)
+        body = await CHANNEL.read(request)
+        await self.versions.channel(name, tag, body["channel"], caller.origin)
+        return JSONResponse({"repository": name, "tag": tag, "channel": body["channel"]})
+
+    async def pull_check(self, request: Request) -> Response:
+        """Would a pull be allowed now, and why (what a pull would be told; nothing recorded)."""
+        _no_parameters(request)
+        try:
+            repository, reference = split_reference(request.path_params["name"])
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+        validate_repository(repository)
+        await self.gate.check(request, repository, Action.PULL)
+        return JSONResponse(await self.versions.pull_check(repository, reference))
