@@ -130,6 +130,7 @@ class PullFacts:
 
     repository_id: int
     outcome: str | None
+    rule: str | None
     message: str | None
     valid_until: float | None
     deprecation: str | None
@@ -235,9 +236,9 @@ _TAGGED = (
     " WHERE r.name = ? AND t.name = ?"
 )
 # What a pull reads besides the manifest (`PullFacts`), by tag and by digest.
-_TAG_FACTS = ", r.id, v.outcome, v.message, v.valid_until, t.deprecation"
+_TAG_FACTS = ", r.id, v.outcome, v.rule, v.message, v.valid_until, t.deprecation"
 _DIGEST_FACTS = (
-    ", r.id, v.outcome, v.message, v.valid_until, (SELECT d.deprecation FROM tags d"
+    ", r.id, v.outcome, v.rule, v.message, v.valid_until, (SELECT d.deprecation FROM tags d"
     " WHERE d.repository_id = r.id AND d.digest = m.digest AND d.deprecation IS NOT NULL"
     " ORDER BY d.name LIMIT 1)"
 )
@@ -783,8 +784,9 @@ def _facts(row: Row) -> PullFacts:
         int(row[3]),
         row[4],
         row[5],
-        float(row[6]) if row[6] is not None else None,
-        row[7],
+        row[6],
+        float(row[7]) if row[7] is not None else None,
+        row[8],
     )
 
 

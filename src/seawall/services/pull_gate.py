@@ -325,7 +325,9 @@ class PullGate:
         valid, else worked out now and stored (unless a change came meanwhile)."""
         now = self.clock.now()
         if facts.outcome is not None and (facts.valid_until is None or now < facts.valid_until):
-            return Verdict(Judged(facts.outcome), None, facts.message or "", facts.valid_until)
+            return Verdict(
+                Judged(facts.outcome), facts.rule, facts.message or "", facts.valid_until
+            )
         epoch = await self.lifecycle.epoch()
         verdict = await self.judge(repository, digest)
         await self.lifecycle.store_verdict(facts.repository_id, digest, verdict, epoch)
