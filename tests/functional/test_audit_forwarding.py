@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import secrets
 import socket
 import socketserver
 import threading
@@ -19,6 +20,7 @@ import pytest
 
 from seawall.domain.audit import StoredEvent, chain_hash
 from tests.support.app import app_server
+from tests.support.cli import env_of, seawall
 from tests.support.registry import image_manifest, put_manifest, sha256, unique_repo
 from tests.support.server import RunningServer
 
@@ -270,3 +272,23 @@ def test_a_webhook_that_never_answers_does_not_hold_up_requests(
             r'seawall_audit_events_written_total\{action="manifest:pushed"\} (\S+)', metrics
         )
         assert written and float(written[1]) == 10
+
+
+def test_rows_a_command_writes_are_forwarded_too(
+    tmp_path: Path, webhook_factory: Callable[..., tuple[str, Webhook]]
+) -> None:
+    """A `seawall` command chains its rows itself when no server runs to do it, and forwards
+    them before it exits (e.g. `image:blocked` after `seawall vulndb import`; here
+    `namespace:created`)."""
+    url, hook = webhook_factory()
+    with app_server(tmp_path) as server:
+        pass  # a data directory and database a server prepared; no server runs from here on
+    name = "fwd-" + secrets.token_hex(3)
+    result = seawall("namespace", "add", name, env=env_of(server, SEAWALL_AUDIT_WEBHOOK_URL=url))
+    assert result.exit_code == 0, result.output
+    # The command has exited: what it forwarded has arrived.
+    rows = hook.collected.wait_for(
+        lambda items: any(i["action"] == "namespace:created" for i in items), timeout=1
+    )
+    created = [r for r in rows if r["action"] == "namespace:created"]
+    assert created[0]["namespace"] == name and created[0]["actor_kind"] == "local"

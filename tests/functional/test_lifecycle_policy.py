@@ -327,8 +327,12 @@ def _import(server: RunningServer, tmp: Path, *records: dict[str, Any]) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.fixture
-def scanning(tmp_path: Path) -> Iterator[tuple[RunningServer, FakeClock]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def scanning(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[RunningServer, FakeClock]]:
+    """The app with its scan worker, on a fake clock, over each database (the verdicts' SQL
+    and its locks differ)."""
     clock = FakeClock()
     settings = {
         "scan_poll_seconds": 0.1,
@@ -336,7 +340,7 @@ def scanning(tmp_path: Path) -> Iterator[tuple[RunningServer, FakeClock]]:
         "scan_max_attempts": 1,
         "exception_sweep_seconds": 1,
     }
-    with app_server(tmp_path, scanning=True, clock=clock, **settings) as server:
+    with app_server(tmp_path, request.param, scanning=True, clock=clock, **settings) as server:
         yield server, clock
 
 

@@ -54,6 +54,7 @@ def with_services(
     async def run() -> T:
         services = Services.build(settings, backend=await open_database(settings))
         try:
+            await services.audit.start_forwarders()
             return await work(services)
         finally:
             await services.close()

@@ -117,6 +117,8 @@ def parse_policy(text: str) -> PolicyDocument:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyInvalid(f"not valid TOML: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise PolicyInvalid("not valid TOML: nested too deeply") from None
     values: dict[str, Any] = {}
     for section, body in data.items():
         known = KEYS.get(section)

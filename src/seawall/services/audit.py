@@ -82,9 +82,16 @@ class AuditLog:
     async def start(self) -> None:
         """Start the writer task; without it (commands), `record` writes directly."""
         self._wake = asyncio.Event()
+        await self.start_forwarders()
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def start_forwarders(self) -> None:
+        """Start sending the rows this process chains to the forwarders: `start` does, and a
+        command does alone (it writes its rows directly, and `close` gives the forwarders a
+        short grace to send them), so a row a command chains, e.g. `image:blocked` after
+        `seawall vulndb import`, reaches the webhook and syslog too."""
         for forwarder in self.forwarders:
             await forwarder.start()
-        self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def close(self) -> None:
         """Write what is queued and stop. The writer is asked to stop, never cancelled in the

@@ -72,6 +72,7 @@ def test_the_example_document_of_the_issue_is_valid() -> None:
         ('[tags]\nimmutable = [""]\n', "a pattern is 1 to 128 characters"),
         ('[deprecation]\nafter_sunset = "never"\n', "deprecation.after_sunset: must be one of"),
         ("a = \0", "NUL"),
+        ("a = " + "[" * 30000 + "]" * 30000, "nested too deeply"),
     ],
 )
 def test_a_bad_document_is_refused_naming_the_key(text: str, message: str) -> None:
