@@ -121,6 +121,45 @@ def test_an_immutable_tag_never_moves_or_goes_for_anybody(client: httpx.Client) 
 
 
 @pytest.mark.both_databases
+def test_the_platforms_of_an_immutable_index_stay(client: httpx.Client) -> None:
+    ns = _namespace(client)
+    repo = f"{ns}/multi"
+    platforms = [image_manifest(client, repo) for _ in range(2)]
+    for body in platforms:
+        assert put_manifest(client, repo, sha256(body), body).status_code == 201
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": sha256(b), "size": len(b)} for b in platforms
+            ],
+        }
+    ).encode()
+    assert put_manifest(client, repo, "v1", index, OCI_INDEX).status_code == 201
+    assert put_manifest(client, repo, "edge", index, OCI_INDEX).status_code == 201
+    assert _set_policy(client, ns, '[tags]\nimmutable = ["v*"]\n').status_code == 200
+    refused = client.delete(f"/v2/{repo}/manifests/{sha256(platforms[0])}")
+    assert refused.status_code == 403
+    assert "it points at an index holding this manifest" in _message(refused)
+    assert client.get(f"/v2/{repo}/manifests/{sha256(platforms[0])}").status_code == 200
+    # Held only by a movable tag's index, a platform may go (as before any policy).
+    assert client.delete(f"/v2/{repo}/manifests/v1").status_code == 403
+    assert _set_policy(client, ns, "[tags]\nimmutable = []\n").status_code == 200
+    assert client.delete(f"/v2/{repo}/manifests/{sha256(platforms[0])}").status_code == 202
+
+
+@pytest.mark.both_databases
+def test_saving_the_same_document_again_changes_nothing(client: httpx.Client) -> None:
+    ns = _namespace(client)
+    text = "[pull]\nblock_malware = true\n"
+    assert _set_policy(client, ns, text).json()["revision"] == 1
+    again = _set_policy(client, ns, text).json()
+    assert again == {"namespace": ns, "revision": 1, "diff": "", "unchanged": True}
+    assert len(_events(client, action="policy:changed", namespace=ns)) == 1
+
+
+@pytest.mark.both_databases
 def test_the_site_default_is_inherited_key_by_key(client: httpx.Client) -> None:
     ns, own = _namespace(client), _namespace(client)
     try:
@@ -269,6 +308,10 @@ def test_a_deprecated_version_warns_its_pullers(clocked: tuple[RunningServer, Fa
         # Past the sunset: warned by default, refused with "block", naming the replacement.
         clock.advance(30 * DAY)  # 2025-07-15
         assert client.get(f"/v2/{repo}/manifests/1.0", headers=accept).status_code == 200
+        dry = _set_policy(client, ns, '[deprecation]\nafter_sunset = "block"\n', dry_run="true")
+        assert [(d["repository"], d["tag"]) for d in dry.json()["deprecated_refused"]] == [
+            (repo, "1.0")
+        ]
         assert _set_policy(client, ns, '[deprecation]\nafter_sunset = "block"\n').status_code == 200
         refused = client.get(f"/v2/{repo}/manifests/1.0", headers=accept)
         assert refused.status_code == 403
@@ -391,6 +434,18 @@ def test_the_gate_refuses_until_an_exception_and_again_after_it_expires(
             },
         )
         assert too_late.status_code == 400 and "more than 90 days" in _message(too_late)
+        for day, status in (("2025-09-14", 400), ("2025-09-13", 201)):  # the clock: 2025-06-15
+            edge = client.post(
+                f"/api/v1/namespaces/{ns}/exceptions",
+                json={
+                    "kind": "vulnerability",
+                    "target": "CVE-2099-9999",
+                    "repository": f"{ns}/**",
+                    "reason": "the longest allowed",
+                    "expires": day,
+                },
+            )
+            assert edge.status_code == status, (day, edge.text)
         added = client.post(
             f"/api/v1/namespaces/{ns}/exceptions",
             json={
@@ -409,7 +464,7 @@ def test_the_gate_refuses_until_an_exception_and_again_after_it_expires(
         again = client.get(f"/v2/{repo}/manifests/1.0", headers=accept)
         assert again.status_code == 403 and "CVE-2099-0001" in _message(again)
         listed = client.get(f"/api/v1/namespaces/{ns}/exceptions").json()["exceptions"]
-        assert [(e["state"], e["days_left"]) for e in listed] == [("expired", 0)]
+        assert [(e["state"], e["days_left"]) for e in listed] == [("active", 87), ("expired", 0)]
         _eventually(client, action="exception:expired", namespace=ns)
         actions = [e["action"] for e in _events(client, namespace=ns)]
         assert {"exception:added", "policy:changed", "pull:blocked"} <= set(actions)

@@ -10,7 +10,21 @@ import typer
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from seawall.cli import access, audit, db, namespace, robot, scan, serve, team, user, vulndb
+from seawall.cli import (
+    access,
+    audit,
+    db,
+    exception,
+    namespace,
+    policy,
+    robot,
+    scan,
+    serve,
+    tag,
+    team,
+    user,
+    vulndb,
+)
 from seawall.cli.store import fail
 from seawall.config import Settings, config_file, load_settings
 
@@ -58,6 +72,12 @@ app.add_typer(audit.make(load), name="audit", help="The audit log: list, verify,
 app.add_typer(vulndb.make(load), name="vulndb", help="Vulnerability data (OSV): import, status.")
 app.add_typer(scan.make(load), name="scan", help="Image scan reports and rescans.")
 scan.register_worker(app, load)
+app.add_typer(
+    policy.make(load), name="policy", help="Lifecycle policies: show, set (or what-if), history."
+)
+app.add_typer(exception.make(load), name="exception", help="Pull-gate exceptions, owned, expiring.")
+app.add_typer(tag.make(load), name="tag", help="Versions: deprecation, channels, tag listing.")
+tag.register_pull_check(app, load)
 
 
 def main() -> None:

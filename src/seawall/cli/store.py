@@ -145,3 +145,28 @@ def nothing(message: str) -> None:
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"seawall: {message}", err=True)
     return typer.Exit(code)
+
+
+def with_lifecycle(settings: Settings, work: Callable[[Services, Origin], Awaitable[T]]) -> T:
+    """Run `work` with the services and the origin of this command (the lifecycle commands:
+    `policy`, `exception`, `tag`, `pull-check`). A value the services' rules refuse (a bad key,
+    tag, date or pattern) ends the command with status 2; any other refusal with status 1."""
+    from seawall.errors import ErrorCode, RegistryError
+
+    invalid = {
+        ErrorCode.INPUT_UNSUPPORTED,
+        ErrorCode.TAG_INVALID,
+        ErrorCode.NAME_INVALID,
+        ErrorCode.DIGEST_INVALID,
+    }
+    origin = Origin.local(os_user())
+
+    async def run(services: Services) -> T:
+        try:
+            return await work(services, origin)
+        except RegistryError as exc:
+            if exc.code in invalid:
+                raise fail(exc.message, 2) from None
+            raise
+
+    return with_services(settings, run, logs_to_stderr=True)

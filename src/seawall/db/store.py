@@ -163,8 +163,9 @@ class TagGuard(Protocol):
         """What the decision needs, read inside the transaction."""
 
     def refuse(self, read: list[Any], tags: Sequence[str], action: str) -> None:
-        """Raise when one of `tags` may not be moved or deleted (`action`: "move", "delete");
-        `read` holds the results of `reads()`."""
+        """Raise when one of `tags` may not change: `action` "move" (point it elsewhere),
+        "delete" (remove it, or the manifest it points at), "hold" (remove a manifest that the
+        index it points at holds). `read` holds the results of `reads()`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,14 +583,26 @@ class MetadataStore:
         if repo_id is None:
             return None
         removed = Change()
-        reads = list(guard.reads()) if guard is not None else []
+        reads: list[Step] = []
+        if guard is not None:
+            # The tags of the indexes here that hold this manifest (a platform of theirs).
+            holders = Step(
+                "SELECT t.name FROM tags t JOIN manifest_references mr"
+                " ON mr.parent_digest = t.digest WHERE t.repository_id = ?"
+                " AND mr.child_digest = ? AND mr.is_manifest = ? ORDER BY t.name",
+                (repo_id, digest, True),
+                "all",
+            )
+            reads = [*guard.reads(), holders]
 
         def seen(results: list[Any]) -> list[Step]:
             unlinked, tags = results[len(reads)], results[len(reads) + 1]
             removed.done = bool(unlinked)
             removed.tags[:] = sorted(str(t[0]) for t in tags) if removed.done else []
-            if guard is not None and removed.tags:
-                guard.refuse(results[: len(reads)], removed.tags, "delete")
+            if guard is not None and removed.done:
+                policy_read = results[: len(reads) - 1]
+                guard.refuse(policy_read, removed.tags, "delete")
+                guard.refuse(policy_read, [str(t[0]) for t in results[len(reads) - 1]], "hold")
             return []
 
         # The link first: it waits for a push holding it, and the tag delete that follows

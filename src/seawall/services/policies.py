@@ -17,7 +17,7 @@ from seawall.db.identities import IdentityStore
 from seawall.db.lifecycle import SITE, LifecycleStore, Linked
 from seawall.db.store import Change
 from seawall.domain.access import namespace_of
-from seawall.domain.audit import AuditAction, AuditEvent, Origin
+from seawall.domain.audit import AuditAction, AuditEvent, Origin, timestamp
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.digests import Digest
 from seawall.domain.patterns import RepositoryPattern
@@ -25,7 +25,7 @@ from seawall.domain.policy import Policy, PolicyDocument, PolicyInvalid, diff, p
 from seawall.domain.pull_gate import ExceptionKind, GateException
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
-from seawall.services.pull_gate import PullGate, _iso, exception_detail
+from seawall.services.pull_gate import Deprecation, PullGate, _iso, exception_detail
 
 DAY = 86_400.0
 WHAT_IF_DAYS = 7
@@ -61,6 +61,8 @@ class ImmutableTags:
             what = policy.immutability_message(tag, pattern)
             if action == "move":
                 how = "it cannot point at another manifest"
+            elif action == "hold":
+                how = "it points at an index holding this manifest, which cannot be deleted"
             else:
                 how = "neither it nor the manifest it points at can be deleted"
             raise RegistryError(
@@ -115,7 +117,7 @@ class PolicyService:
         if namespace is not None:
             view["effective"] = (await self.gate.policy(namespace)).view()
         else:
-            doc = parse_policy(stored.document) if stored else None
+            doc = self.gate.parsed(SITE, stored.revision, stored.document) if stored else None
             view["effective"] = Policy.effective(None, None, doc).view()
         return view
 
@@ -155,6 +157,13 @@ class PolicyService:
         if dry_run:
             report = await self.what_if(namespace, document)
             return {"namespace": namespace, "dry_run": True, "diff": changes, **report}
+        if stored is not None and stored.document == text:
+            return {
+                "namespace": namespace,
+                "revision": stored.revision,
+                "diff": "",
+                "unchanged": True,
+            }
 
         def events(change: Change) -> list[AuditEvent]:
             if not change.done:
@@ -178,7 +187,8 @@ class PolicyService:
         if not saved:
             raise RegistryError(
                 ErrorCode.CONFLICT,
-                f"the policy of {_label(namespace)} changed meanwhile; read it and try again",
+                f"another change to the policy of {_label(namespace)} was saved at the same"
+                " time; show it, then set yours again",
             )
         await self.gate.rejudge(await self.lifecycle.linked(namespace), "policy change")
         return {"namespace": namespace, "revision": revision, "diff": changes}
@@ -186,15 +196,18 @@ class PolicyService:
     async def what_if(self, namespace: str | None, document: PolicyDocument) -> dict[str, Any]:
         """What `document` would do now, as the namespace's policy (None: as the site
         default): tags that would become (or stop being) immutable, images whose pulls it would
-        refuse and why, and how many recorded pulls of those in the last 7 days."""
+        refuse and why (and what their pulls get now), deprecated tags past their sunset it
+        would refuse, and how many recorded pulls of refused images in the last 7 days."""
         items = await self.lifecycle.linked(namespace)
         by_namespace: dict[str, list[Linked]] = {}
         for item in items:
             by_namespace.setdefault(namespace_of(item.repository), []).append(item)
-        since = _iso(self.clock.now() - WHAT_IF_DAYS * DAY)
+        now = self.clock.now()
+        since = timestamp(now - WHAT_IF_DAYS * DAY)  # as the audit log writes `at`
         immutable: list[dict[str, Any]] = []
         released: list[dict[str, Any]] = []
         blocked: list[dict[str, Any]] = []
+        sunset: list[dict[str, Any]] = []
         refused_pulls = 0
         for ns, linked in sorted(by_namespace.items()):
             rows = await self.lifecycle.policies(ns)
@@ -209,6 +222,23 @@ class PolicyService:
                 new = Policy.effective(ns, document, default_doc)
             exceptions = await self.lifecycle.exceptions(ns, in_force=True)
             pulls = await self.lifecycle.pulls_since(ns, since)
+            current = await self.lifecycle.verdicts(sorted({i.repository_id for i in linked}))
+            if new["deprecation.after_sunset"] == "block":
+                for repository in sorted({i.repository for i in linked}):
+                    for details in await self.lifecycle.tags(repository) or []:
+                        found = (
+                            Deprecation.load(details.deprecation) if details.deprecation else None
+                        )
+                        if found is not None and found.sunset_passed(now):
+                            sunset.append(
+                                {
+                                    "repository": repository,
+                                    "tag": details.name,
+                                    "sunset": found.sunset,
+                                    "replacement": found.replacement,
+                                    "rule": new.rule("deprecation.after_sunset"),
+                                }
+                            )
             for item in linked:
                 for tag in item.tags:
                     was, will = old.immutable_rule(tag), new.immutable_rule(tag)
@@ -228,11 +258,14 @@ class PolicyService:
                             "rule": verdict.rule,
                             "message": verdict.message,
                             "pulls_7d": count,
+                            # what pulls of it get now (null: not judged since the last change)
+                            "now": current.get((item.repository_id, item.digest)),
                         }
                     )
         return {
             "immutable": {"added": immutable, "removed": released},
             "blocked": blocked,
+            "deprecated_refused": sunset,
             "refused_pulls_7d": refused_pulls,
             "images": len(items),
         }
@@ -282,7 +315,10 @@ class PolicyService:
         until = parse_expiry(expires)
         if until <= now:
             raise _bad(f"expiry {expires!r} is in the past")
-        if until > now + self.max_exception_days * DAY:
+        latest = now + self.max_exception_days * DAY
+        if len(expires.strip()) == 10:  # a date: the day `max_days` away is allowed, to its end
+            latest = end_of_day(latest)
+        if until > latest:
             raise _bad(
                 f"expiry {expires!r} is more than {self.max_exception_days} days away"
                 " (exception_max_days)"
@@ -348,6 +384,11 @@ class PolicyService:
             exception_view(e, now)
             for e in await self.lifecycle.exceptions(namespace, in_force=False)
         ]
+
+
+def end_of_day(t: float) -> float:
+    day = datetime.fromtimestamp(t, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp() + DAY - 1
 
 
 def parse_expiry(text: str) -> float:

@@ -46,6 +46,7 @@ from seawall.services.audit import AuditLog
 
 log = structlog.get_logger("seawall.pull_gate")
 MAX_WARNING_BYTES = 4096
+LAPSED_BATCH = 100  # `LifecycleStore.lapsed_exceptions`' default limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,13 +218,13 @@ class PullGate:
         if exceptions is None:
             exceptions = await self.lifecycle.exceptions(namespace, in_force=True)
         now = self.clock.now()
-        image = await self._judge_one(repository, digest, policy, exceptions, now)
-        if image is not None:
-            return image
+        kind, verdict = await self._judge_one(repository, digest, policy, exceptions, now)
+        if kind != "index":
+            return verdict
         children = []
         for child in await self.lifecycle.children(digest):
-            verdict = await self._judge_one(repository, child, policy, exceptions, now)
-            if verdict is not None:
+            kind, verdict = await self._judge_one(repository, child, policy, exceptions, now)
+            if kind == "image":  # attestations and other artifacts in an index are not platforms
                 children.append((child, verdict))
         return judge_index(children) if children else ALLOWED
 
@@ -234,22 +235,22 @@ class PullGate:
         policy: Policy,
         exceptions: Sequence[GateException],
         now: float,
-    ) -> Verdict | None:
-        """An image manifest's verdict; None for an index (judged by its children) and
-        ALLOWED for an artifact (signatures, SBOMs: never scanned, never gated)."""
+    ) -> tuple[str, Verdict]:
+        """("image", its verdict), ("index", ALLOWED: judged by its children), or
+        ("artifact", ALLOWED): signatures, SBOMs and the like are never scanned, never gated."""
         record = await self.store.manifest_by_digest(repository, digest)
         if record is None:
-            return ALLOWED
+            return "artifact", ALLOWED
         try:
             parsed = parse_manifest(record.payload, record.media_type)
         except RegistryError:
-            return ALLOWED
+            return "artifact", ALLOWED
         if parsed.children:
-            return None
+            return "index", ALLOWED
         if not is_scannable(parsed):
-            return ALLOWED
+            return "artifact", ALLOWED
         facts = await self.facts(digest)
-        return judge_image(policy, facts, exceptions, repository, digest, now)
+        return "image", judge_image(policy, facts, exceptions, repository, digest, now)
 
     async def rejudge(
         self,
@@ -393,7 +394,15 @@ class PullGate:
         """Record each exception that expired (`exception:expired`, once across processes)
         and judge its namespace's images again. How many were recorded."""
         recorded = 0
-        for e in await self.lifecycle.lapsed_exceptions():
+        while lapsed := await self.lifecycle.lapsed_exceptions():
+            recorded += await self._record_expiries(lapsed)
+            if len(lapsed) < LAPSED_BATCH:
+                return recorded
+        return recorded
+
+    async def _record_expiries(self, lapsed: Sequence[GateException]) -> int:
+        recorded = 0
+        for e in lapsed:
             event = self.audit.if_done(
                 Origin.system(),
                 AuditAction.EXCEPTION_EXPIRED,
