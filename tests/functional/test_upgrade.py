@@ -84,6 +84,26 @@ def test_an_earlier_release_keeps_working(database: str, archive: Path, tmp_path
             assert sbom.status_code == 200 and sbom.json()["bomFormat"] == "CycloneDX"
             assert client.get(f"/v2/{repo}/referrers/{image.digest}").json()["manifests"] == []
 
+            # The lifecycle policy applies to what the earlier release stored: its tag becomes
+            # immutable, and its report feeds the pull gate.
+            namespace = repo.split("/")[0]
+            policy = f'[tags]\nimmutable = ["{tag}"]\n[pull]\nblock_unscanned = "block"\n'
+            saved = client.put(f"/api/v1/namespaces/{namespace}/policy", content=policy)
+            assert saved.status_code == 200, saved.text
+            old = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+            assert old.status_code == 200 and "warning" not in old.headers
+            moved = client.put(
+                f"/v2/{repo}/manifests/{tag}",
+                content=image.manifest,
+                headers={"Content-Type": OCI_MANIFEST},
+            )
+            assert moved.status_code == 403 and "is immutable" in moved.text
+            listed = {
+                t["tag"]: t for t in client.get(f"/api/v1/repositories/{repo}/tags").json()["tags"]
+            }
+            assert listed[tag]["pushed_by"] is None and listed[tag]["immutable"] is True
+            assert listed["2.0"]["pushed_by"] == "admin"
+
         # Accounts: a user (through a team's role), a robot, all with their old secrets.
         alice = ("alice", facts["alice_password"])
         assert server.http.get(f"/v2/{repo}/tags/list", auth=alice).status_code == 200
