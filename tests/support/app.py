@@ -21,11 +21,12 @@ import contextlib
 import io
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 from urllib.parse import unquote
 
 import anyio
@@ -326,3 +327,99 @@ def running(
                 server.close_clients()
         LOGS.by_thread.pop(loop_thread, None)
         server.portal = None
+
+
+@dataclass
+class ServedApp(RunningServer):
+    """The app in this process behind Granian on a real loopback port (`served_app`)."""
+
+    lines: list[str] = field(default_factory=list)  # what the app logged
+
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+@contextlib.contextmanager
+def served_app(
+    tmp: Path,
+    database: str = "sqlite",
+    scanning: bool = False,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> Iterator[ServedApp]:
+    """The app, prepared as `app_server` prepares it, served by Granian's embedded server on a
+    free 127.0.0.1 port from an event loop on a thread of this process: for real registry
+    clients (which need a socket) against an app whose `clock` the test holds. Its `host` and
+    `url` are what clients are given, as for a `seawall serve`."""
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    from seawall.app import create_app
+    from tests.support.server import free_port
+
+    data_dir = tmp / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    with database_url(database, data_dir) as db_url:
+        settings = app_settings(
+            data_dir, db_url, scan_in_process=scanning, host="127.0.0.1", port=port, **overrides
+        )
+        upgrade(settings.effective_database_url)
+        asyncio.run(start_up(settings))
+        app = create_app(settings) if clock is None else create_app(settings, clock=clock)
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(cast(TextIO, LOGS)))
+        granian = Server(
+            app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False
+        )
+        served = ServedApp(
+            host=f"127.0.0.1:{port}",
+            url=f"http://127.0.0.1:{port}",
+            data_dir=data_dir,
+            database=database,
+            process=None,
+            log_path=None,
+            database_url=settings.effective_database_url,
+        )
+        loop = asyncio.new_event_loop()
+        failed: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)  # Granian's workers take the thread's current loop
+            LOGS.by_thread[threading.get_ident()] = served.lines
+            try:
+                loop.run_until_complete(granian.serve())
+            except BaseException as exc:  # reported by the waits below, not lost in a thread
+                failed.append(exc)
+            finally:
+                LOGS.by_thread.pop(threading.get_ident(), None)
+                loop.close()
+
+        thread = threading.Thread(target=serve, name=f"granian-{port}", daemon=True)
+        thread.start()
+        try:
+            _wait_served(served, thread, failed)
+            yield served
+        finally:
+            served.close_clients()
+            if not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: it has stopped
+                    loop.call_soon_threadsafe(granian.stop)
+            thread.join(30)
+            assert not thread.is_alive(), "Granian's embedded server did not stop"
+
+
+def _wait_served(
+    served: ServedApp, thread: threading.Thread, failed: list[BaseException], timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if failed or not thread.is_alive():
+            raise RuntimeError(f"Granian's embedded server stopped: {failed!r}\n{served.log()}")
+        try:
+            if httpx.get(served.url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the served app was not ready after {timeout}s\n{served.log()}")
+        time.sleep(0.05)
