@@ -7,11 +7,14 @@ for the operation, the content type and schema it gives, and the headers it requ
 document is exact in both directions, and no body a client can send reaches the database as
 something it cannot store.
 
-Path parameters naming a namespace, user, team or image are pinned to ones that exist, so that
-requests get past the lookup to the body. Two rules span fields, which JSON Schema cannot say
-(the document says them in words): patterns lie within the path's namespace and a robot's full
-name fits 128 characters; an audit query's repository lies within its namespace. Valid requests
-are made to keep them before they are sent.
+Path parameters naming a namespace, user, team, repository, tag or image are pinned to ones
+that exist (the namespace holds an image, pushed before the run), so that requests get past the
+lookup to the body. Some rules JSON Schema cannot say (the document says them in words): rules
+that span fields (patterns lie within the path's namespace, a robot's full name fits 128
+characters, an audit query's repository lies within its namespace), an exception's expiry lies
+in a window that moves with the clock, its reason is printable text (Python's `isprintable`),
+and a policy document is TOML with known keys. Valid requests are made to keep them before they
+are sent.
 
 Deterministic (derandomized) and bounded: each database is fresh, with a few dozen examples per
 operation and phase.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +44,22 @@ from seawall.domain.credentials import hash_password
 from seawall.domain.names import MAX_ROBOT_NAME_LENGTH
 from seawall.domain.patterns import MAX_PATTERN_LENGTH
 from seawall.http.api.openapi import DOCUMENT
+from tests.support.app import running
 from tests.support.databases import migrated_database
+from tests.support.registry import image_manifest, put_manifest
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, DATABASES
 
 NAMESPACE, USER, TEAM = "team-a", "alice", "ops"
+REPOSITORY, TAG = f"{NAMESPACE}/app", "v1"
 EXAMPLES = 25
+# What valid policy PUTs store instead of the text generated for them (see `map_case`).
+POLICIES = (
+    "",
+    '[tags]\nimmutable = ["v*"]\nimmutable_except = ["*-rc*"]\n',
+    '[pull]\nblock_severity = "high"\nblock_unscanned = "warn"\nblock_secrets = true\n',
+    '[pull]\nblock_unscanned = "block"\nblock_malware = true\n'
+    '[deprecation]\nafter_sunset = "block"\n',
+)
 
 
 class CurrentApp:
@@ -84,18 +99,24 @@ schema = schemathesis.openapi.from_dict(
                 {
                     "include-name": ["POST /users", "PATCH /users/{user}"],
                     "generation": {"max-examples": EXAMPLES // 3},
-                }
+                },
+                {
+                    "include-path-regex": "^/repositories/",
+                    "parameters": {"path.name": REPOSITORY, "path.tag": TAG},
+                },
             ],
             "parameters": {
                 "path.namespace": NAMESPACE,
                 "path.user": USER,
                 "path.team": TEAM,
-                "path.name": f"{NAMESPACE}/app:v1",
+                "path.name": f"{REPOSITORY}:{TAG}",
             },
         }
     ),
 )
 schema.app = CURRENT
+# A policy document is sent as TOML text; schemathesis knows no serializer for that name.
+schemathesis.serializer.alias("application/toml", "text/plain")
 
 
 def _within(namespace: str, pattern: str) -> str:
@@ -121,6 +142,13 @@ def map_case(context: Any, case: Any) -> Any:
         namespace, repository = case.query.get("namespace"), case.query.get("repository")
         if namespace and repository and repository.partition("/")[0] != namespace:
             del case.query["namespace"]
+    elif path == "/namespaces/{namespace}/exceptions" and isinstance(body, dict):
+        body["repository"] = _within(NAMESPACE, body["repository"])
+        body["expires"] = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+        printable = "".join(c if c.isprintable() else " " for c in body["reason"])
+        body["reason"] = printable.strip() or "accepted"
+    elif path in ("/policy", "/namespaces/{namespace}/policy") and case.method == "PUT":
+        case.body = POLICIES[len(str(body or "")) % len(POLICIES)]
     return case
 
 
@@ -135,6 +163,13 @@ async def _seed(settings: Settings) -> None:
         await identities.create_namespace(NAMESPACE)
     finally:
         await backend.close()
+
+
+def _push(settings: Settings, database: str) -> None:
+    """Push the image that the pinned repository, tag and image name."""
+    with running(settings, database) as server, server.client(auth=server.auth) as client:
+        manifest = image_manifest(client, REPOSITORY)
+        assert put_manifest(client, REPOSITORY, TAG, manifest).status_code == 201
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -154,6 +189,7 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         )
         asyncio.run(start_up(settings))
         asyncio.run(_seed(settings))
+        _push(settings, request.param)
         CURRENT.settings = settings
         try:
             yield

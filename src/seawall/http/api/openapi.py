@@ -7,10 +7,13 @@ handlers read with (`bodies.py`); names, patterns, roles, actions and audit even
 domain's own constants. A schemathesis run over both databases
 (tests/functional/test_openapi_conformance.py) holds the document to the server's answers.
 
-Two rules cross fields, which JSON Schema cannot say, so their descriptions do: a grant's or
-robot scope's pattern lies within the namespace of the path, and a robot's full name
+Some rules JSON Schema cannot say, so descriptions do. Rules across fields: a grant's, robot
+scope's or exception's pattern lies within the namespace of the path, and a robot's full name
 (NAMESPACE+NAME) is at most 128 characters; an audit query's `repository` lies within its
-`namespace` when both are given.
+`namespace` when both are given. An exception's expiry lies in a window that moves with the
+clock, and its reason is printable text as Python's `str.isprintable` has it (the schema's
+pattern refuses control characters only). A policy document is TOML with known keys (the body
+is text, any content type; its 64 KiB limit is in bytes, so it is a 413, not a `maxLength`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from starlette.responses import JSONResponse, Response
 
 from seawall.domain.audit import MAX_TEXT, ActorKind, AuditAction, Outcome
 from seawall.domain.names import COMPONENT_PATTERN, MAX_NAME_LENGTH, MAX_ROBOT_NAME_LENGTH
+from seawall.domain.policy import KEYS as POLICY_KEYS
+from seawall.domain.pull_gate import ExceptionKind
+from seawall.domain.pull_gate import Outcome as Judged
 from seawall.domain.severity import SEVERITIES
 from seawall.errors import ErrorCode
 from seawall.http.api.bodies import (
@@ -48,6 +54,13 @@ from seawall.http.api.bodies import (
     obj,
 )
 from seawall.http.api.identities import EXPLAINABLE
+from seawall.http.api.policies import (
+    CHANNEL,
+    DEPRECATION,
+    EXCEPTION_NEW,
+    MAX_EXCEPTION_ID,
+    TAG,
+)
 from seawall.scan.sbom import SBOM_MEDIA_TYPE
 
 _COMPONENT = COMPONENT_PATTERN.removeprefix("^").removesuffix("$")
@@ -176,6 +189,188 @@ SCAN_REPORT = {
 RESCAN = obj({"queued": {"type": "array", "items": _TEXT}}, ("queued",))
 
 
+def _array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+_COUNT = {"type": "integer", "minimum": 0}
+
+
+def _setting(built_in: Any) -> Schema:
+    """A policy key in force: its value (of the built-in value's type) and where it comes from."""
+    if isinstance(built_in, tuple):
+        value: Schema = _array(_TEXT)
+    elif isinstance(built_in, bool):
+        value = _FLAG
+    else:
+        value = _TEXT
+    return obj({"value": value, "from": _TEXT}, ("value", "from"))
+
+
+_SETTINGS = {
+    f"{section}.{key}": _setting(built_in)
+    for section, keys in POLICY_KEYS.items()
+    for key, (_, built_in) in keys.items()
+}
+_PULL_SETTINGS = {k: v for k, v in _SETTINGS.items() if k.startswith(("pull.", "deprecation."))}
+POLICY = obj(
+    {
+        "namespace": _MAYBE_TEXT,
+        "revision": _COUNT,
+        "document": _TEXT,
+        "updated_at": _MAYBE_TEXT,
+        "updated_by": _MAYBE_TEXT,
+        "effective": obj(_SETTINGS, tuple(_SETTINGS)),
+    },
+    ("namespace", "revision", "document", "updated_at", "updated_by", "effective"),
+)
+_TAG_RULE = obj({"repository": _TEXT, "tag": _TEXT, "rule": _TEXT}, ("repository", "tag", "rule"))
+_BLOCKED = obj(
+    {
+        "repository": _TEXT,
+        "digest": _TEXT,
+        "tags": _array(_TEXT),
+        "rule": _MAYBE_TEXT,
+        "message": _TEXT,
+        "pulls_7d": _COUNT,
+        "now": {
+            "enum": [*(outcome.value for outcome in Judged), None],
+            "description": "what pulls of it get now; null: not judged since the last change",
+        },
+    },
+    ("repository", "digest", "tags", "rule", "message", "pulls_7d", "now"),
+)
+_PAST_SUNSET = obj(
+    {
+        "repository": _TEXT,
+        "tag": _TEXT,
+        "sunset": _TEXT,
+        "replacement": _MAYBE_TEXT,
+        "rule": _TEXT,
+    },
+    ("repository", "tag", "sunset", "replacement", "rule"),
+)
+POLICY_SET = {
+    "oneOf": [
+        obj(
+            {
+                "namespace": _MAYBE_TEXT,
+                "revision": {"type": "integer", "minimum": 1},
+                "diff": _TEXT,
+                "unchanged": {
+                    "const": True,
+                    "description": "present when the document is the one in force: nothing"
+                    " was saved, and `revision` is that one's",
+                },
+            },
+            ("namespace", "revision", "diff"),
+        ),
+        obj(
+            {
+                "namespace": _MAYBE_TEXT,
+                "dry_run": {"const": True},
+                "diff": _TEXT,
+                "immutable": obj(
+                    {"added": _array(_TAG_RULE), "removed": _array(_TAG_RULE)},
+                    ("added", "removed"),
+                ),
+                "blocked": _array(_BLOCKED),
+                "deprecated_refused": _array(_PAST_SUNSET),
+                "refused_pulls_7d": _COUNT,
+                "images": _COUNT,
+            },
+            (
+                "namespace",
+                "dry_run",
+                "diff",
+                "immutable",
+                "blocked",
+                "deprecated_refused",
+                "refused_pulls_7d",
+                "images",
+            ),
+        ),
+    ],
+    "description": "saved (or unchanged): the revision in force and the diff; with"
+    " dry_run=true: what the document would do now (nothing is saved)",
+}
+POLICY_HISTORY = obj(
+    {
+        "revisions": _array(
+            obj(
+                {
+                    "revision": _COUNT,
+                    "at": _TEXT,
+                    "actor": _TEXT,
+                    "document": _TEXT,
+                    "diff": _TEXT,
+                },
+                ("revision", "at", "actor", "document", "diff"),
+            )
+        )
+    },
+    ("revisions",),
+)
+_EXCEPTION_FIELDS: dict[str, Schema] = {
+    "id": _COUNT,
+    "namespace": _TEXT,
+    "kind": {"enum": [kind.value for kind in ExceptionKind]},
+    "target": _MAYBE_TEXT,
+    "repository": _TEXT,
+    "digest": _MAYBE_TEXT,
+    "reason": _TEXT,
+    "owner": _TEXT,
+    "created_at": _TEXT,
+    "expires_at": _TEXT,
+    "state": {"enum": ["active", "expired", "removed"]},
+    "days_left": _COUNT,
+    "removed_by": _MAYBE_TEXT,
+}
+EXCEPTION = obj(_EXCEPTION_FIELDS, tuple(_EXCEPTION_FIELDS))
+EXCEPTIONS = obj({"exceptions": _array(EXCEPTION)}, ("exceptions",))
+# A vulnerability or secret exception names what it waives; an unscanned one names nothing.
+EXCEPTION_REQUEST = {
+    **EXCEPTION_NEW.schema,
+    "if": {"properties": {"kind": {"const": "unscanned"}}},
+    "then": {"properties": {"target": {"maxLength": 0}}},
+    "else": {"required": ["target"], "properties": {"target": {"minLength": 1}}},
+}
+DEPRECATED = obj(
+    {"message": _TEXT, "sunset": _MAYBE_TEXT, "replacement": _MAYBE_TEXT, "by": _TEXT, "at": _TEXT},
+    ("message", "sunset", "replacement", "by", "at"),
+)
+_TAG_FIELDS: dict[str, Schema] = {
+    "tag": _TEXT,
+    "digest": _TEXT,
+    "pushed_at": _TEXT,
+    "pushed_by": _MAYBE_TEXT,
+    "channel": _MAYBE_TEXT,
+    "deprecation": {"anyOf": [DEPRECATED, {"type": "null"}]},
+    "immutable": _FLAG,
+    "immutable_rule": _MAYBE_TEXT,
+    "last_pulled": _MAYBE_TEXT,
+}
+TAGS = obj(
+    {"repository": _TEXT, "tags": _array(obj(_TAG_FIELDS, tuple(_TAG_FIELDS)))},
+    ("repository", "tags"),
+)
+CHANNEL_SET = obj(
+    {"repository": _TEXT, "tag": _TEXT, "channel": _TEXT}, ("repository", "tag", "channel")
+)
+_PULL_CHECK_FIELDS: dict[str, Schema] = {
+    "repository": _TEXT,
+    "reference": _TEXT,
+    "digest": _TEXT,
+    "allowed": _FLAG,
+    "rule": _MAYBE_TEXT,
+    "message": _MAYBE_TEXT,
+    "warnings": _array(_TEXT),
+    "policy": obj(_PULL_SETTINGS, tuple(_PULL_SETTINGS)),
+    "checked_at": _TEXT,
+}
+PULL_CHECK = obj(_PULL_CHECK_FIELDS, tuple(_PULL_CHECK_FIELDS))
+
+
 def _json(schema: Schema) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -216,17 +411,20 @@ MISSING = "no such user, team, namespace, member, grant, robot, account or image
 def _op(
     summary: str,
     status: str,
-    response: Schema,
+    response: Schema | None,
     *,
     refusals: Mapping[str, str] | None = None,
-    body: Body | None = None,
+    body: Body | dict[str, Any] | None = None,
     parameters: list[dict[str, Any]] | None = None,
     headers: dict[str, Any] | None = None,
     media_type: str = "application/json",
 ) -> dict[str, Any]:
-    """An operation answering `status` with `response` (of `media_type`), or one of `_ALWAYS`,
-    `refusals` (status -> when) and, with a `body`, `_WITH_BODY`."""
-    success = {"description": "success", "content": {media_type: {"schema": response}}}
+    """An operation answering `status` with `response` (of `media_type`; None: no body), or one
+    of `_ALWAYS`, `refusals` (status -> when) and, with a `body`, `_WITH_BODY`. The body is a
+    JSON `Body`, or a whole request body object for one that is not JSON."""
+    success: dict[str, Any] = {"description": "success"}
+    if response is not None:
+        success["content"] = {media_type: {"schema": response}}
     if headers:
         success["headers"] = headers
     responses: dict[str, Any] = {status: success, **_ALWAYS}
@@ -238,8 +436,10 @@ def _op(
         "security": [{"basic": []}, {"bearer": []}],
         "responses": dict(sorted(responses.items())),
     }
-    if body is not None:
+    if isinstance(body, Body):
         operation["requestBody"] = {"required": bool(body.required), "content": _json(body.schema)}
+    elif body is not None:
+        operation["requestBody"] = body
     if parameters:
         operation["parameters"] = parameters
     return operation
@@ -265,6 +465,44 @@ def _page_size(most: int, default: int) -> Schema:
 _NAMESPACE = _path("namespace", NAMESPACE_NAME)
 _MANAGER = {"403": DENIED, "404": MISSING}
 _SITE_ADMIN = {"403": "only site admins (DENIED)"}
+_REPOSITORY = _path("name", REPOSITORY)
+_TAG_PARAMETERS = [_REPOSITORY, _path("tag", TAG)]
+_DRY_RUN = _query(
+    "dry_run",
+    {"type": "boolean", "default": False},
+    description="true: check the document and say what it would do now; nothing is saved",
+)
+_POLICY_TEXT = {"type": "string"}
+POLICY_BODY = {
+    "description": "The policy document: TOML, UTF-8, at most 64 KiB (docs/policy.md); an empty"
+    " document sets no key. `Content-Type` is not consulted: `text/plain` is accepted too.",
+    "required": False,
+    "content": {
+        "application/toml": {"schema": _POLICY_TEXT},
+        "text/plain": {"schema": _POLICY_TEXT},
+    },
+}
+_INVALID_POLICY = (
+    "invalid request, or a document that is not a policy: the message names the key"
+    " (UNSUPPORTED; REQUEST_INVALID for a control character in the path or query)"
+)
+_CONFLICT = "the policy changed meanwhile (another change came first): read it and try again"
+_UNREADABLE = (
+    "the caller may not pull from the namespace, or (to all but site admins) there is no such"
+    " namespace (DENIED)"
+)
+_UNMANAGEABLE = (
+    "the caller is not an admin of the namespace, or (to all but site admins) there is no such"
+    " namespace (DENIED)"
+)
+_NO_NAMESPACE = "no such namespace (site admins; others get 403)"
+_READER = {"403": _UNREADABLE, "404": _NO_NAMESPACE}
+_POLICY_ADMIN = {"403": _UNMANAGEABLE, "404": _NO_NAMESPACE}
+_TAG_MISSING = (
+    "no such repository, or the caller may not pull it (NAME_UNKNOWN); no such tag in it"
+    " (MANIFEST_UNKNOWN)"
+)
+_TAG_KEEPER = {"403": "the caller may pull the repository but not delete from it (DENIED)"}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -530,6 +768,156 @@ DOCUMENT: dict[str, Any] = {
                 "202",
                 RESCAN,
                 refusals={"403": DENIED, "404": MISSING},
+                parameters=[_path("name", IMAGE)],
+            ),
+        },
+        "/policy": {
+            "get": _op(
+                "The site default policy: the document and the keys in force", "200", POLICY
+            ),
+            "put": _op(
+                "Check and store the site default policy (site admins); with dry_run=true, what"
+                " it would do now",
+                "200",
+                POLICY_SET,
+                refusals={"400": _INVALID_POLICY, **_SITE_ADMIN, "409": _CONFLICT},
+                body=POLICY_BODY,
+                parameters=[_DRY_RUN],
+            ),
+        },
+        "/policy/history": {
+            "get": _op(
+                "Every revision of the site default policy, newest first", "200", POLICY_HISTORY
+            ),
+        },
+        "/namespaces/{namespace}/policy": {
+            "get": _op(
+                "A namespace's policy: its document and every key in force with where it comes"
+                " from (pull right)",
+                "200",
+                POLICY,
+                refusals=_READER,
+                parameters=[_NAMESPACE],
+            ),
+            "put": _op(
+                "Check and store a namespace's policy (its admins); with dry_run=true, what it"
+                " would do now",
+                "200",
+                POLICY_SET,
+                refusals={"400": _INVALID_POLICY, **_POLICY_ADMIN, "409": _CONFLICT},
+                body=POLICY_BODY,
+                parameters=[_NAMESPACE, _DRY_RUN],
+            ),
+        },
+        "/namespaces/{namespace}/policy/history": {
+            "get": _op(
+                "Every revision of a namespace's policy, newest first, with its diff (pull right)",
+                "200",
+                POLICY_HISTORY,
+                refusals=_READER,
+                parameters=[_NAMESPACE],
+            ),
+        },
+        "/namespaces/{namespace}/exceptions": {
+            "get": _op(
+                "A namespace's pull-gate exceptions, in force or not (pull right)",
+                "200",
+                EXCEPTIONS,
+                refusals=_READER,
+                parameters=[_NAMESPACE],
+            ),
+            "post": _op(
+                "Add a pull-gate exception, owned by the caller (its admins). `repository` lies"
+                " within the namespace; `expires` is in the future and at most"
+                " exception_max_days away.",
+                "201",
+                EXCEPTION,
+                refusals=_POLICY_ADMIN,
+                body={
+                    "required": True,
+                    "content": _json(EXCEPTION_REQUEST),
+                },
+                parameters=[_NAMESPACE],
+            ),
+        },
+        "/namespaces/{namespace}/exceptions/{exception}": {
+            "delete": _op(
+                "Remove an exception: it stops applying now and stays listed (its admins)",
+                "204",
+                None,
+                refusals={
+                    **_POLICY_ADMIN,
+                    "404": "no such namespace (site admins; others get 403), or no such"
+                    " exception in it",
+                    "409": "the exception is no longer in force (removed or expired)",
+                },
+                parameters=[
+                    _NAMESPACE,
+                    _path(
+                        "exception", {"type": "integer", "minimum": 0, "maximum": MAX_EXCEPTION_ID}
+                    ),
+                ],
+            ),
+        },
+        "/repositories/{name}/tags": {
+            "get": _op(
+                "A repository's tags with their channel, deprecation, immutability and last pull"
+                " (pull right)",
+                "200",
+                TAGS,
+                refusals={
+                    "403": DENIED,
+                    "404": "no such repository, or the caller may not pull it (NAME_UNKNOWN)",
+                },
+                parameters=[_REPOSITORY],
+            ),
+        },
+        "/repositories/{name}/tags/{tag}/deprecation": {
+            "put": _op(
+                "Deprecate a tag's version: every pull of it then carries a Warning (delete"
+                " right); replaces an earlier deprecation",
+                "200",
+                DEPRECATED,
+                refusals={**_TAG_KEEPER, "404": _TAG_MISSING},
+                body=DEPRECATION,
+                parameters=_TAG_PARAMETERS,
+            ),
+            "delete": _op(
+                "Undeprecate a tag's version (delete right)",
+                "204",
+                None,
+                refusals={**_TAG_KEEPER, "404": _TAG_MISSING},
+                parameters=_TAG_PARAMETERS,
+            ),
+        },
+        "/repositories/{name}/tags/{tag}/channel": {
+            "put": _op(
+                "Label a tag's version with a channel: stable, legacy, testing or your own"
+                " (delete right)",
+                "200",
+                CHANNEL_SET,
+                refusals={**_TAG_KEEPER, "404": _TAG_MISSING},
+                body=CHANNEL,
+                parameters=_TAG_PARAMETERS,
+            ),
+            "delete": _op(
+                "Clear a tag's channel (delete right)",
+                "204",
+                None,
+                refusals={**_TAG_KEEPER, "404": _TAG_MISSING},
+                parameters=_TAG_PARAMETERS,
+            ),
+        },
+        "/pull-check/{name}": {
+            "get": _op(
+                "Would a pull of the image be allowed now, and why: what a pull would be told,"
+                " with nothing recorded (pull right)",
+                "200",
+                PULL_CHECK,
+                refusals={
+                    "403": DENIED,
+                    "404": "no such repository or image, or the caller may not pull it",
+                },
                 parameters=[_path("name", IMAGE)],
             ),
         },

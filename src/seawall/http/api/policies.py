@@ -20,38 +20,69 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from seawall.domain.audit import Origin
-from seawall.domain.names import MAX_NAME_LENGTH, validate_repository
+from seawall.domain.names import validate_repository
+from seawall.domain.pull_gate import ExceptionKind
 from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.api.bodies import MAX_BODY, Body, Schema
+from seawall.http.api.bodies import MAX_BODY, PATTERN, Body, Schema
 from seawall.http.auth import Gate
 from seawall.services.access import AccessService
-from seawall.services.policies import PolicyService
+from seawall.services.policies import MAX_REASON, PolicyService
 from seawall.services.scan_reports import split_reference
 from seawall.services.versions import MAX_MESSAGE, VersionService
 
-_TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 1000}
-_DATE: Schema = {"type": "string", "minLength": 1, "maxLength": 40}
+# What the services accept, said as JSON Schema: the OpenAPI document shows these very schemas, and
+# the schemathesis test holds them to the services' answers. Surrounding whitespace is stripped
+# before a message or a reason is checked, so the length limits are on what remains.
+_OUTER = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"  # not whitespace, not a control character
+_INNER = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+REASON: Schema = {
+    "type": "string",
+    "pattern": f"^\\s*{_OUTER}(?:{_INNER}{{0,{MAX_REASON - 2}}}{_OUTER})?\\s*$",
+    "description": f"Printable text (Python's `str.isprintable`), 1 to {MAX_REASON} characters"
+    " once surrounding whitespace is stripped",
+}
+EXPIRY: Schema = {
+    "type": "string",
+    "anyOf": [{"format": "date"}, {"format": "date-time"}],
+    "description": "A date (the end of that day, UTC) or an ISO-8601 time (UTC when naive): in"
+    " the future, and at most `exception_max_days` (default 90) days away",
+}
+MAX_EXCEPTION_ID = 2**31 - 1
+# A tag, as `names.validate_tag` checks it.
+TAG: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"}
 EXCEPTION_NEW = Body(
     {
-        "kind": {"type": "string", "enum": ["vulnerability", "secret", "unscanned"]},
-        "target": {"type": "string", "maxLength": 200},
-        "repository": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
-        "digest": {"type": "string", "maxLength": 140},
-        "reason": _TEXT,
-        "expires": _DATE,
+        "kind": {"type": "string", "enum": [kind.value for kind in ExceptionKind]},
+        "target": {
+            "type": "string",
+            "pattern": "^(?:[A-Za-z0-9][A-Za-z0-9._:/+-]{0,199})?$",
+            "description": "The vulnerability id (CVE-..., GHSA-...) or secret rule id the"
+            " exception waives; required for those kinds, absent or empty for `unscanned`",
+        },
+        "repository": PATTERN,
+        "digest": {"type": "string", "pattern": "^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$"},
+        "reason": REASON,
+        "expires": EXPIRY,
     },
     ("kind", "repository", "reason", "expires"),
 )
 DEPRECATION = Body(
     {
-        "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE},
-        "sunset": _DATE,
-        "replacement": {"type": "string", "minLength": 1, "maxLength": 128},
+        "message": {
+            "type": "string",
+            "pattern": f"^\\s*[!-~](?:[ -~]{{0,{MAX_MESSAGE - 2}}}[!-~])?\\s*$",
+            "description": f"Printable ASCII (it travels in a `Warning` header), 1 to {MAX_MESSAGE}"
+            " characters once surrounding whitespace is stripped",
+        },
+        "sunset": {"type": "string", "format": "date"},
+        "replacement": TAG,
     },
     ("message",),
 )
-CHANNEL = Body({"channel": {"type": "string", "minLength": 1, "maxLength": 64}}, ("channel",))
+CHANNEL = Body(
+    {"channel": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"}}, ("channel",)
+)
 
 
 def _bad(message: str) -> RegistryError:
@@ -132,8 +163,8 @@ class PolicyEndpoints:
             _no_parameters(request)
             namespace, _ = await self._namespace(request, Action.PULL)
             return JSONResponse(await self.policies.show(namespace))
-        dry_run = _flag(request, "dry_run")
         namespace, _ = await self._namespace(request, Action.MANAGE)
+        dry_run = _flag(request, "dry_run")
         text = await _document(request)
         origin = await self._origin(request)
         return JSONResponse(await self.policies.set(namespace, text, origin, dry_run=dry_run))
@@ -148,8 +179,8 @@ class PolicyEndpoints:
             _no_parameters(request)
             await self._site(request, change=False)
             return JSONResponse(await self.policies.show(None))
-        dry_run = _flag(request, "dry_run")
         await self._site(request, change=True)
+        dry_run = _flag(request, "dry_run")
         text = await _document(request)
         origin = await self._origin(request)
         return JSONResponse(await self.policies.set(None, text, origin, dry_run=dry_run))
@@ -186,8 +217,13 @@ class PolicyEndpoints:
         _no_parameters(request)
         namespace, _ = await self._namespace(request, Action.MANAGE)
         text = request.path_params["exception"]
-        if not (text.isascii() and text.isdigit()) or len(text) > 12:
-            raise _bad("an exception id is a number")
+        # Ids are 32-bit in the database: PostgreSQL refuses a larger number as a parameter.
+        if (
+            not (text.isascii() and text.isdigit())
+            or len(text) > 10
+            or int(text) > MAX_EXCEPTION_ID
+        ):
+            raise _bad(f"an exception id is a number from 0 to {MAX_EXCEPTION_ID}")
         await self.policies.remove_exception(namespace, int(text), await self._origin(request))
         return Response(status_code=204)
 
