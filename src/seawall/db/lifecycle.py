@@ -451,18 +451,6 @@ class LifecycleStore:
         )
         return [TagDetails(str(r[0]), str(r[1]), float(r[2]), r[3], r[4], r[5]) for r in rows]
 
-    async def tag(self, repository: str, tag: str) -> TagDetails | None:
-        row = await self.backend.fetchone(
-            "SELECT t.name, t.digest, t.updated_at, t.pushed_by, t.channel, t.deprecation"
-            " FROM tags t JOIN repositories r ON r.id = t.repository_id"
-            " WHERE r.name = ? AND t.name = ?",
-            repository,
-            tag,
-        )
-        if row is None:
-            return None
-        return TagDetails(str(row[0]), str(row[1]), float(row[2]), row[3], row[4], row[5])
-
     async def set_tag_field(
         self, repository: str, tag: str, column: str, value: str | None, audit: Audit
     ) -> bool:

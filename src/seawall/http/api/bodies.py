@@ -56,19 +56,24 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-async def read_json(request: Request) -> Any:
-    """The body, decoded: at most `MAX_BODY` bytes of UTF-8 JSON with storable text only."""
+async def read_text(request: Request, what: str = "the request body") -> str:
+    """The body as text: at most `MAX_BODY` bytes of UTF-8 (JSON, or a policy's TOML)."""
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_BODY:
             raise RegistryError(
-                ErrorCode.BODY_TOO_LARGE, f"the request body is larger than {MAX_BODY // 1024} KiB"
+                ErrorCode.BODY_TOO_LARGE, f"{what} is larger than {MAX_BODY // 1024} KiB"
             )
     try:
-        text = bytes(raw).decode("utf-8")
+        return bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise _bad("the request body is not UTF-8") from None
+        raise _bad(f"{what} is not UTF-8") from None
+
+
+async def read_json(request: Request) -> Any:
+    """The body, decoded: at most `MAX_BODY` bytes of UTF-8 JSON with storable text only."""
+    text = await read_text(request)
     try:
         document = json.loads(text or "{}", parse_constant=_not_json)
     except RecursionError:

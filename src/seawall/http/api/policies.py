@@ -24,7 +24,7 @@ from seawall.domain.names import validate_repository
 from seawall.domain.pull_gate import ExceptionKind
 from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.api.bodies import MAX_BODY, PATTERN, Body, Schema
+from seawall.http.api.bodies import PATTERN, Body, Schema, read_text
 from seawall.http.auth import Gate
 from seawall.services.access import AccessService
 from seawall.services.policies import MAX_REASON, PolicyService
@@ -106,18 +106,7 @@ def _no_parameters(request: Request) -> None:
 
 async def _document(request: Request) -> str:
     """The PUT body: a TOML document, UTF-8, at most 64 KiB."""
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise RegistryError(
-                ErrorCode.BODY_TOO_LARGE,
-                f"the policy document is larger than {MAX_BODY // 1024} KiB",
-            )
-    try:
-        return bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _bad("the policy document is not UTF-8") from None
+    return await read_text(request, "the policy document")
 
 
 class PolicyEndpoints:
