@@ -40,6 +40,7 @@ class Options:
     meta_concurrency: int
     list_repeats: int
     token_clients: int
+    gate_rounds: int
     big_blob: bool
     audit_rounds: int
     audit_rows: int
@@ -106,6 +107,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--list-repeats", type=int, default=3, help="listing repeats, median (3)")
     p.add_argument(
         "--token-clients", type=int, default=16, help="GET /token clients at once (16, Seawall)"
+    )
+    p.add_argument(
+        "--gate-rounds",
+        type=int,
+        default=2,
+        help="pull gate off/on rounds, alternating the order (2, Seawall)",
     )
     p.add_argument(
         "--no-big-blob",

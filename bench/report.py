@@ -135,6 +135,7 @@ def rows(o: Result) -> list[Row]:
         ),
         _lat("  /token p50 ms", "token.p50_ms"),
         _lat("  /token p99 ms", "token.p99_ms"),
+        *gate_rows(conns),
         Row(
             f"Create {tags} tags, tags/s ({o['meta_concurrency']} at once)",
             "tags.create_per_s",
@@ -164,6 +165,47 @@ def rows(o: Result) -> list[Row]:
             ratio=False,
         ),
     ]
+
+
+def gate_rows(conns: object) -> list[Row]:
+    """Manifest GET without and with a pull policy (bench/phases_gate.py), wrk then hload."""
+    out: list[Row] = []
+    for tool, key in (("wrk", "get"), ("hload", "get_hload")):
+        out += [
+            Row(
+                f"Manifest GET req/s, no pull policy ({tool}, {conns} conn)",
+                f"gate.off.{key}.rps",
+                True,
+                ratio=False,
+            ),
+            Row(
+                f"  pull policy on, scanned image ({tool}) †",
+                f"gate.on.{key}.rps",
+                True,
+                ratio=False,
+            ),
+            Row(f"  on ÷ off ({tool})", f"gate.on_vs_off.{key}", True, "{:.3f}", ratio=False),
+            Row(
+                f"  pull policy on, scan failed: Warning ({tool}) †",
+                f"gate.warn.{key}.rps",
+                True,
+                ratio=False,
+            ),
+            Row(f"  warn ÷ off ({tool})", f"gate.warn_vs_off.{key}", True, "{:.3f}", ratio=False),
+            _lat(f"  GET p99 ms, off ({tool})", f"gate.off.{key}.p99_ms"),
+            _lat(f"  GET p99 ms, on, scanned ({tool})", f"gate.on.{key}.p99_ms"),
+            _lat(f"  GET p99 ms, on, Warning ({tool})", f"gate.warn.{key}.p99_ms"),
+        ]
+    for side, label in (("off", "off"), ("on", "on, scanned"), ("warn", "on, Warning")):
+        out.append(
+            Row(
+                f"  server CPU µs per GET, {label}",
+                f"gate.cpu_us_per_get.{side}",
+                False,
+                ratio=False,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -248,6 +290,16 @@ def checks(o: Result) -> list[Check]:
             by_path["token.tokens_per_s"],
             both,
             absolute_min=500.0,
+        ),
+        *(
+            Check(
+                f"manifest GET with a pull policy ≥ 0.9 x without ({what}, {tool})",
+                by_path[f"gate.{side}_vs_off.{key}"],
+                both,
+                absolute_min=0.9,
+            )
+            for side, what in (("on", "scanned"), ("warn", "Warning"))
+            for tool, key in (("wrk", "get"), ("hload", "get_hload"))
         ),
         Check("tag listing (no n) no slower than Distribution", by_path["tags.list.seconds"], both),
         Check(
@@ -354,6 +406,17 @@ def render(results: Result, console: Console) -> list[dict[str, object]]:
             console.print(
                 f"[dim]{COLUMNS[t]} ignored n=100 on tags/list: one request returned every tag,"
                 " so its n=100 figure is a single unpaginated request.[/dim]"
+            )
+    for t in SEAWALL:
+        gate = targets.get(t, {}).get("gate") if isinstance(targets.get(t), dict) else None
+        if isinstance(gate, dict) and isinstance(gate.get("warning"), dict):
+            seen = gate["warning"]
+            how = gate.get("policy_set", {}).get("via", "?")
+            console.print(
+                f"[dim]† {COLUMNS[t]} pull gate: policy set via {how}; verdicts stored before"
+                f" the runs: scanned image {'allow' if seen.get('on') is None else 'warn'},"
+                f" the other {'allow' if seen.get('warn') is None else 'warn'}; its Warning"
+                f" header: {escape(str(seen.get('warn')))}[/dim]"
             )
     verdicts = evaluate(checks(opts), targets)
     verdict_table("Targets from the issue", verdicts, console)

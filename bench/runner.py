@@ -17,7 +17,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import phases_audit, phases_auth, phases_blobs, phases_meta, phases_scan, servers
+from bench import (
+    phases_audit,
+    phases_auth,
+    phases_blobs,
+    phases_gate,
+    phases_meta,
+    phases_scan,
+    servers,
+)
 from bench.data import MIB, Dataset, image_only, make_dataset
 from bench.loadgen import build_hload
 from bench.machine import MachineLoad
@@ -43,8 +51,10 @@ def _phases(opts: Options, server: Server) -> list[tuple[str, Phase]]:
         ("image", phases_meta.push_base_image),
         ("manifest", phases_meta.manifest_load),
     ]
-    if server.credentials is not None:  # Seawall: access control
+    seawall_only = {"token", "gate"}  # access control, lifecycle policies
+    if server.credentials is not None:
         phases.append(("token", phases_auth.token_rate))
+        phases.append(("gate", phases_gate.pull_gate))
     phases += [
         ("tags", phases_meta.tags),
         ("catalog", phases_meta.catalog),
@@ -52,7 +62,7 @@ def _phases(opts: Options, server: Server) -> list[tuple[str, Phase]]:
     if opts.big_blob:
         phases.append(("big_blob", phases_blobs.big_blob))
     if opts.phases is not None:
-        unknown = set(opts.phases) - {name for name, _ in phases}
+        unknown = set(opts.phases) - {name for name, _ in phases} - seawall_only
         if unknown:
             raise BenchError(f"unknown phases: {', '.join(sorted(unknown))}")
         phases = [(name, phase) for name, phase in phases if name in opts.phases]
