@@ -258,10 +258,11 @@ class PullGate:
         cause: str,
         before: dict[tuple[int, str], str] | None = None,
     ) -> list[tuple[Linked, Verdict]]:
-        """Work out and store the verdicts on these linked manifests now. An image that an
-        allowed verdict in `before` (outcomes by (repository id, digest)) turned blocked is
-        recorded (`image:blocked`, forwarded like every event), so operators hear of it before
-        deployments fail. The newly blocked, with their verdicts."""
+        """Work out and store the verdicts on these linked manifests now (in namespaces whose
+        policy gates pulls; elsewhere every image is allowed, which its first pull stores). An
+        image that an allowed verdict in `before` (outcomes by (repository id, digest)) turned
+        blocked is recorded (`image:blocked`, forwarded like every event), so operators hear of
+        it before deployments fail. The newly blocked, with their verdicts."""
         newly: list[tuple[Linked, Verdict]] = []
         policies: dict[str, Policy] = {}
         exceptions: dict[str, list[GateException]] = {}
@@ -270,6 +271,8 @@ class PullGate:
             if namespace not in policies:
                 policies[namespace] = await self.policy(namespace)
                 exceptions[namespace] = await self.lifecycle.exceptions(namespace, in_force=True)
+            if not policies[namespace].gates_pulls:
+                continue  # allowed: the first pull stores that, no need for a write per image now
             epoch = await self.lifecycle.epoch()
             verdict = await self.judge(
                 item.repository, item.digest, policies[namespace], exceptions[namespace]
