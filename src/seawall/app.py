@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import structlog
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         ]
         if settings.audit_max_rows or settings.audit_max_age_days:
             background.append(asyncio.create_task(_retain_audit(services, settings)))
+        log.info("worker ready", pid=os.getpid())
         try:
             yield
         finally:

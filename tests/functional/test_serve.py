@@ -72,16 +72,20 @@ def serving(
                 if proc.poll() is None:
                     _wait_for_every_worker(log)
             finally:
-                assert stop(proc) == 0
+                status = stop(proc)
+                log.seek(0)
+                assert status == 0, log.read().decode(errors="replace")[-4000:]
 
 
 def _wait_for_every_worker(log: IO[bytes], timeout: float = 30) -> None:
+    """Until every worker has finished the app's start-up (its "worker ready" line): Granian's
+    "Started worker-N" comes before it, and a SIGTERM in between can be lost."""
     deadline = time.monotonic() + timeout
     while True:
         log.seek(0)
         text = log.read().decode(errors="replace")
         workers = re.search(r" with (\d+) workers ", text)
-        if workers and text.count("Started worker-") >= int(workers.group(1)):
+        if workers and text.count("worker ready") >= int(workers.group(1)):
             return
         assert time.monotonic() < deadline, f"not every worker started:\n{text}"
         time.sleep(0.05)
