@@ -78,14 +78,16 @@ def serving(
 
 
 def _wait_for_every_worker(log: IO[bytes], timeout: float = 30) -> None:
-    """Until every worker has finished the app's start-up (its "worker ready" line): Granian's
-    "Started worker-N" comes before it, and a SIGTERM in between can be lost."""
+    """Until every worker has finished the app's start-up (its "worker ready" line) and Granian
+    has seen it start ("Started worker-N"): a SIGTERM before either can be lost (a CI run
+    caught each: exit 1, and a main process waiting forever for the worker it had not seen)."""
     deadline = time.monotonic() + timeout
     while True:
         log.seek(0)
         text = log.read().decode(errors="replace")
         workers = re.search(r" with (\d+) workers ", text)
-        if workers and text.count("worker ready") >= int(workers.group(1)):
+        wanted = int(workers.group(1)) if workers else 0
+        if workers and min(text.count("worker ready"), text.count("Started worker-")) >= wanted:
             return
         assert time.monotonic() < deadline, f"not every worker started:\n{text}"
         time.sleep(0.05)
