@@ -309,30 +309,39 @@ class LifecycleStore:
     ) -> bool:
         """Store a verdict, unless the epoch moved on from `epoch` since its inputs were read
         (None: store regardless, for a caller that holds no older inputs). False: not stored."""
+        return await self.store_verdicts([(repository_id, digest, verdict)], epoch)
+
+    async def store_verdicts(
+        self, verdicts: Sequence[tuple[int, str, Verdict]], epoch: int | None
+    ) -> bool:
+        """Store (repository id, digest, verdict)s in one transaction, as `store_verdict`."""
         now = self.clock.now()
-        upsert = Step(
-            "INSERT INTO pull_verdicts (repository_id, digest, outcome, rule, message,"
-            " valid_until, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (repository_id, digest) DO UPDATE SET outcome = excluded.outcome,"
-            " rule = excluded.rule, message = excluded.message,"
-            " valid_until = excluded.valid_until, computed_at = excluded.computed_at",
-            (
-                repository_id,
-                digest,
-                str(verdict.outcome),
-                verdict.rule,
-                verdict.message,
-                verdict.valid_until,
-                now,
-            ),
-        )
+        upserts = [
+            Step(
+                "INSERT INTO pull_verdicts (repository_id, digest, outcome, rule, message,"
+                " valid_until, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (repository_id, digest) DO UPDATE SET outcome = excluded.outcome,"
+                " rule = excluded.rule, message = excluded.message,"
+                " valid_until = excluded.valid_until, computed_at = excluded.computed_at",
+                (
+                    repository_id,
+                    digest,
+                    str(verdict.outcome),
+                    verdict.rule,
+                    verdict.message,
+                    verdict.valid_until,
+                    now,
+                ),
+            )
+            for repository_id, digest, verdict in verdicts
+        ]
         stored = Change()
 
         def write(results: list[Any]) -> list[Step]:
             if epoch is not None and (results[0] is None or int(results[0][0]) != epoch):
                 return []
             stored.done = True
-            return [upsert]
+            return upserts
 
         await self.backend.transaction(
             [

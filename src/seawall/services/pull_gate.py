@@ -47,6 +47,7 @@ from seawall.services.audit import AuditLog
 log = structlog.get_logger("seawall.pull_gate")
 MAX_WARNING_BYTES = 4096
 LAPSED_BATCH = 100  # `LifecycleStore.lapsed_exceptions`' default limit
+VERDICT_BATCH = 200  # verdicts stored per transaction when judging many images
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +267,8 @@ class PullGate:
         newly: list[tuple[Linked, Verdict]] = []
         policies: dict[str, Policy] = {}
         exceptions: dict[str, list[GateException]] = {}
+        judged: list[tuple[Linked, Verdict]] = []
+        epoch = await self.lifecycle.epoch()
         for item in items:
             namespace = namespace_of(item.repository)
             if namespace not in policies:
@@ -273,14 +276,16 @@ class PullGate:
                 exceptions[namespace] = await self.lifecycle.exceptions(namespace, in_force=True)
             if not policies[namespace].gates_pulls:
                 continue  # allowed: the first pull stores that, no need for a write per image now
-            epoch = await self.lifecycle.epoch()
             verdict = await self.judge(
                 item.repository, item.digest, policies[namespace], exceptions[namespace]
             )
-            await self.lifecycle.store_verdict(item.repository_id, item.digest, verdict, epoch)
+            judged.append((item, verdict))
             was = (before or {}).get((item.repository_id, item.digest))
             if verdict.blocked and was is not None and was != Judged.BLOCK:
                 newly.append((item, verdict))
+            if len(judged) >= VERDICT_BATCH:
+                epoch = await self._store(judged, epoch)
+        await self._store(judged, epoch)
         if newly:
             events = [
                 self.audit.event(
@@ -297,6 +302,15 @@ class PullGate:
             ]
             await self.audit.record_all(events)
         return newly
+
+    async def _store(self, judged: list[tuple[Linked, Verdict]], epoch: int) -> int:
+        """Store a batch of verdicts (emptying it) if no change came since `epoch` was read
+        (a change drops them anyway: they would be stale); the epoch to read the next with."""
+        if judged:
+            rows = [(item.repository_id, item.digest, verdict) for item, verdict in judged]
+            await self.lifecycle.store_verdicts(rows, epoch)
+            judged.clear()
+        return await self.lifecycle.epoch()
 
     async def reports_changed(
         self, digests: Sequence[str], cause: str
