@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             ApiEndpoints(gate, services.access, services.identity),
             AuditEndpoints(gate, services.access, services.audit_reader),
             ScanEndpoints(gate, services.reports),
-            PolicyEndpoints(gate, services.access, services.policies, services.versions),
+            PolicyEndpoints(gate, services.policies, services.versions),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),

@@ -50,6 +50,8 @@ class Linked:
     tags: tuple[str, ...]
 
 
+# A namespace's document and the site default's: (namespace, revision, document).
+_POLICIES = "SELECT namespace, revision, document FROM policies WHERE namespace IN (?, ?)"
 _EXCEPTION_COLUMNS = (
     "id, namespace, kind, target, repository_pattern, digest, reason, owner, created_at,"
     " expires_at, removed_at, removed_by"
@@ -95,19 +97,14 @@ class LifecycleStore:
         """A transaction step reading the namespace's and the site default's documents
         (namespace, revision, document), share-locked on PostgreSQL until the commit."""
         return Step(
-            "SELECT namespace, revision, document FROM policies WHERE namespace IN (?, ?)"  # noqa: S608
-            + self._share,
+            _POLICIES + self._share,
             (namespace, SITE),
             "all",
         )
 
     async def policies(self, namespace: str) -> list[tuple[str, int, str]]:
         """(namespace, revision, document) of the namespace's document and the site default's."""
-        rows = await self.backend.fetchall(
-            "SELECT namespace, revision, document FROM policies WHERE namespace IN (?, ?)",
-            namespace,
-            SITE,
-        )
+        rows = await self.backend.fetchall(_POLICIES, namespace, SITE)
         return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
 
     async def policy(self, namespace: str) -> StoredPolicy | None:
@@ -237,7 +234,7 @@ class LifecycleStore:
         )
         return _exception(row) if row is not None else None
 
-    async def lapsed_exceptions(self, limit: int = 100) -> list[GateException]:
+    async def lapsed_exceptions(self, limit: int) -> list[GateException]:
         """Exceptions that expired without their expiry being recorded yet."""
         rows = await self.backend.fetchall(
             f"SELECT {_EXCEPTION_COLUMNS} FROM gate_exceptions"  # noqa: S608
@@ -480,5 +477,5 @@ class LifecycleStore:
 
 
 def _note_id(change: Change, row: Row | None) -> list[Step]:
-    change.digest = str(row[0]) if row is not None else None  # the new exception's id
+    change.created = int(row[0]) if row is not None else None
     return []

@@ -205,6 +205,7 @@ class Change:
     done: bool = False  # it changed something (a row deleted, a blob mounted, ...)
     digest: str | None = None  # a deleted tag's: the manifest it pointed at
     tags: list[str] = field(default_factory=list)  # a deleted manifest's tags in the repository
+    created: int | None = None  # the id of the row it created (a pull-gate exception)
 
 
 # How a write is recorded: given what it did (filled in inside its transaction), the audit

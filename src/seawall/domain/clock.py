@@ -10,6 +10,7 @@ wall-clock seconds since the epoch (stored in the database, compared across proc
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -36,3 +37,10 @@ class SystemClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+def utc_iso(seconds: float) -> str:
+    """A time as the API and the CLI show it: ISO 8601 in UTC, to the second,
+    `2026-12-06T19:23:00Z`."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -211,6 +211,21 @@ class Gate:
             raise self.challenge(request, None, "account gone")
         return full
 
+    async def namespace_right(self, request: Request, namespace: str, action: Action) -> Actor:
+        """The signed-in caller, if it may `action` on the namespace itself (its members,
+        grants, robots, policy, exceptions). A namespace that does not exist answers as one the
+        caller may not use (no existence is revealed), except to site admins: 404."""
+        actor = await self.signed_in(request)
+        if await self.access.identities.namespace(namespace) is None:
+            if actor.site_admin:
+                raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
+            verb = "manage" if action is Action.MANAGE else "read"
+            raise RegistryError(ErrorCode.DENIED, f"you may not {verb} namespace {namespace!r}")
+        decision = await self.access.decide(actor, namespace, action)
+        if not decision.allowed:
+            raise RegistryError(ErrorCode.DENIED, decision.reason)
+        return actor
+
     async def full_actor(self, caller: Caller) -> Actor | None:
         """The caller as the decision engine needs it. A bearer token's user comes without its
         teams (one lookup per request is all a token needs); they are loaded once, on demand.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from seawall.db.store import (
     Change,
@@ -32,6 +32,9 @@ class PushResult:
     digest: str
     subject: str | None
 
+
+# What a pull finds: the manifest (GET) or its head (HEAD).
+Found = TypeVar("Found", ManifestRecord, ManifestHead)
 
 # Asked when a push would point an existing tag at another manifest; raises when the caller
 # may not (moving a tag needs the maintainer right).
@@ -115,13 +118,8 @@ class ManifestService:
     async def get(self, repository: str, reference: str, origin: Origin) -> ManifestRecord:
         """A pull: judged by the lifecycle policy (raises when it refuses; the record carries
         the warnings for the puller), recorded in the next audit batch (never waited for)."""
-        record = await self.record(repository, reference)
-        if self.gate is not None:
-            warnings = await self.gate.admit(
-                repository, reference, record.digest, record.facts, origin
-            )
-            if warnings:
-                record = replace(record, warnings=warnings)
+        found = await self.record(repository, reference)
+        record = await self._admitted(found, repository, reference, origin)
         if self.audit_pulls:
             self.audit.later(
                 origin,
@@ -153,11 +151,17 @@ class ManifestService:
             head = await self.store.manifest_head_by_tag(repository, reference)
         if head is None:
             raise _unknown(repository, reference)
-        if self.gate is not None:
-            warnings = await self.gate.admit(repository, reference, head.digest, head.facts, origin)
-            if warnings:
-                head = replace(head, warnings=warnings)
-        return head
+        return await self._admitted(head, repository, reference, origin)
+
+    async def _admitted(
+        self, found: Found, repository: str, reference: str, origin: Origin
+    ) -> Found:
+        """`found` if the lifecycle policy lets it be pulled (it raises when not), with the
+        warnings for the puller."""
+        if self.gate is None:
+            return found
+        warnings = await self.gate.admit(repository, reference, found.digest, found.facts, origin)
+        return replace(found, warnings=warnings) if warnings else found
 
     async def put(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,14 +19,14 @@ from seawall.db.lifecycle import SITE, LifecycleStore, Linked
 from seawall.db.store import Change
 from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, AuditEvent, Origin, timestamp
-from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.digests import Digest
 from seawall.domain.patterns import RepositoryPattern
 from seawall.domain.policy import Policy, PolicyDocument, PolicyInvalid, diff, parse_policy
 from seawall.domain.pull_gate import ExceptionKind, GateException
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
-from seawall.services.pull_gate import Deprecation, PullGate, _iso, exception_detail
+from seawall.services.pull_gate import Deprecation, PullGate, exception_detail
 
 DAY = 86_400.0
 WHAT_IF_DAYS = 7
@@ -111,7 +112,7 @@ class PolicyService:
             "namespace": namespace,
             "revision": stored.revision if stored else 0,
             "document": stored.document if stored else "",
-            "updated_at": _iso(stored.updated_at) if stored else None,
+            "updated_at": utc_iso(stored.updated_at) if stored else None,
             "updated_by": stored.updated_by if stored else None,
         }
         if namespace is not None:
@@ -131,7 +132,7 @@ class PolicyService:
             out.append(
                 {
                     "revision": revision,
-                    "at": _iso(at),
+                    "at": utc_iso(at),
                     "actor": actor,
                     "document": document,
                     "diff": diff(previous, document, f"r{revision - 1}", f"r{revision}"),
@@ -210,16 +211,12 @@ class PolicyService:
         sunset: list[dict[str, Any]] = []
         refused_pulls = 0
         for ns, linked in sorted(by_namespace.items()):
-            rows = await self.lifecycle.policies(ns)
-            old = self.gate.policy_of(ns, rows)
-            own = next((r for r in rows if r[0] != SITE), None)
-            default = next((r for r in rows if r[0] == SITE), None)
+            own, default = self.gate.documents(await self.lifecycle.policies(ns))
+            old = Policy.effective(ns, own, default)
             if namespace is None:
-                own_doc = self.gate.parsed(ns, own[1], own[2]) if own else None
-                new = Policy.effective(ns, own_doc, document)
+                new = Policy.effective(ns, own, document)
             else:
-                default_doc = self.gate.parsed(SITE, default[1], default[2]) if default else None
-                new = Policy.effective(ns, document, default_doc)
+                new = Policy.effective(ns, document, default)
             exceptions = await self.lifecycle.exceptions(ns, in_force=True)
             pulls = await self.lifecycle.pulls_since(ns, since)
             current = await self.lifecycle.verdicts(sorted({i.repository_id for i in linked}))
@@ -328,18 +325,7 @@ class PolicyService:
         )
 
         def events(change: Change) -> list[AuditEvent]:
-            made = GateException(
-                int(change.digest or 0),
-                namespace,
-                which,
-                target or "",
-                pattern,
-                digest,
-                reason,
-                origin.actor,
-                now,
-                until,
-            )
+            made = replace(e, id=change.created or 0)
             return [
                 self.audit.event(
                     origin,
@@ -396,8 +382,7 @@ def parse_expiry(text: str) -> float:
     text = text.strip()
     try:
         if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            return day.timestamp() + DAY - 1
+            return end_of_day(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise _bad(f"expiry {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO time") from None
@@ -422,8 +407,8 @@ def exception_view(e: GateException, now: float) -> dict[str, Any]:
         "digest": e.digest,
         "reason": e.reason,
         "owner": e.owner,
-        "created_at": _iso(e.created_at),
-        "expires_at": _iso(e.expires_at),
+        "created_at": utc_iso(e.created_at),
+        "expires_at": utc_iso(e.expires_at),
         "state": state,
         "days_left": max(0, int((e.expires_at - now) // DAY)) if state == "active" else 0,
         "removed_by": e.removed_by,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from seawall.db.scans import ScanStore
 from seawall.db.store import MetadataStore, PullFacts
 from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, Origin, Outcome
-from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.digests import is_digest
 from seawall.domain.manifests import is_scannable, parse_manifest
 from seawall.domain.policy import Policy, PolicyDocument, PolicyInvalid, parse_policy
@@ -46,7 +46,7 @@ from seawall.services.audit import AuditLog
 
 log = structlog.get_logger("seawall.pull_gate")
 MAX_WARNING_BYTES = 4096
-LAPSED_BATCH = 100  # `LifecycleStore.lapsed_exceptions`' default limit
+LAPSED_BATCH = 100  # expired exceptions recorded per read
 VERDICT_BATCH = 200  # verdicts stored per transaction when judging many images
 
 
@@ -74,17 +74,7 @@ class Deprecation:
         )
 
     def dump(self) -> str:
-        return json.dumps(
-            {
-                "tag": self.tag,
-                "message": self.message,
-                "sunset": self.sunset,
-                "replacement": self.replacement,
-                "by": self.by,
-                "at": self.at,
-            },
-            sort_keys=True,
-        )
+        return json.dumps(asdict(self), sort_keys=True)
 
     def sunset_passed(self, now: float) -> bool:
         if self.sunset is None:
@@ -105,7 +95,7 @@ class Deprecation:
             "sunset": self.sunset,
             "replacement": self.replacement,
             "by": self.by,
-            "at": _iso(self.at),
+            "at": utc_iso(self.at),
         }
 
 
@@ -115,10 +105,6 @@ class PullRefused(RegistryError):
     def __init__(self, message: str, rule: str | None) -> None:
         super().__init__(ErrorCode.PULL_BLOCKED, message, {"rule": rule} if rule else None)
         self.rule = rule
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class PullGate:
@@ -156,9 +142,11 @@ class PullGate:
             self._parsed[key] = document
         return document
 
-    def policy_of(self, namespace: str, rows: Sequence[Sequence[Any]]) -> Policy:
-        """The policy in force from rows (namespace, revision, document) of
-        `LifecycleStore.policy_read` / `policies`."""
+    def documents(
+        self, rows: Sequence[Sequence[Any]]
+    ) -> tuple[PolicyDocument | None, PolicyDocument | None]:
+        """(the namespace's own document, the site default) from rows (namespace, revision,
+        document) of `LifecycleStore.policy_read` / `policies`; None where there is none."""
         own = default = None
         for scope, revision, text in rows:
             document = self.parsed(str(scope), int(revision), str(text))
@@ -166,7 +154,11 @@ class PullGate:
                 default = document
             else:
                 own = document
-        return Policy.effective(namespace, own, default)
+        return own, default
+
+    def policy_of(self, namespace: str, rows: Sequence[Sequence[Any]]) -> Policy:
+        """The policy in force, from the rows `documents` reads."""
+        return Policy.effective(namespace, *self.documents(rows))
 
     async def policy(self, namespace: str) -> Policy:
         return self.policy_of(namespace, await self.lifecycle.policies(namespace))
@@ -411,7 +403,7 @@ class PullGate:
         """Record each exception that expired (`exception:expired`, once across processes)
         and judge its namespace's images again. How many were recorded."""
         recorded = 0
-        while lapsed := await self.lifecycle.lapsed_exceptions():
+        while lapsed := await self.lifecycle.lapsed_exceptions(LAPSED_BATCH):
             recorded += await self._record_expiries(lapsed)
             if len(lapsed) < LAPSED_BATCH:
                 return recorded
@@ -442,7 +434,7 @@ def exception_detail(e: GateException) -> dict[str, Any]:
         "repository": str(e.pattern),
         "digest": e.digest,
         "owner": e.owner,
-        "expires_at": _iso(e.expires_at),
+        "expires_at": utc_iso(e.expires_at),
     }
 
 

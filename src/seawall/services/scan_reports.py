@@ -7,11 +7,11 @@ report of each platform image it names.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from seawall.db.scans import ReportRow, ScanJob, ScanStore
 from seawall.domain.audit import AuditAction, Origin
+from seawall.domain.clock import utc_iso
 from seawall.domain.manifests import INDEX_TYPES, is_scannable, parse_manifest
 from seawall.domain.severity import SEVERITIES
 from seawall.errors import ErrorCode, RegistryError
@@ -30,10 +30,6 @@ def split_reference(text: str) -> tuple[str, str]:
     if colon > slash:
         return text[:colon], text[colon + 1 :]
     raise ValueError(f"{text!r}: name an image as REPOSITORY:TAG or REPOSITORY@DIGEST")
-
-
-def _time(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def summary(report: ReportRow | None) -> dict[str, Any] | None:
@@ -64,7 +60,7 @@ def report_view(
     if report is None:
         return view
     view.update(
-        scanned_at=_time(report.scanned_at),
+        scanned_at=utc_iso(report.scanned_at),
         seconds=round(report.seconds, 3),
         vulndb_version=report.vulndb_version,
         distro=report.distro,
@@ -178,7 +174,7 @@ class ScanReports:
                 "digest": row.digest,
                 "state": row.job_state,
                 "status": row.report.status if row.report else "pending",
-                "scanned_at": _time(row.report.scanned_at) if row.report else None,
+                "scanned_at": utc_iso(row.report.scanned_at) if row.report else None,
                 "distro": row.report.distro if row.report else None,
                 "summary": summary(row.report),
             }

@@ -11,12 +11,12 @@ from typing import Any
 from seawall.db.lifecycle import LifecycleStore
 from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, Origin
-from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.names import validate_tag
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
 from seawall.services.manifests import ManifestService
-from seawall.services.pull_gate import Deprecation, PullGate, _iso
+from seawall.services.pull_gate import Deprecation, PullGate, PullRefused
 
 MAX_MESSAGE = 512
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -145,7 +145,7 @@ class VersionService:
                 {
                     "tag": t.name,
                     "digest": t.digest,
-                    "pushed_at": _iso(t.updated_at),
+                    "pushed_at": utc_iso(t.updated_at),
                     "pushed_by": t.pushed_by,
                     "channel": t.channel,
                     "deprecation": Deprecation.load(t.deprecation).view()
@@ -176,18 +176,12 @@ class VersionService:
             "policy": {
                 k: v for k, v in policy.view().items() if k.startswith(("pull.", "deprecation."))
             },
-            "checked_at": _iso(self.clock.now()),
+            "checked_at": utc_iso(self.clock.now()),
         }
         try:
             answer["warnings"] = list(
                 await self.gate.decide(repository, reference, record.digest, record.facts)
             )
-        except RegistryError as refused:
-            answer.update(
-                allowed=False,
-                message=refused.message,
-                rule=(refused.detail or {}).get("rule")
-                if isinstance(refused.detail, dict)
-                else None,
-            )
+        except PullRefused as refused:
+            answer.update(allowed=False, message=refused.message, rule=refused.rule)
         return answer

@@ -104,15 +104,7 @@ class ApiEndpoints:
         return actor
 
     async def _manager(self, request: Request, namespace: str) -> Actor:
-        actor = await self.gate.signed_in(request)
-        if await self.ids.namespace(namespace) is None:
-            if actor.site_admin:
-                raise _missing(f"namespace {namespace!r}")
-            raise _denied(f"you may not manage namespace {namespace!r}")
-        decision = await self.access.decide(actor, namespace, Action.MANAGE)
-        if not decision.allowed:
-            raise _denied(decision.reason)
-        return actor
+        return await self.gate.namespace_right(request, namespace, Action.MANAGE)
 
     # -- users ----------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.api.bodies import PATTERN, Body, Schema, read_text
 from seawall.http.auth import Gate
-from seawall.services.access import AccessService
 from seawall.services.policies import MAX_REASON, PolicyService
 from seawall.services.scan_reports import split_reference
 from seawall.services.versions import MAX_MESSAGE, VersionService
@@ -113,12 +112,10 @@ class PolicyEndpoints:
     def __init__(
         self,
         gate: Gate,
-        access: AccessService,
         policies: PolicyService,
         versions: VersionService,
     ) -> None:
         self.gate = gate
-        self.access = access
         self.policies = policies
         self.versions = versions
 
@@ -129,15 +126,7 @@ class PolicyEndpoints:
         """The path's namespace, if the caller may `action` on it; an unknown namespace and
         one the caller may not see answer alike (no existence is revealed)."""
         namespace = request.path_params["namespace"]
-        actor = await self.gate.signed_in(request)
-        if await self.policies.identities.namespace(namespace) is None:
-            if actor.site_admin:
-                raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
-            raise RegistryError(ErrorCode.DENIED, f"you may not read namespace {namespace!r}")
-        decision = await self.access.decide(actor, namespace, action)
-        if not decision.allowed:
-            raise RegistryError(ErrorCode.DENIED, decision.reason)
-        return namespace, actor
+        return namespace, await self.gate.namespace_right(request, namespace, action)
 
     async def _site(self, request: Request, change: bool) -> None:
         actor = await self.gate.signed_in(request)
