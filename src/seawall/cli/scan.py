@@ -15,20 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, nothing, os_user, with_services
+from seawall.cli.store import fail, image_argument, nothing, os_user, with_services
 from seawall.config import Settings
 
 if TYPE_CHECKING:
     from seawall.wiring import Services
-
-
-def _image(text: str) -> tuple[str, str]:
-    from seawall.services.scan_reports import split_reference
-
-    try:
-        return split_reference(text)
-    except ValueError as exc:
-        raise fail(str(exc), 2) from None
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -42,7 +33,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         as_json: JsonOption = False,
     ) -> None:
         """Show an image's scan report: vulnerabilities, secrets, malware, packages."""
-        repository, reference = _image(image)
+        repository, reference = image_argument(image)
 
         async def work(services: Services) -> dict[str, Any]:
             return await services.reports.view(repository, reference)
@@ -65,7 +56,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         ] = None,
     ) -> None:
         """Print an image's CycloneDX SBOM (JSON) from its last complete scan."""
-        repository, reference = _image(image)
+        repository, reference = image_argument(image)
 
         async def work(services: Services) -> bytes:
             return await services.reports.sbom(repository, reference)
@@ -127,7 +118,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         """Queue a rescan of an image (every platform image of an index)."""
         from seawall.domain.audit import Origin
 
-        repository, reference = _image(image)
+        repository, reference = image_argument(image)
         settings = load(config, data_dir=data_dir)
 
         async def work(services: Services) -> list[str]:

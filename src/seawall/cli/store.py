@@ -142,6 +142,17 @@ def nothing(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def image_argument(text: str) -> tuple[str, str]:
+    """(repository, reference) of an IMAGE argument, `REPOSITORY:TAG` or `REPOSITORY@DIGEST`;
+    anything else ends the command with status 2."""
+    from seawall.services.scan_reports import split_reference
+
+    try:
+        return split_reference(text)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"seawall: {message}", err=True)
     return typer.Exit(code)

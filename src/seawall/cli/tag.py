@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, nothing, with_lifecycle
+from seawall.cli.store import fail, image_argument, nothing, with_lifecycle
 from seawall.config import Settings
 
 if TYPE_CHECKING:
@@ -25,20 +25,11 @@ ImageArgument = Annotated[
 SHORT_DIGEST = 19  # "sha256:" and 12 hex digits, as the other tables show a digest
 
 
-def _image(text: str) -> tuple[str, str]:
-    from seawall.services.scan_reports import split_reference
-
-    try:
-        return split_reference(text)
-    except ValueError as exc:
-        raise fail(str(exc), 2) from None
-
-
 def _tagged(text: str) -> tuple[str, str]:
     """(repository, tag) of `REPOSITORY:TAG`; a digest names no tag to change."""
     if "@" in text:
         raise fail(f"{text[:200]!r}: name a tag, as REPOSITORY:TAG", 2)
-    return _image(text)
+    return image_argument(text)
 
 
 def deprecation_text(deprecation: dict[str, Any] | None) -> str:
@@ -191,7 +182,7 @@ def register_pull_check(app: typer.Typer, load: Callable[..., Settings]) -> None
         """Say whether a pull of IMAGE would be allowed now, and why: the rule, the message and
         the warnings a puller would get. Records no pull. Exit status 0 when it would be
         allowed, 1 when it would be refused (or the image is not there)."""
-        repository, reference = _image(image)
+        repository, reference = image_argument(image)
 
         async def work(services: Services, _origin: Origin) -> dict[str, Any]:
             return await services.versions.pull_check(repository, reference)
