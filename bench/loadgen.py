@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -32,6 +33,18 @@ class LoadResult:
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+def median_of(loads: list[LoadResult]) -> dict[str, object]:
+    """Runs of one load, alternated with others: medians of rate and latencies, all requests,
+    and every run's rate."""
+    return {
+        "rps": statistics.median(r.rps for r in loads),
+        "p50_ms": statistics.median(r.p50_ms for r in loads),
+        "p99_ms": statistics.median(r.p99_ms for r in loads),
+        "requests": sum(r.requests for r in loads),
+        "all_rps": [r.rps for r in loads],
+    }
 
 
 def valid(result: LoadResult, what: str) -> LoadResult:

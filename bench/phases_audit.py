@@ -38,7 +38,7 @@ from bench import auth, phases_meta, servers
 from bench.audit_db import AuditDb, Population, open_audit_db, synthetic_events
 from bench.data import OCI_MANIFEST
 from bench.http1 import Connection, expect, with_connection
-from bench.loadgen import LoadResult, run_hload, run_wrk, valid
+from bench.loadgen import LoadResult, median_of, run_hload, run_wrk, valid
 from bench.options import Context
 from bench.servers import BenchError, Server
 from seawall.db.audit import AuditFilter
@@ -114,16 +114,6 @@ def _load(ctx: Context, server: Server, tool: str, headers: dict[str, str]) -> L
     return valid(load, f"{server.name} manifest GET ({load.tool})")
 
 
-def _summary(loads: list[LoadResult]) -> Result:
-    return {
-        "rps": statistics.median(r.rps for r in loads),
-        "p50_ms": statistics.median(r.p50_ms for r in loads),
-        "p99_ms": statistics.median(r.p99_ms for r in loads),
-        "requests": sum(r.requests for r in loads),
-        "all_rps": [r.rps for r in loads],
-    }
-
-
 def _headers(server: Server) -> dict[str, str]:
     """What the main table's manifest GETs send: a fresh bearer token for pulls of the image."""
     return {"Accept": OCI_MANIFEST} | auth.bearer(server, [auth.pull(phases_meta.IMAGE_REPO)])
@@ -177,7 +167,7 @@ def pull_events(ctx: Context, target: str) -> Result:
     gets = {s: sum(r.requests for t in TOOLS for r in loads[s][t]) for s in SIDES}
     result: Result = {
         "rounds": opts.audit_rounds,
-        **{s: {t: _summary(loads[s][t]) for t in TOOLS} for s in SIDES},
+        **{s: {t: median_of(loads[s][t]) for t in TOOLS} for s in SIDES},
         "on_vs_off": {t: median_rps["on"][t] / median_rps["off"][t] for t in TOOLS},
         "pulled": {
             "rows": landed,

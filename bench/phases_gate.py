@@ -35,7 +35,7 @@ from pathlib import Path
 from bench import auth
 from bench.data import OCI_LAYER, OCI_MANIFEST, Image, sha256
 from bench.http1 import Connection, expect, with_connection
-from bench.loadgen import LoadResult, run_hload, run_wrk, valid
+from bench.loadgen import LoadResult, median_of, run_hload, run_wrk, valid
 from bench.oci import push_image
 from bench.options import Context
 from bench.servers import BenchError, Server
@@ -162,16 +162,6 @@ async def _settle(conn: Connection, deadline: float) -> dict[str, str | None]:
     return seen
 
 
-def _summary(loads: list[LoadResult]) -> Result:
-    return {
-        "rps": statistics.median(r.rps for r in loads),
-        "p50_ms": statistics.median(r.p50_ms for r in loads),
-        "p99_ms": statistics.median(r.p99_ms for r in loads),
-        "requests": sum(r.requests for r in loads),
-        "all_rps": [r.rps for r in loads],
-    }
-
-
 def pull_gate(ctx: Context, server: Server) -> Result:
     opts = ctx.opts
     conns, duration = opts.connections, opts.duration
@@ -241,7 +231,7 @@ def pull_gate(ctx: Context, server: Server) -> Result:
         "settle_s": settle_s,
         "warning": seen,
         "verdict": {s: "allow" if seen[s] is None else "warn" for s in SIDES},
-        **{s: {t: _summary(loads[s][t]) for t in TOOLS} for s in SIDES},
+        **{s: {t: median_of(loads[s][t]) for t in TOOLS} for s in SIDES},
         "on_vs_off": {t: median["on"][t] / median["off"][t] for t in TOOLS},
         "warn_vs_off": {t: median["warn"][t] / median["off"][t] for t in TOOLS},
         "each_round": each_round,
