@@ -17,7 +17,9 @@ from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.policies import PolicyEndpoints
+from seawall.http.api.promotions import PromotionEndpoints
 from seawall.http.api.scans import ScanEndpoints
+from seawall.http.api.trust import TrustEndpoints
 from seawall.http.auth import Gate
 from seawall.http.errors import EXCEPTION_HANDLERS
 from seawall.http.guard import InputGuard
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         background = [
             asyncio.create_task(_sweep_uploads(services.uploads, settings)),
             asyncio.create_task(_sweep_exceptions(services, settings)),
+            asyncio.create_task(_sweep_promotions(services, settings)),
         ]
         if settings.audit_max_rows or settings.audit_max_age_days:
             background.append(asyncio.create_task(_retain_audit(services, settings)))
@@ -105,6 +108,8 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             AuditEndpoints(gate, services.access, services.audit_reader),
             ScanEndpoints(gate, services.reports),
             PolicyEndpoints(gate, services.policies, services.versions),
+            TrustEndpoints(gate, services.trust, services.signatures),
+            PromotionEndpoints(gate, services.promotion, services.receipts),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),
@@ -148,6 +153,18 @@ async def _sweep_exceptions(services: Services, settings: Settings) -> None:
                 log.info("expired pull-gate exceptions recorded", count=recorded)
         except Exception:
             log.exception("exception sweep failed")
+
+
+async def _sweep_promotions(services: Services, settings: Settings) -> None:
+    """Expire pending promotions past their expiry; complete those whose gates now pass."""
+    while True:
+        await asyncio.sleep(settings.promotion_sweep_seconds)
+        try:
+            expired, completed = await services.promotion.sweep()
+            if expired or completed:
+                log.info("pending promotions swept", expired=expired, completed=completed)
+        except Exception:
+            log.exception("promotion sweep failed")
 
 
 async def _sweep_uploads(uploads: UploadService, settings: Settings) -> None:

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         description="How often each server records exceptions that expired and judges their"
         " namespace's images again.",
     )
+    promotion_sweep_seconds: int = Field(
+        60,
+        ge=1,
+        description="How often each server expires pending promotions nobody approved in time"
+        " and completes those whose gates now pass (a soak that ended).",
+    )
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=0, description="Largest blob accepted on push (64 GiB); 0 means no limit."
     )

@@ -51,6 +51,8 @@ class ErrorCode(Enum):
     CONFLICT = "the change conflicts with what already exists", "DENIED"
     TAG_IMMUTABLE = "the tag is immutable under the namespace's policy", "DENIED"
     PULL_BLOCKED = "the namespace's policy refuses this pull", "DENIED"
+    PROMOTION_ONLY = "the namespace takes images only by promotion", "DENIED"
+    PROMOTION_REFUSED = "the promotion's gates did not pass", "DENIED"
 
     def __init__(self, message: str, wire: str | None = None) -> None:
         self.message = message

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from seawall.db.audit import AuditStore
     from seawall.db.identities import IdentityStore, LoginFailures
     from seawall.db.lifecycle import LifecycleStore
+    from seawall.db.promotions import PromotionStore
     from seawall.db.scans import ScanStore
     from seawall.db.store import MetadataStore, SqlBackend
+    from seawall.db.trust import TrustStore
     from seawall.db.vulns import VulnStore
     from seawall.scan.analysis import Analyzers
     from seawall.services.access import AccessService
@@ -42,13 +44,17 @@ if TYPE_CHECKING:
     from seawall.services.keys import SigningKeys
     from seawall.services.manifests import ManifestService
     from seawall.services.policies import PolicyService
+    from seawall.services.promotion import PromotionService
     from seawall.services.pull_gate import PullGate
+    from seawall.services.receipts import ReceiptSigner
     from seawall.services.referrers import ReferrerService
     from seawall.services.scan_reports import ScanReports
     from seawall.services.scan_worker import ScanWorker, WorkerPolicy
     from seawall.services.scanning import AnalyzerConfig, ScanService
+    from seawall.services.signatures import SignatureService
     from seawall.services.tags import TagService
     from seawall.services.tokens import TokenIssuer, TokenVerifier
+    from seawall.services.trust import TrustService
     from seawall.services.uploads import UploadService
     from seawall.services.versions import VersionService
     from seawall.services.vulndb import VulnDbService
@@ -139,7 +145,7 @@ class Services:
     def manifests(self) -> ManifestService:
         from seawall.services.manifests import ManifestService
 
-        return ManifestService(
+        service = ManifestService(
             self.store,
             self.settings.max_manifest_bytes,
             self.audit,
@@ -148,13 +154,17 @@ class Services:
             gate=self.pull_gate,
             guard=self.policies.guard,
         )
+        service.signed = self.lifecycle.invalidate_signed_steps
+        return service
 
     @cached_property
     def pull_gate(self) -> PullGate:
         """The lifecycle policy's verdicts on pulls."""
         from seawall.services.pull_gate import PullGate
 
-        return PullGate(self.lifecycle, self.store, self.scan_store, self.audit, clock=self.clock)
+        gate = PullGate(self.lifecycle, self.store, self.scan_store, self.audit, clock=self.clock)
+        gate.signatures = self.signatures
+        return gate
 
     @cached_property
     def policies(self) -> PolicyService:
@@ -168,6 +178,75 @@ class Services:
             self.settings.exception_max_days,
             clock=self.clock,
         )
+
+    @cached_property
+    def promotion_store(self) -> PromotionStore:
+        from seawall.db.promotions import PromotionStore
+
+        return PromotionStore(self.backend, self.store, clock=self.clock)
+
+    @cached_property
+    def receipts(self) -> ReceiptSigner:
+        """Signs promotion receipts; the first use in a new data directory makes a key."""
+        from seawall import __version__
+        from seawall.services.keys import SigningKeys
+        from seawall.services.receipts import ReceiptSigner
+
+        keys = SigningKeys(self.data_dir / "receipt-keys", clock=self.clock)
+        return ReceiptSigner(keys, self.blob_store, self.settings.token_service, __version__)
+
+    @cached_property
+    def promotion(self) -> PromotionService:
+        """Stages and promotion through quality gates."""
+        from seawall.services.promotion import PromotionService
+
+        async def vulndb_version() -> str | None:
+            state = await self.vuln_store.state()
+            return state.version if state is not None else None
+
+        return PromotionService(
+            self.promotion_store,
+            self.store,
+            self.lifecycle,
+            self.scan_store,
+            self.pull_gate,
+            self.policies.guard,
+            self.signatures,
+            self.access,
+            self.audit,
+            self.receipts,
+            vulndb_version,
+            self.identities.namespace,
+            clock=self.clock,
+        )
+
+    async def keys_changed(self, namespace: str | None) -> None:
+        """A trusted key was added or revoked: pull verdicts that read signatures are judged
+        again, and digests in stages are re-gated."""
+        await self.pull_gate.keys_changed(namespace)
+        await self.promotion.regate("trusted key changed")
+
+    @cached_property
+    def trust_store(self) -> TrustStore:
+        from seawall.db.trust import TrustStore
+
+        return TrustStore(self.backend, clock=self.clock)
+
+    @cached_property
+    def trust(self) -> TrustService:
+        """Trusted keys, per namespace and site-wide: adding and revoking them."""
+        from seawall.services.trust import TrustService
+
+        service = TrustService(self.trust_store, self.identities, self.audit, self.clock)
+        service.on_change.append(self.keys_changed)
+        return service
+
+    @cached_property
+    def signatures(self) -> SignatureService:
+        """Finding an image's signatures and verifying them with trusted keys."""
+        from seawall.services.signatures import SignatureService
+
+        return SignatureService(self.store, self.blob_store, keys=self.trust_store.keys)
 
     @cached_property
     def versions(self) -> VersionService:
@@ -208,7 +287,12 @@ class Services:
         from seawall.services.vulndb import VulnDbService
 
         service = VulnDbService(self.vuln_store, self.scan_store, self.audit, clock=self.clock)
-        service.after_rematch = self.pull_gate.after_rematch
+
+        async def after_rematch(digests: list[str]) -> None:
+            await self.pull_gate.after_rematch(digests)
+            await self.promotion.regate("vulnerability data import")
+
+        service.after_rematch = after_rematch
         return service
 
     @cached_property
@@ -221,7 +305,7 @@ class Services:
     def uploads(self) -> UploadService:
         from seawall.services.uploads import UploadService
 
-        return UploadService(
+        service = UploadService(
             self.store,
             self.blob_store,
             self.settings.upload_expiry_seconds,
@@ -229,6 +313,8 @@ class Services:
             self.audit,
             clock=self.clock,
         )
+        service.check_push = self.policies.check_push
+        return service
 
     @cached_property
     def blobs(self) -> BlobService:

@@ -13,8 +13,8 @@ lookup to the body. Some rules JSON Schema cannot say (the document says them in
 that span fields (patterns lie within the path's namespace, a robot's full name fits 128
 characters, an audit query's repository lies within its namespace), an exception's expiry lies
 in a window that moves with the clock, its reason is printable text (Python's `isprintable`),
-and a policy document is TOML with known keys. Valid requests are made to keep them before they
-are sent.
+a policy document is TOML with known keys, and a trusted key's `public_key` is a PEM public key
+of an accepted kind. Valid requests are made to keep them before they are sent.
 
 Deterministic (derandomized) and bounded: each database is fresh, with a few dozen examples per
 operation and phase.
@@ -45,6 +45,7 @@ from seawall.domain.names import MAX_ROBOT_NAME_LENGTH
 from seawall.domain.patterns import MAX_PATTERN_LENGTH
 from seawall.http.api.openapi import DOCUMENT
 from tests.support.app import running
+from tests.support.cosign import generate, public_pem
 from tests.support.databases import migrated_database
 from tests.support.registry import image_manifest, put_manifest
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, DATABASES
@@ -60,6 +61,8 @@ POLICIES = (
     '[pull]\nblock_unscanned = "block"\nblock_malware = true\n'
     '[deprecation]\nafter_sunset = "block"\n',
 )
+# What valid trusted-key POSTs register instead of the text generated for `public_key`.
+PUBLIC_KEY = public_pem(generate("ecdsa-p256")).decode()
 
 
 class CurrentApp:
@@ -149,6 +152,13 @@ def map_case(context: Any, case: Any) -> Any:
         body["reason"] = printable.strip() or "accepted"
     elif path in ("/policy", "/namespaces/{namespace}/policy") and case.method == "PUT":
         case.body = POLICIES[len(str(body or "")) % len(POLICIES)]
+    elif path in ("/trusted-keys", "/namespaces/{namespace}/trusted-keys") and isinstance(
+        body, dict
+    ):
+        body["public_key"] = PUBLIC_KEY
+    elif path.endswith("/trusted-keys/{key}/revoke") and isinstance(body, dict):
+        printable = "".join(c if c.isprintable() else " " for c in body["reason"])
+        body["reason"] = printable.strip() or "rotated"
     return case
 
 

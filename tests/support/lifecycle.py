@@ -78,9 +78,10 @@ def plain_files() -> dict[str, bytes]:
 
 
 def _add_image(
-    layout: Layout, files: dict[str, bytes], arch: str
+    layout: Layout, files: dict[str, bytes], arch: str, annotations: dict[str, str] | None = None
 ) -> tuple[Descriptor, str, str, str]:
-    """(manifest, config digest, layer digest, diff_id) of a one-layer image."""
+    """(manifest, config digest, layer digest, diff_id) of a one-layer image, the manifest
+    carrying `annotations` if given."""
     tar = tar_bytes(files)
     diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
     layer = layout.add_blob(gzip.compress(tar, mtime=0), OCI_LAYER_GZIP)
@@ -99,16 +100,20 @@ def _add_image(
             "mediaType": OCI_MANIFEST,
             "config": config.json(),
             "layers": [layer.json()],
+            **({"annotations": annotations} if annotations else {}),
         },
         OCI_MANIFEST,
     )
     return manifest, config.digest, layer.digest, diff_id
 
 
-def build_image(path: Path, files: dict[str, bytes], tag: str = "src") -> SourceImage:
-    """A linux/amd64 image of one layer holding `files`, as an OCI layout tagged `tag`."""
+def build_image(
+    path: Path, files: dict[str, bytes], tag: str = "src", annotations: dict[str, str] | None = None
+) -> SourceImage:
+    """A linux/amd64 image of one layer holding `files`, as an OCI layout tagged `tag`; its
+    manifest carries `annotations` if given."""
     layout = Layout(path)
-    manifest, config, layer, diff_id = _add_image(layout, files, "amd64")
+    manifest, config, layer, diff_id = _add_image(layout, files, "amd64", annotations)
     layout.tag(manifest, tag)
     return SourceImage(path, tag, manifest.digest, config, (layer,), (diff_id,))
 

@@ -15,11 +15,14 @@ from seawall.cli import (
     audit,
     db,
     exception,
+    key,
     namespace,
     policy,
+    promote,
     robot,
     scan,
     serve,
+    signature,
     tag,
     team,
     user,
@@ -78,6 +81,15 @@ app.add_typer(
 app.add_typer(exception.make(load), name="exception", help="Pull-gate exceptions, owned, expiring.")
 app.add_typer(tag.make(load), name="tag", help="Versions: deprecation, channels, tag listing.")
 tag.register_pull_check(app, load)
+app.add_typer(key.make(load), name="key", help="Trusted public keys for image signatures.")
+app.add_typer(
+    signature.make(load), name="signature", help="Image signatures and the keys they verify with."
+)
+promote.register(app, load)
+app.add_typer(
+    promote.make(load), name="promotion", help="Promotions: request, approve, reject, list."
+)
+app.add_typer(promote.make_stage(load), name="stage", help="Stages: the chain and its gates.")
 
 
 def main() -> None:

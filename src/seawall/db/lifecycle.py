@@ -291,6 +291,21 @@ class LifecycleStore:
             ),
         ]
 
+    def invalidate_signed_steps(self, digest: str) -> list[Step]:
+        """Drop the verdicts on a manifest that was just signed (a signature pushed) and on
+        the platform images of it, which its signature covers."""
+        return [
+            Step("UPDATE gate_epoch SET n = n + 1 WHERE id = 1"),
+            Step(
+                "DELETE FROM pull_verdicts WHERE digest = ? OR digest IN (SELECT child_digest"
+                " FROM manifest_references WHERE parent_digest = ? AND is_manifest = ?)",
+                (digest, digest, True),
+            ),
+        ]
+
+    async def invalidate(self, namespace: str | None) -> None:
+        await self.backend.transaction(self.invalidate_steps(namespace))
+
     async def invalidate_digests(self, digests: Sequence[str]) -> None:
         if digests:
             await self.backend.transaction(

@@ -165,7 +165,8 @@ class TagGuard(Protocol):
     def refuse(self, read: list[Any], tags: Sequence[str], action: str) -> None:
         """Raise when one of `tags` may not change: `action` "move" (point it elsewhere),
         "delete" (remove it, or the manifest it points at), "hold" (remove a manifest that the
-        index it points at holds). `read` holds the results of `reads()`."""
+        index it points at holds), or when the repository takes no pushes ("push", no tags: a
+        stage written only by promotion). `read` holds the results of `reads()`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +337,7 @@ class MetadataStore:
 
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
         now = self.clock.now()
-        await self.backend.transaction(_link_blob_steps(repository_id, digest, size, now))
+        await self.backend.transaction(link_blob_steps(repository_id, digest, size, now))
 
     async def mount_blob(
         self,
@@ -356,7 +357,7 @@ class MetadataStore:
             if results[0] is None:
                 return []
             mounted.done = True
-            return _link_blob_steps(repository_id, digest, int(results[0][0]), now)
+            return link_blob_steps(repository_id, digest, int(results[0][0]), now)
 
         await commit(
             self.backend,
@@ -433,18 +434,43 @@ class MetadataStore:
         may only create tags, nor an immutable one by anybody."""
         now = self.clock.now()
         change = TagChange()
+        steps: list[Step | Rows | Then] = []
+        if guard is not None:
+            reads = list(guard.reads())
+
+            def may_push(results: list[Any]) -> list[Step]:
+                guard.refuse(results[: len(reads)], [], "push")
+                return []
+
+            steps += [*reads, Then(may_push)]
         blobs = self._linked_sizes(_BLOB_SIZES, repository_id, m.blob_digests)
         manifests = self._linked_sizes(_MANIFEST_SIZES, repository_id, m.manifest_digests)
-        steps: list[Step | Rows | Then] = [*blobs, *manifests]
+        steps += [*blobs, *manifests]
 
         def checked(results: list[Any]) -> list[Step]:
             if check is not None:
-                found = iter(results)
+                found = iter(results[len(results) - len(blobs) - len(manifests) :])
                 check(*(_sizes(next(found)) if read else {} for read in (blobs, manifests)))
             return []
 
         steps += [
             Then(checked),
+            *self.manifest_steps(repository_id, m, now, pushed_by),
+            *also,
+        ]
+        if tag is not None:
+            steps += self.tag_steps(
+                repository_id, tag, m.digest, now, may_move, change, guard, pushed_by
+            )
+        await commit(self.backend, steps, audit(change) if audit is not None else None)
+        return change
+
+    def manifest_steps(
+        self, repository_id: int, m: NewManifest, now: float, pushed_by: str | None
+    ) -> list[Step]:
+        """Store a manifest (once per registry) with what it references, and link it to the
+        repository (its first pusher kept)."""
+        return [
             Step(
                 "INSERT INTO manifests (digest, media_type, size, payload, artifact_type,"
                 " subject_digest, annotations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -470,19 +496,12 @@ class MetadataStore:
                 for child in dict.fromkeys(children)
             ),
             Step(
-                "INSERT INTO repository_manifests (repository_id, digest, created_at)"
-                " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
-                (repository_id, m.digest, now),
+                "INSERT INTO repository_manifests (repository_id, digest, created_at, pushed_by)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
+                (repository_id, m.digest, now, pushed_by),
             ),
             *self._link_lock(repository_id, m.digest),
-            *also,
         ]
-        if tag is not None:
-            steps += self._tag_steps(
-                repository_id, tag, m.digest, now, may_move, change, guard, pushed_by
-            )
-        await commit(self.backend, steps, audit(change) if audit is not None else None)
-        return change
 
     def _link_lock(self, repository_id: int, digest: str) -> list[Step]:
         """On PostgreSQL, hold the link row until the commit, so that a concurrent delete of
@@ -511,7 +530,7 @@ class MetadataStore:
         marks = ", ".join("?" for _ in unique)
         return [Step(sql + " (" + marks + ")" + lock, (repository_id, *unique), "all")]
 
-    def _tag_steps(
+    def tag_steps(
         self,
         repository_id: int,
         tag: str,
@@ -766,7 +785,7 @@ class MetadataStore:
         now = self.clock.now()
         await self.backend.transaction(
             [
-                *_link_blob_steps(repository_id, digest, size, now),
+                *link_blob_steps(repository_id, digest, size, now),
                 Step("DELETE FROM uploads WHERE id = ?", (upload_id,)),
             ]
         )
@@ -808,7 +827,7 @@ def _sizes(rows: Sequence[Row]) -> dict[str, int]:
     return {str(row[0]): int(row[1]) for row in rows}
 
 
-def _link_blob_steps(repository_id: int, digest: str, size: int, now: float) -> list[Step]:
+def link_blob_steps(repository_id: int, digest: str, size: int, now: float) -> list[Step]:
     return [
         Step(
             "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"

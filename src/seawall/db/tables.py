@@ -80,7 +80,10 @@ repository_manifests = sa.Table(
     metadata,
     _repository_id(),
     sa.Column("digest", DIGEST, sa.ForeignKey("manifests.digest"), primary_key=True),
-    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),  # linked here: a stage's soak starts
+    # Who pushed it first (for a promoted image: who pushed it into the first stage), so a
+    # promotion's approvers are never its author. NULL: linked before 0009.
+    sa.Column("pushed_by", sa.Text),
 )
 
 tags = sa.Table(
@@ -453,4 +456,77 @@ gate_epoch = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
     sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+# -- stages and promotion (issue 13) -----------------------------------------------------------
+
+# Public keys signatures are verified with, per namespace ("" = site-wide). A revoked key stays
+# (its name is never reused), so a gate that named it keeps refusing rather than trusting a new
+# key registered under the old name.
+trusted_keys = sa.Table(
+    "trusted_keys",
+    metadata,
+    sa.Column("namespace", _name(255), primary_key=True),
+    sa.Column("name", _name(64), primary_key=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),  # ecdsa-p256, ecdsa-p384, rsa, ed25519
+    sa.Column("public_key", sa.Text, nullable=False),  # PEM, SubjectPublicKeyInfo
+    sa.Column("fingerprint", sa.String(80), nullable=False),  # sha256 of the DER key, hex
+    sa.Column("added_by", sa.Text, nullable=False),
+    sa.Column("added_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("revoked_by", sa.Text),
+    sa.Column("revoke_reason", sa.Text),
+)
+
+# A promotion of one digest from a repository in one stage to one in the next: pending (waiting
+# for approvals or gates), completed, rejected or expired. A promotion refused outright changes
+# nothing and leaves only its audit row.
+promotions = sa.Table(
+    "promotions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_repository", sa.String(255), nullable=False),
+    sa.Column("target_repository", sa.String(255), nullable=False),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),  # JSON list
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("requested_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("decided_at", sa.Float),
+    sa.Column("policy_revision", sa.Integer, nullable=False),
+    sa.Column("gates", sa.Text, nullable=False),  # JSON: the last evaluation, gate by gate
+    sa.Column("reason", sa.Text),  # a rejection's, an expiry's
+    sa.Column("receipt_digest", DIGEST),
+    sa.Index("ix_promotions_digest", "digest"),
+    sa.Index("ix_promotions_state", "state", "expires_at"),
+)
+
+# One approval or rejection per person and promotion.
+promotion_votes = sa.Table(
+    "promotion_votes",
+    metadata,
+    sa.Column(
+        "promotion_id",
+        sa.Integer,
+        sa.ForeignKey("promotions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("voter", sa.String(255), primary_key=True),
+    sa.Column("vote", sa.String(8), nullable=False),  # approve | reject
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("comment", sa.Text),
+)
+
+# A digest in a stage that no longer passes that stage's gates (new vulnerability data, a key
+# revoked): flagged, never removed. `cleared_at` is set when it passes again.
+stage_flags = sa.Table(
+    "stage_flags",
+    metadata,
+    sa.Column("repository", sa.String(255), primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("flagged_at", sa.Float, nullable=False),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("gates", sa.Text, nullable=False),  # JSON: the failing gates
+    sa.Column("cleared_at", sa.Float),
 )

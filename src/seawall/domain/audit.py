@@ -72,11 +72,21 @@ class AuditAction(StrEnum):
     EXCEPTION_ADDED = "exception:added"
     EXCEPTION_REMOVED = "exception:removed"
     EXCEPTION_EXPIRED = "exception:expired"
+    KEY_ADDED = "key:added"  # a trusted public key, for signatures
+    KEY_REVOKED = "key:revoked"
     PULL_BLOCKED = "pull:blocked"
     IMAGE_BLOCKED = "image:blocked"  # a new vulnerability import turned an allowed image blocked
     TAG_DEPRECATED = "tag:deprecated"
     TAG_UNDEPRECATED = "tag:undeprecated"
     TAG_CHANNEL_SET = "tag:channel_set"
+    PROMOTION_REQUESTED = "promotion:requested"
+    PROMOTION_APPROVED = "promotion:approved"
+    PROMOTION_REJECTED = "promotion:rejected"
+    PROMOTION_COMPLETED = "promotion:completed"
+    PROMOTION_REFUSED = "promotion:refused"  # its gates failed: nothing changed
+    PROMOTION_EXPIRED = "promotion:expired"
+    STAGE_FLAGGED = "stage:flagged"  # a digest in a stage no longer passes its gates
+    STAGE_CLEARED = "stage:cleared"
 
 
 class Outcome(StrEnum):

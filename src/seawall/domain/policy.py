@@ -14,8 +14,25 @@ the key, so a stored policy always means what it says.
     block_unscanned = "warn"           # allow | warn | block
     block_secrets = true
     block_malware = true
+    require_signature = ["release-key"]  # a signature verifying with one of these keys
     [deprecation]
     after_sunset = "block"             # warn | block
+    [promotion]                        # this namespace is a stage fed by another one
+    from = "acme-staging"
+    push = "promotion-only"            # open | promotion-only
+    require_scan = true
+    max_severity = "medium"            # none | low | medium | high | critical
+    block_secrets = true
+    block_malware = true
+    require_annotations = ["org.opencontainers.image.source"]
+    require_signature = ["release-key"]
+    approvals = 1
+    soak = "24h"                       # 90s | 30m | 24h | 7d | 0
+    pending_expiry = "7d"
+
+`promotion.from` and `promotion.push` belong to a namespace's own document: a stage is declared
+where it is, so the site default may set the other promotion gates but never makes every
+namespace a stage.
 
 Tag patterns are shell globs over the whole tag (`fnmatch`, case-sensitive): `*` any run, `?`
 one character, `[0-9]` a class.
@@ -30,6 +47,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from seawall.domain.names import validate_component
 from seawall.domain.severity import SEVERITIES
 
 MAX_DOCUMENT_BYTES = 64 * 1024
@@ -40,6 +58,13 @@ UNSCANNED_MODES = ("allow", "warn", "block")
 SUNSET_MODES = ("warn", "block")
 # What a tag pattern may hold: a tag's characters plus the glob's `*`, `?`, `[`, `]`, `!`.
 _PATTERN = re.compile(r"[A-Za-z0-9_.\-*?\[\]!]+")
+PUSH_MODES = ("open", "promotion-only")
+MAX_APPROVALS = 10
+MAX_DURATION_SECONDS = 366 * 86_400
+_DURATION = re.compile(r"(\d{1,7})([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+# Keys a stage declares in its own document only (never inherited from the site default).
+NAMESPACE_ONLY = ("promotion.from", "promotion.push")
 
 
 class PolicyInvalid(ValueError):
@@ -77,6 +102,64 @@ def _boolean(key: str, value: Any) -> bool:
     return value
 
 
+def _names(what: str, pattern: re.Pattern[str]) -> Any:
+    def check(key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PolicyInvalid(f"{key}: must be a list of {what}s (strings)")
+        if len(value) > MAX_PATTERNS:
+            raise PolicyInvalid(f"{key}: at most {MAX_PATTERNS} {what}s")
+        for item in value:
+            if not pattern.fullmatch(item):
+                raise PolicyInvalid(f"{key}: {item[:60]!r} is not a {what}")
+        return tuple(dict.fromkeys(value))
+
+    return check
+
+
+# A key name: what `seawall key add NAME` accepts. An annotation key: OCI's reverse-domain keys.
+KEY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_ANNOTATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+
+
+def _namespace(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise PolicyInvalid(f"{key}: must be a namespace name (a string)")
+    try:
+        validate_component(value, "namespace name")
+    except ValueError as exc:
+        raise PolicyInvalid(f"{key}: {exc}") from None
+    return value
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_APPROVALS:
+        raise PolicyInvalid(f"{key}: must be a whole number from 0 to {MAX_APPROVALS}")
+    return value
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `30m`, `24h`, `7d` or `0` as seconds; ValueError otherwise."""
+    if text == "0":
+        return 0.0
+    found = _DURATION.fullmatch(text)
+    if found is None:
+        raise ValueError(f"{text[:40]!r} is not a duration (like 90s, 30m, 24h, 7d, or 0)")
+    seconds = int(found[1]) * _UNITS[found[2]]
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{text!r} is longer than 366 days")
+    return float(seconds)
+
+
+def _duration(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise PolicyInvalid(f'{key}: must be a duration string like "24h"')
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        raise PolicyInvalid(f"{key}: {exc}") from None
+    return value
+
+
 # Every key: (checker, built-in value). The order is the documented order.
 KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
     "tags": {
@@ -88,9 +171,25 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
         "block_unscanned": (_choice(UNSCANNED_MODES), "allow"),
         "block_secrets": (_boolean, False),
         "block_malware": (_boolean, False),
+        "require_signature": (_names("key name", KEY_NAME), ()),
     },
     "deprecation": {
         "after_sunset": (_choice(SUNSET_MODES), "warn"),
+    },
+    # The gates apply only to a stage (a namespace whose document sets `from`); their built-in
+    # values are the safe ones: scanned, nothing critical, no secret, no malware.
+    "promotion": {
+        "from": (_namespace, ""),
+        "push": (_choice(PUSH_MODES), "open"),
+        "require_scan": (_boolean, True),
+        "max_severity": (_choice(BLOCK_LEVELS), "high"),
+        "block_secrets": (_boolean, True),
+        "block_malware": (_boolean, True),
+        "require_annotations": (_names("annotation key", _ANNOTATION), ()),
+        "require_signature": (_names("key name", KEY_NAME), ()),
+        "approvals": (_count, 0),
+        "soak": (_duration, "0"),
+        "pending_expiry": (_duration, "7d"),
     },
 }
 
@@ -103,8 +202,9 @@ class PolicyDocument:
     values: dict[str, Any]
 
 
-def parse_policy(text: str) -> PolicyDocument:
-    """Check a document; raises `PolicyInvalid` naming the first key that is wrong."""
+def parse_policy(text: str, *, site: bool = False) -> PolicyDocument:
+    """Check a document (`site`: the site default's); raises `PolicyInvalid` naming the first
+    key that is wrong."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise PolicyInvalid(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
     if "\0" in text:
@@ -136,6 +236,15 @@ def parse_policy(text: str) -> PolicyDocument:
                 )
             check, _ = known[key]
             values[f"{section}.{key}"] = check(name, value)
+    if site and (local := [k for k in NAMESPACE_ONLY if k in values]):
+        raise PolicyInvalid(
+            f"{local[0]}: a stage is declared in its own namespace's policy, not the site default"
+        )
+    if values.get("promotion.push") == "promotion-only" and not values.get("promotion.from"):
+        raise PolicyInvalid(
+            'promotion.push = "promotion-only" needs promotion.from: the namespace images are'
+            " promoted from"
+        )
     return PolicyDocument(text, values)
 
 
@@ -175,7 +284,7 @@ class Policy:
                 name = f"{section}.{key}"
                 if own is not None and name in own.values:
                     values[name], sources[name] = own.values[name], str(Source(namespace))
-                elif default is not None and name in default.values:
+                elif default is not None and name in default.values and name not in NAMESPACE_ONLY:
                     values[name], sources[name] = default.values[name], str(Source(None))
                 else:
                     values[name], sources[name] = built_in, BUILT_IN
@@ -214,7 +323,28 @@ class Policy:
             or self.values["pull.block_unscanned"] != "allow"
             or self.values["pull.block_secrets"]
             or self.values["pull.block_malware"]
+            or self.values["pull.require_signature"]
         )
+
+    @property
+    def stage_of(self) -> str | None:
+        """The namespace this one is a stage of (its images come from there), or None."""
+        return self.values["promotion.from"] or None
+
+    @property
+    def promotion_only(self) -> bool:
+        return bool(self.stage_of) and self.values["promotion.push"] == "promotion-only"
+
+    def levels_above(self, name: str) -> tuple[str, ...]:
+        """The severities a `none | low | … | critical` key refuses: those above it (every
+        known one for "none"; `unknown` counts only then)."""
+        level = self.values[name]
+        if level == "none":
+            return SEVERITIES
+        return SEVERITIES[: SEVERITIES.index(level)]
+
+    def seconds(self, name: str) -> float:
+        return parse_duration(self.values[name])
 
     def view(self) -> dict[str, Any]:
         """Every key with its value and where it comes from, for `policy show`."""

@@ -26,6 +26,7 @@ class Action(StrEnum):
     DELETE = "delete"  # manifests, blobs and tags; moving a tag
     MANAGE = "manage"  # a namespace's members, policies and visibility
     CATALOG = "catalog"  # the registry-wide listing
+    APPROVE = "approve"  # approve or reject promotions into a stage (people only, never robots)
 
 
 class Role(Enum):
@@ -62,11 +63,15 @@ _ROLE_ORDER = list(Role)
 _ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
     Role.READER: frozenset({Action.PULL}),
     Role.DEVELOPER: frozenset({Action.PULL, Action.PUSH}),
-    Role.MAINTAINER: frozenset({Action.PULL, Action.PUSH, Action.DELETE}),
-    Role.ADMIN: frozenset({Action.PULL, Action.PUSH, Action.DELETE, Action.MANAGE}),
+    Role.MAINTAINER: frozenset({Action.PULL, Action.PUSH, Action.DELETE, Action.APPROVE}),
+    Role.ADMIN: frozenset(
+        {Action.PULL, Action.PUSH, Action.DELETE, Action.APPROVE, Action.MANAGE}
+    ),
 }
 # What a repository grant may hold: rights on repositories, not on a namespace or the registry.
-GRANTABLE_ACTIONS = frozenset({Action.PULL, Action.PUSH, Action.DELETE})
+GRANTABLE_ACTIONS = frozenset({Action.PULL, Action.PUSH, Action.DELETE, Action.APPROVE})
+# What a robot's scope may hold: approvals come from people.
+ROBOT_ACTIONS = frozenset(set(Action) - {Action.APPROVE})
 
 
 def role_actions(role: Role) -> frozenset[Action]:
@@ -153,7 +158,7 @@ class RobotScope:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "matcher", RepositoryPattern(self.pattern))
-        _check_actions(self.actions, Action, f"robot scope {self.pattern}")
+        _check_actions(self.actions, ROBOT_ACTIONS, f"robot scope {self.pattern}")
 
     def allows(self, repository: str, action: Action) -> bool:
         return action in self.actions and self.matcher.matches(repository)

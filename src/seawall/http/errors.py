@@ -48,6 +48,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.TAG_IMMUTABLE: 403,
     ErrorCode.PULL_BLOCKED: 403,
+    ErrorCode.PROMOTION_ONLY: 403,
+    ErrorCode.PROMOTION_REFUSED: 403,
 }
 
 

@@ -9,7 +9,9 @@ from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.openapi import openapi
 from seawall.http.api.policies import PolicyEndpoints
+from seawall.http.api.promotions import PromotionEndpoints
 from seawall.http.api.scans import ScanEndpoints
+from seawall.http.api.trust import TrustEndpoints
 from seawall.http.health import HealthEndpoints
 from seawall.http.token import TokenEndpoints
 from seawall.http.v2.base import BaseEndpoints
@@ -49,6 +51,8 @@ def routes(
     audit: AuditEndpoints,
     scans: ScanEndpoints,
     policies: PolicyEndpoints,
+    trust: TrustEndpoints,
+    promotions: PromotionEndpoints,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -67,7 +71,7 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
-        *api_routes(api, audit, scans, policies),
+        *api_routes(api, audit, scans, policies, trust, promotions),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
@@ -78,7 +82,12 @@ API = "/api/v1"
 
 
 def api_routes(
-    api: ApiEndpoints, audit: AuditEndpoints, scans: ScanEndpoints, policies: PolicyEndpoints
+    api: ApiEndpoints,
+    audit: AuditEndpoints,
+    scans: ScanEndpoints,
+    policies: PolicyEndpoints,
+    trust: TrustEndpoints,
+    promotions: PromotionEndpoints,
 ) -> list[BaseRoute]:
     """The management API; the OpenAPI document lists exactly these."""
     ns = f"{API}/namespaces/{{namespace}}"
@@ -121,4 +130,16 @@ def api_routes(
         Route(f"{tag}/deprecation", policies.deprecation, methods=["PUT", "DELETE"]),
         Route(f"{tag}/channel", policies.channel, methods=["PUT", "DELETE"]),
         Route(f"{API}/pull-check/{{name:path}}", policies.pull_check, methods=["GET"]),
+        Route(f"{API}/trusted-keys", trust.site_keys, methods=["GET", "POST"]),
+        Route(f"{API}/trusted-keys/{{key}}/revoke", trust.revoke_site_key, methods=["POST"]),
+        Route(f"{ns}/trusted-keys", trust.namespace_keys, methods=["GET", "POST"]),
+        Route(f"{ns}/trusted-keys/{{key}}/revoke", trust.revoke_namespace_key, methods=["POST"]),
+        Route(f"{API}/signatures/{{name:path}}", trust.image_signatures, methods=["GET"]),
+        Route(f"{API}/promotions", promotions.create, methods=["POST"]),
+        Route(f"{API}/promotions", promotions.list, methods=["GET"]),
+        Route(f"{API}/promotions/{{promotion}}", promotions.show, methods=["GET"]),
+        Route(f"{API}/promotions/{{promotion}}/approve", promotions.approve, methods=["POST"]),
+        Route(f"{API}/promotions/{{promotion}}/reject", promotions.reject, methods=["POST"]),
+        Route(f"{ns}/stage", promotions.stage, methods=["GET"]),
+        Route(f"{API}/keys", promotions.keys, methods=["GET"]),
     ]

@@ -19,7 +19,7 @@ from seawall.db.store import (
     TagGuard,
     TagMoveRefused,
 )
-from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome
+from seawall.domain.audit import ActorKind, AuditAction, AuditEvent, Origin, Outcome
 from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import ParsedManifest, is_scannable, parse_manifest
 from seawall.domain.names import validate_tag
@@ -64,6 +64,16 @@ def _unknown(repository: str, reference: str) -> RegistryError:
     )
 
 
+def _convention_subject(tag: str | None) -> str | None:
+    """The digest a `sha256-<hex>.sig` (or `.att`, `.sbom`) tag is about, as cosign names it."""
+    if tag is None or not tag.startswith("sha256-") or "." not in tag:
+        return None
+    hexdigest, _, suffix = tag[7:].partition(".")
+    if suffix not in ("sig", "att", "sbom") or len(hexdigest) != 64:
+        return None
+    return f"sha256:{hexdigest}" if all(c in "0123456789abcdef" for c in hexdigest) else None
+
+
 def _check_references(
     repository: str,
     parsed: ParsedManifest,
@@ -103,7 +113,7 @@ class ManifestService:
         audit_pulls: bool = True,
         scans: ScanQueue | None = None,
         gate: PullAdmission | None = None,
-        guard: Callable[[str], TagGuard] | None = None,
+        guard: Callable[[str, bool], TagGuard] | None = None,
     ) -> None:
         self.store = store
         self.gate = gate  # the pull gate and deprecation warnings; None: pulls are not judged
@@ -112,6 +122,9 @@ class ManifestService:
         self.audit = audit
         self.audit_pulls = audit_pulls
         self.scans = scans
+        # The steps that drop the pull verdicts on a digest a push just signed (a referrer or
+        # a `sha256-<hex>.sig` tag); set by the wiring.
+        self.signed: Callable[[str], list[Step]] | None = None
         # Called after a push queued a scan, so a worker in this process starts at once.
         self.on_scan_queued: Callable[[], None] | None = None
 
@@ -203,6 +216,9 @@ class ManifestService:
         also = []
         if self.scans is not None and is_scannable(parsed):
             also.append(self.scans.enqueue_step(repository, str(digest)))
+        signed = parsed.subject.digest if parsed.subject else _convention_subject(tag)
+        if signed is not None and self.signed is not None:
+            also += self.signed(signed)  # a signature: verdicts that read signatures go
 
         def check(blob_sizes: dict[str, int], manifest_sizes: dict[str, int]) -> None:
             _check_references(repository, parsed, blob_sizes, manifest_sizes)
@@ -210,7 +226,10 @@ class ManifestService:
         def pushed(change: TagChange) -> list[AuditEvent]:
             return self._pushed(origin, repository, reference, str(digest), tag, change)
 
-        guard = self.guard(repository) if self.guard is not None and tag is not None else None
+        # Seawall's own pushes (the SBOM referrer a scan attaches) are no client's push: a
+        # stage written only by promotion takes them.
+        internal = origin.actor_kind is ActorKind.SYSTEM
+        guard = self.guard(repository, internal) if self.guard is not None else None
 
         async def store(may_move: bool) -> None:
             await self.store.put_manifest(
@@ -242,8 +261,9 @@ class ManifestService:
     async def _refused(
         self, exc: RegistryError, origin: Origin, repository: str, reference: str
     ) -> None:
-        """An immutable tag refused the change: recorded as a denial, with the rule."""
-        if exc.code is ErrorCode.TAG_IMMUTABLE:
+        """An immutable tag or a stage written only by promotion refused the change: recorded
+        as a denial, with the rule."""
+        if exc.code in (ErrorCode.TAG_IMMUTABLE, ErrorCode.PROMOTION_ONLY):
             await self.audit.record(
                 origin,
                 AuditAction.ACCESS_DENIED,
@@ -289,7 +309,7 @@ class ManifestService:
     async def delete(self, repository: str, reference: str, origin: Origin) -> None:
         """By digest: the manifest and its tags leave the repository. By tag: only the tag.
         The audit row commits with the delete. An immutable tag refuses both."""
-        guard = self.guard(repository) if self.guard is not None else None
+        guard = self.guard(repository, False) if self.guard is not None else None
         if is_digest(reference):
             digest = str(Digest.parse(reference))
 

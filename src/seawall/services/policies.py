@@ -18,7 +18,7 @@ from seawall.db.identities import IdentityStore
 from seawall.db.lifecycle import SITE, LifecycleStore, Linked
 from seawall.db.store import Change
 from seawall.domain.access import namespace_of
-from seawall.domain.audit import AuditAction, AuditEvent, Origin, timestamp
+from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome, timestamp
 from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.digests import Digest
 from seawall.domain.patterns import RepositoryPattern
@@ -43,18 +43,36 @@ def _label(namespace: str | None) -> str:
     return "site default" if namespace is None else namespace
 
 
-class ImmutableTags:
-    """The `TagGuard` of one namespace: tags its policy makes immutable never move or go."""
+def promotion_only(namespace: str, policy: Policy) -> RegistryError:
+    """The refusal of a direct push into a stage written only by promotion."""
+    source = policy.stage_of
+    return RegistryError(
+        ErrorCode.PROMOTION_ONLY,
+        f'namespace {namespace} takes images only by promotion (push = "promotion-only" in'
+        f" {policy.sources['promotion.push']}): push to {source} and promote with"
+        f" `seawall promote {source}/REPOSITORY:TAG --to {namespace}`",
+        {"namespace": namespace, "from": source, "rule": 'push = "promotion-only"'},
+    )
 
-    def __init__(self, gate: PullGate, namespace: str) -> None:
+
+class PolicyGuard:
+    """The `TagGuard` of one namespace: tags its policy makes immutable never move or go, and a
+    stage written only by promotion takes no push (`promoting`: the promotion writing it)."""
+
+    def __init__(self, gate: PullGate, namespace: str, *, promoting: bool = False) -> None:
         self.gate = gate
         self.namespace = namespace
+        self.promoting = promoting
 
     def reads(self) -> list[Any]:
         return [self.gate.lifecycle.policy_read(self.namespace)]
 
     def refuse(self, read: list[Any], tags: Sequence[str], action: str) -> None:
         policy = self.gate.policy_of(self.namespace, read[0])
+        if action == "push":
+            if policy.promotion_only and not self.promoting:
+                raise promotion_only(self.namespace, policy)
+            return
         for tag in tags:
             pattern = policy.immutable_rule(tag)
             if pattern is None:
@@ -91,8 +109,27 @@ class PolicyService:
         self.max_exception_days = max_exception_days
         self.clock = clock
 
-    def guard(self, repository: str) -> ImmutableTags:
-        return ImmutableTags(self.gate, namespace_of(repository))
+    def guard(self, repository: str, promoting: bool = False) -> PolicyGuard:
+        """The guard a change of `repository`'s tags runs under (`promoting`: a promotion or
+        Seawall itself writing, which a stage written only by promotion takes)."""
+        return PolicyGuard(self.gate, namespace_of(repository), promoting=promoting)
+
+    async def check_push(self, repository: str, origin: Origin) -> None:
+        """Refuse (recorded as a denial) the start of a client's push into a stage written
+        only by promotion; the push's own transaction decides again (`PolicyGuard`)."""
+        namespace = namespace_of(repository)
+        policy = await self.gate.policy(namespace)
+        if policy.promotion_only:
+            refused = promotion_only(namespace, policy)
+            await self.audit.record(
+                origin,
+                AuditAction.ACCESS_DENIED,
+                Outcome.DENIED,
+                repository=repository,
+                reason=refused.message,
+                detail=refused.detail,
+            )
+            raise refused
 
     async def _known(self, namespace: str | None) -> str:
         if namespace is None:
@@ -122,6 +159,21 @@ class PolicyService:
             view["effective"] = Policy.effective(None, None, doc).view()
         return view
 
+    async def _check_stage(self, namespace: str, document: PolicyDocument) -> None:
+        """A stage's source exists, is another namespace, and the chain does not loop."""
+        source = document.values.get("promotion.from")
+        if not source:
+            return
+        seen = [namespace]
+        while source:
+            if source in seen:
+                chain = " → ".join([*reversed(seen), source])
+                raise PolicyInvalid(f"promotion.from: the stages would form a loop ({chain})")
+            if await self.identities.namespace(source) is None:
+                raise PolicyInvalid(f"promotion.from: namespace {source!r} does not exist")
+            seen.append(source)
+            source = (await self.gate.policy(source)).stage_of
+
     async def history(self, namespace: str | None) -> list[dict[str, Any]]:
         """Every revision, newest first, with its diff from the one before."""
         key = await self._known(namespace)
@@ -148,7 +200,9 @@ class PolicyService:
         is and save nothing; else store it as the next revision, audited with its diff."""
         key = await self._known(namespace)
         try:
-            document = parse_policy(text)
+            document = parse_policy(text, site=namespace is None)
+            if namespace is not None:
+                await self._check_stage(namespace, document)
         except PolicyInvalid as exc:
             raise _bad(f"policy of {_label(namespace)} not valid: {exc}") from None
         stored = await self.lifecycle.policy(key)

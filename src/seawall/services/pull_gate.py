@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -99,6 +99,12 @@ class Deprecation:
         }
 
 
+class SignatureCheck(Protocol):
+    """services/signatures.py `SignatureService`."""
+
+    async def verify(self, repository: str, digest: str, names: Sequence[str]) -> Any: ...
+
+
 class PullRefused(RegistryError):
     """A pull the lifecycle policy refuses (DENIED), naming the rule that refused it."""
 
@@ -122,6 +128,8 @@ class PullGate:
         self.scans = scans
         self.audit = audit
         self.clock = clock
+        # Checks `[pull] require_signature` (services/signatures.py); set by the wiring.
+        self.signatures: SignatureCheck | None = None
         # Parsed documents by (namespace, revision): a revision never changes, so this cache is
         # right in every process; which revision is in force is read each time.
         self._parsed: dict[tuple[str, int], PolicyDocument] = {}
@@ -212,14 +220,45 @@ class PullGate:
             exceptions = await self.lifecycle.exceptions(namespace, in_force=True)
         now = self.clock.now()
         kind, verdict = await self._judge_one(repository, digest, policy, exceptions, now)
-        if kind != "index":
+        if kind == "index":
+            children = []
+            for child in await self.lifecycle.children(digest):
+                kind, judged = await self._judge_one(repository, child, policy, exceptions, now)
+                if kind == "image":  # attestations and other artifacts are not platforms
+                    children.append((child, judged))
+            verdict = judge_index(children) if children else ALLOWED
+            kind = "image" if children else "artifact"
+        if kind == "artifact" or verdict.blocked or not policy["pull.require_signature"]:
             return verdict
-        children = []
-        for child in await self.lifecycle.children(digest):
-            kind, verdict = await self._judge_one(repository, child, policy, exceptions, now)
-            if kind == "image":  # attestations and other artifacts in an index are not platforms
-                children.append((child, verdict))
-        return judge_index(children) if children else ALLOWED
+        return await self._signed(repository, digest, policy) or verdict
+
+    async def _signed(self, repository: str, digest: str, policy: Policy) -> Verdict | None:
+        """None when a signature on the image (or on an index here holding it, which a
+        client pulled first) verifies with one of the keys `[pull] require_signature` names;
+        else the refusal."""
+        names = policy["pull.require_signature"]
+        rule = policy.rule("pull.require_signature")
+        if self.signatures is None:
+            return Verdict(Judged.BLOCK, rule, f"refused by {rule}: signatures are not checked")
+        reason = ""
+        for signed in [digest, *await self.lifecycle.parents([digest])]:
+            if await self.store.manifest_head_by_digest(repository, signed) is None:
+                continue
+            verdict = await self.signatures.verify(repository, signed, names)
+            if verdict.ok:
+                return None
+            reason = reason or str(verdict.reason)
+        return Verdict(
+            Judged.BLOCK,
+            rule,
+            f"refused by {rule}: {reason or 'no signature found'}; list them with"
+            f" `seawall signature list {repository}@{digest}`",
+        )
+
+    async def keys_changed(self, namespace: str | None) -> None:
+        """A trusted key of a namespace (None: a site-wide one) was added or revoked: the
+        verdicts that read signatures there are dropped, and judged again on the next pull."""
+        await self.lifecycle.invalidate(namespace)
 
     async def _judge_one(
         self,

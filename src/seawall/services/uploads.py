@@ -89,16 +89,25 @@ class UploadService:
         self.expiry_seconds = expiry_seconds
         self.max_blob_bytes = max_blob_bytes
         self._hashes: dict[str, _RunningHash] = {}
+        # Asked before a client's push starts; raises when the repository takes none.
+        self.check_push: Callable[[str, Origin], Awaitable[None]] | None = None
 
     @overload
     async def start(self, repository: str) -> str: ...
 
     @overload
-    async def start(self, repository: str, mount: MountRequest | None) -> Mounted | str: ...
+    async def start(
+        self, repository: str, mount: MountRequest | None, origin: Origin | None = None
+    ) -> Mounted | str: ...
 
-    async def start(self, repository: str, mount: MountRequest | None = None) -> Mounted | str:
+    async def start(
+        self, repository: str, mount: MountRequest | None = None, origin: Origin | None = None
+    ) -> Mounted | str:
         """Link the blob a mount asks for when some allowed source holds it; otherwise start an
-        upload session and return its id."""
+        upload session and return its id. A client's push (`origin`) is first asked of
+        `check_push` (a stage written only by promotion refuses it)."""
+        if origin is not None and self.check_push is not None:
+            await self.check_push(repository, origin)
         if mount is not None:
             for source in await self._mount_sources(mount):
                 if await mount.may_pull(source) and await self._mount(

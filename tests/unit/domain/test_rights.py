@@ -33,7 +33,7 @@ PULL, PUSH, DELETE, MANAGE, CATALOG = (
 
 
 def test_action_values_are_the_lowercase_names() -> None:
-    assert [a.value for a in Action] == ["pull", "push", "delete", "manage", "catalog"]
+    assert [a.value for a in Action] == ["pull", "push", "delete", "manage", "catalog", "approve"]
     assert Action("push") is PUSH
 
 

@@ -38,6 +38,7 @@ from seawall.domain.names import (
 )
 from seawall.domain.patterns import MAX_PATTERN_LENGTH, PATTERN_SYNTAX
 from seawall.domain.rights import GRANTABLE_ACTIONS, Action, Role
+from seawall.domain.rights import ROBOT_ACTIONS as ROBOT_SCOPE_ACTIONS
 from seawall.domain.text import document_problem
 from seawall.errors import ErrorCode, RegistryError
 
@@ -200,12 +201,12 @@ DAYS: Schema = {
     "maximum": robots.MAX_DAYS,
     "default": robots.DEFAULT_DAYS,
 }
-# What a robot's scope may hold: every action (catalog lets it list the catalog, filtered per
-# repository as for anyone), as `seawall robot add` takes them.
+# What a robot's scope may hold: every action but approve (catalog lets it list the catalog,
+# filtered per repository as for anyone), as `seawall robot add` takes them.
 ROBOT_ACTIONS: Schema = {
     "type": "array",
     "minItems": 1,
-    "items": {"type": "string", "enum": [a.value for a in Action]},
+    "items": {"type": "string", "enum": [a.value for a in Action if a in ROBOT_SCOPE_ACTIONS]},
 }
 SCOPE = obj({"pattern": PATTERN, "actions": ROBOT_ACTIONS}, ("pattern", "actions"))
 

@@ -13,7 +13,9 @@ scope's or exception's pattern lies within the namespace of the path, and a robo
 `namespace` when both are given. An exception's expiry lies in a window that moves with the
 clock, and its reason is printable text as Python's `str.isprintable` has it (the schema's
 pattern refuses control characters only). A policy document is TOML with known keys (the body
-is text, any content type; its 64 KiB limit is in bytes, so it is a 413, not a `maxLength`).
+is text, any content type; its 64 KiB limit is in bytes, so it is a 413, not a `maxLength`). A
+trusted key's `public_key` is a PEM public key of an accepted kind and size, which a string
+schema cannot say either.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from seawall.domain.policy import KEYS as POLICY_KEYS
 from seawall.domain.pull_gate import ExceptionKind
 from seawall.domain.pull_gate import Outcome as Judged
 from seawall.domain.severity import SEVERITIES
+from seawall.domain.signatures import ALGORITHMS as KEY_ALGORITHMS
 from seawall.errors import ErrorCode
 from seawall.http.api.bodies import (
     ACCOUNT_NAME,
@@ -61,6 +64,7 @@ from seawall.http.api.policies import (
     MAX_EXCEPTION_ID,
     TAG,
 )
+from seawall.http.api.trust import KEY_NAME, KEY_NEW, KEY_REVOKE
 from seawall.scan.sbom import SBOM_MEDIA_TYPE
 
 _COMPONENT = COMPONENT_PATTERN.removeprefix("^").removesuffix("$")
@@ -369,6 +373,45 @@ _PULL_CHECK_FIELDS: dict[str, Schema] = {
     "checked_at": _TEXT,
 }
 PULL_CHECK = obj(_PULL_CHECK_FIELDS, tuple(_PULL_CHECK_FIELDS))
+_KEY_FIELDS: dict[str, Schema] = {
+    "namespace": _MAYBE_TEXT,
+    "scope": _TEXT,
+    "name": _TEXT,
+    "algorithm": {"enum": list(KEY_ALGORITHMS)},
+    "fingerprint": _TEXT,
+    "public_key": _TEXT,
+    "added_by": _TEXT,
+    "added_at": _TEXT,
+    "revoked": _FLAG,
+    "revoked_at": _MAYBE_TEXT,
+    "revoked_by": _MAYBE_TEXT,
+    "revoke_reason": _MAYBE_TEXT,
+}
+TRUSTED_KEY = obj(_KEY_FIELDS, tuple(_KEY_FIELDS))
+TRUSTED_KEYS = obj({"keys": _array(TRUSTED_KEY)}, ("keys",))
+_VERIFIED_WITH = obj(
+    {"name": _TEXT, "scope": _TEXT, "fingerprint": _TEXT}, ("name", "scope", "fingerprint")
+)
+_SIGNATURE_FIELDS: dict[str, Schema] = {
+    "kind": {"enum": ["cosign", "notation"]},
+    "where": _TEXT,
+    "manifest": _TEXT,
+    "layer": {"type": ["integer", "null"]},
+    "verified": _FLAG,
+    "verified_with": _array(_VERIFIED_WITH),
+    "note": _MAYBE_TEXT,
+}
+SIGNATURES = obj(
+    {
+        "repository": _TEXT,
+        "reference": _TEXT,
+        "digest": _TEXT,
+        "signatures": _array(obj(_SIGNATURE_FIELDS, tuple(_SIGNATURE_FIELDS))),
+    },
+    ("repository", "reference", "digest", "signatures"),
+)
+_KEY_TAKEN = "a key of that name exists there, or did: names are never reused, even if revoked"
+_KEY_GONE = "the key is already revoked"
 
 
 def _json(schema: Schema) -> dict[str, Any]:
@@ -914,6 +957,71 @@ DOCUMENT: dict[str, Any] = {
                 " with nothing recorded (pull right)",
                 "200",
                 PULL_CHECK,
+                refusals={
+                    "403": DENIED,
+                    "404": "no such repository or image, or the caller may not pull it",
+                },
+                parameters=[_path("name", IMAGE)],
+            ),
+        },
+        "/trusted-keys": {
+            "get": _op("The site-wide trusted keys, revoked ones too", "200", TRUSTED_KEYS),
+            "post": _op(
+                "Register a site-wide public key for signature verification (site admins)",
+                "201",
+                TRUSTED_KEY,
+                refusals={**_SITE_ADMIN, "409": _KEY_TAKEN},
+                body=KEY_NEW,
+            ),
+        },
+        "/trusted-keys/{key}/revoke": {
+            "post": _op(
+                "Revoke a site-wide key: no signature counts for it from now on (site admins)",
+                "200",
+                TRUSTED_KEY,
+                refusals={**_SITE_ADMIN, "404": "no such key", "409": _KEY_GONE},
+                body=KEY_REVOKE,
+                parameters=[_path("key", KEY_NAME)],
+            ),
+        },
+        "/namespaces/{namespace}/trusted-keys": {
+            "get": _op(
+                "The keys a namespace's policy may name: its own and the site-wide ones, revoked"
+                " ones too (pull right)",
+                "200",
+                TRUSTED_KEYS,
+                refusals=_READER,
+                parameters=[_NAMESPACE],
+            ),
+            "post": _op(
+                "Register a public key in a namespace for signature verification (its admins)",
+                "201",
+                TRUSTED_KEY,
+                refusals={**_POLICY_ADMIN, "409": _KEY_TAKEN},
+                body=KEY_NEW,
+                parameters=[_NAMESPACE],
+            ),
+        },
+        "/namespaces/{namespace}/trusted-keys/{key}/revoke": {
+            "post": _op(
+                "Revoke a namespace's key: no signature counts for it from now on (its admins)",
+                "200",
+                TRUSTED_KEY,
+                refusals={
+                    **_POLICY_ADMIN,
+                    "404": _NO_NAMESPACE + ", or no such key in it",
+                    "409": _KEY_GONE,
+                },
+                body=KEY_REVOKE,
+                parameters=[_NAMESPACE, _path("key", KEY_NAME)],
+            ),
+        },
+        "/signatures/{name}": {
+            "get": _op(
+                "The image's signatures (cosign, by tag and as referrers; Notation, listed only)"
+                " and which registered keys each verifies with (pull right)",
+                "200",
+                SIGNATURES,
                 refusals={
                     "403": DENIED,
                     "404": "no such repository or image, or the caller may not pull it",

@@ -67,7 +67,7 @@ class UploadEndpoints:
         if mounting:
             may_pull = partial(self.gate.may_mount_from, caller)
             mount = MountRequest(Digest.parse(query["mount"]), source, may_pull, caller.origin)
-        started = await self.uploads.start(name, mount)
+        started = await self.uploads.start(name, mount, caller.origin)
         if isinstance(started, Mounted):
             return _created(name, started.digest)
         upload_id = started

@@ -1,0 +1,154 @@
+"""/api/v1: promotions between stages, the stage chain, and the receipt keys.
+
+- `POST /api/v1/promotions` {"image", "to", "tags"?, "dry_run"?, "request"?}: promote now (201),
+  leave it pending for approvals (`request`, 202), or say what the gates would decide
+  (`dry_run`, 200). Refused: 403 `DENIED` with every gate's result in `detail.gates`.
+- `GET /api/v1/promotions?namespace=&digest=&state=`, `GET /api/v1/promotions/{id}`.
+- `POST /api/v1/promotions/{id}/approve` {"comment"?}, `POST .../reject` {"reason"}.
+- `GET /api/v1/namespaces/{ns}/stage`: the chain of stages ending there, with gates and flags.
+- `GET /api/v1/keys`: the public keys promotion receipts are signed with (no sign-in needed).
+
+Promoting needs pull on the source repository and push on the target (checked by the service,
+which the CLI's `--as USER` goes through too); voting needs `approve` on the target; the
+listing shows the promotions whose source or target the caller may pull.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from seawall.domain.rights import Action
+from seawall.errors import ErrorCode, RegistryError
+from seawall.http.api.bodies import NAMESPACE_NAME, Body, Schema
+from seawall.http.api.policies import REASON, TAG
+from seawall.http.auth import Gate
+from seawall.services.promotion import MAX_TAGS, PromotionService
+from seawall.services.receipts import ReceiptSigner
+
+MAX_PROMOTION_ID = 2**31 - 1
+IMAGE: Schema = {
+    "type": "string",
+    "minLength": 3,
+    "maxLength": 512,
+    "pattern": "^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$",
+    "description": "REPOSITORY:TAG or REPOSITORY@DIGEST in the source stage",
+}
+PROMOTION_NEW = Body(
+    {
+        "image": IMAGE,
+        "to": NAMESPACE_NAME,
+        "tags": {"type": "array", "items": TAG, "maxItems": MAX_TAGS},
+        "dry_run": {"type": "boolean"},
+        "request": {"type": "boolean"},
+    },
+    ("image", "to"),
+)
+APPROVAL = Body({"comment": REASON})
+REJECTION = Body({"reason": REASON}, ("reason",))
+LIST_PARAMETERS = ("namespace", "digest", "state")
+
+
+def _bad(message: str) -> RegistryError:
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
+
+
+def _parameters(request: Request, known: tuple[str, ...]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key not in known:
+            raise _bad(f"unknown parameter {key[:50]!r}; known: {', '.join(known) or 'none'}")
+        if key in found:
+            raise _bad(f"{key} is given twice")
+        if "\0" in value or len(value) > 300:
+            raise _bad(f"{key} is 1 to 300 characters, without NUL")
+        found[key] = value
+    return found
+
+
+def _promotion_id(request: Request) -> int:
+    text = request.path_params["promotion"]
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_PROMOTION_ID:
+        raise _bad(f"a promotion id is a number from 0 to {MAX_PROMOTION_ID}")
+    return int(text)
+
+
+class PromotionEndpoints:
+    def __init__(self, gate: Gate, promotion: PromotionService, receipts: ReceiptSigner) -> None:
+        self.gate = gate
+        self.promotion = promotion
+        self.receipts = receipts
+
+    async def create(self, request: Request) -> Response:
+        _parameters(request, ())
+        actor = await self.gate.signed_in(request)
+        body = await PROMOTION_NEW.read(request)
+        origin = (await self.gate.caller(request)).origin
+        view = await self.promotion.promote(
+            body["image"],
+            body["to"],
+            body.get("tags", []),
+            origin,
+            actor,
+            dry_run=body.get("dry_run", False),
+            request=body.get("request", False),
+        )
+        if body.get("dry_run"):
+            return JSONResponse(view)
+        return JSONResponse(view, status_code=202 if view["state"] == "pending" else 201)
+
+    async def _visible(self, request: Request, view: dict[str, Any]) -> bool:
+        actor = await self.gate.signed_in(request)
+        for repository in (view["target"], view["source"]):
+            if (await self.gate.access.decide(actor, repository, Action.PULL)).allowed:
+                return True
+        return False
+
+    async def list(self, request: Request) -> Response:
+        found = _parameters(request, LIST_PARAMETERS)
+        await self.gate.signed_in(request)
+        views = await self.promotion.listing(
+            found.get("namespace"), found.get("digest"), found.get("state")
+        )
+        shown = [v for v in views if await self._visible(request, v)]
+        return JSONResponse({"promotions": shown})
+
+    async def show(self, request: Request) -> Response:
+        _parameters(request, ())
+        view = await self.promotion.show(_promotion_id(request))
+        if not await self._visible(request, view):
+            # As for an unknown id: no existence is revealed.
+            raise RegistryError(ErrorCode.NOT_FOUND, f"no promotion {view['id']}")
+        return JSONResponse(view)
+
+    async def approve(self, request: Request) -> Response:
+        _parameters(request, ())
+        actor = await self.gate.signed_in(request)
+        body = await APPROVAL.read(request)
+        origin = (await self.gate.caller(request)).origin
+        view = await self.promotion.vote(
+            _promotion_id(request), True, origin, actor, body.get("comment")
+        )
+        return JSONResponse(view)
+
+    async def reject(self, request: Request) -> Response:
+        _parameters(request, ())
+        actor = await self.gate.signed_in(request)
+        body = await REJECTION.read(request)
+        origin = (await self.gate.caller(request)).origin
+        view = await self.promotion.vote(
+            _promotion_id(request), False, origin, actor, body["reason"]
+        )
+        return JSONResponse(view)
+
+    async def stage(self, request: Request) -> Response:
+        _parameters(request, ())
+        namespace = request.path_params["namespace"]
+        await self.gate.namespace_right(request, namespace, Action.PULL)
+        return JSONResponse(await self.promotion.stage(namespace))
+
+    async def keys(self, request: Request) -> Response:
+        _parameters(request, ())
+        return JSONResponse(self.receipts.public_keys())
