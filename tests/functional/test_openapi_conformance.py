@@ -7,9 +7,10 @@ for the operation, the content type and schema it gives, and the headers it requ
 document is exact in both directions, and no body a client can send reaches the database as
 something it cannot store.
 
-Path parameters naming a namespace, user, team, repository, tag or image are pinned to ones
-that exist (the namespace holds an image, pushed before the run), so that requests get past the
-lookup to the body. Some rules JSON Schema cannot say (the document says them in words): rules
+Path parameters naming a namespace, user, team, repository, tag, image or promotion are pinned
+to ones that exist (the namespace holds an image, pushed before the run, and feeds two stages,
+into one of which a promotion waits for approval), so that requests get past the lookup to the
+body; a promotion's body names that image and one of those stages. Some rules JSON Schema cannot say (the document says them in words): rules
 that span fields (patterns lie within the path's namespace, a robot's full name fits 128
 characters, an audit query's repository lies within its namespace), an exception's expiry lies
 in a window that moves with the clock, its reason is printable text (Python's `isprintable`),
@@ -52,6 +53,15 @@ from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, DATABASES
 
 NAMESPACE, USER, TEAM = "team-a", "alice", "ops"
 REPOSITORY, TAG = f"{NAMESPACE}/app", "v1"
+# Stages fed by NAMESPACE: one without gates (a promotion completes), one asking for an approval
+# (a requested promotion waits); and the pending promotion the pinned id names.
+OPEN_STAGE, APPROVED_STAGE, PROMOTION_ID = f"{NAMESPACE}-qa", f"{NAMESPACE}-prod", 1
+STAGE_POLICIES = {
+    OPEN_STAGE: f'[promotion]\nfrom = "{NAMESPACE}"\nrequire_scan = false\n'
+    'max_severity = "critical"\nblock_secrets = false\nblock_malware = false\n',
+    APPROVED_STAGE: f'[promotion]\nfrom = "{NAMESPACE}"\nrequire_scan = false\n'
+    'max_severity = "critical"\nblock_secrets = false\nblock_malware = false\napprovals = 1\n',
+}
 EXAMPLES = 25
 # What valid policy PUTs store instead of the text generated for them (see `map_case`).
 POLICIES = (
@@ -113,6 +123,7 @@ schema = schemathesis.openapi.from_dict(
                 "path.user": USER,
                 "path.team": TEAM,
                 "path.name": f"{REPOSITORY}:{TAG}",
+                "path.promotion": PROMOTION_ID,
             },
         }
     ),
@@ -120,6 +131,10 @@ schema = schemathesis.openapi.from_dict(
 schema.app = CURRENT
 # A policy document is sent as TOML text; schemathesis knows no serializer for that name.
 schemathesis.serializer.alias("application/toml", "text/plain")
+
+
+def _printable(text: str, otherwise: str) -> str:
+    return "".join(c if c.isprintable() else " " for c in text).strip() or otherwise
 
 
 def _within(namespace: str, pattern: str) -> str:
@@ -148,8 +163,7 @@ def map_case(context: Any, case: Any) -> Any:
     elif path == "/namespaces/{namespace}/exceptions" and isinstance(body, dict):
         body["repository"] = _within(NAMESPACE, body["repository"])
         body["expires"] = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
-        printable = "".join(c if c.isprintable() else " " for c in body["reason"])
-        body["reason"] = printable.strip() or "accepted"
+        body["reason"] = _printable(body["reason"], "accepted")
     elif path in ("/policy", "/namespaces/{namespace}/policy") and case.method == "PUT":
         case.body = POLICIES[len(str(body or "")) % len(POLICIES)]
     elif path in ("/trusted-keys", "/namespaces/{namespace}/trusted-keys") and isinstance(
@@ -157,8 +171,16 @@ def map_case(context: Any, case: Any) -> Any:
     ):
         body["public_key"] = PUBLIC_KEY
     elif path.endswith("/trusted-keys/{key}/revoke") and isinstance(body, dict):
-        printable = "".join(c if c.isprintable() else " " for c in body["reason"])
-        body["reason"] = printable.strip() or "rotated"
+        body["reason"] = _printable(body["reason"], "rotated")
+    elif path == "/promotions" and case.method == "POST" and isinstance(body, dict):
+        # The pushed image, into a stage of its namespace: the gates decide, not a lookup.
+        body["image"] = f"{REPOSITORY}:{TAG}"
+        body["to"] = APPROVED_STAGE if body.get("request") else OPEN_STAGE
+    elif path == "/promotions/{promotion}/approve" and isinstance(body, dict):
+        if "comment" in body:
+            body["comment"] = _printable(body["comment"], "looks good")
+    elif path == "/promotions/{promotion}/reject" and isinstance(body, dict):
+        body["reason"] = _printable(body["reason"], "not yet")
     return case
 
 
@@ -170,16 +192,27 @@ async def _seed(settings: Settings) -> None:
         identities = IdentityStore(backend)
         await identities.create_user(USER, hash_password("alice-password-0123"))
         await identities.create_team(TEAM)
-        await identities.create_namespace(NAMESPACE)
+        for namespace in (NAMESPACE, *STAGE_POLICIES):
+            await identities.create_namespace(namespace)
     finally:
         await backend.close()
 
 
 def _push(settings: Settings, database: str) -> None:
-    """Push the image that the pinned repository, tag and image name."""
+    """Push the image that the pinned repository, tag and image name, make the stages, and
+    request the promotion the pinned id names."""
     with running(settings, database) as server, server.client(auth=server.auth) as client:
         manifest = image_manifest(client, REPOSITORY)
         assert put_manifest(client, REPOSITORY, TAG, manifest).status_code == 201
+        for stage, policy in STAGE_POLICIES.items():
+            saved = client.put(f"/api/v1/namespaces/{stage}/policy", content=policy)
+            assert saved.status_code == 200, saved.text
+        requested = client.post(
+            "/api/v1/promotions",
+            json={"image": f"{REPOSITORY}:{TAG}", "to": APPROVED_STAGE, "request": True},
+        )
+        assert requested.status_code == 202, requested.text
+        assert requested.json()["id"] == PROMOTION_ID
 
 
 @pytest.fixture(scope="module", params=DATABASES)

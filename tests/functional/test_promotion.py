@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import json
 import secrets
 import time
@@ -390,3 +389,224 @@ def test_a_vulnerability_import_flags_a_promoted_digest(
         assert head.status_code == 200
         flagged = admin.get("/api/v1/audit", params={"action": "stage:flagged", "n": 10}).json()
         assert [e["digest"] for e in flagged["events"]] == [digest]
+
+
+# -- without scans: the gates that read no scan ------------------------------------------------
+
+NO_SCAN = (
+    'require_scan = false\nmax_severity = "critical"\nblock_secrets = false\n'
+    "block_malware = false\n"
+)
+
+
+def _chain(client: httpx.Client, target_policy: str = "") -> tuple[str, str]:
+    suffix = secrets.token_hex(3)
+    source, target = f"src-{suffix}", f"dst-{suffix}"
+    _namespace(client, source, {})
+    _namespace(client, target, {})
+    text = f'[promotion]\nfrom = "{source}"\npush = "promotion-only"\n{NO_SCAN}{target_policy}'
+    set_ = _policy(client, target, text)
+    assert set_.status_code == 200, set_.text
+    return source, target
+
+
+def _plain(client: httpx.Client, repo: str, tag: str) -> tuple[str, bytes]:
+    from tests.support.registry import image_manifest
+
+    body = image_manifest(client, repo)
+    assert put_manifest(client, repo, tag, body).status_code == 201
+    return sha256(body), body
+
+
+@pytest.mark.both_databases
+def test_a_signature_gate_counts_only_a_named_unrevoked_key(
+    client: httpx.Client, server: RunningServer, tmp_path: Path
+) -> None:
+    from tests.support.cosign import generate, public_pem, push_referrer_signature, signed
+
+    source, target = _chain(client, 'require_signature = ["release-key"]\n')
+    repo = f"{source}/app"
+    digest, body = _plain(client, repo, "1.0")
+    release, other = generate("ecdsa-p256"), generate("ed25519")
+    for name, key in (("release-key", release), ("other-key", other)):
+        added = client.post(
+            f"/api/v1/namespaces/{target}/trusted-keys",
+            json={"name": name, "public_key": public_pem(key).decode()},
+        )
+        assert added.status_code == 201, added.text
+
+    unsigned = client.post("/api/v1/promotions", json={"image": f"{repo}:1.0", "to": target})
+    assert unsigned.status_code == 403
+    assert "no signature" in _gates(unsigned)["signature"]["message"]
+    # Signed, but with a key the policy does not name.
+    push_referrer_signature(client, repo, body, [signed(other, repo, digest)])
+    wrong = client.post("/api/v1/promotions", json={"image": f"{repo}:1.0", "to": target})
+    assert wrong.status_code == 403 and not _gates(wrong)["signature"]["passed"]
+
+    signature = push_referrer_signature(client, repo, body, [signed(release, repo, digest)])
+    dry = client.post(
+        "/api/v1/promotions", json={"image": f"{repo}:1.0", "to": target, "dry_run": True}
+    ).json()
+    gate = {g["gate"]: g for g in dry["gates"]}["signature"]
+    assert gate["passed"] and gate["evidence"]["key"] == "release-key", gate
+    assert gate["evidence"]["signature"] == signature
+
+    revoked = client.post(
+        f"/api/v1/namespaces/{target}/trusted-keys/release-key/revoke", json={"reason": "leaked"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    after = client.post("/api/v1/promotions", json={"image": f"{repo}:1.0", "to": target})
+    assert after.status_code == 403 and "revoked" in _gates(after)["signature"]["message"]
+
+
+@pytest.mark.both_databases
+def test_a_signed_image_keeps_its_signatures_in_the_next_stage_and_pulls_need_one(
+    client: httpx.Client,
+) -> None:
+    from tests.support.cosign import generate, public_pem, push_tag_signature, signed
+
+    source, target = _chain(client)
+    repo = f"{source}/app"
+    digest, _ = _plain(client, repo, "2.0")
+    key = generate("ecdsa-p256")
+    added = client.post(
+        "/api/v1/trusted-keys", json={"name": "ci-key", "public_key": public_pem(key).decode()}
+    )
+    assert added.status_code == 201, added.text
+    gated = _policy(
+        client, target, _policy_text(client, target) + '[pull]\nrequire_signature = ["ci-key"]\n'
+    )
+    assert gated.status_code == 200, gated.text
+    done = client.post("/api/v1/promotions", json={"image": f"{repo}:2.0", "to": target})
+    assert done.status_code == 201, done.text
+    promoted = f"{target}/app"
+    accept = {"Accept": OCI_MANIFEST}
+    refused = client.get(f"/v2/{promoted}/manifests/2.0", headers=accept)
+    assert refused.status_code == 403 and "require_signature" in _message(refused), refused.text
+
+    # Signing in the source after the promotion reaches the target only by promoting again.
+    push_tag_signature(client, repo, digest, [signed(key, repo, digest)])
+    again = client.post("/api/v1/promotions", json={"image": f"{repo}:2.0", "to": target})
+    assert again.status_code == 201, again.text
+    sig_tag = f"sha256-{digest.removeprefix('sha256:')}.sig"
+    assert client.head(f"/v2/{promoted}/manifests/{sig_tag}", headers=accept).status_code == 200
+    assert client.get(f"/v2/{promoted}/manifests/2.0", headers=accept).status_code == 200
+    revoked = client.post("/api/v1/trusted-keys/ci-key/revoke", json={"reason": "rotated"})
+    assert revoked.status_code == 200
+    assert client.get(f"/v2/{promoted}/manifests/2.0", headers=accept).status_code == 403
+
+
+def _policy_text(client: httpx.Client, namespace: str) -> str:
+    return str(client.get(f"/api/v1/namespaces/{namespace}/policy").json()["document"])
+
+
+@pytest.mark.both_databases
+def test_an_immutable_tag_in_the_target_refuses_the_promotion_and_nothing_changes(
+    client: httpx.Client,
+) -> None:
+    source, target = _chain(client, '[tags]\nimmutable = ["v*"]\n')
+    repo = f"{source}/app"
+    first, _ = _plain(client, repo, "v1")
+    assert (
+        client.post("/api/v1/promotions", json={"image": f"{repo}:v1", "to": target}).status_code
+        == 201
+    )
+    second, _ = _plain(client, repo, "v1")  # the source's tag moved; the target's may not
+    refused = client.post("/api/v1/promotions", json={"image": f"{repo}:v1", "to": target})
+    assert refused.status_code == 403 and "is immutable" in _message(refused), refused.text
+    head = client.head(f"/v2/{target}/app/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert head.headers["Docker-Content-Digest"] == first
+    assert client.get(f"/v2/{target}/app/manifests/{second}").status_code == 404
+    listed = client.get("/api/v1/promotions", params={"digest": second}).json()["promotions"]
+    assert listed == []
+
+
+@pytest.mark.both_databases
+def test_a_promotion_into_a_namespace_that_is_no_stage_of_the_source_is_refused(
+    client: httpx.Client,
+) -> None:
+    source, target = _chain(client)
+    _, other = _chain(client)
+    repo = f"{source}/app"
+    _plain(client, repo, "1")
+    wrong = client.post("/api/v1/promotions", json={"image": f"{repo}:1", "to": other})
+    assert wrong.status_code == 400 and "takes images from" in _message(wrong)
+    back = client.post("/api/v1/promotions", json={"image": f"{repo}:1", "to": source})
+    assert back.status_code == 400 and "is not a stage" in _message(back)
+    missing = client.post("/api/v1/promotions", json={"image": f"{repo}:nope", "to": target})
+    assert missing.status_code == 404
+    for bad in (
+        {"image": f"{repo}:1\u0000", "to": target},
+        {"image": "x", "to": target},
+        {"image": f"{repo}:1", "to": "A B"},
+    ):
+        assert client.post("/api/v1/promotions", json=bad).status_code == 400, bad
+
+
+def test_rejection_and_expiry_end_a_pending_promotion(
+    stages: tuple[RunningServer, FakeClock],
+) -> None:
+    server, clock = stages
+    with server.client(auth=server.auth) as admin:
+        source, target = _chain(admin, "approvals = 1\n")
+        pusher, judge = _user(admin, "p"), _user(admin, "j")
+        for ns in (source, target):
+            admin.put(f"/api/v1/namespaces/{ns}/members/user:{pusher}", json={"role": "developer"})
+        admin.put(f"/api/v1/namespaces/{target}/members/user:{judge}", json={"role": "maintainer"})
+    with server.client(auth=(pusher, PASSWORD)) as dev:
+        repo = f"{source}/app"
+        _plain(dev, repo, "1")
+        _plain(dev, repo, "2")
+        first = dev.post(
+            "/api/v1/promotions", json={"image": f"{repo}:1", "to": target, "request": True}
+        )
+        second = dev.post(
+            "/api/v1/promotions", json={"image": f"{repo}:2", "to": target, "request": True}
+        )
+        assert first.status_code == second.status_code == 202
+    with server.client(auth=(judge, PASSWORD)) as rel:
+        no_reason = rel.post(f"/api/v1/promotions/{first.json()['id']}/reject", json={})
+        assert no_reason.status_code == 400
+        rejected = rel.post(
+            f"/api/v1/promotions/{first.json()['id']}/reject", json={"reason": "not this one"}
+        )
+        assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+        late = rel.post(f"/api/v1/promotions/{first.json()['id']}/approve", json={})
+        assert late.status_code == 409
+        clock.advance(8 * 24 * HOUR)  # past the 7-day pending expiry
+        expired = _wait_state(rel, second.json()["id"], "expired")
+        assert expired["reason"] and expired["expires_at"] is None
+        assert rel.get(f"/v2/{target}/app/manifests/2").status_code == 404
+
+
+def test_the_cli_promotes_explains_refusals_and_shows_the_stage(
+    client: httpx.Client, server: RunningServer
+) -> None:
+    source, target = _chain(client, 'require_annotations = ["org.opencontainers.image.source"]\n')
+    repo = f"{source}/app"
+    digest, _ = _plain(client, repo, "1.0")
+    env = env_of(server)
+    refused = run_command("promote", f"{repo}:1.0", "--to", target, env=env)
+    assert refused.exit_code == 1
+    assert "annotations" in refused.output and "FAIL" in refused.output
+    assert "refused by 1 gate(s) (annotations)" in refused.output
+    dry = run_command("promote", f"{repo}:1.0", "--to", target, "--dry-run", "--json", env=env)
+    assert dry.exit_code == 0 and json.loads(dry.output)["would"] == "refuse"
+    assert (
+        _policy(
+            client, target, _policy_text(client, target).replace("require_annotations", "# ")
+        ).status_code
+        == 200
+    )
+    done = run_command(
+        "promote", f"{repo}:1.0", "--to", target, "--tag", "stable", "--json", env=env
+    )
+    assert done.exit_code == 0, done.output
+    view = json.loads(done.output)
+    assert view["state"] == "completed" and view["tags"] == ["stable"] and view["digest"] == digest
+    shown = run_command("stage", "show", target, env=env)
+    assert shown.exit_code == 0 and f"{source} -> {target}" in shown.output
+    nobody = run_command("promotion", "approve", str(view["id"]), env=env)
+    assert nobody.exit_code == 2 and "--as USER" in nobody.output
+    unknown = run_command("promote", f"{repo}:1.0", "--to", "no-such-ns", env=env)
+    assert unknown.exit_code == 1 and unknown.output.count("\n") == 1

@@ -225,4 +225,15 @@ def is_scannable(parsed: ParsedManifest) -> bool:
     if parsed.media_type not in IMAGE_TYPES or not parsed.blobs:
         return False
     config_type = parsed.blobs[0].media_type
-    return config_type in IMAGE_CONFIG_TYPES and parsed.artifact_type in (None, config_type)
+    if config_type not in IMAGE_CONFIG_TYPES or parsed.artifact_type not in (None, config_type):
+        return False
+    # cosign keeps signatures (`.sig`) and attestations (`.att`) in manifests with an image
+    # config but JSON layers: with layers, an image has at least one tar layer.
+    layers = parsed.blobs[1:]
+    return not layers or any(_is_tar_layer(layer.media_type) for layer in layers)
+
+
+def _is_tar_layer(media_type: str) -> bool:
+    """OCI's `…layer.v1.tar[+gzip|+zstd]` (nondistributable too) and Docker's
+    `…image.rootfs.diff.tar[.gzip]` (foreign too)."""
+    return ".tar" in media_type or media_type.endswith("+tar")

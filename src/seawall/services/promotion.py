@@ -32,7 +32,7 @@ from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome
 from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import is_scannable, parse_manifest
-from seawall.domain.names import validate_repository, validate_tag
+from seawall.domain.names import validate_component, validate_repository, validate_tag
 from seawall.domain.policy import Policy
 from seawall.domain.promotion import (
     CONTENT_GATES,
@@ -55,12 +55,15 @@ MAX_TAGS = 20
 MAX_REASON = 1000
 LIST_LIMIT = 500
 SWEEP_BATCH = 100
+STATES = ("pending", "completed", "rejected", "expired")  # a promotion's, in its life's order
 
 
 class SignatureCheck(Protocol):
     """services/signatures.py `SignatureService`."""
 
-    async def verify(self, repository: str, digest: str, names: Sequence[str]) -> Any: ...
+    async def verify(
+        self, repository: str, digest: str, names: Sequence[str], keys_of: str | None = None
+    ) -> Any: ...
 
 
 class Rights(Protocol):
@@ -177,6 +180,10 @@ class PromotionService:
             raise RegistryError(
                 ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is not in {source!r}"
             )
+        try:
+            validate_component(to, "namespace name")
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
         if await self.namespace(to) is None:
             raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {to!r} not found")
         revision, document, policy = await self._policy(to)
@@ -229,7 +236,9 @@ class PromotionService:
         signed = None
         names = policy["promotion.require_signature"]
         if names and (only is None or GateName.SIGNATURE in only):
-            verdict = await self.signatures.verify(plan.source, plan.digest, names)
+            verdict = await self.signatures.verify(
+                plan.source, plan.digest, names, namespace_of(plan.target)
+            )
             signed = Signed(
                 bool(verdict.ok),
                 str(verdict.reason),
@@ -703,8 +712,8 @@ class PromotionService:
                 digest = str(Digest.parse(digest))
             except (ValueError, RegistryError):
                 raise _bad(f"{digest[:80]!r} is not a digest") from None
-        if state is not None and state not in ("pending", "completed", "rejected", "expired"):
-            raise _bad("state is one of pending, completed, rejected, expired")
+        if state is not None and state not in STATES:
+            raise _bad(f"state is one of {', '.join(STATES)}")
         found = await self.promotions.listing(namespace, digest, state, LIST_LIMIT)
         return [await self._view(p) for p in found]
 

@@ -165,13 +165,20 @@ class SignatureService:
 
     # -- verifying ---------------------------------------------------------------------------
 
-    async def verify(self, repository: str, digest: str, names: Sequence[str]) -> SignatureVerdict:
+    async def verify(
+        self,
+        repository: str,
+        digest: str,
+        names: Sequence[str],
+        keys_of: str | None = None,
+    ) -> SignatureVerdict:
         """Passes when a signature of the image verifies with one of the keys `names` names
-        (in the repository's namespace, else site-wide) that is not revoked."""
+        (in namespace `keys_of`, by default the repository's, else site-wide) that is not
+        revoked. A promotion reads the signatures in the source with the target's keys."""
         names = list(dict.fromkeys(names))
         if not names:
             return _refused("no key is named to verify signatures with")
-        namespace = namespace_of(repository)
+        namespace = keys_of or namespace_of(repository)
         named = resolve(namespace, await self.keys(namespace))
         usable: list[TrustedKey] = []
         notes: list[str] = []

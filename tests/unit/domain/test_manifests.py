@@ -16,6 +16,7 @@ from seawall.domain.manifests import (
     OCI_MANIFEST,
     Descriptor,
     ParsedManifest,
+    is_scannable,
     parse_manifest,
 )
 from seawall.errors import ErrorCode, RegistryError
@@ -543,3 +544,41 @@ def test_bad_index_annotations() -> None:
 
 def test_empty_annotations_are_fine() -> None:
     assert parse(oci_image(annotations={})).annotations == {}
+
+
+def _image_with_layers(*layer_types: str) -> bytes:
+    digest = "sha256:" + "c" * 64
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest,
+                "size": 2,
+            },
+            "layers": [{"mediaType": t, "digest": digest, "size": 2} for t in layer_types],
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("layers", "scannable"),
+    [
+        ((), True),  # scratch: a config and no layer
+        (("application/vnd.oci.image.layer.v1.tar+gzip",), True),
+        (("application/vnd.oci.image.layer.v1.tar+zstd",), True),
+        (("application/vnd.docker.image.rootfs.diff.tar.gzip",), True),
+        (("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",), True),
+        # cosign's `.sig` and `.att` manifests: an image config, JSON layers
+        (("application/vnd.dev.cosign.simplesigning.v1+json",), False),
+        (("application/vnd.dsse.envelope.v1+json",), False),
+    ],
+)
+def test_cosign_signatures_and_attestations_are_artifacts_not_images(
+    layers: tuple[str, ...], scannable: bool
+) -> None:
+    parsed = parse_manifest(
+        _image_with_layers(*layers), "application/vnd.oci.image.manifest.v1+json"
+    )
+    assert is_scannable(parsed) is scannable

@@ -157,6 +157,18 @@ def name(limit: int = MAX_NAME_LENGTH) -> Schema:
 
 ACCOUNT_NAME = name(MAX_ACCOUNT_NAME_LENGTH)
 NAMESPACE_NAME = name()
+_COMPONENT = COMPONENT_PATTERN.removeprefix("^").removesuffix("$")
+_TAG = "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+_DIGEST = "sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}"
+DIGEST: Schema = {"type": "string", "pattern": f"^(?:{_DIGEST})$"}
+# An image as a path or a body names it (`scan_reports.split_reference`).
+IMAGE: Schema = {
+    "type": "string",
+    "maxLength": MAX_NAME_LENGTH + len("@sha512:") + 128,
+    "pattern": f"^{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG}|@(?:{_DIGEST}))$",
+    "description": "REPOSITORY:TAG or REPOSITORY@DIGEST; the repository is at most"
+    f" {MAX_NAME_LENGTH} characters",
+}
 
 
 def _account(*kinds: str) -> Schema:

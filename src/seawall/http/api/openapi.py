@@ -28,7 +28,9 @@ from starlette.responses import JSONResponse, Response
 
 from seawall.domain.audit import MAX_TEXT, ActorKind, AuditAction, Outcome
 from seawall.domain.names import COMPONENT_PATTERN, MAX_NAME_LENGTH, MAX_ROBOT_NAME_LENGTH
+from seawall.domain.policy import BLOCK_LEVELS, MAX_APPROVALS, PUSH_MODES
 from seawall.domain.policy import KEYS as POLICY_KEYS
+from seawall.domain.promotion import GateName
 from seawall.domain.pull_gate import ExceptionKind
 from seawall.domain.pull_gate import Outcome as Judged
 from seawall.domain.severity import SEVERITIES
@@ -37,8 +39,10 @@ from seawall.errors import ErrorCode
 from seawall.http.api.bodies import (
     ACCOUNT_NAME,
     ACTIONS,
+    DIGEST,
     GRANT,
     GRANT_REVOKE,
+    IMAGE,
     MAX_BODY,
     MEMBER_ROLE,
     NAMESPACE_CHANGE,
@@ -64,8 +68,10 @@ from seawall.http.api.policies import (
     MAX_EXCEPTION_ID,
     TAG,
 )
+from seawall.http.api.promotions import APPROVAL, MAX_PROMOTION_ID, PROMOTION_NEW, REJECTION
 from seawall.http.api.trust import KEY_NAME, KEY_NEW, KEY_REVOKE
 from seawall.scan.sbom import SBOM_MEDIA_TYPE
+from seawall.services.promotion import STATES as PROMOTION_STATES
 
 _COMPONENT = COMPONENT_PATTERN.removeprefix("^").removesuffix("$")
 _ERRORS = {"$ref": "#/components/schemas/Errors"}
@@ -80,15 +86,6 @@ REPOSITORY: Schema = {
     "minLength": 1,
     "maxLength": MAX_NAME_LENGTH,
     "pattern": f"^{_COMPONENT}(?:/{_COMPONENT})*$",
-}
-_TAG = "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
-_DIGEST = "sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}"
-IMAGE: Schema = {
-    "type": "string",
-    "maxLength": MAX_NAME_LENGTH + len("@sha512:") + 128,
-    "pattern": f"^{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG}|@(?:{_DIGEST}))$",
-    "description": "REPOSITORY:TAG or REPOSITORY@DIGEST; the repository is at most"
-    f" {MAX_NAME_LENGTH} characters",
 }
 ROBOT: Schema = {
     "type": "string",
@@ -206,6 +203,8 @@ def _setting(built_in: Any) -> Schema:
         value: Schema = _array(_TEXT)
     elif isinstance(built_in, bool):
         value = _FLAG
+    elif isinstance(built_in, int):
+        value = _COUNT
     else:
         value = _TEXT
     return obj({"value": value, "from": _TEXT}, ("value", "from"))
@@ -412,6 +411,128 @@ SIGNATURES = obj(
 )
 _KEY_TAKEN = "a key of that name exists there, or did: names are never reused, even if revoked"
 _KEY_GONE = "the key is already revoked"
+# A gate's verdict, as a promotion, its refusal (`errors[0].detail.gates`) and a flag show it.
+_GATE = obj(
+    {
+        "gate": {"enum": [gate.value for gate in GateName]},
+        "passed": _FLAG,
+        "rule": _TEXT,
+        "message": _TEXT,
+        "evidence": {"type": "object", "description": "what the gate read (docs/promotion.md)"},
+    },
+    ("gate", "passed", "rule", "message", "evidence"),
+)
+_VOTE = obj(
+    {"voter": _TEXT, "vote": {"enum": ["approve", "reject"]}, "at": _TEXT, "comment": _MAYBE_TEXT},
+    ("voter", "vote", "at", "comment"),
+)
+_PROMOTION_FIELDS: dict[str, Schema] = {
+    "id": _COUNT,
+    "state": {"enum": list(PROMOTION_STATES)},
+    "source": _TEXT,
+    "target": _TEXT,
+    "digest": _TEXT,
+    "tags": _array(_TEXT),
+    "requested_by": _TEXT,
+    "requested_at": _TEXT,
+    "expires_at": {"type": ["string", "null"], "description": "while pending; else null"},
+    "decided_at": _MAYBE_TEXT,
+    "policy_revision": _COUNT,
+    "reason": _MAYBE_TEXT,
+    "receipt": {
+        "type": ["string", "null"],
+        "description": "the digest of the receipt, a referrer of `digest` in `target`",
+    },
+    "gates": _array(_GATE),
+    "votes": _array(_VOTE),
+}
+PROMOTION = obj(_PROMOTION_FIELDS, tuple(_PROMOTION_FIELDS))
+PROMOTIONS = obj({"promotions": _array(PROMOTION)}, ("promotions",))
+_DRY_RUN_FIELDS: dict[str, Schema] = {
+    "source": _TEXT,
+    "target": _TEXT,
+    "digest": _TEXT,
+    "tags": _array(_TEXT),
+    "policy_revision": _COUNT,
+    "gates": _array(_GATE),
+    "passed": _FLAG,
+    "dry_run": {"const": True},
+    "would": {"enum": ["promote", "refuse"]},
+}
+PROMOTION_DRY_RUN = obj(_DRY_RUN_FIELDS, tuple(_DRY_RUN_FIELDS))
+_STAGE_GATES = obj(
+    {
+        "require_scan": _FLAG,
+        "max_severity": {"enum": list(BLOCK_LEVELS)},
+        "block_secrets": _FLAG,
+        "block_malware": _FLAG,
+        "require_annotations": _array(_TEXT),
+        "require_signature": _array(_TEXT),
+        "approvals": {"type": "integer", "minimum": 0, "maximum": MAX_APPROVALS},
+        "soak": _TEXT,
+        "pending_expiry": _TEXT,
+    },
+    (
+        "require_scan",
+        "max_severity",
+        "block_secrets",
+        "block_malware",
+        "require_annotations",
+        "require_signature",
+        "approvals",
+        "soak",
+        "pending_expiry",
+    ),
+)
+_STEP = obj(
+    {
+        "namespace": _TEXT,
+        "from": _MAYBE_TEXT,
+        "push": {"enum": list(PUSH_MODES)},
+        "gates": _STAGE_GATES,
+    },
+    ("namespace", "from"),
+)
+_FLAGGED = obj(
+    {
+        "repository": _TEXT,
+        "digest": _TEXT,
+        "flagged_at": _TEXT,
+        "cause": _TEXT,
+        "gates": _array(_GATE),
+    },
+    ("repository", "digest", "flagged_at", "cause", "gates"),
+)
+STAGE = obj(
+    {
+        "namespace": _TEXT,
+        "chain": {
+            **_array(_STEP),
+            "description": "first stage first, ending at `namespace`; a step with `from` has"
+            " `push` and `gates`",
+        },
+        "flagged": _array(_FLAGGED),
+    },
+    ("namespace", "chain", "flagged"),
+)
+_RECEIPT_KEY = obj(
+    {
+        "kty": {"enum": ["EC", "RSA"]},
+        "crv": _TEXT,
+        "x": _TEXT,
+        "y": _TEXT,
+        "n": _TEXT,
+        "e": _TEXT,
+        "kid": _TEXT,
+        "alg": {"enum": ["ES256", "RS256"]},
+        "use": {"const": "sig"},
+        "pem": _TEXT,
+        "current": _FLAG,
+        "purpose": {"const": "promotion receipts"},
+    },
+    ("kty", "kid", "alg", "use", "pem", "current", "purpose"),
+)
+RECEIPT_KEYS = obj({"keys": _array(_RECEIPT_KEY)}, ("keys",))
 
 
 def _json(schema: Schema) -> dict[str, Any]:
@@ -461,24 +582,30 @@ def _op(
     parameters: list[dict[str, Any]] | None = None,
     headers: dict[str, Any] | None = None,
     media_type: str = "application/json",
+    successes: Mapping[str, tuple[str, Schema]] | None = None,
+    anonymous: bool = False,
 ) -> dict[str, Any]:
     """An operation answering `status` with `response` (of `media_type`; None: no body), or one
-    of `_ALWAYS`, `refusals` (status -> when) and, with a `body`, `_WITH_BODY`. The body is a
-    JSON `Body`, or a whole request body object for one that is not JSON."""
+    of `successes` (status -> (when, JSON schema)), `_ALWAYS`, `refusals` (status -> when) and,
+    with a `body`, `_WITH_BODY`. The body is a JSON `Body`, or a whole request body object for
+    one that is not JSON. `anonymous`: no credentials are asked for (nor checked)."""
     success: dict[str, Any] = {"description": "success"}
     if response is not None:
         success["content"] = {media_type: {"schema": response}}
     if headers:
         success["headers"] = headers
     responses: dict[str, Any] = {status: success, **_ALWAYS}
+    for code, (description, schema) in (successes or {}).items():
+        responses[code] = {"description": description, "content": _json(schema)}
+    if anonymous:
+        del responses["401"], responses["429"]
     errors = {**(refusals or {}), **(_WITH_BODY if body is not None else {})}
     for code, description in errors.items():
         responses[code] = {"description": description, "content": _json(_ERRORS)}
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "security": [{"basic": []}, {"bearer": []}],
-        "responses": dict(sorted(responses.items())),
-    }
+    operation: dict[str, Any] = {"summary": summary}
+    if not anonymous:
+        operation["security"] = [{"basic": []}, {"bearer": []}]
+    operation["responses"] = dict(sorted(responses.items()))
     if isinstance(body, Body):
         operation["requestBody"] = {"required": bool(body.required), "content": _json(body.schema)}
     elif body is not None:
@@ -546,6 +673,26 @@ _TAG_MISSING = (
     " (MANIFEST_UNKNOWN)"
 )
 _TAG_KEEPER = {"403": "the caller may pull the repository but not delete from it (DENIED)"}
+_PROMOTION = _path("promotion", {"type": "integer", "minimum": 0, "maximum": MAX_PROMOTION_ID})
+_NOT_A_PROMOTION = (
+    "invalid request: the message names the field (UNSUPPORTED, NAME_INVALID, TAG_INVALID,"
+    " DIGEST_INVALID; REQUEST_INVALID for text that is not allowed); or what cannot be a"
+    " promotion (UNSUPPORTED): `to` is no stage (its policy sets no `[promotion] from`), or the"
+    " stage of another namespace than the image's"
+)
+_IMMUTABLE_TARGET = "a tag it would move in the target is immutable (DENIED, TAG_IMMUTABLE)"
+_VOTE_REFUSALS = {
+    "400": "invalid request (UNSUPPORTED; REQUEST_INVALID for text that is not allowed): the"
+    " message names the field; a reason that is not printable text; a rejection without a"
+    " reason; or, once approved, the target is no longer a stage of the source's namespace",
+    "403": "approvals come from people with the approve right on the target who neither pushed"
+    " the image nor requested the promotion: the caller is a robot, lacks the right, or is one of"
+    f" those (DENIED); or {_IMMUTABLE_TARGET}",
+    "404": "no such promotion (NOT_FOUND); or, once approved, the image left the source"
+    " (MANIFEST_UNKNOWN)",
+    "409": "the promotion is no longer pending (completed, rejected, expired, or past its"
+    " expiry), or another decision came first (DENIED, CONFLICT)",
+}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -1027,6 +1174,103 @@ DOCUMENT: dict[str, Any] = {
                     "404": "no such repository or image, or the caller may not pull it",
                 },
                 parameters=[_path("name", IMAGE)],
+            ),
+        },
+        "/promotions": {
+            "post": _op(
+                "Promote an image to the next stage through the target stage's gates (pull"
+                " right on the source, push right on the target): completed at once when every"
+                " gate passes (201); with request=true, left pending for approvals and the"
+                " other gates when some fail (202); with dry_run=true, what the gates would"
+                " decide, nothing changed (200)",
+                "201",
+                PROMOTION,
+                successes={
+                    "200": (
+                        "dry_run=true: every gate's verdict; nothing changed",
+                        PROMOTION_DRY_RUN,
+                    ),
+                    "202": ("request=true and a gate failed: the promotion, pending", PROMOTION),
+                },
+                refusals={
+                    "400": _NOT_A_PROMOTION,
+                    "403": "the caller may not pull the source or push to the target (DENIED);"
+                    " a gate failed (DENIED, PROMOTION_REFUSED): `errors[0].detail.gates` holds"
+                    " every gate's verdict, and nothing changed; or " + _IMMUTABLE_TARGET,
+                    "404": "no such image in the source (MANIFEST_UNKNOWN), or no such target"
+                    " namespace (NOT_FOUND)",
+                },
+                body=PROMOTION_NEW,
+            ),
+            "get": _op(
+                "Promotions, newest first (at most 500), with every gate's verdict: those whose"
+                " source or target the caller may pull",
+                "200",
+                PROMOTIONS,
+                parameters=[
+                    _query(
+                        "namespace",
+                        NAMESPACE_NAME,
+                        description="promotions from or into this namespace",
+                    ),
+                    _query("digest", DIGEST, description="one digest's way through the stages"),
+                    _query("state", {"enum": list(PROMOTION_STATES)}),
+                ],
+            ),
+        },
+        "/promotions/{promotion}": {
+            "get": _op(
+                "One promotion, with its votes and every gate's verdict and evidence (pull right"
+                " on its source or its target)",
+                "200",
+                PROMOTION,
+                refusals={
+                    "404": "no such promotion, or the caller may pull neither its source nor"
+                    " its target (NOT_FOUND)"
+                },
+                parameters=[_PROMOTION],
+            ),
+        },
+        "/promotions/{promotion}/approve": {
+            "post": _op(
+                "Approve a pending promotion (approve right on the target; people only, never"
+                " its pusher or requester); it completes if every gate now passes, else stays"
+                " pending with the gates' new verdicts",
+                "200",
+                PROMOTION,
+                refusals=_VOTE_REFUSALS,
+                body=APPROVAL,
+                parameters=[_PROMOTION],
+            ),
+        },
+        "/promotions/{promotion}/reject": {
+            "post": _op(
+                "Reject a pending promotion, with a reason (approve right on the target; people"
+                " only, never its pusher or requester); it ends",
+                "200",
+                PROMOTION,
+                refusals=_VOTE_REFUSALS,
+                body=REJECTION,
+                parameters=[_PROMOTION],
+            ),
+        },
+        "/namespaces/{namespace}/stage": {
+            "get": _op(
+                "The chain of stages ending at a namespace, each step's gates, and the digests"
+                " flagged there (in the stage, failing its gates now) (pull right)",
+                "200",
+                STAGE,
+                refusals=_READER,
+                parameters=[_NAMESPACE],
+            ),
+        },
+        "/keys": {
+            "get": _op(
+                "The public keys promotion receipts are signed with, as JWKs with their PEM; no"
+                " credentials needed",
+                "200",
+                RECEIPT_KEYS,
+                anonymous=True,
             ),
         },
     },

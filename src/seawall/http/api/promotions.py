@@ -20,25 +20,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from seawall.domain.names import validate_component
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.api.bodies import NAMESPACE_NAME, Body, Schema
+from seawall.http.api.bodies import IMAGE, NAMESPACE_NAME, Body
 from seawall.http.api.policies import REASON, TAG
 from seawall.http.auth import Gate
 from seawall.services.promotion import MAX_TAGS, PromotionService
 from seawall.services.receipts import ReceiptSigner
 
 MAX_PROMOTION_ID = 2**31 - 1
-IMAGE: Schema = {
-    "type": "string",
-    "minLength": 3,
-    "maxLength": 512,
-    "pattern": "^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$",
-    "description": "REPOSITORY:TAG or REPOSITORY@DIGEST in the source stage",
-}
 PROMOTION_NEW = Body(
     {
-        "image": IMAGE,
+        "image": {**IMAGE, "description": f"{IMAGE['description']}; in the source stage"},
         "to": NAMESPACE_NAME,
         "tags": {"type": "array", "items": TAG, "maxItems": MAX_TAGS},
         "dry_run": {"type": "boolean"},
@@ -108,6 +102,11 @@ class PromotionEndpoints:
 
     async def list(self, request: Request) -> Response:
         found = _parameters(request, LIST_PARAMETERS)
+        if "namespace" in found:
+            try:
+                validate_component(found["namespace"], "namespace")
+            except ValueError as exc:
+                raise _bad(str(exc)) from None
         await self.gate.signed_in(request)
         views = await self.promotion.listing(
             found.get("namespace"), found.get("digest"), found.get("state")
@@ -117,6 +116,7 @@ class PromotionEndpoints:
 
     async def show(self, request: Request) -> Response:
         _parameters(request, ())
+        await self.gate.signed_in(request)  # before an id's existence shows
         view = await self.promotion.show(_promotion_id(request))
         if not await self._visible(request, view):
             # As for an unknown id: no existence is revealed.
