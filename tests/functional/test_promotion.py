@@ -451,12 +451,22 @@ def test_a_signature_gate_counts_only_a_named_unrevoked_key(
     assert gate["passed"] and gate["evidence"]["key"] == "release-key", gate
     assert gate["evidence"]["signature"] == signature
 
+    promoted = client.post("/api/v1/promotions", json={"image": f"{repo}:1.0", "to": target})
+    assert promoted.status_code == 201, promoted.text
+    assert client.get(f"/api/v1/namespaces/{target}/stage").json()["flagged"] == []
+
     revoked = client.post(
         f"/api/v1/namespaces/{target}/trusted-keys/release-key/revoke", json={"reason": "leaked"}
     )
     assert revoked.status_code == 200, revoked.text
     after = client.post("/api/v1/promotions", json={"image": f"{repo}:1.0", "to": target})
     assert after.status_code == 403 and "revoked" in _gates(after)["signature"]["message"]
+    # What is in the stage already is flagged, not removed.
+    flagged = client.get(f"/api/v1/namespaces/{target}/stage").json()["flagged"]
+    assert [(f["digest"], f["gates"][0]["gate"]) for f in flagged] == [(digest, "signature")]
+    assert client.head(f"/v2/{target}/app/manifests/1.0").status_code == 200
+    events = client.get("/api/v1/audit", params={"action": "stage:flagged", "namespace": target})
+    assert [e["digest"] for e in events.json()["events"]] == [digest]
 
 
 @pytest.mark.both_databases

@@ -104,6 +104,29 @@ def test_an_earlier_release_keeps_working(database: str, archive: Path, tmp_path
             assert listed[tag]["pushed_by"] is None and listed[tag]["immutable"] is True
             assert listed["2.0"]["pushed_by"] == "admin"
 
+            # A stage (issue 13) takes what the earlier release stored: the image (pushed
+            # before pushers were recorded) is promoted with its SBOM referrer and a receipt.
+            stage = f"{namespace}-next"
+            assert client.post("/api/v1/namespaces", json={"name": stage}).status_code == 201
+            gates = 'require_scan = false\nmax_severity = "critical"\nblock_secrets = false\n'
+            saved = client.put(
+                f"/api/v1/namespaces/{stage}/policy",
+                content=f'[promotion]\nfrom = "{namespace}"\n{gates}block_malware = false\n',
+            )
+            assert saved.status_code == 200, saved.text
+            promoted = client.post(
+                "/api/v1/promotions", json={"image": f"{repo}:{tag}", "to": stage}
+            )
+            assert promoted.status_code == 201, promoted.text
+            target = stage + repo[len(namespace) :]
+            head = client.head(f"/v2/{target}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+            assert head.headers["Docker-Content-Digest"] == facts["digest"]
+            carried = client.get(f"/v2/{target}/referrers/{facts['digest']}").json()["manifests"]
+            assert {r.get("artifactType") for r in carried} == {
+                "application/vnd.cyclonedx+json",
+                "application/vnd.seawall.promotion-receipt.v1+json",
+            }
+
         # Accounts: a user (through a team's role), a robot, all with their old secrets.
         alice = ("alice", facts["alice_password"])
         assert server.http.get(f"/v2/{repo}/tags/list", auth=alice).status_code == 200
