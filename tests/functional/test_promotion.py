@@ -620,3 +620,66 @@ def test_the_cli_promotes_explains_refusals_and_shows_the_stage(
     assert nobody.exit_code == 2 and "--as USER" in nobody.output
     unknown = run_command("promote", f"{repo}:1.0", "--to", "no-such-ns", env=env)
     assert unknown.exit_code == 1 and unknown.output.count("\n") == 1
+
+
+@pytest.mark.both_databases
+def test_an_index_is_promoted_with_every_platform_and_no_byte_copied(
+    client: httpx.Client, server: RunningServer
+) -> None:
+    from tests.support.registry import image_manifest
+
+    source, target = _chain(client)
+    repo = f"{source}/multi"
+    platforms = []
+    for arch in ("amd64", "arm64"):
+        body = image_manifest(client, repo)
+        assert put_manifest(client, repo, sha256(body), body).status_code == 201
+        platforms.append((arch, body))
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": sha256(body),
+                    "size": len(body),
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+                for arch, body in platforms
+            ],
+        }
+    ).encode()
+    assert put_manifest(client, repo, "3.0", index, OCI_INDEX).status_code == 201
+    before = _stored(server)
+    # By digest, naming the tag to create in the target.
+    done = client.post(
+        "/api/v1/promotions",
+        json={"image": f"{repo}@{sha256(index)}", "to": target, "tags": ["3.0", "latest"]},
+    )
+    assert done.status_code == 201, done.text
+    promoted = f"{target}/multi"
+    for tag in ("3.0", "latest"):
+        head = client.head(f"/v2/{promoted}/manifests/{tag}", headers={"Accept": OCI_INDEX})
+        assert head.headers["Docker-Content-Digest"] == sha256(index)
+    for _, body in platforms:
+        pulled = client.get(
+            f"/v2/{promoted}/manifests/{sha256(body)}", headers={"Accept": OCI_MANIFEST}
+        )
+        assert pulled.status_code == 200 and pulled.content == body
+        for layer in json.loads(body)["layers"]:
+            assert client.get(f"/v2/{promoted}/blobs/{layer['digest']}").status_code == 200
+    # The receipt's small blobs are all the storage gained: the image's bytes are shared.
+    receipt = client.get(f"/api/v1/promotions/{done.json()['id']}").json()["receipt"]
+    manifest = client.get(f"/v2/{promoted}/manifests/{receipt}", headers={"Accept": OCI_MANIFEST})
+    receipt_blobs = {d["digest"] for d in [manifest.json()["config"], *manifest.json()["layers"]]}
+    gained = _stored(server) - before
+    assert gained and gained <= receipt_blobs
+    # Anyone may read the receipt keys, signed in or not.
+    keys = server.http.get("/api/v1/keys")
+    assert keys.status_code == 200 and keys.json()["keys"][0]["kty"] == "EC"
+
+
+def _stored(server: RunningServer) -> set[str]:
+    """The digests of the blobs in storage (blobs/sha256/ab/abcdef…)."""
+    return {f"sha256:{p.name}" for p in (server.data_dir / "blobs").rglob("*") if p.is_file()}
