@@ -296,7 +296,14 @@ class Policy:
     def rule(self, name: str) -> str:
         """A key as a message names it: `block_severity = "high" (namespace policy team-a)`."""
         value = self.values[name]
-        shown = f'"{value}"' if isinstance(value, str) else str(value).lower()
+        if isinstance(value, bool):
+            shown = str(value).lower()
+        elif isinstance(value, tuple):  # as TOML writes a list of strings
+            shown = "[" + ", ".join(f'"{v}"' for v in value) + "]"
+        elif isinstance(value, str):
+            shown = f'"{value}"'
+        else:
+            shown = str(value)
         return f"{name.partition('.')[2]} = {shown} ({self.sources[name]})"
 
     def immutable_rule(self, tag: str) -> str | None:

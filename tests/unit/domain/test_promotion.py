@@ -223,3 +223,14 @@ def test_only_the_asked_gates_are_evaluated() -> None:
     ]
     content = evaluate(stage(), clean(approvers=[]), CONTENT_GATES)
     assert {r.gate for r in content} == CONTENT_GATES  # approvals and soak are not re-gated
+
+
+def test_rules_are_named_as_the_document_writes_them() -> None:
+    policy = stage()
+    assert policy.rule("promotion.require_signature") == (
+        'require_signature = ["release-key"] (namespace policy acme-prod)'
+    )
+    assert policy.rule("promotion.approvals") == "approvals = 1 (namespace policy acme-prod)"
+    assert (
+        policy.rule("promotion.require_scan") == "require_scan = true (namespace policy acme-prod)"
+    )
