@@ -10,12 +10,14 @@ something it cannot store.
 Path parameters naming a namespace, user, team, repository, tag, image or promotion are pinned
 to ones that exist (the namespace holds an image, pushed before the run, and feeds two stages,
 into one of which a promotion waits for approval), so that requests get past the lookup to the
-body; a promotion's body names that image and one of those stages. Some rules JSON Schema cannot say (the document says them in words): rules
-that span fields (patterns lie within the path's namespace, a robot's full name fits 128
-characters, an audit query's repository lies within its namespace), an exception's expiry lies
-in a window that moves with the clock, its reason is printable text (Python's `isprintable`),
-a policy document is TOML with known keys, and a trusted key's `public_key` is a PEM public key
-of an accepted kind. Valid requests are made to keep them before they are sent.
+body; a promotion's body names that image and one of those stages. Some rules JSON Schema cannot
+say (the document says them in words): rules that span fields (patterns lie within the path's
+namespace, a robot's full name fits 128 characters, an audit query's repository lies within its
+namespace), an exception's expiry lies in a window that moves with the clock, its reason is
+printable text (Python's `isprintable`), a policy document is TOML with known keys, a trusted
+key's `public_key` is a PEM public key of an accepted kind, a promotion's `to` is a stage of its
+image's namespace, and a vote's comment or reason is printable text. Valid requests are made to
+keep them before they are sent.
 
 Deterministic (derandomized) and bounded: each database is fresh, with a few dozen examples per
 operation and phase.
@@ -173,9 +175,10 @@ def map_case(context: Any, case: Any) -> Any:
     elif path.endswith("/trusted-keys/{key}/revoke") and isinstance(body, dict):
         body["reason"] = _printable(body["reason"], "rotated")
     elif path == "/promotions" and case.method == "POST" and isinstance(body, dict):
-        # The pushed image, into a stage of its namespace: the gates decide, not a lookup.
+        # The pushed image, into a stage of its namespace: the gates decide, not a lookup (the
+        # stage asking for an approval refuses it, or with request=true keeps it pending).
         body["image"] = f"{REPOSITORY}:{TAG}"
-        body["to"] = APPROVED_STAGE if body.get("request") else OPEN_STAGE
+        body["to"] = APPROVED_STAGE if body.get("request") or body.get("tags") else OPEN_STAGE
     elif path == "/promotions/{promotion}/approve" and isinstance(body, dict):
         if "comment" in body:
             body["comment"] = _printable(body["comment"], "looks good")

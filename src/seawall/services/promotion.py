@@ -244,7 +244,7 @@ class PromotionService:
                 str(verdict.reason),
                 {
                     "key": verdict.key,
-                    "key_scope": getattr(verdict, "key_scope", None),
+                    "key_scope": verdict.key_scope,
                     "fingerprint": verdict.fingerprint,
                     "signature": verdict.signature,
                 },

@@ -15,7 +15,8 @@ clock, and its reason is printable text as Python's `str.isprintable` has it (th
 pattern refuses control characters only). A policy document is TOML with known keys (the body
 is text, any content type; its 64 KiB limit is in bytes, so it is a 413, not a `maxLength`). A
 trusted key's `public_key` is a PEM public key of an accepted kind and size, which a string
-schema cannot say either.
+schema cannot say either. A promotion's `to` must be a stage whose `[promotion] from` is the
+namespace of its `image` (else 400), which depends on stored policies.
 """
 
 from __future__ import annotations
