@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             ScanEndpoints(gate, services.reports),
             PolicyEndpoints(gate, services.policies, services.versions),
             TrustEndpoints(gate, services.trust, services.signatures),
-            PromotionEndpoints(gate, services.promotion, services.receipts),
+            PromotionEndpoints(gate, services.promotion, services.stages, services.receipts),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from seawall.services.manifests import ManifestService
     from seawall.services.policies import PolicyService
     from seawall.services.promotion import PromotionService
+    from seawall.services.promotion_gates import PromotionGates
     from seawall.services.pull_gate import PullGate
     from seawall.services.receipts import ReceiptSigner
     from seawall.services.referrers import ReferrerService
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from seawall.services.scan_worker import ScanWorker, WorkerPolicy
     from seawall.services.scanning import AnalyzerConfig, ScanService
     from seawall.services.signatures import SignatureService
+    from seawall.services.stages import StageService
     from seawall.services.tags import TagService
     from seawall.services.tokens import TokenIssuer, TokenVerifier
     from seawall.services.trust import TrustService
@@ -196,35 +198,61 @@ class Services:
         return ReceiptSigner(keys, self.blob_store, self.settings.token_service, __version__)
 
     @cached_property
-    def promotion(self) -> PromotionService:
-        """Stages and promotion through quality gates."""
-        from seawall.services.promotion import PromotionService
+    def promotion_gates(self) -> PromotionGates:
+        """What a promotion's gates read."""
+        from seawall.services.promotion_gates import PromotionGates
 
         async def vulndb_version() -> str | None:
             state = await self.vuln_store.state()
             return state.version if state is not None else None
 
-        return PromotionService(
+        return PromotionGates(
             self.promotion_store,
             self.store,
             self.lifecycle,
             self.scan_store,
             self.pull_gate,
-            self.policies.guard,
             self.signatures,
-            self.access,
-            self.audit,
-            self.receipts,
             vulndb_version,
             self.identities.namespace,
             clock=self.clock,
+        )
+
+    @cached_property
+    def promotion(self) -> PromotionService:
+        """Promotion through quality gates: promoting, requests, votes, the sweep."""
+        from seawall.services.promotion import PromotionService
+
+        return PromotionService(
+            self.promotion_gates,
+            self.promotion_store,
+            self.store,
+            self.scan_store,
+            self.policies.guard,
+            self.access,
+            self.audit,
+            self.receipts,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def stages(self) -> StageService:
+        """The chain of stages, and re-gating what is in them."""
+        from seawall.services.stages import StageService
+
+        return StageService(
+            self.promotion_gates,
+            self.promotion_store,
+            self.pull_gate,
+            self.audit,
+            self.identities.namespace,
         )
 
     async def keys_changed(self, namespace: str | None) -> None:
         """A trusted key was added or revoked: pull verdicts that read signatures are judged
         again, and digests in stages are re-gated."""
         await self.pull_gate.keys_changed(namespace)
-        await self.promotion.regate("trusted key changed")
+        await self.stages.regate("trusted key changed")
 
     @cached_property
     def trust_store(self) -> TrustStore:
@@ -290,7 +318,7 @@ class Services:
 
         async def after_rematch(digests: list[str]) -> None:
             await self.pull_gate.after_rematch(digests)
-            await self.promotion.regate("vulnerability data import")
+            await self.stages.regate("vulnerability data import")
 
         service.after_rematch = after_rematch
         return service

@@ -601,7 +601,7 @@ def test_the_cli_promotes_explains_refusals_and_shows_the_stage(
     assert "annotations" in refused.output and "FAIL" in refused.output
     assert "refused by 1 gate(s) (annotations)" in refused.output
     dry = run_command("promote", f"{repo}:1.0", "--to", target, "--dry-run", "--json", env=env)
-    assert dry.exit_code == 0 and json.loads(dry.output)["would"] == "refuse"
+    assert dry.exit_code == 1 and json.loads(dry.stdout)["would"] == "refuse"
     assert (
         _policy(
             client, target, _policy_text(client, target).replace("require_annotations", "# ")
@@ -683,3 +683,34 @@ def test_an_index_is_promoted_with_every_platform_and_no_byte_copied(
 def _stored(server: RunningServer) -> set[str]:
     """The digests of the blobs in storage (blobs/sha256/ab/abcdef…)."""
     return {f"sha256:{p.name}" for p in (server.data_dir / "blobs").rglob("*") if p.is_file()}
+
+
+def test_nobody_learns_of_an_image_or_a_promotion_they_may_not_see(
+    client: httpx.Client, server: RunningServer
+) -> None:
+    source, target = _chain(client, "approvals = 1\n")
+    repo = f"{source}/secret"
+    _plain(client, repo, "v1")
+    pending = client.post(
+        "/api/v1/promotions", json={"image": f"{repo}:v1", "to": target, "request": True}
+    )
+    assert pending.status_code == 202, pending.text
+    outsider = _user(client, "m")
+    with server.client(auth=(outsider, PASSWORD)) as mallory:
+        answers = [
+            mallory.post("/api/v1/promotions", json={"image": image, "to": to, "dry_run": True})
+            for image, to in (
+                (f"{repo}:v1", target),
+                (f"{repo}:v2", target),
+                (f"{repo}:v1", "nope"),
+            )
+        ]
+        assert [a.status_code for a in answers] == [403, 403, 403]
+        assert all("secret" not in a.text.replace(repo, "") for a in answers)
+        promotion = pending.json()["id"]
+        for path in (f"/api/v1/promotions/{promotion}", f"/api/v1/promotions/{promotion + 999}"):
+            assert mallory.get(path).status_code == 404
+        for verb, body in (("approve", {}), ("reject", {"reason": "no"})):
+            voted = mallory.post(f"/api/v1/promotions/{promotion}/{verb}", json=body)
+            assert voted.status_code == 404, voted.text
+        assert mallory.get("/api/v1/promotions").json()["promotions"] == []

@@ -126,6 +126,8 @@ def _run_promotion(
         raise fail(refused[0].message)
     if as_json:
         typer.echo(json.dumps(view, indent=2))
+        if dry_run and view["would"] == "refuse":
+            raise typer.Exit(1)
         return
     if dry_run:
         typer.echo(
@@ -152,7 +154,7 @@ def register(app: typer.Typer, load: Callable[..., Settings]) -> None:
         user: AsOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Promote IMAGE into the stage NAMESPACE (whose policy says `[promotion] from` is the
+        """Promote IMAGE into the stage NAMESPACE (whose policy says `\\[promotion] from` is the
         image's namespace): every gate is evaluated; when all pass, the digest (with its
         platforms, signatures, SBOMs and attestations) is linked into NAMESPACE/<same path>,
         its tags set, and a signed receipt attached. A refusal lists the failed gates, changes
@@ -302,7 +304,7 @@ def make_stage(load: Callable[..., Settings]) -> typer.Typer:
         flagged there (in the stage, but failing its gates now)."""
 
         async def work(services: Services, _origin: Origin) -> dict[str, Any]:
-            return await services.promotion.stage(namespace)
+            return await services.stages.show(namespace)
 
         view = with_lifecycle(load(config, data_dir=data_dir), work)
         if as_json:
@@ -331,7 +333,7 @@ def make_stage(load: Callable[..., Settings]) -> typer.Typer:
         those that fail. Exit 1 when one was newly flagged."""
 
         async def work(services: Services, _origin: Origin) -> list[dict[str, Any]]:
-            return await services.promotion.regate("stage check")
+            return await services.stages.regate("stage check")
 
         flagged = with_lifecycle(load(config, data_dir=data_dir), work)
         if as_json:

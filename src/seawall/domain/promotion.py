@@ -197,8 +197,8 @@ def _exceptions(used: Mapping[int, GateException]) -> list[dict[str, Any]]:
 
 
 def _not_judged(gate: GateName, rule: str, c: Candidate) -> GateResult | None:
-    """A content gate on an image without a complete scan: failed, unless no scan is asked
-    for (then it says it judged nothing)."""
+    """A content gate on an image without a complete scan fails: what was not scanned cannot
+    be judged, whether or not the policy asks for the scan itself."""
     if not _unscanned(c):
         return None
     return GateResult(gate, False, rule, "cannot be judged: the image has no complete scan")

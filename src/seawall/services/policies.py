@@ -167,7 +167,7 @@ class PolicyService:
         seen = [namespace]
         while source:
             if source in seen:
-                chain = " → ".join([*reversed(seen), source])
+                chain = " → ".join([source, *reversed(seen)])
                 raise PolicyInvalid(f"promotion.from: the stages would form a loop ({chain})")
             if await self.identities.namespace(source) is None:
                 raise PolicyInvalid(f"promotion.from: namespace {source!r} does not exist")

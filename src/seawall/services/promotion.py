@@ -9,61 +9,41 @@ and records the promotion. With approvals required, a promotion is requested, wa
 for approvers other than the image's pusher and the requester, and completes when its gates
 pass: on an approval, or on the sweep that also expires the pending ones nobody approved.
 
-Digests already in a stage are judged again when the data the content gates read changes (a
-vulnerability import, a trusted key changed); one that fails is flagged (`stage:flagged`,
-forwarded like every audit event), never removed.
+What the gates read is gathered in services/promotion_gates.py; the stage chain and re-gating
+of what is already in a stage are in services/stages.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import structlog
 
-from seawall.db.lifecycle import LifecycleStore
 from seawall.db.promotions import Closure, Promotion, PromotionStore
 from seawall.db.scans import ScanStore
 from seawall.db.store import MetadataStore, Step, Then
 from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome
 from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
-from seawall.domain.digests import Digest, is_digest
-from seawall.domain.manifests import is_scannable, parse_manifest
-from seawall.domain.names import validate_component, validate_repository, validate_tag
-from seawall.domain.policy import Policy
+from seawall.domain.digests import Digest
 from seawall.domain.promotion import (
-    CONTENT_GATES,
-    Candidate,
     GateName,
     GateResult,
-    ImageScan,
-    Signed,
-    evaluate,
     failed,
 )
 from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
-from seawall.services.pull_gate import PullGate
+from seawall.services.promotion_gates import Plan, PromotionGates, split_image, target_of
 from seawall.services.receipts import ReceiptSigner
 
 log = structlog.get_logger("seawall.promotion")
-MAX_TAGS = 20
 MAX_REASON = 1000
 LIST_LIMIT = 500
 SWEEP_BATCH = 100
 STATES = ("pending", "completed", "rejected", "expired")  # a promotion's, in its life's order
-
-
-class SignatureCheck(Protocol):
-    """services/signatures.py `SignatureService`."""
-
-    async def verify(
-        self, repository: str, digest: str, names: Sequence[str], keys_of: str | None = None
-    ) -> Any: ...
 
 
 class Rights(Protocol):
@@ -84,232 +64,29 @@ def _bad(message: str) -> RegistryError:
     return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """One promotion worked out: what moves where, and under which policy."""
-
-    source: str  # repository
-    target: str  # repository
-    digest: str
-    media_type: str
-    size: int
-    tags: tuple[str, ...]
-    policy: Policy
-    revision: int
-    document: str
-
-
 class PromotionService:
     def __init__(
         self,
+        gates: PromotionGates,
         promotions: PromotionStore,
         store: MetadataStore,
-        lifecycle: LifecycleStore,
         scans: ScanStore,
-        gate: PullGate,
         guard: Callable[[str, bool], Any],
-        signatures: SignatureCheck,
         access: Rights,
         audit: AuditLog,
         receipts: ReceiptSigner,
-        vulndb_version: Callable[[], Awaitable[str | None]],
-        namespace: Callable[[str], Awaitable[object | None]],
         *,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.gates = gates
         self.promotions = promotions
         self.store = store
-        self.lifecycle = lifecycle
         self.scans = scans
-        self.gate = gate
-        self.guard = guard
-        self.signatures = signatures
+        self.guard = guard  # a repository's tag guard (`promoting`: a promotion writing)
         self.access = access
         self.audit = audit
         self.receipts = receipts
-        self.vulndb_version = vulndb_version  # the current vulnerability data's version
-        self.namespace = namespace  # a namespace by name, None when there is none
         self.clock = clock
-
-    # -- stages ----------------------------------------------------------------------------
-
-    async def stage(self, namespace: str) -> dict[str, Any]:
-        """The chain that ends at `namespace` (first stage first) and each step's gates."""
-        if await self.namespace(namespace) is None:
-            raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
-        chain: list[dict[str, Any]] = []
-        current: str | None = namespace
-        seen: set[str] = set()
-        while current is not None and current not in seen:
-            seen.add(current)
-            policy = await self.gate.policy(current)
-            step: dict[str, Any] = {"namespace": current, "from": policy.stage_of}
-            if policy.stage_of is not None:
-                step["push"] = policy["promotion.push"]
-                step["gates"] = _gates_view(policy)
-            chain.append(step)
-            current = policy.stage_of
-        chain.reverse()
-        flags = await self.promotions.flags(namespace + "/")
-        return {
-            "namespace": namespace,
-            "chain": chain,
-            "flagged": [
-                {
-                    "repository": f.repository,
-                    "digest": f.digest,
-                    "flagged_at": utc_iso(f.flagged_at),
-                    "cause": f.cause,
-                    "gates": f.gates,
-                }
-                for f in flags
-            ],
-        }
-
-    # -- planning and judging --------------------------------------------------------------
-
-    async def plan(self, image: str, to: str, tags: Sequence[str]) -> Plan:
-        """Resolve `REPO:TAG | REPO@DIGEST` and the target stage; refuse what cannot be a
-        promotion (no such image, the target is no stage of the source's namespace)."""
-        source, reference = _split(image)
-        if is_digest(reference):
-            head = await self.store.manifest_head_by_digest(source, str(Digest.parse(reference)))
-        else:
-            head = await self.store.manifest_head_by_tag(source, validate_tag(reference))
-        if head is None:
-            raise RegistryError(
-                ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is not in {source!r}"
-            )
-        try:
-            validate_component(to, "namespace name")
-        except ValueError as exc:
-            raise _bad(str(exc)) from None
-        if await self.namespace(to) is None:
-            raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {to!r} not found")
-        revision, document, policy = await self._policy(to)
-        origin_ns = namespace_of(source)
-        if policy.stage_of is None:
-            raise _bad(
-                f"namespace {to} is not a stage: its policy declares no [promotion] from;"
-                f' set `[promotion] from = "{origin_ns}"` in its policy to promote into it'
-            )
-        if policy.stage_of != origin_ns:
-            raise _bad(
-                f"namespace {to} takes images from {policy.stage_of}, not from {origin_ns}"
-                f" (promotion.from in {policy.sources['promotion.from']})"
-            )
-        wanted = list(dict.fromkeys(tags)) or ([] if is_digest(reference) else [reference])
-        if len(wanted) > MAX_TAGS:
-            raise _bad(f"at most {MAX_TAGS} tags per promotion")
-        for tag in wanted:
-            validate_tag(tag)
-        target = to + source[len(origin_ns) :]
-        validate_repository(target)
-        return Plan(
-            source,
-            target,
-            head.digest,
-            head.media_type,
-            head.size,
-            tuple(wanted),
-            policy,
-            revision,
-            document,
-        )
-
-    async def _policy(self, namespace: str) -> tuple[int, str, Policy]:
-        rows = await self.lifecycle.policies(namespace)
-        own = next(((int(r), str(d)) for ns, r, d in rows if ns == namespace), (0, ""))
-        return own[0], own[1], self.gate.policy_of(namespace, rows)
-
-    async def judge(
-        self,
-        plan: Plan,
-        requester: str,
-        only: frozenset[GateName] | None = None,
-        promotion_id: int | None = None,
-    ) -> list[GateResult]:
-        """Every gate of the target stage on this promotion, now."""
-        policy = plan.policy
-        digests, annotations = await self._contents(plan)
-        images = [await self._scan(digest) for digest in digests]
-        signed = None
-        names = policy["promotion.require_signature"]
-        if names and (only is None or GateName.SIGNATURE in only):
-            verdict = await self.signatures.verify(
-                plan.source, plan.digest, names, namespace_of(plan.target)
-            )
-            signed = Signed(
-                bool(verdict.ok),
-                str(verdict.reason),
-                {
-                    "key": verdict.key,
-                    "key_scope": verdict.key_scope,
-                    "fingerprint": verdict.fingerprint,
-                    "signature": verdict.signature,
-                },
-            )
-        approvers: list[str] = []
-        if promotion_id is not None:
-            excluded = await self.promotions.pushers(plan.source, plan.digest) | {requester}
-            approvers = [
-                v.voter
-                for v in await self.promotions.votes(promotion_id)
-                if v.vote == "approve" and v.voter not in excluded
-            ]
-        link = await self.promotions.link_of(plan.source, plan.digest)
-        candidate = Candidate(
-            target_repository=plan.target,
-            digest=plan.digest,
-            images=images,
-            annotations=annotations,
-            current_vulndb=await self.vulndb_version(),
-            exceptions=await self.lifecycle.exceptions(namespace_of(plan.target), in_force=True),
-            signed=signed,
-            approvers=approvers,
-            soak_started=link[0] if link is not None else None,
-            now=self.clock.now(),
-        )
-        return evaluate(policy, candidate, only)
-
-    async def _contents(self, plan: Plan) -> tuple[list[str], list[dict[str, str]]]:
-        """The images a promotion carries (the manifest, or an index's platform images) and
-        the annotations (the manifest's first, then each platform's)."""
-        record = await self.store.manifest_by_digest(plan.source, plan.digest)
-        if record is None:
-            raise RegistryError(
-                ErrorCode.MANIFEST_UNKNOWN, f"{plan.digest} is not in {plan.source}"
-            )
-        parsed = parse_manifest(record.payload, record.media_type)
-        annotations = [dict(parsed.annotations or {})]
-        if not parsed.children:
-            return [plan.digest], annotations
-        digests = []
-        for child in parsed.children:
-            found = await self.store.manifest_by_digest(plan.source, child.digest)
-            if found is None:
-                continue
-            child_parsed = parse_manifest(found.payload, found.media_type)
-            if not child_parsed.children and is_scannable(child_parsed):
-                digests.append(child.digest)
-                annotations.append(dict(child_parsed.annotations or {}))
-        return digests, annotations
-
-    async def _scan(self, digest: str) -> ImageScan:
-        report = await self.scans.report(digest)
-        facts = await self.gate.facts(digest)
-        if report is None:
-            return ImageScan(digest, facts)
-        hashed = hashlib.sha256()
-        for part in (report.inventory, report.vulnerabilities, report.findings):
-            hashed.update(part or b"")
-        return ImageScan(
-            digest,
-            facts,
-            report.vulndb_version,
-            report.scanned_at,
-            "sha256:" + hashed.hexdigest(),
-        )
 
     # -- rights ----------------------------------------------------------------------------
 
@@ -321,6 +98,13 @@ class PromotionService:
         decision = await self.access.decide(actor, repository, action)
         if not decision.allowed:
             raise RegistryError(ErrorCode.DENIED, decision.reason)
+
+    async def _sees(self, actor: Actor, p: Promotion) -> bool:
+        """Whether `actor` may know of the promotion: it may pull its source or its target."""
+        for repository in (p.target_repository, p.source_repository):
+            if (await self.access.decide(actor, repository, Action.PULL)).allowed:
+                return True
+        return False
 
     # -- promoting -------------------------------------------------------------------------
 
@@ -338,10 +122,13 @@ class PromotionService:
         """Promote now when every gate passes (`request`: else leave it pending for
         approvals and gates); `dry_run` evaluates and changes nothing. Refused: raises
         `PromotionRefused`, recorded as `promotion:refused` with every gate's result."""
-        plan = await self.plan(image, to, tags)
-        await self._may(actor, plan.source, Action.PULL)
-        await self._may(actor, plan.target, Action.PUSH)
-        results = await self.judge(plan, origin.actor)
+        # The rights first: nothing about the image or the stage is revealed to whoever
+        # may not pull the one or push to the other.
+        source, _ = split_image(image)
+        await self._may(actor, source, Action.PULL)
+        await self._may(actor, target_of(source, to), Action.PUSH)
+        plan = await self.gates.plan(image, to, tags)
+        results = await self.gates.judge(plan, origin.actor)
         gates = [r.view() for r in results]
         refused = failed(results)
         view = _plan_view(plan, gates)
@@ -501,7 +288,7 @@ class PromotionService:
                 ),
                 Then(still_pending),
             ]
-        images, _ = await self._contents(plan)
+        images, _ = await self.gates.contents(plan)
         also = [self.scans.enqueue_step(plan.target, d) for d in images]
 
         def events(_change: Any) -> list[AuditEvent]:
@@ -583,10 +370,13 @@ class PromotionService:
         """An approval (then the promotion completes if its gates pass) or a rejection (it
         ends), by someone with the approve right on the target who neither pushed the image
         nor requested the promotion."""
-        found = await self._pending(promotion_id)
+        found = await self.promotions.get(promotion_id)
+        if found is None or not await self._sees(actor, found):
+            raise RegistryError(ErrorCode.NOT_FOUND, f"no promotion {promotion_id}")
         if actor.kind != "user":
             raise RegistryError(ErrorCode.DENIED, "approvals come from people: robots never vote")
         await self._may(actor, found.target_repository, Action.APPROVE)
+        found = await self._pending(promotion_id)
         if comment is not None:
             comment = comment.strip()
             if not comment or len(comment) > MAX_REASON or not comment.isprintable():
@@ -624,12 +414,12 @@ class PromotionService:
         """Evaluate a pending promotion's gates now: complete it when they pass, else keep
         their results on it."""
         found = await self._pending(promotion_id)
-        plan = await self.plan(
+        plan = await self.gates.plan(
             f"{found.source_repository}@{found.digest}",
             namespace_of(found.target_repository),
             found.tags,
         )
-        results = await self.judge(plan, found.requested_by, promotion_id=promotion_id)
+        results = await self.gates.judge(plan, found.requested_by, promotion_id=promotion_id)
         if failed(results):
             await self.promotions.update_gates(promotion_id, [r.view() for r in results])
             return await self.show(promotion_id)
@@ -717,96 +507,10 @@ class PromotionService:
         found = await self.promotions.listing(namespace, digest, state, LIST_LIMIT)
         return [await self._view(p) for p in found]
 
-    # -- re-gating -------------------------------------------------------------------------
-
-    async def regate(self, cause: str) -> list[dict[str, Any]]:
-        """Judge again the content gates of every digest promoted into a stage and still
-        there; flag those that now fail (`stage:flagged`), clear those that pass again. The
-        flags raised."""
-        raised: list[dict[str, Any]] = []
-        done: set[tuple[str, str]] = set()
-        for p in await self.promotions.listing(None, None, "completed", 100_000):
-            key = (p.target_repository, p.digest)
-            if key in done:
-                continue
-            done.add(key)
-            if await self.promotions.link_of(p.target_repository, p.digest) is None:
-                continue
-            try:
-                plan = await self.plan(
-                    f"{p.source_repository}@{p.digest}",
-                    namespace_of(p.target_repository),
-                    (),
-                )
-            except RegistryError:
-                continue  # the source is gone or the stage undone: nothing to judge against
-            results = await self.judge(plan, p.requested_by, only=CONTENT_GATES)
-            failing = [r.view() for r in failed(results)]
-            if failing:
-                reason = "; ".join(f"{g['gate']}: {g['message']}" for g in failing)
-                recorded = self.audit.if_done(
-                    Origin.system(),
-                    AuditAction.STAGE_FLAGGED,
-                    Outcome.DENIED,
-                    repository=p.target_repository,
-                    digest=p.digest,
-                    reason=reason[:1000],
-                    detail={"cause": cause, "gates": failing},
-                )
-                if await self.promotions.flag(
-                    p.target_repository, p.digest, cause, failing, recorded
-                ):
-                    raised.append(
-                        {"repository": p.target_repository, "digest": p.digest, "gates": failing}
-                    )
-            else:
-                await self.promotions.clear(
-                    p.target_repository,
-                    p.digest,
-                    self.audit.if_done(
-                        Origin.system(),
-                        AuditAction.STAGE_CLEARED,
-                        repository=p.target_repository,
-                        digest=p.digest,
-                        detail={"cause": cause},
-                    ),
-                )
-        return raised
-
-
-def _split(image: str) -> tuple[str, str]:
-    from seawall.services.scan_reports import split_reference
-
-    try:
-        repository, reference = split_reference(image)
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
-    validate_repository(repository)
-    return repository, reference
-
 
 def _convention(digest: str, suffix: str) -> str:
     algorithm, _, hexdigest = digest.partition(":")
     return f"{algorithm}-{hexdigest}{suffix}"
-
-
-def _gates_view(policy: Policy) -> dict[str, Any]:
-    keys = (
-        "require_scan",
-        "max_severity",
-        "block_secrets",
-        "block_malware",
-        "require_annotations",
-        "require_signature",
-        "approvals",
-        "soak",
-        "pending_expiry",
-    )
-    out: dict[str, Any] = {}
-    for key in keys:
-        value = policy[f"promotion.{key}"]
-        out[key] = list(value) if isinstance(value, tuple) else value
-    return out
 
 
 def _plan_view(plan: Plan, gates: list[dict[str, Any]]) -> dict[str, Any]:

@@ -62,8 +62,8 @@ def test_roles_do_not_compare_with_other_things() -> None:
     [
         (Role.READER, {PULL}),
         (Role.DEVELOPER, {PULL, PUSH}),
-        (Role.MAINTAINER, {PULL, PUSH, DELETE}),
-        (Role.ADMIN, {PULL, PUSH, DELETE, MANAGE}),
+        (Role.MAINTAINER, {PULL, PUSH, DELETE, Action.APPROVE}),
+        (Role.ADMIN, {PULL, PUSH, DELETE, Action.APPROVE, MANAGE}),
     ],
 )
 def test_role_actions(role: Role, actions: set[Action]) -> None:

@@ -45,7 +45,9 @@ from seawall.services.identity import (
 )
 
 # What /access/explain decides: the actions on a repository (the catalog is not one).
-EXPLAINABLE = {a.value: a for a in (Action.PULL, Action.PUSH, Action.DELETE, Action.MANAGE)}
+EXPLAINABLE = {
+    a.value: a for a in (Action.PULL, Action.PUSH, Action.DELETE, Action.MANAGE, Action.APPROVE)
+}
 
 
 def _bad(message: str) -> RegistryError:
@@ -306,7 +308,9 @@ class ApiEndpoints:
             action = EXPLAINABLE[query.get("action", "")]
             repository = validate_repository(query.get("repository", ""))
         except (KeyError, RegistryError):
-            raise _bad("repository and action (pull, push, delete, manage) are required") from None
+            raise _bad(
+                "repository and action (pull, push, delete, manage, approve) are required"
+            ) from None
         subject = Actor.anonymous() if account is None else await self.access.actor(account)
         if subject is None:
             raise _missing(f"account {who!r}")

@@ -26,8 +26,10 @@ from seawall.errors import ErrorCode, RegistryError
 from seawall.http.api.bodies import IMAGE, NAMESPACE_NAME, Body
 from seawall.http.api.policies import REASON, TAG
 from seawall.http.auth import Gate
-from seawall.services.promotion import MAX_TAGS, PromotionService
+from seawall.services.promotion import PromotionService
+from seawall.services.promotion_gates import MAX_TAGS
 from seawall.services.receipts import ReceiptSigner
+from seawall.services.stages import StageService
 
 MAX_PROMOTION_ID = 2**31 - 1
 PROMOTION_NEW = Body(
@@ -70,9 +72,16 @@ def _promotion_id(request: Request) -> int:
 
 
 class PromotionEndpoints:
-    def __init__(self, gate: Gate, promotion: PromotionService, receipts: ReceiptSigner) -> None:
+    def __init__(
+        self,
+        gate: Gate,
+        promotion: PromotionService,
+        stages: StageService,
+        receipts: ReceiptSigner,
+    ) -> None:
         self.gate = gate
         self.promotion = promotion
+        self.stages = stages
         self.receipts = receipts
 
     async def create(self, request: Request) -> Response:
@@ -147,7 +156,7 @@ class PromotionEndpoints:
         _parameters(request, ())
         namespace = request.path_params["namespace"]
         await self.gate.namespace_right(request, namespace, Action.PULL)
-        return JSONResponse(await self.promotion.stage(namespace))
+        return JSONResponse(await self.stages.show(namespace))
 
     async def keys(self, request: Request) -> Response:
         _parameters(request, ())
