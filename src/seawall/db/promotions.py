@@ -28,6 +28,7 @@ from seawall.db.store import (
     TagGuard,
     Then,
     commit,
+    commit_counted,
     link_blob_steps,
 )
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
@@ -487,14 +488,7 @@ class PromotionStore:
         self, repository: str, digest: str, cause: str, gates: list[dict[str, Any]], audit: Audit
     ) -> bool:
         """Flag a digest (True) unless a flag is in force already."""
-        change = Change()
-        now = self.clock.now()
-
-        def seen(results: list[Any]) -> list[Step]:
-            change.done = bool(results[0])
-            return []
-
-        await commit(
+        return await commit_counted(
             self.backend,
             [
                 Step(
@@ -502,31 +496,22 @@ class PromotionStore:
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO UPDATE SET"
                     " flagged_at = excluded.flagged_at, cause = excluded.cause, gates ="
                     " excluded.gates, cleared_at = NULL WHERE stage_flags.cleared_at IS NOT NULL",
-                    (repository, digest, now, cause, json.dumps(gates)),
-                ),
-                Then(seen),
+                    (repository, digest, self.clock.now(), cause, json.dumps(gates)),
+                )
             ],
-            audit(change),
+            audit,
         )
-        return change.done
 
     async def clear(self, repository: str, digest: str, audit: Audit) -> bool:
-        change = Change()
-
-        def seen(results: list[Any]) -> list[Step]:
-            change.done = bool(results[0])
-            return []
-
-        await commit(
+        """Clear the flag in force on a digest (True), if there is one."""
+        return await commit_counted(
             self.backend,
             [
                 Step(
                     "UPDATE stage_flags SET cleared_at = ? WHERE repository = ? AND digest = ?"
                     " AND cleared_at IS NULL",
                     (self.clock.now(), repository, digest),
-                ),
-                Then(seen),
+                )
             ],
-            audit(change),
+            audit,
         )
-        return change.done

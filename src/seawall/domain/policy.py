@@ -194,6 +194,10 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
 }
 
 
+# A stage's gates: its `[promotion]` keys but the two that declare the stage.
+GATE_KEYS = tuple(k for k in KEYS["promotion"] if f"promotion.{k}" not in NAMESPACE_ONLY)
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyDocument:
     """A checked document: its text as written and the keys it sets, as `section.key`."""

@@ -14,7 +14,7 @@ from seawall.db.promotions import PromotionStore
 from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, Origin, Outcome
 from seawall.domain.clock import utc_iso
-from seawall.domain.policy import Policy
+from seawall.domain.policy import GATE_KEYS, Policy
 from seawall.domain.promotion import CONTENT_GATES, failed
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
@@ -126,19 +126,8 @@ class StageService:
 
 
 def _gates_view(policy: Policy) -> dict[str, Any]:
-    keys = (
-        "require_scan",
-        "max_severity",
-        "block_secrets",
-        "block_malware",
-        "require_annotations",
-        "require_signature",
-        "approvals",
-        "soak",
-        "pending_expiry",
-    )
     out: dict[str, Any] = {}
-    for key in keys:
+    for key in GATE_KEYS:
         value = policy[f"promotion.{key}"]
         out[key] = list(value) if isinstance(value, tuple) else value
     return out

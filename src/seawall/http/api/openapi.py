@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from seawall.domain.audit import MAX_TEXT, ActorKind, AuditAction, Outcome
 from seawall.domain.names import COMPONENT_PATTERN, MAX_NAME_LENGTH, MAX_ROBOT_NAME_LENGTH
-from seawall.domain.policy import BLOCK_LEVELS, MAX_APPROVALS, PUSH_MODES
+from seawall.domain.policy import BLOCK_LEVELS, GATE_KEYS, MAX_APPROVALS, PUSH_MODES
 from seawall.domain.policy import KEYS as POLICY_KEYS
 from seawall.domain.promotion import GateName
 from seawall.domain.pull_gate import ExceptionKind
@@ -473,17 +473,7 @@ _STAGE_GATES = obj(
         "soak": _TEXT,
         "pending_expiry": _TEXT,
     },
-    (
-        "require_scan",
-        "max_severity",
-        "block_secrets",
-        "block_malware",
-        "require_annotations",
-        "require_signature",
-        "approvals",
-        "soak",
-        "pending_expiry",
-    ),
+    GATE_KEYS,
 )
 _STEP = obj(
     {
