@@ -139,12 +139,13 @@ def _artifact_type(value: str, where: str) -> str:
     return value
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Refuse duplicate keys: two parsers must never read one manifest two ways."""
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads`'s `object_pairs_hook` refusing duplicate keys: two parsers must never read
+    one document two ways (Go keeps the last value, another parser may keep the first)."""
     document: dict[str, Any] = {}
     for key, value in pairs:
         if key in document:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {key[:40]!r}")
         document[key] = value
     return document
 
@@ -156,7 +157,7 @@ def parse_manifest(payload: bytes, content_type: str | None) -> ParsedManifest:
     except UnicodeDecodeError as exc:
         raise _invalid(f"manifest is not UTF-8: invalid byte at offset {exc.start}") from None
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys)
+        document = json.loads(text, object_pairs_hook=unique_keys)
     except ValueError as exc:
         raise _invalid(f"manifest is not valid JSON: {exc}") from None
     except RecursionError:

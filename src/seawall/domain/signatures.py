@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from seawall.domain.manifests import unique_keys
+
 MAX_PUBLIC_KEY_BYTES = 16 * 1024
 MIN_RSA_BITS = 2048
 ALGORITHMS = ("ecdsa-p256", "ecdsa-p384", "rsa", "ed25519")
@@ -171,22 +173,11 @@ def cosign_tag(digest: str) -> str:
     return digest.replace(":", "-", 1) + ".sig"
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object with a key twice is refused: two readers must not read one payload two
-    ways (Go keeps the last value, another parser may keep the first)."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        found[key] = value
-    return found
-
-
 def _signed_digest(payload: bytes) -> str | None:
     """`critical.image.docker-manifest-digest` of a cosign simple-signing payload, or None when
     the bytes are not one (not JSON, or not of cosign's type)."""
     try:
-        document = json.loads(payload.decode("utf-8"), object_pairs_hook=_unique_keys)
+        document = json.loads(payload.decode("utf-8"), object_pairs_hook=unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     critical = document.get("critical") if isinstance(document, dict) else None

@@ -132,11 +132,7 @@ class PolicyService:
             raise refused
 
     async def _known(self, namespace: str | None) -> str:
-        if namespace is None:
-            return SITE
-        if await self.identities.namespace(namespace) is None:
-            raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
-        return namespace
+        return await scope_key(self.identities, namespace)
 
     # -- documents -------------------------------------------------------------------------
 
@@ -424,6 +420,16 @@ class PolicyService:
             exception_view(e, now)
             for e in await self.lifecycle.exceptions(namespace, in_force=False)
         ]
+
+
+async def scope_key(identities: IdentityStore, namespace: str | None) -> str:
+    """How a namespace's (or, for None, the site's) policy or keys are stored: its name, or
+    `SITE`; NOT_FOUND for a namespace that does not exist."""
+    if namespace is None:
+        return SITE
+    if await identities.namespace(namespace) is None:
+        raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
+    return namespace
 
 
 def end_of_day(t: float) -> float:

@@ -154,16 +154,22 @@ class PromotionService:
             f" {len(refused)} gate(s) ({names}): "
             + "; ".join(f"{r.gate}: {r.message} [{r.rule}]" for r in refused)
         )
+        await self._refused(plan, origin, message, {"id": promotion_id, "gates": gates})
+        raise PromotionRefused(message, gates)
+
+    async def _refused(
+        self, plan: Plan, origin: Origin, reason: str, detail: dict[str, Any]
+    ) -> None:
+        """Record a promotion that changed nothing (`promotion:refused`)."""
         await self.audit.record(
             origin,
             AuditAction.PROMOTION_REFUSED,
             Outcome.DENIED,
             repository=plan.target,
             digest=plan.digest,
-            reason=message[:1000],
-            detail={"source": plan.source, "id": promotion_id, "gates": gates},
+            reason=reason[:1000],
+            detail={"source": plan.source, **detail},
         )
-        raise PromotionRefused(message, gates)
 
     async def _request(
         self, plan: Plan, gates: list[dict[str, Any]], origin: Origin
@@ -329,15 +335,8 @@ class PromotionService:
             )
         except RegistryError as exc:
             if exc.code is ErrorCode.TAG_IMMUTABLE:
-                await self.audit.record(
-                    origin,
-                    AuditAction.PROMOTION_REFUSED,
-                    Outcome.DENIED,
-                    repository=plan.target,
-                    digest=plan.digest,
-                    reason=exc.message[:1000],
-                    detail={"source": plan.source, "id": promotion_id, **(exc.detail or {})},
-                )
+                detail = {"id": promotion_id, **(exc.detail or {})}
+                await self._refused(plan, origin, exc.message, detail)
             raise
         return await self.show(created["id"])
 

@@ -22,7 +22,7 @@ from seawall.domain.policy import KEY_NAME
 from seawall.domain.signatures import TrustedKey, load_public_key
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
-from seawall.services.policies import MAX_REASON
+from seawall.services.policies import MAX_REASON, scope_key
 
 KEY_NAME_RULE = (
     "1 to 64 characters: lowercase letters, digits and . _ -, starting with a letter or digit"
@@ -82,11 +82,7 @@ class TrustService:
         self.on_change: list[Callable[[str | None], Awaitable[None]]] = []
 
     async def _known(self, namespace: str | None) -> str:
-        if namespace is None:
-            return SITE
-        if await self.identities.namespace(namespace) is None:
-            raise RegistryError(ErrorCode.NOT_FOUND, f"namespace {namespace!r} not found")
-        return namespace
+        return await scope_key(self.identities, namespace)
 
     async def _changed(self, namespace: str | None) -> None:
         for hook in self.on_change:
