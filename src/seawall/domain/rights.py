@@ -64,9 +64,7 @@ _ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
     Role.READER: frozenset({Action.PULL}),
     Role.DEVELOPER: frozenset({Action.PULL, Action.PUSH}),
     Role.MAINTAINER: frozenset({Action.PULL, Action.PUSH, Action.DELETE, Action.APPROVE}),
-    Role.ADMIN: frozenset(
-        {Action.PULL, Action.PUSH, Action.DELETE, Action.APPROVE, Action.MANAGE}
-    ),
+    Role.ADMIN: frozenset({Action.PULL, Action.PUSH, Action.DELETE, Action.APPROVE, Action.MANAGE}),
 }
 # What a repository grant may hold: rights on repositories, not on a namespace or the registry.
 GRANTABLE_ACTIONS = frozenset({Action.PULL, Action.PUSH, Action.DELETE, Action.APPROVE})
