@@ -19,8 +19,8 @@ vulnerability, once the OSV advisory is imported) to dev; the developer signs it
 
 The CLI runs in this process on the real clock, the app on a fake one that starts at the real
 time and catches up with it after each command (`Stages.cli`): what a command records (when the
-digest entered staging, the soak's start; the rescan it queues, due at once) is then never in the
-app's future. Only the fake clock is advanced past the soak.
+digest entered staging, the soak's start) is then never in the app's future. Only the fake clock
+is advanced past the soak.
 """
 
 from __future__ import annotations
@@ -286,7 +286,8 @@ def test_skopeo_image_goes_dev_to_staging_to_prod_through_the_gates(
     # -- 4: into prod: refused, requested, approved by another, completed after the soak ------
     with server.client(auth=server.auth) as admin:
         add_exception(admin, prod, CVE, in_days(30, clock.now()))  # prod's own
-        wait_for_report(admin, staging_repo, "1.0")  # the rescan a promotion queues
+        # The promotion gave staging dev's finished scan: the report is there at once.
+        assert wait_for_report(admin, staging_repo, "1.0", timeout=1)["status"] == "complete"
     wanted = {"image": f"{staging_repo}:1.0", "to": prod}
     with server.client(auth=(developer, PASSWORD)) as dev_http:
         early = dev_http.post("/api/v1/promotions", json=wanted)

@@ -270,6 +270,9 @@ def test_dev_to_staging_to_prod_through_the_gates(
         staged = f"{staging_ns}/app"
         head = dev.head(f"/v2/{staged}/manifests/1.0", headers={"Accept": OCI_MANIFEST})
         assert head.status_code == 200 and head.headers["Docker-Content-Digest"] == digest
+        # The report is the digest's: the target has the finished job at once, no rescan.
+        scan = dev.get(f"/api/v1/scans/{staged}:1.0").json()
+        assert (scan["state"], scan["status"]) == ("done", "complete"), scan
         _verify_receipt(dev, staged, digest)
 
         # Prod: no approval, no soak yet.

@@ -148,6 +148,20 @@ class ScanStore:
             (repository, digest, now, now, now),
         )
 
+    def carry_step(self, source: str, target: str, digest: str) -> Step:
+        """The statement that gives `target` the finished scan job `source` has of a digest (a
+        promotion linked it there): its report is the digest's, so nothing is scanned again.
+        Nothing when the source's job has not finished; `enqueue_step` then queues one."""
+        now = self.clock.now()
+        return Step(
+            "INSERT INTO scan_jobs (repository, digest, state, attempts, run_after, lease_until,"
+            " error, sbom_digest, created_at, updated_at) SELECT ?, digest, state, attempts,"
+            " run_after, 0, error, sbom_digest, ?, ? FROM scan_jobs WHERE repository = ?"
+            " AND digest = ? AND state IN ('done', 'failed')"
+            " ON CONFLICT (repository, digest) DO NOTHING",
+            (target, now, now, source, digest),
+        )
+
     async def enqueue(self, repository: str, digest: str, *, again: bool = False) -> bool:
         """Queue a scan; True when a job was queued (False: it is queued or running already)."""
         results = await self.backend.transaction(

@@ -295,7 +295,16 @@ class PromotionService:
                 Then(still_pending),
             ]
         images, _ = await self.gates.contents(plan)
-        also = [self.scans.enqueue_step(plan.target, d) for d in images]
+        # The target gets the source's finished scan jobs (a report is the digest's); only an
+        # image whose scan has not finished is queued there.
+        also = [
+            step
+            for d in images
+            for step in (
+                self.scans.carry_step(plan.source, plan.target, d),
+                self.scans.enqueue_step(plan.target, d),
+            )
+        ]
 
         def events(_change: Any) -> list[AuditEvent]:
             return [
