@@ -717,3 +717,52 @@ def test_nobody_learns_of_an_image_or_a_promotion_they_may_not_see(
             voted = mallory.post(f"/api/v1/promotions/{promotion}/{verb}", json=body)
             assert voted.status_code == 404, voted.text
         assert mallory.get("/api/v1/promotions").json()["promotions"] == []
+
+
+@pytest.mark.both_databases
+def test_concurrent_approvals_complete_a_promotion_once(
+    client: httpx.Client, server: RunningServer
+) -> None:
+    import threading
+
+    source, target = _chain(client, "approvals = 1\n")
+    repo = f"{source}/race"
+    digest, _ = _plain(client, repo, "1")
+    approvers = [_user(client, "a") for _ in range(4)]
+    for name in approvers:
+        set_ = client.put(
+            f"/api/v1/namespaces/{target}/members/user:{name}", json={"role": "maintainer"}
+        )
+        assert set_.status_code == 200
+    pending = client.post(
+        "/api/v1/promotions", json={"image": f"{repo}:1", "to": target, "request": True}
+    )
+    promotion = pending.json()["id"]
+    answers: dict[str, int] = {}
+    start = threading.Barrier(len(approvers))
+
+    def approve(name: str) -> None:
+        with server.client(auth=(name, PASSWORD)) as http:
+            start.wait()
+            answers[name] = http.post(
+                f"/api/v1/promotions/{promotion}/approve", json={}
+            ).status_code
+
+    threads = [threading.Thread(target=approve, args=(name,)) for name in approvers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Each vote is taken or refused as too late; one completes it, with one receipt.
+    assert 200 in answers.values() and set(answers.values()) <= {200, 409}, answers
+    view = client.get(f"/api/v1/promotions/{promotion}").json()
+    assert view["state"] == "completed"
+    receipts = client.get(
+        f"/v2/{target}/race/referrers/{digest}",
+        params={"artifactType": "application/vnd.seawall.promotion-receipt.v1+json"},
+    ).json()["manifests"]
+    assert [r["digest"] for r in receipts] == [view["receipt"]]
+    completed = client.get(
+        "/api/v1/audit", params={"action": "promotion:completed", "namespace": target}
+    ).json()["events"]
+    assert len(completed) == 1
