@@ -18,6 +18,7 @@ from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.promotions import PromotionEndpoints
+from seawall.http.api.repositories import RepositoryEndpoints
 from seawall.http.api.scans import ScanEndpoints
 from seawall.http.api.trust import TrustEndpoints
 from seawall.http.auth import Gate
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             PolicyEndpoints(gate, services.policies, services.versions),
             TrustEndpoints(gate, services.trust, services.signatures),
             PromotionEndpoints(gate, services.promotion, services.stages, services.receipts),
+            RepositoryEndpoints(gate, services.ownership),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),

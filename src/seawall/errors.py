@@ -53,6 +53,7 @@ class ErrorCode(Enum):
     PULL_BLOCKED = "the namespace's policy refuses this pull", "DENIED"
     PROMOTION_ONLY = "the namespace takes images only by promotion", "DENIED"
     PROMOTION_REFUSED = "the promotion's gates did not pass", "DENIED"
+    OWNER_REQUIRED = "the namespace's policy wants the repository's owner and purpose", "DENIED"
 
     def __init__(self, message: str, wire: str | None = None) -> None:
         self.message = message

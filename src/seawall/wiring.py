@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from seawall.services.identity import IdentityService
     from seawall.services.keys import SigningKeys
     from seawall.services.manifests import ManifestService
+    from seawall.services.ownership import OwnershipService
     from seawall.services.policies import PolicyService
     from seawall.services.promotion import PromotionService
     from seawall.services.promotion_gates import PromotionGates
@@ -157,7 +158,21 @@ class Services:
             guard=self.policies.guard,
         )
         service.signed = self.lifecycle.invalidate_signed_steps
+        service.describe = self.ownership.at_push
         return service
+
+    @cached_property
+    def ownership(self) -> OwnershipService:
+        """Repositories' owner and purpose."""
+        from seawall.db.repositories import RepositoryInfoStore
+        from seawall.services.ownership import OwnershipService
+
+        return OwnershipService(
+            RepositoryInfoStore(self.backend, clock=self.clock),
+            self.identities,
+            self.pull_gate,
+            self.audit,
+        )
 
     @cached_property
     def pull_gate(self) -> PullGate:

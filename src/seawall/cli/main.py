@@ -19,6 +19,7 @@ from seawall.cli import (
     namespace,
     policy,
     promote,
+    repo,
     robot,
     scan,
     serve,
@@ -90,6 +91,7 @@ app.add_typer(
     promote.make(load), name="promotion", help="Promotions: request, approve, reject, list."
 )
 app.add_typer(promote.make_stage(load), name="stage", help="Stages: the chain and its gates.")
+app.add_typer(repo.make(load), name="repo", help="Repositories: owner and purpose.")
 
 
 def main() -> None:

@@ -34,6 +34,13 @@ repositories = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", _name(255), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Who owns it and what it is for (issue 14): set by `seawall repo set` (sticky) or taken from
+    # the annotations of the images pushed to it. `owner` is a principal, "user:x" or "team:y".
+    sa.Column("owner", sa.Text),
+    sa.Column("purpose", sa.Text),
+    sa.Column("source_url", sa.Text),  # org.opencontainers.image.source of the last push
+    sa.Column("described_by", sa.Text),  # "set:<account>" or "annotations" (the last writer)
+    sa.Column("described_at", sa.Float),
 )
 
 blobs = sa.Table(
@@ -529,4 +536,20 @@ stage_flags = sa.Table(
     sa.Column("cause", sa.Text, nullable=False),
     sa.Column("gates", sa.Text, nullable=False),  # JSON: the failing gates
     sa.Column("cleared_at", sa.Float),
+)
+
+# -- inventory (issue 14) ----------------------------------------------------------------------
+
+# Pulls counted per repository, manifest, tag ("" for a pull by digest) and UTC day, written by
+# the audit log's batches (never one write per pull); what inventory and retention read.
+pull_counts = sa.Table(
+    "pull_counts",
+    metadata,
+    _repository_id(),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("tag", _name(128), primary_key=True),
+    sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),  # days since 1970-01-01
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),
+    sa.Index("ix_pull_counts_day", "day"),
 )

@@ -87,6 +87,7 @@ class AuditAction(StrEnum):
     PROMOTION_EXPIRED = "promotion:expired"
     STAGE_FLAGGED = "stage:flagged"  # a digest in a stage no longer passes its gates
     STAGE_CLEARED = "stage:cleared"
+    REPOSITORY_DESCRIBED = "repository:described"  # its owner or purpose set or cleared
 
 
 class Outcome(StrEnum):

@@ -17,6 +17,9 @@ the key, so a stored policy always means what it says.
     require_signature = ["release-key"]  # a signature verifying with one of these keys
     [deprecation]
     after_sunset = "block"             # warn | block
+    [inventory]
+    require_owner = true               # a push to a repository with no owner is refused
+    require_purpose = true
     [promotion]                        # this namespace is a stage fed by another one
     from = "acme-staging"
     push = "promotion-only"            # open | promotion-only
@@ -190,6 +193,11 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
         "approvals": (_count, 0),
         "soak": (_duration, "0"),
         "pending_expiry": (_duration, "7d"),
+    },
+    # What a push must say about its repository (docs/inventory.md).
+    "inventory": {
+        "require_owner": (_boolean, False),
+        "require_purpose": (_boolean, False),
     },
 }
 

@@ -50,6 +50,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.PULL_BLOCKED: 403,
     ErrorCode.PROMOTION_ONLY: 403,
     ErrorCode.PROMOTION_REFUSED: 403,
+    ErrorCode.OWNER_REQUIRED: 403,
 }
 
 

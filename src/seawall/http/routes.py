@@ -10,6 +10,7 @@ from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.openapi import openapi
 from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.promotions import PromotionEndpoints
+from seawall.http.api.repositories import RepositoryEndpoints
 from seawall.http.api.scans import ScanEndpoints
 from seawall.http.api.trust import TrustEndpoints
 from seawall.http.health import HealthEndpoints
@@ -53,6 +54,7 @@ def routes(
     policies: PolicyEndpoints,
     trust: TrustEndpoints,
     promotions: PromotionEndpoints,
+    repositories: RepositoryEndpoints,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -71,7 +73,7 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
-        *api_routes(api, audit, scans, policies, trust, promotions),
+        *api_routes(api, audit, scans, policies, trust, promotions, repositories),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
@@ -88,6 +90,7 @@ def api_routes(
     policies: PolicyEndpoints,
     trust: TrustEndpoints,
     promotions: PromotionEndpoints,
+    repositories: RepositoryEndpoints,
 ) -> list[BaseRoute]:
     """The management API; the OpenAPI document lists exactly these."""
     ns = f"{API}/namespaces/{{namespace}}"
@@ -127,6 +130,11 @@ def api_routes(
         Route(f"{ns}/exceptions", policies.exceptions, methods=["GET", "POST"]),
         Route(f"{ns}/exceptions/{{exception}}", policies.exception, methods=["DELETE"]),
         Route(f"{API}/repositories/{{name:path}}/tags", policies.tags, methods=["GET"]),
+        Route(
+            f"{API}/repositories/{{name:path}}/about",
+            repositories.about,
+            methods=["GET", "PATCH"],
+        ),
         Route(f"{tag}/deprecation", policies.deprecation, methods=["PUT", "DELETE"]),
         Route(f"{tag}/channel", policies.channel, methods=["PUT", "DELETE"]),
         Route(f"{API}/pull-check/{{name:path}}", policies.pull_check, methods=["GET"]),

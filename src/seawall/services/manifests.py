@@ -125,6 +125,9 @@ class ManifestService:
         # The steps that drop the pull verdicts on a digest a push just signed (a referrer or
         # a `sha256-<hex>.sig` tag); set by the wiring.
         self.signed: Callable[[str], list[Step]] | None = None
+        # What an image push says of its repository (owner, purpose), as steps of its
+        # transaction; raises when the namespace's policy requires what it lacks. By the wiring.
+        self.describe: Callable[[str, int, ParsedManifest], Awaitable[list[Step]]] | None = None
         # Called after a push queued a scan, so a worker in this process starts at once.
         self.on_scan_queued: Callable[[], None] | None = None
 
@@ -245,6 +248,8 @@ class ManifestService:
             )
 
         try:
+            if self.describe is not None:  # the owner and purpose its annotations give
+                also += await self.describe(repository, repository_id, parsed)
             try:
                 await store(may_move=move_right is None)
             except TagMoveRefused as refused:
@@ -261,9 +266,13 @@ class ManifestService:
     async def _refused(
         self, exc: RegistryError, origin: Origin, repository: str, reference: str
     ) -> None:
-        """An immutable tag or a stage written only by promotion refused the change: recorded
-        as a denial, with the rule."""
-        if exc.code in (ErrorCode.TAG_IMMUTABLE, ErrorCode.PROMOTION_ONLY):
+        """An immutable tag, a stage written only by promotion or a required owner refused the
+        change: recorded as a denial, with the rule."""
+        if exc.code in (
+            ErrorCode.TAG_IMMUTABLE,
+            ErrorCode.PROMOTION_ONLY,
+            ErrorCode.OWNER_REQUIRED,
+        ):
             await self.audit.record(
                 origin,
                 AuditAction.ACCESS_DENIED,

@@ -70,6 +70,7 @@ from seawall.http.api.policies import (
     TAG,
 )
 from seawall.http.api.promotions import APPROVAL, MAX_PROMOTION_ID, PROMOTION_NEW, REJECTION
+from seawall.http.api.repositories import ABOUT
 from seawall.http.api.trust import KEY_NAME, KEY_NEW, KEY_REVOKE
 from seawall.scan.sbom import SBOM_MEDIA_TYPE
 from seawall.services.promotion import STATES as PROMOTION_STATES
@@ -627,6 +628,28 @@ _NAMESPACE = _path("namespace", NAMESPACE_NAME)
 _MANAGER = {"403": DENIED, "404": MISSING}
 _SITE_ADMIN = {"403": "only site admins (DENIED)"}
 _REPOSITORY = _path("name", REPOSITORY)
+ABOUT_VIEW = obj(
+    {
+        "repository": _TEXT,
+        "owner": _MAYBE_TEXT,
+        "purpose": _MAYBE_TEXT,
+        "source": _MAYBE_TEXT,
+        "described_by": _MAYBE_TEXT,
+        "from_annotations": _FLAG,
+        "described_at": _MAYBE_TEXT,
+        "created_at": _TEXT,
+    },
+    (
+        "repository",
+        "owner",
+        "purpose",
+        "source",
+        "described_by",
+        "from_annotations",
+        "described_at",
+        "created_at",
+    ),
+)
 _TAG_PARAMETERS = [_REPOSITORY, _path("tag", TAG)]
 _DRY_RUN = _query(
     "dry_run",
@@ -1038,6 +1061,30 @@ DOCUMENT: dict[str, Any] = {
                         "exception", {"type": "integer", "minimum": 0, "maximum": MAX_EXCEPTION_ID}
                     ),
                 ],
+            ),
+        },
+        "/repositories/{name}/about": {
+            "get": _op(
+                "A repository's owner, purpose and source (pull right)",
+                "200",
+                ABOUT_VIEW,
+                refusals={
+                    "403": DENIED,
+                    "404": "no such repository, or the caller may not pull it (NAME_UNKNOWN)",
+                },
+                parameters=[_REPOSITORY],
+            ),
+            "patch": _op(
+                "Set or clear a repository's owner (an existing user or team) and purpose"
+                " (delete right); set by hand, they no longer follow the pushes' annotations",
+                "200",
+                ABOUT_VIEW,
+                refusals={
+                    **_TAG_KEEPER,
+                    "404": "no such repository or owner, or the caller may not pull it",
+                },
+                body=ABOUT,
+                parameters=[_REPOSITORY],
             ),
         },
         "/repositories/{name}/tags": {

@@ -35,12 +35,19 @@ from seawall.services.versions import MAX_MESSAGE, VersionService
 # before a message or a reason is checked, so the length limits are on what remains.
 _OUTER = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"  # not whitespace, not a control character
 _INNER = "[^\\u0000-\\u001f\\u007f-\\u009f]"
-REASON: Schema = {
-    "type": "string",
-    "pattern": f"^\\s*{_OUTER}(?:{_INNER}{{0,{MAX_REASON - 2}}}{_OUTER})?\\s*$",
-    "description": f"Printable text (Python's `str.isprintable`), 1 to {MAX_REASON} characters"
-    " once surrounding whitespace is stripped",
-}
+
+
+def printable_text(limit: int) -> Schema:
+    """Printable text of 1 to `limit` characters once surrounding whitespace is stripped."""
+    return {
+        "type": "string",
+        "pattern": f"^\\s*{_OUTER}(?:{_INNER}{{0,{limit - 2}}}{_OUTER})?\\s*$",
+        "description": f"Printable text (Python's `str.isprintable`), 1 to {limit} characters"
+        " once surrounding whitespace is stripped",
+    }
+
+
+REASON = printable_text(MAX_REASON)
 EXPIRY: Schema = {
     "type": "string",
     "anyOf": [{"format": "date"}, {"format": "date-time"}],
@@ -98,7 +105,7 @@ def _flag(request: Request, name: str) -> bool:
     return value == "true"
 
 
-def _no_parameters(request: Request) -> None:
+def no_parameters(request: Request) -> None:
     for key in request.query_params:
         raise _bad(f"unknown parameter {key[:50]!r}; this endpoint takes none")
 
@@ -138,7 +145,7 @@ class PolicyEndpoints:
     async def policy(self, request: Request) -> Response:
         """GET shows, PUT (body: TOML) checks and stores, or with ?dry_run=true what-ifs."""
         if request.method == "GET":
-            _no_parameters(request)
+            no_parameters(request)
             namespace, _ = await self._namespace(request, Action.PULL)
             return JSONResponse(await self.policies.show(namespace))
         namespace, _ = await self._namespace(request, Action.MANAGE)
@@ -148,13 +155,13 @@ class PolicyEndpoints:
         return JSONResponse(await self.policies.set(namespace, text, origin, dry_run=dry_run))
 
     async def policy_history(self, request: Request) -> Response:
-        _no_parameters(request)
+        no_parameters(request)
         namespace, _ = await self._namespace(request, Action.PULL)
         return JSONResponse({"revisions": await self.policies.history(namespace)})
 
     async def site_policy(self, request: Request) -> Response:
         if request.method == "GET":
-            _no_parameters(request)
+            no_parameters(request)
             await self._site(request, change=False)
             return JSONResponse(await self.policies.show(None))
         await self._site(request, change=True)
@@ -164,7 +171,7 @@ class PolicyEndpoints:
         return JSONResponse(await self.policies.set(None, text, origin, dry_run=dry_run))
 
     async def site_policy_history(self, request: Request) -> Response:
-        _no_parameters(request)
+        no_parameters(request)
         await self._site(request, change=False)
         return JSONResponse({"revisions": await self.policies.history(None)})
 
@@ -172,7 +179,7 @@ class PolicyEndpoints:
 
     async def exceptions(self, request: Request) -> Response:
         """GET lists every exception (in force or not); POST adds one, owned by the caller."""
-        _no_parameters(request)
+        no_parameters(request)
         if request.method == "GET":
             namespace, _ = await self._namespace(request, Action.PULL)
             return JSONResponse({"exceptions": await self.policies.exceptions(namespace)})
@@ -192,7 +199,7 @@ class PolicyEndpoints:
 
     async def exception(self, request: Request) -> Response:
         """DELETE: the exception stops applying now (it stays listed, as removed)."""
-        _no_parameters(request)
+        no_parameters(request)
         namespace, _ = await self._namespace(request, Action.MANAGE)
         text = request.path_params["exception"]
         # Ids are 32-bit in the database: PostgreSQL refuses a larger number as a parameter.
@@ -208,14 +215,14 @@ class PolicyEndpoints:
     # -- tags ------------------------------------------------------------------------------
 
     async def tags(self, request: Request) -> Response:
-        _no_parameters(request)
+        no_parameters(request)
         name = validate_repository(request.path_params["name"])
         await self.gate.check(request, name, Action.PULL)
         return JSONResponse({"repository": name, "tags": await self.versions.tags(name)})
 
     async def deprecation(self, request: Request) -> Response:
         """PUT {"message", "sunset"?, "replacement"?} deprecates; DELETE undeprecates."""
-        _no_parameters(request)
+        no_parameters(request)
         name = validate_repository(request.path_params["name"])
         caller = await self.gate.check(request, name, Action.DELETE)
         tag = request.path_params["tag"]
@@ -230,7 +237,7 @@ class PolicyEndpoints:
 
     async def channel(self, request: Request) -> Response:
         """PUT {"channel"} labels the version; DELETE clears the label."""
-        _no_parameters(request)
+        no_parameters(request)
         name = validate_repository(request.path_params["name"])
         caller = await self.gate.check(request, name, Action.DELETE)
         tag = request.path_params["tag"]
@@ -243,7 +250,7 @@ class PolicyEndpoints:
 
     async def pull_check(self, request: Request) -> Response:
         """Would a pull be allowed now, and why (what a pull would be told; nothing recorded)."""
-        _no_parameters(request)
+        no_parameters(request)
         try:
             repository, reference = split_reference(request.path_params["name"])
         except ValueError as exc:
