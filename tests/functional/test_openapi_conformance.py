@@ -184,6 +184,14 @@ def map_case(context: Any, case: Any) -> Any:
             body["comment"] = _printable(body["comment"], "looks good")
     elif path == "/promotions/{promotion}/reject" and isinstance(body, dict):
         body["reason"] = _printable(body["reason"], "not yet")
+    elif path == "/repositories/{name}/about" and isinstance(body, dict):
+        # A value is set or cleared, not both; an owner exists.
+        if "owner" in body:
+            body.pop("clear_owner", None)
+            body["owner"] = f"user:{USER}"
+        if "purpose" in body:
+            body.pop("clear_purpose", None)
+            body["purpose"] = _printable(body["purpose"], "what it is for")
     return case
 
 

@@ -16,7 +16,8 @@ pattern refuses control characters only). A policy document is TOML with known k
 is text, any content type; its 64 KiB limit is in bytes, so it is a 413, not a `maxLength`). A
 trusted key's `public_key` is a PEM public key of an accepted kind and size, which a string
 schema cannot say either. A promotion's `to` must be a stage whose `[promotion] from` is the
-namespace of its `image` (else 400), which depends on stored policies.
+namespace of its `image` (else 400), which depends on stored policies. A repository's owner or
+purpose is set or cleared in one `PATCH`, not both, and an owner names an existing user or team.
 """
 
 from __future__ import annotations
