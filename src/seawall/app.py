@@ -14,8 +14,10 @@ from starlette.middleware import Middleware
 
 from seawall.config import Settings, metrics_multiprocess_dir, settings_for_worker
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.pulls import day_of
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
+from seawall.http.api.inventory import InventoryEndpoints
 from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.promotions import PromotionEndpoints
 from seawall.http.api.repositories import RepositoryEndpoints
@@ -40,6 +42,7 @@ from seawall.services.uploads import UploadService
 from seawall.wiring import Services
 
 log = structlog.get_logger("seawall")
+PRUNE_CHECK_SECONDS = 3600  # how often a process looks whether a new UTC day began
 
 
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> Starlette:
@@ -79,6 +82,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             asyncio.create_task(_sweep_uploads(services.uploads, settings)),
             asyncio.create_task(_sweep_exceptions(services, settings)),
             asyncio.create_task(_sweep_promotions(services, settings)),
+            asyncio.create_task(_prune_pull_counts(services)),
         ]
         if settings.audit_max_rows or settings.audit_max_age_days:
             background.append(asyncio.create_task(_retain_audit(services, settings)))
@@ -112,6 +116,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             TrustEndpoints(gate, services.trust, services.signatures),
             PromotionEndpoints(gate, services.promotion, services.stages, services.receipts),
             RepositoryEndpoints(gate, services.ownership),
+            InventoryEndpoints(gate, services.access, services.inventory),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),
@@ -155,6 +160,24 @@ async def _sweep_exceptions(services: Services, settings: Settings) -> None:
                 log.info("expired pull-gate exceptions recorded", count=recorded)
         except Exception:
             log.exception("exception sweep failed")
+
+
+async def _prune_pull_counts(services: Services) -> None:
+    """Drop the pull counts of days no window reads any more: at start, then on the first check
+    of each new UTC day. Every process does it (a cheap delete; the later ones find nothing);
+    off the audit writer, so a batch of pulls never waits for it."""
+    pruned: int | None = None  # the day this process last pruned
+    while True:
+        today = day_of(services.clock.now())
+        if today != pruned:
+            try:
+                removed = await services.pull_counts.prune()
+                pruned = today
+                if removed:
+                    log.info("old pull counts removed", rows=removed)
+            except Exception:
+                log.exception("pull count pruning failed")
+        await asyncio.sleep(PRUNE_CHECK_SECONDS)
 
 
 async def _sweep_promotions(services: Services, settings: Settings) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from seawall.db.identities import IdentityStore, LoginFailures
     from seawall.db.lifecycle import LifecycleStore
     from seawall.db.promotions import PromotionStore
+    from seawall.db.pulls import PullCountStore
     from seawall.db.scans import ScanStore
     from seawall.db.store import MetadataStore, SqlBackend
     from seawall.db.trust import TrustStore
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from seawall.services.catalog import CatalogService
     from seawall.services.health import HealthService
     from seawall.services.identity import IdentityService
+    from seawall.services.inventory import InventoryService
     from seawall.services.keys import SigningKeys
     from seawall.services.manifests import ManifestService
     from seawall.services.ownership import OwnershipService
@@ -162,6 +164,24 @@ class Services:
         return service
 
     @cached_property
+    def inventory(self) -> InventoryService:
+        """Every image with its owner, purpose, pulls, size, scan and findings."""
+        from seawall.db.inventory import InventoryStore
+        from seawall.services.inventory import InventoryService, Pulls
+
+        counts = self.pull_counts
+
+        async def pulls(namespace: str | None) -> Pulls:
+            return Pulls(
+                await counts.pull_stats(namespace=namespace),
+                await counts.tag_pull_stats(namespace=namespace),
+            )
+
+        return InventoryService(
+            InventoryStore(self.backend), self.pull_gate, pulls, clock=self.clock
+        )
+
+    @cached_property
     def ownership(self) -> OwnershipService:
         """Repositories' owner and purpose."""
         from seawall.db.repositories import RepositoryInfoStore
@@ -193,6 +213,7 @@ class Services:
             self.pull_gate,
             self.audit,
             self.settings.exception_max_days,
+            pulls=self.pull_counts,
             clock=self.clock,
         )
 
@@ -297,8 +318,20 @@ class Services:
         from seawall.services.versions import VersionService
 
         return VersionService(
-            self.lifecycle, self.pull_gate, self.manifests, self.audit, clock=self.clock
+            self.lifecycle,
+            self.pull_gate,
+            self.manifests,
+            self.audit,
+            pulls=self.pull_counts,
+            clock=self.clock,
         )
+
+    @cached_property
+    def pull_counts(self) -> PullCountStore:
+        """Pulls per manifest, tag and day, counted as the audit log writes them."""
+        from seawall.db.pulls import PullCountStore
+
+        return PullCountStore(self.backend, clock=self.clock)
 
     @cached_property
     def tags(self) -> TagService:

@@ -54,6 +54,14 @@ def test_an_earlier_release_keeps_working(database: str, archive: Path, tmp_path
         admin = ("admin", facts["admin_password"])
         repo, tag = facts["repository"], facts["tag"]
         with server.client(auth=admin) as client:
+            # Pull counts start from the pulls the earlier release logged (before this test
+            # pulls anything itself).
+            logged = client.get(
+                "/api/v1/audit", params={"action": "manifest:pulled", "repository": repo}
+            ).json()["events"]
+            listed = client.get(f"/api/v1/repositories/{repo}/tags").json()["tags"]
+            assert [(t["tag"], t["last_pulled"]) for t in listed] == [(tag, logged[0]["at"])]
+
             # Images: the tag still names the same manifest, and its blobs are served.
             pulled = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
             assert pulled.status_code == 200

@@ -1,6 +1,7 @@
 """`AuditStore`: appending to the hash-chained audit log, reading it back, and cutting archived
 rows off its start. Rows are only ever inserted; the one delete removes rows that an archive
-file already holds (see services/audit_archive.py)."""
+file already holds (see services/audit_archive.py). The transaction that appends pull rows also
+counts them (seawall.db.pulls)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seawall.db.store import Row, Rows, SqlBackend, Step, Then
+from seawall.db.pulls import count_steps
+from seawall.db.store import Each, Row, Rows, SqlBackend, Step, Then
 from seawall.domain.audit import (
     COLUMNS,
     GENESIS,
@@ -92,7 +94,7 @@ class AuditStore:
         chained exactly once, by whichever process gets there first."""
         stored: list[StoredEvent] = []
 
-        def chained(results: list[Any]) -> list[Step | Rows]:
+        def chained(results: list[Any]) -> list[Step | Rows | Each]:
             rows = results[1]
             if not rows:
                 return []
@@ -118,7 +120,7 @@ class AuditStore:
         """Chain and insert `events`, in order, in one transaction; the rows as stored."""
         stored: list[StoredEvent] = []
 
-        def chained(results: list[Any]) -> list[Step | Rows]:
+        def chained(results: list[Any]) -> list[Step | Rows | Each]:
             return _chain(results[0], events, stored)
 
         await self.backend.transaction([Step(self._head_sql, want="one"), Then(chained)])
@@ -261,9 +263,12 @@ class ArchiveMismatch(Exception):
     pass
 
 
-def _chain(head: Row, events: Sequence[AuditEvent], stored: list[StoredEvent]) -> list[Step | Rows]:
-    """The steps that append `events` to the chain whose head row (seq, hash) is `head`, and
-    move the head; the rows as they will be stored go to `stored`."""
+def _chain(
+    head: Row, events: Sequence[AuditEvent], stored: list[StoredEvent]
+) -> list[Step | Rows | Each]:
+    """The steps that append `events` to the chain whose head row (seq, hash) is `head`, move
+    the head, and add the pulls among them to the pull counts; the rows as they will be stored
+    go to `stored`."""
     seq, previous = int(head[0]), str(head[1])
     records = []
     for event in events:
@@ -274,6 +279,7 @@ def _chain(head: Row, events: Sequence[AuditEvent], stored: list[StoredEvent]) -
     return [
         Rows("audit_events", _ROW_COLUMNS, records),
         Step("UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1", (seq, previous)),
+        *count_steps(events),
     ]
 
 

@@ -435,29 +435,6 @@ class LifecycleStore:
         )
         return [str(r[0]) for r in rows]
 
-    async def pulls_since(self, namespace: str, since: str) -> dict[tuple[str, str], int]:
-        """Recorded pulls per (repository, digest) in the namespace since `since` (ISO time),
-        from the audit log."""
-        rows = await self.backend.fetchall(
-            "SELECT repository, digest, COUNT(*) FROM audit_events WHERE namespace = ?"
-            " AND action = ? AND at >= ? GROUP BY repository, digest",
-            namespace,
-            "manifest:pulled",
-            since,
-        )
-        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
-
-    async def last_pulls(self, repository: str) -> dict[str, str]:
-        """The last recorded pull per reference (tag or digest) of a repository, from the
-        audit log."""
-        rows = await self.backend.fetchall(
-            "SELECT reference, MAX(at) FROM audit_events WHERE repository = ? AND action = ?"
-            " GROUP BY reference",
-            repository,
-            "manifest:pulled",
-        )
-        return {str(r[0]): str(r[1]) for r in rows if r[0] is not None}
-
     # -- tag metadata ----------------------------------------------------------------------
 
     async def tags(self, repository: str) -> list[TagDetails] | None:

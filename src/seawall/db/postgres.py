@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from seawall.db.store import DatabaseUnavailable, Row, Rows, Step, Steps, Then
+from seawall.db.store import DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
 
 
 @lru_cache(maxsize=512)
@@ -28,9 +28,12 @@ def asyncpg_dsn(database_url: str) -> str:
     return "postgresql://" + database_url.split("://", 1)[1]
 
 
-async def _execute(conn: Any, step: Step | Rows) -> Any:
+async def _execute(conn: Any, step: Step | Rows | Each) -> Any:
     if isinstance(step, Rows):
         await conn.copy_records_to_table(step.table, records=step.records, columns=step.columns)
+        return None
+    if isinstance(step, Each):
+        await conn.executemany(numbered(step.sql), step.records)
         return None
     sql = numbered(step.sql)
     if step.want == "rowcount":

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from seawall.db.store import DatabaseUnavailable, Row, Rows, Step, Steps, Then
+from seawall.db.store import DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -25,12 +25,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _execute(conn: sqlite3.Connection, step: Step | Rows) -> Any:
+def _execute(conn: sqlite3.Connection, step: Step | Rows | Each) -> Any:
     if isinstance(step, Rows):
         marks = ", ".join("?" for _ in step.columns)
         columns = ", ".join(step.columns)
         sql = f"INSERT INTO {step.table} ({columns}) VALUES ({marks})"  # noqa: S608
         conn.executemany(sql, step.records)
+        return None
+    if isinstance(step, Each):
+        conn.executemany(step.sql, step.records)
         return None
     cursor = conn.execute(step.sql, step.args)
     if step.want == "rowcount":

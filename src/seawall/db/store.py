@@ -37,14 +37,23 @@ class Rows:
 
 
 @dataclass(frozen=True, slots=True)
+class Each:
+    """One statement run once per record (`executemany`): the upserts of many rows. asyncpg
+    sends them in one pipeline, not a round trip each. Its result is None."""
+
+    sql: str
+    records: Sequence[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
 class Then:
     """Steps worked out inside the transaction from the results so far (pure code, no I/O):
     read-then-write under the transaction's lock. Its result is the list of its steps' results."""
 
-    build: Callable[[list[Any]], Sequence[Step | Rows]]
+    build: Callable[[list[Any]], Sequence[Step | Rows | Each]]
 
 
-Steps = Sequence[Step | Rows | Then]
+Steps = Sequence[Step | Rows | Each | Then]
 
 
 class Trailer(Protocol):

@@ -20,6 +20,8 @@ the key, so a stored policy always means what it says.
     [inventory]
     require_owner = true               # a push to a repository with no owner is refused
     require_purpose = true
+    stale_days = 90                    # not pulled for this long: the finding `stale`
+    vulnerable_severity = "high"       # this severe or worse: the finding `vulnerable`
     [promotion]                        # this namespace is a stage fed by another one
     from = "acme-staging"
     push = "promotion-only"            # open | promotion-only
@@ -63,6 +65,7 @@ SUNSET_MODES = ("warn", "block")
 _PATTERN = re.compile(r"[A-Za-z0-9_.\-*?\[\]!]+")
 PUSH_MODES = ("open", "promotion-only")
 MAX_APPROVALS = 10
+MAX_DAYS = 3650
 MAX_DURATION_SECONDS = 366 * 86_400
 _DURATION = re.compile(r"(\d{1,7})([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -140,6 +143,12 @@ def _count(key: str, value: Any) -> int:
     return value
 
 
+def _days(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
+        raise PolicyInvalid(f"{key}: must be a whole number of days from 1 to {MAX_DAYS}")
+    return value
+
+
 def parse_duration(text: str) -> float:
     """`90s`, `30m`, `24h`, `7d` or `0` as seconds; ValueError otherwise."""
     if text == "0":
@@ -198,6 +207,8 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
     "inventory": {
         "require_owner": (_boolean, False),
         "require_purpose": (_boolean, False),
+        "stale_days": (_days, 90),
+        "vulnerable_severity": (_choice(BLOCK_LEVELS), "high"),
     },
 }
 

@@ -7,6 +7,7 @@ from starlette.types import Scope
 
 from seawall.http.api.audit import AuditEndpoints
 from seawall.http.api.identities import ApiEndpoints
+from seawall.http.api.inventory import InventoryEndpoints
 from seawall.http.api.openapi import openapi
 from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.promotions import PromotionEndpoints
@@ -55,6 +56,7 @@ def routes(
     trust: TrustEndpoints,
     promotions: PromotionEndpoints,
     repositories: RepositoryEndpoints,
+    inventory: InventoryEndpoints,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -73,7 +75,7 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
-        *api_routes(api, audit, scans, policies, trust, promotions, repositories),
+        *api_routes(api, audit, scans, policies, trust, promotions, repositories, inventory),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
@@ -91,6 +93,7 @@ def api_routes(
     trust: TrustEndpoints,
     promotions: PromotionEndpoints,
     repositories: RepositoryEndpoints,
+    inventory: InventoryEndpoints,
 ) -> list[BaseRoute]:
     """The management API; the OpenAPI document lists exactly these."""
     ns = f"{API}/namespaces/{{namespace}}"
@@ -150,4 +153,5 @@ def api_routes(
         Route(f"{API}/promotions/{{promotion}}/reject", promotions.reject, methods=["POST"]),
         Route(f"{ns}/stage", promotions.stage, methods=["GET"]),
         Route(f"{API}/keys", promotions.keys, methods=["GET"]),
+        Route(f"{API}/inventory", inventory.list, methods=["GET"]),
     ]

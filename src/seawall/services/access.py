@@ -4,6 +4,7 @@ creates the namespace a first push lands in, recording it in the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from seawall.db.identities import ACCOUNTS_CHANNEL, IdentityStore, NamespaceRecord
@@ -132,6 +133,20 @@ class AccessService:
     async def visible(self, actor: Actor, repository: str) -> bool:
         policy = await self.policy(namespace_of(repository))
         return visible(actor, repository, policy, self.clock.now())
+
+    def viewer(self, actor: Actor) -> Callable[[str], Awaitable[bool]]:
+        """`visible` for many repositories in a row (a listing): each namespace's policy is
+        read once."""
+        policies: dict[str, NamespacePolicy | None] = {}
+        now = self.clock.now()
+
+        async def sees(repository: str) -> bool:
+            namespace = namespace_of(repository)
+            if namespace not in policies:
+                policies[namespace] = await self.policy(namespace)
+            return visible(actor, repository, policies[namespace], now)
+
+        return sees
 
 
 def explanation_view(

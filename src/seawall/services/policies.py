@@ -16,9 +16,10 @@ from typing import Any
 
 from seawall.db.identities import IdentityStore
 from seawall.db.lifecycle import SITE, LifecycleStore, Linked
+from seawall.db.pulls import PullCountStore
 from seawall.db.store import Change
 from seawall.domain.access import namespace_of
-from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome, timestamp
+from seawall.domain.audit import AuditAction, AuditEvent, Origin, Outcome
 from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.digests import Digest
 from seawall.domain.patterns import RepositoryPattern
@@ -29,7 +30,6 @@ from seawall.services.audit import AuditLog
 from seawall.services.pull_gate import Deprecation, PullGate, exception_detail
 
 DAY = 86_400.0
-WHAT_IF_DAYS = 7
 MAX_DIFF_CHARS = 16_000
 MAX_REASON = 1000
 _TARGET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,199}")
@@ -100,9 +100,11 @@ class PolicyService:
         audit: AuditLog,
         max_exception_days: int,
         *,
+        pulls: PullCountStore,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.lifecycle = lifecycle
+        self.pulls = pulls  # the pull counts the dry run reports
         self.identities = identities
         self.gate = gate
         self.audit = audit
@@ -254,7 +256,6 @@ class PolicyService:
         for item in items:
             by_namespace.setdefault(namespace_of(item.repository), []).append(item)
         now = self.clock.now()
-        since = timestamp(now - WHAT_IF_DAYS * DAY)  # as the audit log writes `at`
         immutable: list[dict[str, Any]] = []
         released: list[dict[str, Any]] = []
         blocked: list[dict[str, Any]] = []
@@ -268,7 +269,7 @@ class PolicyService:
             else:
                 new = Policy.effective(ns, document, default)
             exceptions = await self.lifecycle.exceptions(ns, in_force=True)
-            pulls = await self.lifecycle.pulls_since(ns, since)
+            pulls = await self.pulls.pull_stats(namespace=ns)
             current = await self.lifecycle.verdicts(sorted({i.repository_id for i in linked}))
             if new["deprecation.after_sunset"] == "block":
                 for repository in sorted({i.repository for i in linked}):
@@ -295,7 +296,8 @@ class PolicyService:
                         released.append({"repository": item.repository, "tag": tag, "rule": was})
                 verdict = await self.gate.judge(item.repository, item.digest, new, exceptions)
                 if verdict.blocked:
-                    count = pulls.get((item.repository, item.digest), 0)
+                    seen = pulls.get((item.repository_id, item.digest))
+                    count = seen.pulls_7d if seen is not None else 0
                     refused_pulls += count
                     blocked.append(
                         {

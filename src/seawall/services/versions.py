@@ -9,8 +9,9 @@ from datetime import date
 from typing import Any
 
 from seawall.db.lifecycle import LifecycleStore
+from seawall.db.pulls import PullCountStore
 from seawall.domain.access import namespace_of
-from seawall.domain.audit import AuditAction, Origin
+from seawall.domain.audit import AuditAction, Origin, timestamp
 from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.names import validate_tag
 from seawall.errors import ErrorCode, RegistryError
@@ -42,9 +43,11 @@ class VersionService:
         manifests: ManifestService,
         audit: AuditLog,
         *,
+        pulls: PullCountStore,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.lifecycle = lifecycle
+        self.pulls = pulls  # the last pull of each tag
         self.gate = gate
         self.manifests = manifests
         self.audit = audit
@@ -137,7 +140,7 @@ class VersionService:
                 {"name": repository},
             )
         policy = await self.gate.policy(namespace_of(repository))
-        pulls = await self.lifecycle.last_pulls(repository) if found else {}
+        pulls = await self.pulls.last_pulls(repository) if found else {}
         rows = []
         for t in found:
             rule = policy.immutable_rule(t.name)
@@ -153,9 +156,7 @@ class VersionService:
                     else None,
                     "immutable": rule is not None,
                     "immutable_rule": rule,
-                    "last_pulled": max(
-                        (pulls[r] for r in (t.name, t.digest) if r in pulls), default=None
-                    ),
+                    "last_pulled": _last_pulled(pulls, t.name, t.digest),
                 }
             )
         return rows
@@ -185,3 +186,10 @@ class VersionService:
         except PullRefused as refused:
             answer.update(allowed=False, message=refused.message, rule=refused.rule)
         return answer
+
+
+def _last_pulled(pulls: dict[str, float], tag: str, digest: str) -> str | None:
+    """The last pull by the tag or by its digest, in the audit log's time form (as the
+    `manifest:pulled` row of that pull says it)."""
+    last = max((pulls[r] for r in (tag, digest) if r in pulls), default=None)
+    return timestamp(last) if last is not None else None

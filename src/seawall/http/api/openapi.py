@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 
 from seawall.domain.audit import MAX_TEXT, ActorKind, AuditAction, Outcome
 from seawall.domain.names import COMPONENT_PATTERN, MAX_NAME_LENGTH, MAX_ROBOT_NAME_LENGTH
-from seawall.domain.policy import BLOCK_LEVELS, GATE_KEYS, MAX_APPROVALS, PUSH_MODES
+from seawall.domain.policy import BLOCK_LEVELS, GATE_KEYS, MAX_APPROVALS, MAX_DAYS, PUSH_MODES
 from seawall.domain.policy import KEYS as POLICY_KEYS
 from seawall.domain.promotion import GateName
 from seawall.domain.pull_gate import ExceptionKind
@@ -74,6 +74,7 @@ from seawall.http.api.promotions import APPROVAL, MAX_PROMOTION_ID, PROMOTION_NE
 from seawall.http.api.repositories import ABOUT
 from seawall.http.api.trust import KEY_NAME, KEY_NEW, KEY_REVOKE
 from seawall.scan.sbom import SBOM_MEDIA_TYPE
+from seawall.services.inventory import FINDINGS
 from seawall.services.promotion import STATES as PROMOTION_STATES
 
 _COMPONENT = COMPONENT_PATTERN.removeprefix("^").removesuffix("$")
@@ -629,6 +630,51 @@ _NAMESPACE = _path("namespace", NAMESPACE_NAME)
 _MANAGER = {"403": DENIED, "404": MISSING}
 _SITE_ADMIN = {"403": "only site admins (DENIED)"}
 _REPOSITORY = _path("name", REPOSITORY)
+_INVENTORY_ROW = obj(
+    {
+        "repository": _TEXT,
+        "tags": _array(_TEXT),
+        "digest": _TEXT,
+        "media_type": _TEXT,
+        "platforms": _array(_TEXT),
+        "owner": _MAYBE_TEXT,
+        "purpose": _MAYBE_TEXT,
+        "stage": _MAYBE_TEXT,
+        "channels": _array(_TEXT),
+        "deprecated": _array({"type": "object"}),
+        "pushed_at": _TEXT,
+        "pushed_by": _MAYBE_TEXT,
+        "last_pulled": _MAYBE_TEXT,
+        "pulls_7d": {"type": "integer", "minimum": 0},
+        "pulls_30d": {"type": "integer", "minimum": 0},
+        "own_bytes": {"type": "integer", "minimum": 0},
+        "shared_bytes": {"type": "integer", "minimum": 0},
+        "scan": {"enum": ["complete", "failed", "unscanned"]},
+        "vulnerabilities": obj(
+            {level: {"type": "integer", "minimum": 0} for level in SEVERITIES}, SEVERITIES
+        ),
+        "secrets": {"type": "integer", "minimum": 0},
+        "malware": {"type": "integer", "minimum": 0},
+        "signed": _FLAG,
+        "findings": _array({"enum": list(FINDINGS)}),
+    },
+    (
+        "repository",
+        "tags",
+        "digest",
+        "owner",
+        "purpose",
+        "pushed_at",
+        "last_pulled",
+        "pulls_7d",
+        "pulls_30d",
+        "own_bytes",
+        "shared_bytes",
+        "scan",
+        "findings",
+    ),
+)
+INVENTORY = obj({"rows": _array(_INVENTORY_ROW)}, ("rows",))
 ABOUT_VIEW = obj(
     {
         "repository": _TEXT,
@@ -708,6 +754,25 @@ _VOTE_REFUSALS = {
     "409": "the promotion is no longer pending (completed, rejected, expired, or past its"
     " expiry), or another decision came first (DENIED, CONFLICT)",
 }
+
+
+def _inventory_operation() -> dict[str, Any]:
+    operation = _op(
+        "Every image the caller may pull (site admins: every image): owner, purpose, pulls, size,"
+        " scan and findings; `format=csv` answers CSV with the same columns",
+        "200",
+        INVENTORY,
+        refusals={"400": "an unknown parameter or a bad value (UNSUPPORTED)"},
+        parameters=[
+            _query("namespace", NAMESPACE_NAME),
+            _query("findings_only", {"type": "string", "enum": ["true", "false"]}),
+            _query("stale_days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}),
+            _query("format", {"type": "string", "enum": ["json", "csv"]}),
+        ],
+    )
+    operation["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return operation
+
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -1312,6 +1377,7 @@ DOCUMENT: dict[str, Any] = {
                 anonymous=True,
             ),
         },
+        "/inventory": {"get": _inventory_operation()},
     },
 }
 

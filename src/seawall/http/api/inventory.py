@@ -1,0 +1,70 @@
+"""GET /api/v1/inventory: every image the caller may pull, with its owner, purpose, pulls, size,
+scan and findings (docs/inventory.md).
+
+`?namespace=NS` narrows it to a namespace, `?findings_only=true` to the rows with a finding,
+`?stale_days=N` sets the staleness threshold (else each namespace's `inventory.stale_days`),
+`?format=csv` answers CSV instead of JSON. Anyone signed in; a site admin sees every row, anyone
+else the repositories they may pull.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from seawall.domain.names import validate_component
+from seawall.domain.policy import MAX_DAYS
+from seawall.errors import ErrorCode, RegistryError
+from seawall.http.auth import Gate
+from seawall.services.access import AccessService
+from seawall.services.inventory import InventoryService, to_csv
+
+PARAMETERS = ("namespace", "findings_only", "stale_days", "format")
+
+
+def _bad(message: str) -> RegistryError:
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
+
+
+class InventoryEndpoints:
+    def __init__(self, gate: Gate, access: AccessService, inventory: InventoryService) -> None:
+        self.gate = gate
+        self.access = access
+        self.inventory = inventory
+
+    async def list(self, request: Request) -> Response:
+        query: dict[str, str] = {}
+        for key, value in request.query_params.multi_items():
+            if key not in PARAMETERS:
+                raise _bad(f"unknown parameter {key[:50]!r}; known: {', '.join(PARAMETERS)}")
+            if key in query:
+                raise _bad(f"{key} is given twice")
+            query[key] = value
+        namespace = query.get("namespace")
+        if namespace is not None:
+            try:
+                validate_component(namespace, "namespace name")
+            except ValueError as exc:
+                raise _bad(str(exc)) from None
+        findings_only = query.get("findings_only", "false")
+        if findings_only not in ("true", "false"):
+            raise _bad("findings_only is true or false")
+        stale = query.get("stale_days")
+        if stale is not None and not (
+            stale.isascii() and stale.isdigit() and len(stale) <= 4 and 1 <= int(stale) <= MAX_DAYS
+        ):
+            raise _bad(f"stale_days is a whole number from 1 to {MAX_DAYS}")
+        output = query.get("format", "json")
+        if output not in ("json", "csv"):
+            raise _bad("format is json or csv")
+        actor = await self.gate.signed_in(request)
+        rows = await self.inventory.rows(
+            namespace,
+            visible=None if actor.site_admin else self.access.viewer(actor),
+            stale_days=int(stale) if stale is not None else None,
+        )
+        if findings_only == "true":
+            rows = [r for r in rows if r["findings"]]
+        if output == "csv":
+            return Response(to_csv(rows), media_type="text/csv; charset=utf-8")
+        return JSONResponse({"rows": rows})
