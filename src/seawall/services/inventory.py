@@ -188,22 +188,30 @@ class InventoryService:
         now: float,
         stale_days: int | None,
     ) -> dict[str, Any]:
-        own = set(images) | {item.digest}
-        blobs: dict[str, int] = {}
-        for image in own:
-            blobs.update(blobs_of.get(image, {}))
-        own_bytes = sum(s for b, s in blobs.items() if referencing[b] <= own)
+        if len(images) == 1 and images[0] == item.digest:  # an image: the common case, fast
+            blobs = blobs_of.get(item.digest, {})
+            own_bytes = sum(size for b, size in blobs.items() if len(referencing[b]) == 1)
+        else:
+            own = {*images, item.digest}
+            blobs = {}
+            for image in own:
+                blobs.update(blobs_of.get(image, {}))
+            own_bytes = sum(size for b, size in blobs.items() if referencing[b] <= own)
         shared_bytes = sum(blobs.values()) - own_bytes
         reports = [summaries.get(d) for d in images]
-        if any(r is None for r in reports):
+        found = [r for r in reports if r is not None]
+        if len(found) < len(reports):
             status = "unscanned"
-        elif any(r is not None and r.status != "complete" for r in reports):
+        elif any(r.status != "complete" for r in found):
             status = "failed"
         else:
             status = "complete"
-        counts = {level: sum(r.counts[level] for r in reports if r) for level in SEVERITIES}
-        secrets = sum(r.secrets for r in reports if r)
-        malware = sum(r.malware for r in reports if r)
+        if len(found) == 1:
+            counts = dict(found[0].counts)
+        else:
+            counts = {level: sum(r.counts[level] for r in found) for level in SEVERITIES}
+        secrets = sum(r.secrets for r in found)
+        malware = sum(r.malware for r in found)
         stats = pulls.by_digest.get((item.repository_id, item.digest))
         last = stats.last_at if stats is not None else None
         week, month = (stats.pulls_7d, stats.pulls_30d) if stats is not None else (0, 0)
