@@ -8,7 +8,7 @@ import asyncio
 import gzip
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -368,6 +368,35 @@ def test_a_broken_chain_is_never_archived(database: Database, tmp_path: Path) ->
 
 
 # -- retention ------------------------------------------------------------------------------------
+
+
+def test_verifying_while_a_server_archives_sees_no_break(
+    database: Database, tmp_path: Path
+) -> None:
+    """A verification whose walk starts from an anchor that an archive then moves (the server
+    cut rows meanwhile) would find the rows it expected gone; it walks again from the new
+    anchor instead of reporting a break that is not there."""
+
+    class CutDuringWalk(AuditStore):
+        cut_once = False
+
+        def walk(self, after: int = 0, through: int | None = None) -> AsyncIterator[StoredEvent]:
+            async def rows() -> AsyncIterator[StoredEvent]:
+                if not self.cut_once:
+                    self.cut_once = True
+                    await archiver_for(self, tmp_path / "server").enforce(50, 0)
+                async for found in AuditStore.walk(self, after, through):
+                    yield found
+
+            return rows()
+
+    async def scenario(store: AuditStore) -> None:
+        racing = CutDuringWalk(store.backend)
+        report = await archiver_for(racing, tmp_path / "unused").verify_table()
+        assert racing.cut_once and report.ok, report.broken
+        assert report.first_seq is not None and report.first_seq > 1
+
+    run(database, scenario)
 
 
 def test_enforce_keeps_exactly_the_newest_rows(database: Database, tmp_path: Path) -> None:
