@@ -43,6 +43,27 @@ CONVENTION = (".sig", ".att", ".sbom")
 
 
 @dataclass(frozen=True, slots=True)
+class _Rules:
+    """What a namespace's policy asks of its rows, worked out once per namespace."""
+
+    stage: str | None
+    stale_seconds: float
+    worse: tuple[str, ...]  # the severities that make an image `vulnerable`
+    signature_required: bool
+
+    @classmethod
+    def of(cls, namespace: str, policy: Policy, stale_days: int | None) -> _Rules:
+        stage = namespace if policy.stage_of else None
+        days = stale_days if stale_days is not None else int(policy["inventory.stale_days"])
+        threshold = policy["inventory.vulnerable_severity"]
+        worse = () if threshold == "none" else SEVERITIES[: SEVERITIES.index(threshold) + 1]
+        required = bool(policy["pull.require_signature"]) or (
+            stage is not None and bool(policy["promotion.require_signature"])
+        )
+        return cls(stage, days * DAY, worse, required)
+
+
+@dataclass(frozen=True, slots=True)
 class Pulls:
     """The pulls of each manifest, by (repository id, digest), and of each tag, by (id, tag)."""
 
@@ -117,18 +138,15 @@ class InventoryService:
         indexes = [i.digest for i in linked if i.media_type in INDEX_TYPES]
         payloads = await self.store.payloads(indexes)
 
-        policies: dict[str, Policy] = {}
-        stages: dict[str, str | None] = {}
+        rules: dict[str, _Rules] = {}
         out: list[dict[str, Any]] = []
         for repo_id, items in by_repo.items():
             repository = items[0].repository
             if visible is not None and not await visible(repository):
                 continue
             ns = namespace_of(repository)
-            if ns not in policies:
-                policies[ns] = await self.gate.policy(ns)
-                stages[ns] = ns if policies[ns].stage_of else None
-            policy = policies[ns]
+            if ns not in rules:
+                rules[ns] = _Rules.of(ns, await self.gate.policy(ns), stale_days)
             here = {i.digest for i in items}
             held = {c for i in items for c in kids.get(i.digest, ()) if c in here}
             signed_digests = {
@@ -163,11 +181,9 @@ class InventoryService:
                         referencing,
                         summaries,
                         pulls,
-                        policy,
-                        stages[ns],
+                        rules[ns],
                         item.digest in signed_digests,
                         now,
-                        stale_days,
                     )
                 )
         return out
@@ -182,11 +198,9 @@ class InventoryService:
         referencing: dict[str, set[str]],
         summaries: dict[str, Summary],
         pulls: Pulls,
-        policy: Policy,
-        stage: str | None,
+        rules: _Rules,
         signed: bool,
         now: float,
-        stale_days: int | None,
     ) -> dict[str, Any]:
         if len(images) == 1 and images[0] == item.digest:  # an image: the common case, fast
             blobs = blobs_of.get(item.digest, {})
@@ -227,19 +241,15 @@ class InventoryService:
             findings.append("no-owner")
         if not item.purpose:
             findings.append("no-purpose")
-        days = stale_days if stale_days is not None else int(policy["inventory.stale_days"])
         since = last if last is not None else (pushed.updated_at if pushed else item.linked_at)
-        if now - since > days * DAY:
+        if now - since > rules.stale_seconds:
             findings.append("stale")
         if status == "unscanned":
             findings.append("unscanned")
         elif status == "failed":
             findings.append("scan-failed")
-        threshold = policy["inventory.vulnerable_severity"]
-        if threshold != "none":
-            worse = SEVERITIES[: SEVERITIES.index(threshold) + 1]
-            if any(counts[level] for level in worse):
-                findings.append("vulnerable")
+        if any(counts[level] for level in rules.worse):
+            findings.append("vulnerable")
         if secrets:
             findings.append("secret")
         if malware:
@@ -248,10 +258,7 @@ class InventoryService:
             findings.append("deprecated-but-pulled")
         if not tags:
             findings.append("untagged")
-        required = policy["pull.require_signature"] or (
-            stage is not None and policy["promotion.require_signature"]
-        )
-        if required and not signed:
+        if rules.signature_required and not signed:
             findings.append("unsigned")
         return {
             "repository": item.repository,
@@ -261,7 +268,7 @@ class InventoryService:
             "platforms": _platforms(payload) if payload else [],
             "owner": item.owner,
             "purpose": item.purpose,
-            "stage": stage,
+            "stage": rules.stage,
             "channels": sorted({t.channel for t in tags if t.channel}),
             "deprecated": [
                 {"tag": t.name, **Deprecation.load(t.deprecation).view()}
