@@ -32,10 +32,10 @@ from seawall.db.store import (
     link_blob_steps,
 )
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.domain.signatures import cosign_tags
 from seawall.errors import ErrorCode, RegistryError
 
 MAX_CLOSURE = 5_000  # manifests one promotion links; an image with more is refused
-TAG_CONVENTION = (".sig", ".att", ".sbom")  # cosign's tags for a digest's signatures & co.
 
 
 @dataclass(slots=True)
@@ -124,12 +124,6 @@ def _promotion(row: Row) -> Promotion:
     )
 
 
-def convention_tags(digest: str) -> list[str]:
-    """`sha256-<hex>.sig`, `.att`, `.sbom`: where cosign keeps a digest's signatures & co."""
-    algorithm, _, hexdigest = digest.partition(":")
-    return [f"{algorithm}-{hexdigest}{suffix}" for suffix in TAG_CONVENTION]
-
-
 class PromotionStore:
     def __init__(
         self, backend: SqlBackend, store: MetadataStore, *, clock: Clock = SYSTEM_CLOCK
@@ -207,7 +201,7 @@ class PromotionStore:
             for (referrer,) in referrers:
                 found.referrers.append(str(referrer))
                 frontier.append(str(referrer))
-            names = convention_tags(current)
+            names = cosign_tags(current)
             tagged = await self.backend.fetchall(
                 "SELECT name, digest FROM tags WHERE repository_id = ? AND name IN (?, ?, ?)"
                 " ORDER BY name",

@@ -168,9 +168,35 @@ def _decode_base64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), altchars=alphabet, validate=True)
 
 
-def cosign_tag(digest: str) -> str:
-    """The tag cosign stores an image's signatures under: `sha256-<hex>.sig`."""
-    return digest.replace(":", "-", 1) + ".sig"
+# Cosign's tags for a digest's signatures, attestations and SBOM, beside it in its repository.
+COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
+_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+
+
+def cosign_tag(digest: str, suffix: str = ".sig") -> str:
+    """The tag cosign keeps a digest's signatures (`.sig`), attestations (`.att`) or SBOM
+    (`.sbom`) under: `sha256-<hex>.sig`."""
+    return digest.replace(":", "-", 1) + suffix
+
+
+def cosign_tags(digest: str) -> list[str]:
+    """Every one of cosign's tags for a digest."""
+    return [cosign_tag(digest, suffix) for suffix in COSIGN_SUFFIXES]
+
+
+def cosign_subject(tag: str) -> tuple[str, str] | None:
+    """(the digest, the suffix) that one of cosign's tags is about; None for any other tag."""
+    algorithm, dash, rest = tag.partition("-")
+    hexdigest, dot, suffix = rest.partition(".")
+    if (
+        not dash
+        or not dot
+        or f".{suffix}" not in COSIGN_SUFFIXES
+        or len(hexdigest) != _HEX_LENGTHS.get(algorithm)
+        or not all(c in "0123456789abcdef" for c in hexdigest)
+    ):
+        return None
+    return f"{algorithm}:{hexdigest}", f".{suffix}"
 
 
 def _signed_digest(payload: bytes) -> str | None:

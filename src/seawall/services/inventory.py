@@ -22,7 +22,11 @@ from seawall.domain.manifests import INDEX_TYPES
 from seawall.domain.policy import Policy
 from seawall.domain.pulls import PullStats
 from seawall.domain.severity import SEVERITIES
-from seawall.domain.signatures import COSIGN_ARTIFACT_TYPE, NOTATION_ARTIFACT_TYPE
+from seawall.domain.signatures import (
+    COSIGN_ARTIFACT_TYPE,
+    NOTATION_ARTIFACT_TYPE,
+    cosign_subject,
+)
 from seawall.services.pull_gate import Deprecation, PullGate
 
 DAY = 86_400.0
@@ -39,7 +43,6 @@ FINDINGS = (
     "untagged",
     "unsigned",
 )
-CONVENTION = (".sig", ".att", ".sbom")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +72,6 @@ class Pulls:
 
     by_digest: dict[tuple[int, str], PullStats]
     by_tag: dict[tuple[int, str], PullStats]
-
-
-def _convention(tag: str) -> bool:
-    return tag.startswith(("sha256-", "sha512-")) and tag.endswith(CONVENTION)
 
 
 def _platforms(payload: bytes) -> list[str]:
@@ -157,13 +156,15 @@ class InventoryService:
             convention_targets = set()
             for i in items:
                 for tag in tags_of.get((repo_id, i.digest), ()):
-                    if _convention(tag.name):
+                    if (cosign := cosign_subject(tag.name)) is not None:
                         convention_targets.add(i.digest)
-                        if tag.name.endswith(".sig"):
-                            signed_digests.add(tag.name[:-4].replace("-", ":", 1))
+                        if cosign[1] == ".sig":
+                            signed_digests.add(cosign[0])
             for item in items:
                 named = [
-                    t for t in tags_of.get((repo_id, item.digest), ()) if not _convention(t.name)
+                    t
+                    for t in tags_of.get((repo_id, item.digest), ())
+                    if cosign_subject(t.name) is None
                 ]
                 if not named and (
                     item.digest in held or item.subject or item.digest in convention_targets

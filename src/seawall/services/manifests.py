@@ -23,6 +23,7 @@ from seawall.domain.audit import ActorKind, AuditAction, AuditEvent, Origin, Out
 from seawall.domain.digests import Digest, is_digest
 from seawall.domain.manifests import ParsedManifest, is_scannable, parse_manifest
 from seawall.domain.names import validate_tag
+from seawall.domain.signatures import cosign_subject
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
 
@@ -62,16 +63,6 @@ def _unknown(repository: str, reference: str) -> RegistryError:
         f"manifest {reference!r} is not in {repository!r}",
         {"name": repository, "reference": reference},
     )
-
-
-def _convention_subject(tag: str | None) -> str | None:
-    """The digest a `sha256-<hex>.sig` (or `.att`, `.sbom`) tag is about, as cosign names it."""
-    if tag is None or not tag.startswith("sha256-") or "." not in tag:
-        return None
-    hexdigest, _, suffix = tag[7:].partition(".")
-    if suffix not in ("sig", "att", "sbom") or len(hexdigest) != 64:
-        return None
-    return f"sha256:{hexdigest}" if all(c in "0123456789abcdef" for c in hexdigest) else None
 
 
 def _check_references(
@@ -219,7 +210,8 @@ class ManifestService:
         also = []
         if self.scans is not None and is_scannable(parsed):
             also.append(self.scans.enqueue_step(repository, str(digest)))
-        signed = parsed.subject.digest if parsed.subject else _convention_subject(tag)
+        cosign = cosign_subject(tag) if tag is not None else None
+        signed = parsed.subject.digest if parsed.subject else cosign[0] if cosign else None
         if signed is not None and self.signed is not None:
             also += self.signed(signed)  # a signature: verdicts that read signatures go
 

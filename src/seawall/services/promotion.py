@@ -34,6 +34,7 @@ from seawall.domain.promotion import (
     failed,
 )
 from seawall.domain.rights import Action, Actor
+from seawall.domain.signatures import cosign_tag
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
 from seawall.services.promotion_gates import Plan, PromotionGates, split_image, target_of
@@ -245,7 +246,7 @@ class PromotionService:
         )
         receipt = await self.receipts.make(statement, plan.media_type, plan.size, plan.digest)
         # Cosign's `.att` tag: the attestations the image came with, then the receipt.
-        att_tag = _convention(plan.digest, ".att")
+        att_tag = cosign_tag(plan.digest, ".att")
         previous = dict(closure.convention_tags).get(att_tag)
         before = await self.store.manifest_by_digest(plan.source, previous) if previous else None
         receipt = self.receipts.with_attestations(receipt, before.payload if before else None)
@@ -514,11 +515,6 @@ class PromotionService:
             raise _bad(f"state is one of {', '.join(STATES)}")
         found = await self.promotions.listing(namespace, digest, state, LIST_LIMIT)
         return [await self._view(p) for p in found]
-
-
-def _convention(digest: str, suffix: str) -> str:
-    algorithm, _, hexdigest = digest.partition(":")
-    return f"{algorithm}-{hexdigest}{suffix}"
 
 
 def _plan_view(plan: Plan, gates: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,7 +20,9 @@ from seawall.domain.signatures import (
     IN_TOTO_PAYLOAD_TYPE,
     MAX_PAYLOAD_BYTES,
     PublicKey,
+    cosign_subject,
     cosign_tag,
+    cosign_tags,
     load_public_key,
     pae,
     sign_dsse,
@@ -292,3 +294,23 @@ def test_verify_cosign_never_raises(payload: bytes, signature: str, kind: str) -
 def test_any_payload_signed_by_the_key_is_judged_by_its_content(payload: bytes, kind: str) -> None:
     why = verify_cosign(payload, cosign.sign(private(kind), payload), public(kind), DIGEST)
     assert why == "the signed payload is not a cosign simple-signing payload"
+
+
+@pytest.mark.parametrize(
+    ("tag", "found"),
+    [
+        ("sha256-" + "a" * 64 + ".sig", ("sha256:" + "a" * 64, ".sig")),
+        ("sha256-" + "b" * 64 + ".att", ("sha256:" + "b" * 64, ".att")),
+        ("sha512-" + "c" * 128 + ".sbom", ("sha512:" + "c" * 128, ".sbom")),
+        ("sha256-" + "a" * 63 + ".sig", None),
+        ("sha256-" + "A" * 64 + ".sig", None),
+        ("sha256-" + "a" * 64 + ".sigs", None),
+        ("sha256-" + "a" * 64, None),
+        ("md5-" + "a" * 32 + ".sig", None),
+        ("v1.0", None),
+    ],
+)
+def test_cosign_tags_name_their_subject(tag: str, found: tuple[str, str] | None) -> None:
+    assert cosign_subject(tag) == found
+    if found is not None:
+        assert cosign_tag(*found) == tag and tag in cosign_tags(found[0])
