@@ -147,7 +147,6 @@ class PromotionService:
         refused: Sequence[GateResult],
         gates: list[dict[str, Any]],
         origin: Origin,
-        promotion_id: int | None = None,
     ) -> None:
         names = ", ".join(str(r.gate) for r in refused)
         message = (
@@ -155,7 +154,7 @@ class PromotionService:
             f" {len(refused)} gate(s) ({names}): "
             + "; ".join(f"{r.gate}: {r.message} [{r.rule}]" for r in refused)
         )
-        await self._refused(plan, origin, message, {"id": promotion_id, "gates": gates})
+        await self._refused(plan, origin, message, {"id": None, "gates": gates})
         raise PromotionRefused(message, gates)
 
     async def _refused(
@@ -352,10 +351,16 @@ class PromotionService:
 
     # -- requests and votes ----------------------------------------------------------------
 
-    async def _pending(self, promotion_id: int) -> Promotion:
+    async def _found(self, promotion_id: int, actor: Actor | None) -> Promotion:
+        """The promotion; NOT_FOUND too when `actor` (None: the operator) may not see it, so no
+        existence is revealed."""
         found = await self.promotions.get(promotion_id)
-        if found is None:
+        if found is None or (actor is not None and not await self._sees(actor, found)):
             raise RegistryError(ErrorCode.NOT_FOUND, f"no promotion {promotion_id}")
+        return found
+
+    async def _pending(self, promotion_id: int, actor: Actor | None = None) -> Promotion:
+        found = await self._found(promotion_id, actor)
         if found.state != "pending":
             raise RegistryError(
                 ErrorCode.CONFLICT, f"promotion {promotion_id} is {found.state}, not pending"
@@ -379,13 +384,10 @@ class PromotionService:
         """An approval (then the promotion completes if its gates pass) or a rejection (it
         ends), by someone with the approve right on the target who neither pushed the image
         nor requested the promotion."""
-        found = await self.promotions.get(promotion_id)
-        if found is None or not await self._sees(actor, found):
-            raise RegistryError(ErrorCode.NOT_FOUND, f"no promotion {promotion_id}")
+        found = await self._pending(promotion_id, actor)
         if actor.kind != "user":
             raise RegistryError(ErrorCode.DENIED, "approvals come from people: robots never vote")
         await self._may(actor, found.target_repository, Action.APPROVE)
-        found = await self._pending(promotion_id)
         if comment is not None:
             comment = comment.strip()
             if not comment or len(comment) > MAX_REASON or not comment.isprintable():
@@ -475,11 +477,8 @@ class PromotionService:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def show(self, promotion_id: int) -> dict[str, Any]:
-        found = await self.promotions.get(promotion_id)
-        if found is None:
-            raise RegistryError(ErrorCode.NOT_FOUND, f"no promotion {promotion_id}")
-        return await self._view(found)
+    async def show(self, promotion_id: int, actor: Actor | None = None) -> dict[str, Any]:
+        return await self._view(await self._found(promotion_id, actor))
 
     async def _view(self, p: Promotion) -> dict[str, Any]:
         return {
@@ -504,8 +503,13 @@ class PromotionService:
         }
 
     async def listing(
-        self, namespace: str | None, digest: str | None, state: str | None
+        self,
+        namespace: str | None,
+        digest: str | None,
+        state: str | None,
+        actor: Actor | None = None,
     ) -> list[dict[str, Any]]:
+        """Promotions, newest first: those `actor` (None: the operator) may see."""
         if digest is not None:
             try:
                 digest = str(Digest.parse(digest))
@@ -514,7 +518,7 @@ class PromotionService:
         if state is not None and state not in STATES:
             raise _bad(f"state is one of {', '.join(STATES)}")
         found = await self.promotions.listing(namespace, digest, state, LIST_LIMIT)
-        return [await self._view(p) for p in found]
+        return [await self._view(p) for p in found if actor is None or await self._sees(actor, p)]
 
 
 def _plan_view(plan: Plan, gates: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,8 +15,6 @@ listing shows the promotions whose source or target the caller may pull.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -102,13 +100,6 @@ class PromotionEndpoints:
             return JSONResponse(view)
         return JSONResponse(view, status_code=202 if view["state"] == "pending" else 201)
 
-    async def _visible(self, request: Request, view: dict[str, Any]) -> bool:
-        actor = await self.gate.signed_in(request)
-        for repository in (view["target"], view["source"]):
-            if (await self.gate.access.decide(actor, repository, Action.PULL)).allowed:
-                return True
-        return False
-
     async def list(self, request: Request) -> Response:
         found = _parameters(request, LIST_PARAMETERS)
         if "namespace" in found:
@@ -116,21 +107,16 @@ class PromotionEndpoints:
                 validate_component(found["namespace"], "namespace")
             except ValueError as exc:
                 raise _bad(str(exc)) from None
-        await self.gate.signed_in(request)
+        actor = await self.gate.signed_in(request)
         views = await self.promotion.listing(
-            found.get("namespace"), found.get("digest"), found.get("state")
+            found.get("namespace"), found.get("digest"), found.get("state"), actor
         )
-        shown = [v for v in views if await self._visible(request, v)]
-        return JSONResponse({"promotions": shown})
+        return JSONResponse({"promotions": views})
 
     async def show(self, request: Request) -> Response:
         _parameters(request, ())
-        await self.gate.signed_in(request)  # before an id's existence shows
-        view = await self.promotion.show(_promotion_id(request))
-        if not await self._visible(request, view):
-            # As for an unknown id: no existence is revealed.
-            raise RegistryError(ErrorCode.NOT_FOUND, f"no promotion {view['id']}")
-        return JSONResponse(view)
+        actor = await self.gate.signed_in(request)  # before an id's existence shows
+        return JSONResponse(await self.promotion.show(_promotion_id(request), actor))
 
     async def approve(self, request: Request) -> Response:
         _parameters(request, ())
