@@ -252,3 +252,27 @@ ROBOT_NEW = Body(
     },
     ("name", "scopes"),
 )
+
+
+MAX_PARAMETER = 300
+
+
+def query(request: Request, known: tuple[str, ...]) -> dict[str, str]:
+    """The query parameters a route takes, each at most once, without NUL and at most
+    MAX_PARAMETER characters; anything else is refused (400) naming the parameter."""
+    found: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key not in known:
+            takes = f"known: {', '.join(known)}" if known else "this endpoint takes none"
+            raise _bad(f"unknown parameter {key[:50]!r}; {takes}")
+        if key in found:
+            raise _bad(f"{key} is given twice")
+        if "\0" in value or len(value) > MAX_PARAMETER:
+            raise _bad(f"{key} is 1 to {MAX_PARAMETER} characters, without NUL")
+        found[key] = value
+    return found
+
+
+def no_parameters(request: Request) -> None:
+    """A route that takes no query parameter refuses any (400)."""
+    query(request, ())

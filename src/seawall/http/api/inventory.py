@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from seawall.domain.names import validate_component
 from seawall.domain.policy import MAX_DAYS
 from seawall.errors import ErrorCode, RegistryError
+from seawall.http.api.bodies import query
 from seawall.http.auth import Gate
 from seawall.services.access import AccessService
 from seawall.services.inventory import InventoryService, to_csv
@@ -33,28 +34,22 @@ class InventoryEndpoints:
         self.inventory = inventory
 
     async def list(self, request: Request) -> Response:
-        query: dict[str, str] = {}
-        for key, value in request.query_params.multi_items():
-            if key not in PARAMETERS:
-                raise _bad(f"unknown parameter {key[:50]!r}; known: {', '.join(PARAMETERS)}")
-            if key in query:
-                raise _bad(f"{key} is given twice")
-            query[key] = value
-        namespace = query.get("namespace")
+        found = query(request, PARAMETERS)
+        namespace = found.get("namespace")
         if namespace is not None:
             try:
                 validate_component(namespace, "namespace name")
             except ValueError as exc:
                 raise _bad(str(exc)) from None
-        findings_only = query.get("findings_only", "false")
+        findings_only = found.get("findings_only", "false")
         if findings_only not in ("true", "false"):
             raise _bad("findings_only is true or false")
-        stale = query.get("stale_days")
+        stale = found.get("stale_days")
         if stale is not None and not (
             stale.isascii() and stale.isdigit() and len(stale) <= 4 and 1 <= int(stale) <= MAX_DAYS
         ):
             raise _bad(f"stale_days is a whole number from 1 to {MAX_DAYS}")
-        output = query.get("format", "json")
+        output = found.get("format", "json")
         if output not in ("json", "csv"):
             raise _bad("format is json or csv")
         actor = await self.gate.signed_in(request)

@@ -24,7 +24,7 @@ from seawall.domain.names import validate_repository
 from seawall.domain.pull_gate import ExceptionKind
 from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.api.bodies import PATTERN, Body, Schema, read_text
+from seawall.http.api.bodies import PATTERN, Body, Schema, no_parameters, read_text
 from seawall.http.auth import Gate
 from seawall.services.policies import MAX_REASON, PolicyService
 from seawall.services.scan_reports import split_reference
@@ -103,11 +103,6 @@ def _flag(request: Request, name: str) -> bool:
     if value not in ("true", "false"):
         raise _bad(f"{name} is true or false")
     return value == "true"
-
-
-def no_parameters(request: Request) -> None:
-    for key in request.query_params:
-        raise _bad(f"unknown parameter {key[:50]!r}; this endpoint takes none")
 
 
 async def _document(request: Request) -> str:

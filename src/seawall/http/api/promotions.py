@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from seawall.domain.names import validate_component
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.api.bodies import IMAGE, NAMESPACE_NAME, Body
+from seawall.http.api.bodies import IMAGE, NAMESPACE_NAME, Body, no_parameters, query
 from seawall.http.api.policies import REASON, TAG
 from seawall.http.auth import Gate
 from seawall.services.promotion import PromotionService
@@ -49,19 +49,6 @@ def _bad(message: str) -> RegistryError:
     return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
-def _parameters(request: Request, known: tuple[str, ...]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        if key not in known:
-            raise _bad(f"unknown parameter {key[:50]!r}; known: {', '.join(known) or 'none'}")
-        if key in found:
-            raise _bad(f"{key} is given twice")
-        if "\0" in value or len(value) > 300:
-            raise _bad(f"{key} is 1 to 300 characters, without NUL")
-        found[key] = value
-    return found
-
-
 def _promotion_id(request: Request) -> int:
     text = request.path_params["promotion"]
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_PROMOTION_ID:
@@ -83,7 +70,7 @@ class PromotionEndpoints:
         self.receipts = receipts
 
     async def create(self, request: Request) -> Response:
-        _parameters(request, ())
+        no_parameters(request)
         actor = await self.gate.signed_in(request)
         body = await PROMOTION_NEW.read(request)
         origin = (await self.gate.caller(request)).origin
@@ -101,7 +88,7 @@ class PromotionEndpoints:
         return JSONResponse(view, status_code=202 if view["state"] == "pending" else 201)
 
     async def list(self, request: Request) -> Response:
-        found = _parameters(request, LIST_PARAMETERS)
+        found = query(request, LIST_PARAMETERS)
         if "namespace" in found:
             try:
                 validate_component(found["namespace"], "namespace")
@@ -114,12 +101,12 @@ class PromotionEndpoints:
         return JSONResponse({"promotions": views})
 
     async def show(self, request: Request) -> Response:
-        _parameters(request, ())
+        no_parameters(request)
         actor = await self.gate.signed_in(request)  # before an id's existence shows
         return JSONResponse(await self.promotion.show(_promotion_id(request), actor))
 
     async def approve(self, request: Request) -> Response:
-        _parameters(request, ())
+        no_parameters(request)
         actor = await self.gate.signed_in(request)
         body = await APPROVAL.read(request)
         origin = (await self.gate.caller(request)).origin
@@ -129,7 +116,7 @@ class PromotionEndpoints:
         return JSONResponse(view)
 
     async def reject(self, request: Request) -> Response:
-        _parameters(request, ())
+        no_parameters(request)
         actor = await self.gate.signed_in(request)
         body = await REJECTION.read(request)
         origin = (await self.gate.caller(request)).origin
@@ -139,11 +126,11 @@ class PromotionEndpoints:
         return JSONResponse(view)
 
     async def stage(self, request: Request) -> Response:
-        _parameters(request, ())
+        no_parameters(request)
         namespace = request.path_params["namespace"]
         await self.gate.namespace_right(request, namespace, Action.PULL)
         return JSONResponse(await self.stages.show(namespace))
 
     async def keys(self, request: Request) -> Response:
-        _parameters(request, ())
+        no_parameters(request)
         return JSONResponse(self.receipts.public_keys())

@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 from seawall.domain.names import validate_repository
 from seawall.domain.ownership import MAX_PURPOSE
 from seawall.domain.rights import Action
-from seawall.http.api.bodies import FLAG, PRINCIPAL, Body
-from seawall.http.api.policies import no_parameters, printable_text
+from seawall.http.api.bodies import FLAG, PRINCIPAL, Body, no_parameters
+from seawall.http.api.policies import printable_text
 from seawall.http.auth import Gate
 from seawall.services.ownership import OwnershipService
 

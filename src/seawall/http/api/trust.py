@@ -19,7 +19,7 @@ from seawall.domain.names import validate_repository
 from seawall.domain.rights import Action
 from seawall.domain.signatures import MAX_PUBLIC_KEY_BYTES
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.api.bodies import Body, Schema
+from seawall.http.api.bodies import Body, Schema, no_parameters
 from seawall.http.api.policies import REASON
 from seawall.http.auth import Gate
 from seawall.services.scan_reports import split_reference
@@ -49,13 +49,6 @@ KEY_NEW = Body(
 KEY_REVOKE = Body({"reason": REASON}, ("reason",))
 
 
-def _no_parameters(request: Request) -> None:
-    for key in request.query_params:
-        raise RegistryError(
-            ErrorCode.INPUT_UNSUPPORTED, f"unknown parameter {key[:50]!r}; this endpoint takes none"
-        )
-
-
 class TrustEndpoints:
     def __init__(self, gate: Gate, trust: TrustService, signatures: SignatureService) -> None:
         self.gate = gate
@@ -76,7 +69,7 @@ class TrustEndpoints:
 
     async def site_keys(self, request: Request) -> Response:
         """GET lists the site-wide keys; POST {"name", "public_key"} registers one."""
-        _no_parameters(request)
+        no_parameters(request)
         if request.method == "GET":
             await self._site(request, change=False)
             return JSONResponse({"keys": await self.trust.list(None)})
@@ -85,7 +78,7 @@ class TrustEndpoints:
 
     async def namespace_keys(self, request: Request) -> Response:
         """GET lists the keys the namespace's policy may name; POST registers one there."""
-        _no_parameters(request)
+        no_parameters(request)
         if request.method == "GET":
             namespace = await self._namespace(request, Action.PULL)
             return JSONResponse({"keys": await self.trust.list(namespace)})
@@ -100,12 +93,12 @@ class TrustEndpoints:
         return JSONResponse(added, status_code=201)
 
     async def revoke_site_key(self, request: Request) -> Response:
-        _no_parameters(request)
+        no_parameters(request)
         await self._site(request, change=True)
         return await self._revoke(request, None)
 
     async def revoke_namespace_key(self, request: Request) -> Response:
-        _no_parameters(request)
+        no_parameters(request)
         return await self._revoke(request, await self._namespace(request, Action.MANAGE))
 
     async def _revoke(self, request: Request, namespace: str | None) -> Response:
@@ -117,7 +110,7 @@ class TrustEndpoints:
 
     async def image_signatures(self, request: Request) -> Response:
         """The image's signatures, and which registered keys each verifies with."""
-        _no_parameters(request)
+        no_parameters(request)
         try:
             repository, reference = split_reference(request.path_params["name"])
         except ValueError as exc:
