@@ -15,7 +15,13 @@ from typing import Any
 
 from seawall.domain.clock import utc_iso
 from seawall.domain.policy import Policy
-from seawall.domain.pull_gate import SECRET_LEVELS, ExceptionKind, GateException, ScanFacts
+from seawall.domain.pull_gate import (
+    SECRET_LEVELS,
+    ExceptionKind,
+    GateException,
+    ScanFacts,
+    Waivers,
+)
 
 SHOWN = 5  # findings named per gate
 
@@ -170,19 +176,6 @@ def _scan(policy: Policy, c: Candidate) -> GateResult:
     )
 
 
-class _Waived:
-    def __init__(self, c: Candidate, image: str) -> None:
-        self.applying = [e for e in c.exceptions if e.applies(c.target_repository, image, c.now)]
-        self.used: dict[int, GateException] = {}
-
-    def waives(self, kind: ExceptionKind, *names: str) -> bool:
-        for e in self.applying:
-            if e.kind is kind and (not e.target or e.target in names):
-                self.used[e.id] = e
-                return True
-        return False
-
-
 def _exceptions(used: Mapping[int, GateException]) -> list[dict[str, Any]]:
     return [
         {
@@ -212,7 +205,7 @@ def _severity(policy: Policy, c: Candidate) -> GateResult:
     found: list[dict[str, str]] = []
     used: dict[int, GateException] = {}
     for image in c.images:
-        waived = _Waived(c, image.digest)
+        waived = Waivers(c.exceptions, c.target_repository, image.digest, c.now)
         for v in image.facts.vulnerabilities:
             if v.severity in levels and not waived.waives(
                 ExceptionKind.VULNERABILITY, v.id, *v.aliases
@@ -251,7 +244,7 @@ def _secrets(policy: Policy, c: Candidate) -> GateResult:
     found: list[str] = []
     used: dict[int, GateException] = {}
     for image in c.images:
-        waived = _Waived(c, image.digest)
+        waived = Waivers(c.exceptions, c.target_repository, image.digest, c.now)
         found += [
             f"{s.rule} in {s.path}"
             for s in image.facts.secrets

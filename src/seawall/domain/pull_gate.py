@@ -102,19 +102,22 @@ class Verdict:
 ALLOWED = Verdict(Outcome.ALLOW)
 
 
-class _Waivers:
-    """The exceptions that apply to one image, and the earliest expiry of those used."""
+class Waivers:
+    """The exceptions that apply to one image (in `repository`, the pull gate's or a promotion's
+    target): those used so far, and the earliest expiry among them."""
 
     def __init__(
         self, exceptions: Sequence[GateException], repository: str, digest: str, now: float
     ) -> None:
         self.applying = [e for e in exceptions if e.applies(repository, digest, now)]
         self.until: float | None = None
+        self.used: dict[int, GateException] = {}  # by id
 
     def waives(self, kind: ExceptionKind, *names: str) -> bool:
         found = [e for e in self.applying if e.kind is kind and (not e.target or e.target in names)]
         if not found:
             return False
+        self.used.update((e.id, e) for e in found)
         latest = max(e.expires_at for e in found)  # the finding stays waived until the last ends
         self.until = latest if self.until is None else min(self.until, latest)
         return True
@@ -131,7 +134,7 @@ def judge_image(
     """The verdict on pulling one image manifest of `repository`."""
     if not policy.gates_pulls:
         return ALLOWED
-    waivers = _Waivers(exceptions, repository, digest, now)
+    waivers = Waivers(exceptions, repository, digest, now)
     report = f"seawall scan show {repository}@{digest}"
     if facts.status != "complete":
         mode = policy["pull.block_unscanned"]
