@@ -3,6 +3,7 @@ connection; the pool's reset on release is skipped since no session state is eve
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -10,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from seawall.db.store import DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
+from seawall.db.store import Call, DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
 
 
 @lru_cache(maxsize=512)
@@ -42,6 +43,33 @@ async def _execute(conn: Any, step: Step | Rows | Each) -> Any:
     if step.want == "one":
         return await conn.fetchrow(sql, *step.args)
     return await conn.fetch(sql, *step.args)
+
+
+class _BridgedTx:
+    """A `Tx` for a `Call`'s worker thread: each statement runs on the event loop, on the
+    transaction's connection, and the thread waits for it."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._conn = conn
+        self._loop = loop
+
+    def _wait(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def one(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = self._wait(self._conn.fetchrow(numbered(sql), *args))
+        return row
+
+    def all(self, sql: str, *args: Any) -> list[Row]:
+        rows: list[Row] = self._wait(self._conn.fetch(numbered(sql), *args))
+        return rows
+
+    def run(self, sql: str, *args: Any) -> int:
+        status: str = self._wait(self._conn.execute(numbered(sql), *args))
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
 
 
 class PostgresBackend:
@@ -84,6 +112,9 @@ class PostgresBackend:
             for step in steps:
                 if isinstance(step, Then):
                     results.append([await _execute(conn, s) for s in step.build(results)])
+                elif isinstance(step, Call):
+                    tx = _BridgedTx(conn, asyncio.get_running_loop())
+                    results.append(await asyncio.to_thread(step.work, tx))
                 else:
                     results.append(await _execute(conn, step))
         return results

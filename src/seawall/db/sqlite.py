@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from seawall.db.store import DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
+from seawall.db.store import Call, DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -41,6 +41,25 @@ def _execute(conn: sqlite3.Connection, step: Step | Rows | Each) -> Any:
     if step.want == "one":
         return cursor.fetchone()
     return cursor.fetchall()
+
+
+class _SqliteTx:
+    """A `Tx` over the writer connection, in the writer thread."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def one(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = self._conn.execute(sql, args).fetchone()
+        return row
+
+    def all(self, sql: str, *args: Any) -> list[Row]:
+        return self._conn.execute(sql, args).fetchall()
+
+    def run(self, sql: str, *args: Any) -> int:
+        return self._conn.execute(sql, args).rowcount
 
 
 class SqliteBackend:
@@ -86,6 +105,8 @@ class SqliteBackend:
             for step in steps:
                 if isinstance(step, Then):
                     results.append([_execute(conn, s) for s in step.build(results)])
+                elif isinstance(step, Call):
+                    results.append(step.work(_SqliteTx(conn)))
                 else:
                     results.append(_execute(conn, step))
             conn.execute("COMMIT")

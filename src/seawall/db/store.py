@@ -53,7 +53,34 @@ class Then:
     build: Callable[[list[Any]], Sequence[Step | Rows | Each]]
 
 
-Steps = Sequence[Step | Rows | Each | Then]
+class Tx(Protocol):
+    """The open transaction a `Call` works in: statements with `?` placeholders, run in order,
+    blocking (a `Call` runs in a worker thread)."""
+
+    dialect: str
+
+    def one(self, sql: str, *args: Any) -> Row | None:
+        """Run a statement, return its first row."""
+
+    def all(self, sql: str, *args: Any) -> list[Row]:
+        """Run a statement, return every row."""
+
+    def run(self, sql: str, *args: Any) -> int:
+        """Run a statement, return the number of rows it changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Imperative work inside the transaction: `work(tx)` runs in a worker thread (on SQLite the
+    writer's own) with the transaction's locks held, and may do blocking I/O that must happen
+    under them (removing a blob's file with its row). Its result is what `work` returns; an
+    exception rolls the transaction back. For maintenance (garbage collection, repairs), not the
+    request path: every statement is a thread hop on PostgreSQL."""
+
+    work: Callable[[Tx], Any]
+
+
+Steps = Sequence[Step | Rows | Each | Then | Call]
 
 
 class Trailer(Protocol):
@@ -177,6 +204,9 @@ class TagGuard(Protocol):
         index it points at holds), or when the repository takes no pushes ("push", no tags: a
         stage written only by promotion). `read` holds the results of `reads()`."""
 
+    def trash_seconds(self, read: list[Any]) -> float:
+        """How long a tag deleted under this guard stays restorable (0: not at all)."""
+
 
 @dataclass(frozen=True, slots=True)
 class NewManifest:
@@ -188,6 +218,24 @@ class NewManifest:
     annotations_json: str | None
     blob_digests: tuple[str, ...]
     manifest_digests: tuple[str, ...]
+
+
+DEFAULT_TRASH_SECONDS = 14 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Trash:
+    """Deleted tags go to the trash (`tag_trash`), restorable for `seconds` (None: as long as
+    the guard's policy says, else `DEFAULT_TRASH_SECONDS`; 0: not kept)."""
+
+    deleted_by: str
+    reason: str
+    seconds: float | None = None
+
+    def keep_for(self, guard: TagGuard | None, read: list[Any]) -> float:
+        if self.seconds is not None:
+            return self.seconds
+        return guard.trash_seconds(read) if guard is not None else DEFAULT_TRASH_SECONDS
 
 
 @dataclass(slots=True)
@@ -388,7 +436,8 @@ class MetadataStore:
                     "DELETE FROM repository_blobs WHERE digest = ? AND repository_id ="
                     " (SELECT id FROM repositories WHERE name = ?)",
                     (digest, repository),
-                )
+                ),
+                review_step("blob", 0, digest, self.clock.now(), "deleted"),
             ],
             audit,
         )
@@ -604,13 +653,16 @@ class MetadataStore:
         digest: str,
         audit: Audit | None = None,
         guard: TagGuard | None = None,
+        trash: Trash | None = None,
     ) -> list[str] | None:
-        """Unlink a manifest from a repository, with every tag there that points at it, and
-        write `audit(removed)`'s rows in the same transaction. The tags removed, or None when
-        it was not there. `guard` may refuse it for the tags it would remove (nothing changes)."""
+        """Unlink a manifest from a repository, with every tag there that points at it (into
+        the `trash`, if given), queue what it referenced for the garbage collector, and write
+        `audit(removed)`'s rows in the same transaction. The tags removed, or None when it was
+        not there. `guard` may refuse it for the tags it would remove (nothing changes)."""
         repo_id = await self.repository_id(repository)
         if repo_id is None:
             return None
+        now = self.clock.now()
         removed = Change()
         reads: list[Step] = []
         if guard is not None:
@@ -628,11 +680,17 @@ class MetadataStore:
             unlinked, tags = results[len(reads)], results[len(reads) + 1]
             removed.done = bool(unlinked)
             removed.tags[:] = sorted(str(t[0]) for t in tags) if removed.done else []
-            if guard is not None and removed.done:
-                policy_read = results[: len(reads) - 1]
+            if not removed.done:
+                return []
+            policy_read = results[: len(reads) - 1]
+            if guard is not None:
                 guard.refuse(policy_read, removed.tags, "delete")
                 guard.refuse(policy_read, [str(t[0]) for t in results[len(reads) - 1]], "hold")
-            return []
+            steps = [review_step("manifest-link", repo_id, digest, now, "deleted")]
+            if trash is not None:
+                seconds = trash.keep_for(guard, policy_read)
+                steps += [_trash_step(repo_id, tag, trash, now, seconds) for tag in tags]
+            return steps
 
         # The link first: it waits for a push holding it, and the tag delete that follows
         # then sees that push's tags.
@@ -645,7 +703,8 @@ class MetadataStore:
                     (repo_id, digest),
                 ),
                 Step(
-                    "DELETE FROM tags WHERE repository_id = ? AND digest = ? RETURNING name",
+                    "DELETE FROM tags WHERE repository_id = ? AND digest = ?"
+                    " RETURNING name, digest, pushed_by, channel, deprecation",
                     (repo_id, digest),
                     "all",
                 ),
@@ -692,18 +751,26 @@ class MetadataStore:
         tag: str,
         audit: Audit | None = None,
         guard: TagGuard | None = None,
+        trash: Trash | None = None,
     ) -> str | None:
-        """Remove a tag, with `audit(removed)`'s rows in the same transaction; the digest
-        it pointed at, or None when there was no such tag. `guard` may refuse it."""
+        """Remove a tag (into the `trash`, if given), with `audit(removed)`'s rows in the same
+        transaction; the digest it pointed at, or None when there was no such tag. `guard` may
+        refuse it."""
+        now = self.clock.now()
         removed = Change()
         reads = list(guard.reads()) if guard is not None else []
 
         def seen(results: list[Any]) -> list[Step]:
-            if results[len(reads)]:
-                if guard is not None:
-                    guard.refuse(results[: len(reads)], [tag], "delete")
-                removed.done, removed.digest = True, str(results[len(reads)][0][0])
-            return []
+            if not results[len(reads)]:
+                return []
+            if guard is not None:
+                guard.refuse(results[: len(reads)], [tag], "delete")
+            row = results[len(reads)][0]
+            removed.done, removed.digest = True, str(row[1])
+            if trash is None:
+                return []
+            seconds = trash.keep_for(guard, results[: len(reads)])
+            return [_trash_step(int(row[5]), row, trash, now, seconds)]
 
         await commit(
             self.backend,
@@ -711,7 +778,8 @@ class MetadataStore:
                 *reads,
                 Step(
                     "DELETE FROM tags WHERE name = ? AND repository_id ="
-                    " (SELECT id FROM repositories WHERE name = ?) RETURNING digest",
+                    " (SELECT id FROM repositories WHERE name = ?)"
+                    " RETURNING name, digest, pushed_by, channel, deprecation, repository_id",
                     (tag, repository),
                     "all",
                 ),
@@ -837,6 +905,9 @@ def _sizes(rows: Sequence[Row]) -> dict[str, int]:
 
 
 def link_blob_steps(repository_id: int, digest: str, size: int, now: float) -> list[Step]:
+    """Record a blob and link it to a repository. A link made again is renewed (`created_at`),
+    and the garbage collector is asked to look at it once the grace period has passed: a blob
+    no manifest there comes to reference is garbage in that repository."""
     return [
         Step(
             "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
@@ -845,7 +916,33 @@ def link_blob_steps(repository_id: int, digest: str, size: int, now: float) -> l
         ),
         Step(
             "INSERT INTO repository_blobs (repository_id, digest, created_at)"
-            " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
+            " VALUES (?, ?, ?) ON CONFLICT (repository_id, digest)"
+            " DO UPDATE SET created_at = excluded.created_at",
             (repository_id, digest, now),
         ),
+        review_step("blob-link", repository_id, digest, now, "linked"),
     ]
+
+
+def review_step(kind: str, repository_id: int, digest: str, since: float, reason: str) -> Step:
+    """Queue a garbage-collection review (see `gc_reviews` in tables.py); a review already
+    queued keeps the earlier time."""
+    return Step(
+        "INSERT INTO gc_reviews (kind, repository_id, digest, since, reason)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, repository_id, digest) DO UPDATE"
+        " SET since = excluded.since, reason = excluded.reason"
+        " WHERE excluded.since < gc_reviews.since",
+        (kind, repository_id, digest, since, reason),
+    )
+
+
+def _trash_step(repository_id: int, tag: Row, trash: Trash, now: float, seconds: float) -> Step:
+    """The trash row of a deleted tag (`tag`: its name, digest, pushed_by, channel and
+    deprecation, as the delete returned them)."""
+    if seconds <= 0:
+        return Step("SELECT 1", (), "one")
+    return Step(
+        "INSERT INTO tag_trash (repository_id, name, digest, pushed_by, channel, deprecation,"
+        " deleted_at, deleted_by, reason, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (repository_id, *tag[:5], now, trash.deleted_by, trash.reason, now + seconds),
+    )

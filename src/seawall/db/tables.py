@@ -553,3 +553,77 @@ pull_counts = sa.Table(
     sa.Column("last_at", sa.Float, nullable=False),
     sa.Index("ix_pull_counts_day", "day"),
 )
+
+# -- garbage collection, trash and schedules (issue 14) ----------------------------------------
+
+# The garbage collector's review queue (services/gc.py): what may have lost its last reference,
+# queued by the transaction that dropped the reference (or linked a blob that no manifest may
+# ever reference), with the time it did. A pass reviews only what is queued and older than the
+# grace period, so its cost grows with the candidates, not with the storage.
+#   blob-link      (repository, blob)      does a manifest linked there still reference it?
+#   manifest-link  (repository, manifest)  its link went (cascade to what it referenced), or it
+#                                          is a referrer whose subject went, or a platform of an
+#                                          index that went
+#   blob           (0, blob)               does any repository still link it? (then the file)
+#   manifest       (0, manifest)           does any repository still link it? (then its rows)
+gc_reviews = sa.Table(
+    "gc_reviews",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("repository_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("reason", sa.String(16)),
+    sa.Index("ix_gc_reviews_since", "since"),
+)
+
+# Deleted tags, restorable until `expires_at` (`seawall tag restore`); the garbage collector
+# keeps what a trashed tag points at until then.
+tag_trash = sa.Table(
+    "tag_trash",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", _name(128), nullable=False),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("pushed_by", sa.Text),
+    sa.Column("channel", sa.String(64)),
+    sa.Column("deprecation", sa.Text),
+    sa.Column("deleted_at", sa.Float, nullable=False),
+    sa.Column("deleted_by", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),  # "api", "retention: <rule>", ...
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_tag_trash_tag", "repository_id", "name"),
+    sa.Index("ix_tag_trash_digest", "digest"),
+    sa.Index("ix_tag_trash_expires", "expires_at"),
+)
+
+# Work that one process at a time runs on a schedule (a garbage collection pass, the inventory
+# report, a namespace's retention): the lease that says who runs it now, and the last run.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("name", sa.String(300), primary_key=True),  # "gc", "inventory", "retention:<ns>"
+    sa.Column("holder", sa.Text),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("last_run_at", sa.Float),
+    sa.Column("last_result", sa.Text),  # JSON summary of the last run
+)
+
+# Inventory reports written on schedule (or by `seawall inventory --save`), for `--since`.
+inventory_reports = sa.Table(
+    "inventory_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("generated_at", sa.Float, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),  # relative to the data directory, JSON file
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("findings", sa.Integer, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),  # JSON: counts per finding code
+)

@@ -22,6 +22,8 @@ the key, so a stored policy always means what it says.
     require_purpose = true
     stale_days = 90                    # not pulled for this long: the finding `stale`
     vulnerable_severity = "high"       # this severe or worse: the finding `vulnerable`
+    [retention]
+    trash_days = 14                    # a deleted tag can be restored this long (0: never)
     [promotion]                        # this namespace is a stage fed by another one
     from = "acme-staging"
     push = "promotion-only"            # open | promotion-only
@@ -149,6 +151,12 @@ def _days(key: str, value: Any) -> int:
     return value
 
 
+def _whole_days(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+        raise PolicyInvalid(f"{key}: must be a whole number of days from 0 to {MAX_DAYS}")
+    return value
+
+
 def parse_duration(text: str) -> float:
     """`90s`, `30m`, `24h`, `7d` or `0` as seconds; ValueError otherwise."""
     if text == "0":
@@ -209,6 +217,10 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
         "require_purpose": (_boolean, False),
         "stale_days": (_days, 90),
         "vulnerable_severity": (_choice(BLOCK_LEVELS), "high"),
+    },
+    # What goes, and how long a deleted tag can be brought back (docs/retention.md).
+    "retention": {
+        "trash_days": (_whole_days, 14),
     },
 }
 

@@ -18,6 +18,7 @@ from seawall.db.store import (
     TagChange,
     TagGuard,
     TagMoveRefused,
+    Trash,
 )
 from seawall.domain.audit import ActorKind, AuditAction, AuditEvent, Origin, Outcome
 from seawall.domain.digests import Digest, is_digest
@@ -329,7 +330,9 @@ class ManifestService:
 
             recorded = self.audit.recorder(manifest_deleted)
             try:
-                removed = await self.store.delete_manifest(repository, digest, recorded, guard)
+                removed = await self.store.delete_manifest(
+                    repository, digest, recorded, guard, Trash(origin.actor, "deleted")
+                )
             except RegistryError as exc:
                 await self._refused(exc, origin, repository, reference)
                 raise
@@ -351,7 +354,9 @@ class ManifestService:
 
         recorded = self.audit.recorder(tag_deleted)
         try:
-            before = await self.store.delete_tag(repository, reference, recorded, guard)
+            before = await self.store.delete_tag(
+                repository, reference, recorded, guard, Trash(origin.actor, "deleted")
+            )
         except RegistryError as exc:
             await self._refused(exc, origin, repository, reference)
             raise

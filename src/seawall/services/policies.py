@@ -67,6 +67,9 @@ class PolicyGuard:
     def reads(self) -> list[Any]:
         return [self.gate.lifecycle.policy_read(self.namespace)]
 
+    def trash_seconds(self, read: list[Any]) -> float:
+        return float(self.gate.policy_of(self.namespace, read[0])["retention.trash_days"] * 86_400)
+
     def refuse(self, read: list[Any], tags: Sequence[str], action: str) -> None:
         policy = self.gate.policy_of(self.namespace, read[0])
         if action == "push":
