@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         ]
         if settings.audit_max_rows or settings.audit_max_age_days:
             background.append(asyncio.create_task(_retain_audit(services, settings)))
+        if settings.gc_interval_seconds:
+            background.append(asyncio.create_task(_collect_garbage(services, settings)))
         log.info("worker ready", pid=os.getpid())
         try:
             yield
@@ -147,6 +149,20 @@ async def _retain_audit(services: Services, settings: Settings) -> None:
                 )
         except Exception:
             log.exception("audit archiving failed")
+
+
+async def _collect_garbage(services: Services, settings: Settings) -> None:
+    """A garbage-collection pass every `gc_interval_seconds`. Every process checks, a little
+    more often than that; the `gc` lease lets one of them (on one node) run each pass."""
+    check = max(1.0, min(60.0, settings.gc_interval_seconds / 4))
+    while True:
+        await asyncio.sleep(check)
+        try:
+            report = await services.gc.scheduled()
+            if report is not None and report.tally.reviewed:
+                log.info("garbage collected", **report.as_dict())
+        except Exception:
+            log.exception("garbage collection failed")
 
 
 async def _sweep_exceptions(services: Services, settings: Settings) -> None:

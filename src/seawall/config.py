@@ -85,6 +85,26 @@ class Settings(BaseSettings):
         description="How often each server expires pending promotions nobody approved in time"
         " and completes those whose gates now pass (a soak that ended).",
     )
+    gc_grace_seconds: int = Field(
+        3600,
+        ge=0,
+        description="Garbage collection removes nothing that lost its last reference (or was"
+        " linked again) less than this long ago: time for a push in progress to reference the"
+        " blobs it uploaded.",
+    )
+    gc_interval_seconds: int = Field(
+        600,
+        ge=0,
+        description="How often a garbage-collection pass runs (one node at a time, under a"
+        " lease); 0 turns scheduled passes off (`seawall gc` still runs one).",
+    )
+    gc_batch: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Reviews a pass decides per transaction: smaller keeps pushes waiting"
+        " less on SQLite, larger passes faster.",
+    )
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=0, description="Largest blob accepted on push (64 GiB); 0 means no limit."
     )

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from seawall.services.auth import Authenticator
     from seawall.services.blobs import BlobService
     from seawall.services.catalog import CatalogService
+    from seawall.services.gc import GarbageCollector
     from seawall.services.health import HealthService
     from seawall.services.identity import IdentityService
     from seawall.services.inventory import InventoryService
@@ -93,6 +94,7 @@ class Services:
         self.settings = settings
         self.clock = clock
         self.backend = backend
+        self.counters = counters
         # Stores.
         self.store: MetadataStore = MetadataStore(backend, clock=clock)
         self.identities: IdentityStore = IdentityStore(backend, clock=clock)
@@ -334,6 +336,27 @@ class Services:
         return PullCountStore(self.backend, clock=self.clock)
 
     @cached_property
+    def gc(self) -> GarbageCollector:
+        """Online garbage collection (services/gc.py)."""
+        from seawall.db.gc import GcStore
+        from seawall.db.schedules import ScheduleStore
+        from seawall.services.gc import GarbageCollector, GcCounters
+        from seawall.services.scan_worker import worker_name
+
+        return GarbageCollector(
+            GcStore(self.backend),
+            self.blob_store,
+            self.audit,
+            ScheduleStore(self.backend),
+            grace_seconds=self.settings.gc_grace_seconds,
+            interval_seconds=self.settings.gc_interval_seconds,
+            batch=self.settings.gc_batch,
+            counters=self.counters if isinstance(self.counters, GcCounters) else None,
+            clock=self.clock,
+            node=worker_name("gc"),
+        )
+
+    @cached_property
     def tags(self) -> TagService:
         from seawall.services.tags import TagService
 
@@ -402,7 +425,7 @@ class Services:
     def health(self) -> HealthService:
         from seawall.services.health import HealthService
 
-        return HealthService(self.store, self.blob_store)
+        return HealthService(self.store, self.blob_store, self.gc)
 
     @cached_property
     def analyzer_config(self) -> AnalyzerConfig:

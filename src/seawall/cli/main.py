@@ -15,6 +15,7 @@ from seawall.cli import (
     audit,
     db,
     exception,
+    gc,
     inventory,
     key,
     namespace,
@@ -94,6 +95,7 @@ app.add_typer(
 app.add_typer(promote.make_stage(load), name="stage", help="Stages: the chain and its gates.")
 app.add_typer(repo.make(load), name="repo", help="Repositories: owner and purpose.")
 inventory.register(app, load)
+gc.register(app, load)
 
 
 def main() -> None:

@@ -856,12 +856,26 @@ class MetadataStore:
         )
 
     async def commit_upload(
-        self, upload_id: str, repository_id: int, digest: str, size: int
+        self,
+        upload_id: str,
+        repository_id: int,
+        digest: str,
+        size: int,
+        place: Callable[[], None],
     ) -> None:
-        """In one transaction: record the blob, link it to the repository, end the session."""
+        """In one transaction: record the blob (its row locked first), `place` its bytes, link
+        it to the repository, end the session. The garbage collector removes a blob's file in
+        the transaction that deletes its row, under the same lock, so a blob placed here is
+        never removed before this commits and sees its link."""
         now = self.clock.now()
         await self.backend.transaction(
             [
+                Step(
+                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (digest) DO UPDATE SET size = blobs.size",
+                    (digest, size, now),
+                ),
+                Call(lambda _tx: place()),
                 *link_blob_steps(repository_id, digest, size, now),
                 Step("DELETE FROM uploads WHERE id = ?", (upload_id,)),
             ]

@@ -56,7 +56,10 @@ repository_blobs = sa.Table(
     metadata,
     _repository_id(),
     sa.Column("digest", DIGEST, sa.ForeignKey("blobs.digest"), primary_key=True),
+    # Linked, or linked again (an upload or mount renews it): the collector's grace counts
+    # from here.
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_repository_blobs_digest", "digest"),
 )
 
 manifests = sa.Table(
@@ -91,6 +94,7 @@ repository_manifests = sa.Table(
     # Who pushed it first (for a promoted image: who pushed it into the first stage), so a
     # promotion's approvers are never its author. NULL: linked before 0009.
     sa.Column("pushed_by", sa.Text),
+    sa.Index("ix_repository_manifests_digest", "digest"),
 )
 
 tags = sa.Table(
@@ -574,7 +578,8 @@ gc_reviews = sa.Table(
     sa.Column("digest", DIGEST, primary_key=True),
     sa.Column("since", sa.Float, nullable=False),
     sa.Column("reason", sa.String(16)),
-    sa.Index("ix_gc_reviews_since", "since"),
+    sa.Index("ix_gc_reviews_due", "kind", "since"),
+    sa.Index("ix_gc_reviews_digest", "digest"),
 )
 
 # Deleted tags, restorable until `expires_at` (`seawall tag restore`); the garbage collector

@@ -88,6 +88,7 @@ class AuditAction(StrEnum):
     STAGE_FLAGGED = "stage:flagged"  # a digest in a stage no longer passes its gates
     STAGE_CLEARED = "stage:cleared"
     REPOSITORY_DESCRIBED = "repository:described"  # its owner or purpose set or cleared
+    GC_PASS = "gc:pass"  # a garbage-collection pass and its totals
 
 
 class Outcome(StrEnum):

@@ -26,5 +26,5 @@ class HealthEndpoints:
 
     async def metrics_endpoint(self, request: Request) -> Response:
         uploads_open = await self.health.open_uploads()
-        body, content_type = self.metrics.render(uploads_open)
+        body, content_type = self.metrics.render(uploads_open, await self.health.gc_due())
         return Response(body, media_type=content_type)

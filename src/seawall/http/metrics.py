@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -58,6 +58,41 @@ class Metrics:
             registry=target,
         )
 
+        self.gc_objects = Counter(
+            "seawall_gc_reclaimed_objects",
+            "What garbage collection removed, by kind: blob, manifest, blob_link,"
+            " manifest_link, signature_tag.",
+            ["kind"],
+            registry=target,
+        )
+        self.gc_bytes = Counter(
+            "seawall_gc_reclaimed_bytes",
+            "Bytes garbage collection freed (blob files and manifest rows).",
+            registry=target,
+        )
+        self.gc_seconds = Histogram(
+            "seawall_gc_pass_seconds",
+            "How long a garbage-collection pass took.",
+            buckets=(0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800),
+            registry=target,
+        )
+
+    # Garbage collection's figures (see services/gc.py `GcCounters`).
+
+    def collected(self, tally: Any, seconds: float, due: int) -> None:
+        for kind, count in (
+            ("blob", tally.blobs),
+            ("manifest", tally.manifests),
+            ("blob_link", tally.blob_links),
+            ("manifest_link", tally.manifest_links),
+            ("signature_tag", tally.signature_tags),
+        ):
+            if count:
+                self.gc_objects.labels(kind).inc(count)
+        if tally.bytes:
+            self.gc_bytes.inc(tally.bytes)
+        self.gc_seconds.observe(seconds)
+
     # The audit log's counters (see services/audit.py `AuditCounters`).
 
     def offer(self, rows: Sequence[StoredEvent]) -> None:
@@ -68,13 +103,14 @@ class Metrics:
     def dropped(self, stage: str, count: int) -> None:
         self.audit_dropped.labels(stage).inc(count)
 
-    def render(self, uploads_open: int) -> tuple[bytes, str]:
+    def render(self, uploads_open: int, gc_due: int = 0) -> tuple[bytes, str]:
         registry = CollectorRegistry()
         if self.multiprocess_dir:
             MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         else:
             registry.register(_Forward(self.registry))
         registry.register(_UploadsGauge(uploads_open))
+        registry.register(_GcGauge(gc_due))
         return generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -93,6 +129,18 @@ class _UploadsGauge(Collector):
     def collect(self) -> Any:
         yield GaugeMetricFamily(
             "seawall_upload_sessions_open", "Blob upload sessions in progress.", value=self.value
+        )
+
+
+class _GcGauge(Collector):
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def collect(self) -> Any:
+        yield GaugeMetricFamily(
+            "seawall_gc_candidates_pending",
+            "Garbage-collection reviews past their grace period, waiting for a pass.",
+            value=self.value,
         )
 
 

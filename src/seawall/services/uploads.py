@@ -195,9 +195,16 @@ class UploadService:
                     " the upload was discarded",
                     detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
                 )
-            await self.blobs.commit_upload(upload_id, digest)
-            # One transaction links the blob and ends the session.
-            await self.store.commit_upload(upload_id, record.repository_id, str(digest), lease.size)
+            # One transaction records the blob, puts its bytes in place, links it and ends the
+            # session; the new name is made durable before the client hears of it.
+            await self.store.commit_upload(
+                upload_id,
+                record.repository_id,
+                str(digest),
+                lease.size,
+                lambda: self.blobs.place(upload_id, digest),
+            )
+            await self.blobs.settle(digest)
             lease.ended = True
             self._hashes.pop(upload_id, None)
 

@@ -37,6 +37,19 @@ class BlobStore(Protocol):
     async def delete(self, digest: Digest) -> None:
         """Remove a committed blob; absent is not an error."""
 
+    def place(self, upload_id: str, digest: Digest) -> None:
+        """Make the upload's bytes the blob `digest` (after the caller verified them), or
+        discard them when the blob exists. Blocking: called inside the transaction that records
+        the blob, under its row's lock, so the garbage collector never removes the blob between
+        this and the commit. The new name is durable only after `settle(digest)`."""
+
+    async def settle(self, digest: Digest) -> None:
+        """Make a `place`d blob's name survive power loss (before the push is acknowledged)."""
+
+    def remove(self, digest: Digest) -> bool:
+        """Remove a committed blob (True if it existed). Blocking: called inside the garbage
+        collector's transaction that deletes the blob's row, under that row's lock."""
+
     async def create_upload(self, upload_id: str) -> None:
         """Start an empty upload."""
 

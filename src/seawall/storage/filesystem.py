@@ -101,12 +101,39 @@ class FilesystemBlobStore:
         source.replace(target)
         fsync_directory(target.parent)
 
+    def place(self, upload_id: str, digest: Digest) -> None:
+        source, target = self._upload_path(upload_id), self._blob_path(digest)
+        if target.exists():  # content-addressed: an existing blob has these very bytes
+            source.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A fresh mtime: a blob file older than the grace period that no row names is garbage
+        # (fsck, GC), and this one gets its row in the transaction that runs this.
+        os.utime(source)
+        source.replace(target)
+
+    async def settle(self, digest: Digest) -> None:
+        target = self._blob_path(digest)
+        await asyncio.to_thread(_settle, target)
+
+    def remove(self, digest: Digest) -> bool:
+        try:
+            self._blob_path(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     async def delete_upload(self, upload_id: str) -> None:
         self._upload_path(upload_id).unlink(missing_ok=True)
 
     async def check(self) -> None:
         if not os.access(self.root / "blobs", os.W_OK):
             raise OSError(f"{self.root / 'blobs'} is not writable")
+
+
+def _settle(target: Path) -> None:
+    fsync_directory(target.parent)
+    fsync_directory(target.parent.parent)
 
 
 def fsync_directory(path: Path) -> None:

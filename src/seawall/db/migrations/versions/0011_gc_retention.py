@@ -32,7 +32,11 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=16), nullable=True),
         sa.PrimaryKeyConstraint("kind", "repository_id", "digest"),
     )
-    op.create_index("ix_gc_reviews_since", "gc_reviews", ["since"])
+    op.create_index("ix_gc_reviews_due", "gc_reviews", ["kind", "since"])
+    op.create_index("ix_gc_reviews_digest", "gc_reviews", ["digest"])
+    # The collector asks "does any repository still link this?"
+    op.create_index("ix_repository_blobs_digest", "repository_blobs", ["digest"])
+    op.create_index("ix_repository_manifests_digest", "repository_manifests", ["digest"])
     op.create_table(
         "tag_trash",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -106,5 +110,8 @@ def downgrade() -> None:
     op.drop_index("ix_tag_trash_digest", table_name="tag_trash")
     op.drop_index("ix_tag_trash_tag", table_name="tag_trash")
     op.drop_table("tag_trash")
-    op.drop_index("ix_gc_reviews_since", table_name="gc_reviews")
+    op.drop_index("ix_repository_manifests_digest", table_name="repository_manifests")
+    op.drop_index("ix_repository_blobs_digest", table_name="repository_blobs")
+    op.drop_index("ix_gc_reviews_digest", table_name="gc_reviews")
+    op.drop_index("ix_gc_reviews_due", table_name="gc_reviews")
     op.drop_table("gc_reviews")

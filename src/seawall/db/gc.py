@@ -1,0 +1,378 @@
+"""The garbage collector's SQL: reviewing what the queue (`gc_reviews`) says may have lost its
+last reference, a batch per transaction.
+
+Every review locks the row it may delete before it looks for references (on PostgreSQL; SQLite
+runs one writer at a time), so it never races the transaction that adds a reference: a push
+referencing a blob share-locks the blob's link (store.py `_linked_sizes`), a link's insert
+key-share-locks the blob row, an upload locks the blob row before it puts the file in place.
+Whichever comes second sees what the first committed: the push finds the link gone and is
+refused (nothing acknowledged is lost), or the review finds the reference and keeps the row.
+
+The kinds, reviewed in this order in a pass (a review queues the next level's with its own
+`since`, so one pass past the grace period goes all the way down):
+
+    manifest-link  (repository, manifest)  the link went: queue its blobs, platform manifests,
+                   referrers and cosign tags there, drop its scan job and verdict, queue the
+                   manifest; or (queued as `child`/`referrer`) it is a platform of an index
+                   that went, or a referrer whose subject went: unlink it, then the same
+    blob-link      (repository, blob)      no manifest linked there (or trashed there)
+                   references it, and it was not linked again within the grace: unlink it
+    manifest       (0, manifest)           no repository links or trashes it: delete its rows
+    blob           (0, blob)               no repository links it: delete its row and its file
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from seawall.db.store import Call, SqlBackend, Tx, review_step
+from seawall.domain.digests import Digest
+from seawall.domain.signatures import cosign_tags
+
+KINDS = ("manifest-link", "blob-link", "manifest", "blob")
+# Reviews queued for an index's platforms and a subject's referrers may unlink them.
+CASCADED = ("child", "referrer")
+
+
+@dataclass(slots=True)
+class Tally:
+    """What reviews did, summed over a pass."""
+
+    reviewed: int = 0
+    kept: int = 0
+    deferred: int = 0  # linked again within the grace, or held by the trash: looked at later
+    manifest_links: int = 0  # manifest links removed (platforms of a deleted index, referrers)
+    blob_links: int = 0
+    manifests: int = 0  # manifests removed from the registry
+    manifest_bytes: int = 0
+    blobs: int = 0  # blobs removed, with their files
+    blob_bytes: int = 0
+    signature_tags: int = 0  # cosign tags of a deleted image
+    scan_rows: int = 0  # scan jobs, reports, layer analyses, verdicts
+    trash_expired: int = 0
+    missing_files: list[str] = field(default_factory=list)  # a blob row whose file was gone
+
+    def add(self, other: Tally) -> None:
+        for name in self.__dataclass_fields__:
+            mine = getattr(self, name)
+            if isinstance(mine, list):
+                mine.extend(getattr(other, name))
+            else:
+                setattr(self, name, mine + getattr(other, name))
+
+    @property
+    def bytes(self) -> int:
+        return self.manifest_bytes + self.blob_bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["bytes"] = self.bytes
+        return data
+
+
+class _DryRun(Exception):
+    """Rolls back a dry run's transaction once it has counted what a pass would do."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+
+# Remove a blob's file (True: it existed); blocking, inside the transaction.
+Remove = Callable[[Digest], bool]
+
+
+class _Review:
+    """Reviews in one transaction."""
+
+    def __init__(self, tx: Tx, now: float, cutoff: float, remove: Remove | None) -> None:
+        self.tx = tx
+        self.now = now
+        self.cutoff = cutoff
+        self.remove = remove  # None: a dry run, which removes no file
+        self.lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
+        self.tally = Tally()
+
+    def batch(self, kind: str, limit: int) -> int:
+        """Review up to `limit` due reviews of `kind`; how many there were."""
+        skip = " FOR UPDATE SKIP LOCKED" if self.tx.dialect == "postgresql" else ""
+        due = self.tx.all(
+            _suffixed(
+                "SELECT repository_id, digest, since, reason FROM gc_reviews"
+                " WHERE kind = ? AND since <= ? ORDER BY since LIMIT ?",
+                skip,
+            ),
+            kind,
+            self.cutoff,
+            limit,
+        )
+        review = getattr(self, "_" + kind.replace("-", "_"))
+        for repository_id, digest, since, reason in due:
+            self.tx.run(
+                "DELETE FROM gc_reviews WHERE kind = ? AND repository_id = ? AND digest = ?",
+                kind,
+                repository_id,
+                digest,
+            )
+            self.tally.reviewed += 1
+            review(int(repository_id), str(digest), float(since), reason)
+        return len(due)
+
+    def _queue(self, kind: str, repository_id: int, digest: str, since: float, reason: str) -> None:
+        step = review_step(kind, repository_id, digest, since, reason)
+        self.tx.run(step.sql, *step.args)
+
+    def _exists(self, sql: str, *args: Any) -> bool:
+        return self.tx.one(sql + " LIMIT 1", *args) is not None
+
+    def _trashed(self, repository_id: int, digest: str) -> float | None:
+        """When the last live trash entry for this manifest here expires."""
+        row = self.tx.one(
+            "SELECT MAX(expires_at) FROM tag_trash"
+            " WHERE repository_id = ? AND digest = ? AND expires_at > ?",
+            repository_id,
+            digest,
+            self.now,
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    # -- the kinds --------------------------------------------------------------------------
+
+    def _manifest_link(self, repository_id: int, digest: str, since: float, reason: str) -> None:
+        linked = self.tx.one(
+            _suffixed(
+                "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+                self.lock,
+            ),
+            repository_id,
+            digest,
+        )
+        if linked is not None:
+            if reason not in CASCADED or not self._orphaned(repository_id, digest, reason):
+                self.tally.kept += 1
+                return
+            self.tx.run(
+                "DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+                repository_id,
+                digest,
+            )
+            self.tally.manifest_links += 1
+        elif (expires := self._trashed(repository_id, digest)) is not None:
+            # A deleted tag pointing at it can still be restored: look again once it expired.
+            self._queue("manifest-link", repository_id, digest, expires, reason or "deleted")
+            self.tally.deferred += 1
+            return
+        self._went(repository_id, digest, since)
+
+    def _orphaned(self, repository_id: int, digest: str, reason: str) -> bool:
+        """A platform whose index went, or a referrer whose subject went, that nothing else
+        here keeps: no tag, no index linked here holding it, no trashed tag."""
+        if self._exists(
+            "SELECT 1 FROM tags WHERE repository_id = ? AND digest = ?", repository_id, digest
+        ):
+            return False
+        if self._exists(
+            "SELECT 1 FROM manifest_references mr JOIN repository_manifests rm"
+            " ON rm.digest = mr.parent_digest AND rm.repository_id = ?"
+            " WHERE mr.child_digest = ? AND mr.is_manifest = ?",
+            repository_id,
+            digest,
+            True,
+        ):
+            return False
+        if self._trashed(repository_id, digest) is not None:
+            return False
+        if reason == "referrer":
+            row = self.tx.one("SELECT subject_digest FROM manifests WHERE digest = ?", digest)
+            subject = row[0] if row is not None else None
+            if subject is not None and (
+                self._exists(
+                    "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+                    repository_id,
+                    subject,
+                )
+                or self._trashed(repository_id, subject) is not None
+            ):
+                return False
+        return True
+
+    def _went(self, repository_id: int, digest: str, since: float) -> None:
+        """The manifest is no longer linked here: queue what it referenced here."""
+        for child, is_manifest in self.tx.all(
+            "SELECT child_digest, is_manifest FROM manifest_references WHERE parent_digest = ?",
+            digest,
+        ):
+            if is_manifest:
+                self._queue("manifest-link", repository_id, str(child), since, "child")
+            else:
+                self._queue("blob-link", repository_id, str(child), since, "unreferenced")
+        for (referrer,) in self.tx.all(
+            "SELECT m.digest FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest"
+            " WHERE rm.repository_id = ? AND m.subject_digest = ?",
+            repository_id,
+            digest,
+        ):
+            self._queue("manifest-link", repository_id, str(referrer), since, "referrer")
+        # cosign's signatures, attestations and SBOMs of it, tagged after its digest.
+        names = cosign_tags(digest)
+        marks = ", ".join("?" for _ in names)
+        for (signature,) in self.tx.all(
+            f"DELETE FROM tags WHERE repository_id = ? AND name IN ({marks})"  # noqa: S608
+            " RETURNING digest",
+            repository_id,
+            *names,
+        ):
+            self.tally.signature_tags += 1
+            self._queue("manifest-link", repository_id, str(signature), since, "referrer")
+        self.tally.scan_rows += self.tx.run(
+            "DELETE FROM scan_jobs WHERE digest = ? AND repository ="
+            " (SELECT name FROM repositories WHERE id = ?)",
+            digest,
+            repository_id,
+        )
+        self.tally.scan_rows += self.tx.run(
+            "DELETE FROM pull_verdicts WHERE repository_id = ? AND digest = ?",
+            repository_id,
+            digest,
+        )
+        self._queue("manifest", 0, digest, since, "unlinked")
+
+    def _blob_link(self, repository_id: int, digest: str, since: float, reason: str) -> None:
+        row = self.tx.one(
+            _suffixed(
+                "SELECT created_at FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+                self.lock,
+            ),
+            repository_id,
+            digest,
+        )
+        if row is None:
+            return
+        if float(row[0]) > self.cutoff:  # linked again (an upload, a mount) within the grace
+            self._queue("blob-link", repository_id, digest, float(row[0]), reason)
+            self.tally.deferred += 1
+            return
+        if self._exists(
+            "SELECT 1 FROM manifest_references mr JOIN repository_manifests rm"
+            " ON rm.digest = mr.parent_digest AND rm.repository_id = ?"
+            " WHERE mr.child_digest = ?",
+            repository_id,
+            digest,
+        ) or self._exists(
+            "SELECT 1 FROM manifest_references mr JOIN tag_trash t ON t.digest = mr.parent_digest"
+            " WHERE t.repository_id = ? AND t.expires_at > ? AND mr.child_digest = ?",
+            repository_id,
+            self.now,
+            digest,
+        ):
+            self.tally.kept += 1
+            return
+        self.tx.run(
+            "DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+            repository_id,
+            digest,
+        )
+        self.tally.blob_links += 1
+        self._queue("blob", 0, digest, since, "unlinked")
+
+    def _manifest(self, _repository_id: int, digest: str, since: float, reason: str) -> None:
+        row = self.tx.one(
+            _suffixed("SELECT size FROM manifests WHERE digest = ?", self.lock), digest
+        )
+        if row is None:
+            return
+        if (
+            self._exists("SELECT 1 FROM repository_manifests WHERE digest = ?", digest)
+            or self._exists(
+                "SELECT 1 FROM tag_trash WHERE digest = ? AND expires_at > ?", digest, self.now
+            )
+            # A repository's link review still to come reads what it referenced.
+            or self._exists(
+                "SELECT 1 FROM gc_reviews WHERE digest = ? AND kind = ?", digest, "manifest-link"
+            )
+        ):
+            self.tally.kept += 1
+            return
+        self.tally.scan_rows += self.tx.run("DELETE FROM scan_reports WHERE digest = ?", digest)
+        self.tally.scan_rows += self.tx.run("DELETE FROM scan_jobs WHERE digest = ?", digest)
+        self.tally.scan_rows += self.tx.run("DELETE FROM pull_verdicts WHERE digest = ?", digest)
+        self.tx.run("DELETE FROM manifest_references WHERE parent_digest = ?", digest)
+        self.tx.run("DELETE FROM manifests WHERE digest = ?", digest)
+        self.tally.manifests += 1
+        self.tally.manifest_bytes += int(row[0])
+
+    def _blob(self, _repository_id: int, digest: str, since: float, reason: str) -> None:
+        row = self.tx.one(_suffixed("SELECT size FROM blobs WHERE digest = ?", self.lock), digest)
+        if row is None:
+            return
+        if self._exists("SELECT 1 FROM repository_blobs WHERE digest = ?", digest):
+            self.tally.kept += 1
+            return
+        self.tally.scan_rows += self.tx.run("DELETE FROM layer_analyses WHERE digest = ?", digest)
+        self.tx.run("DELETE FROM blobs WHERE digest = ?", digest)
+        self.tally.blobs += 1
+        self.tally.blob_bytes += int(row[0])
+        # The file goes under the row's lock, before the commit: an upload of the same bytes
+        # waits for this transaction, then records the blob anew and puts its file back.
+        if self.remove is not None and not self.remove(Digest.parse(digest)):
+            self.tally.missing_files.append(digest)
+
+
+class GcStore:
+    def __init__(self, backend: SqlBackend) -> None:
+        self.backend = backend
+
+    async def review(
+        self, kind: str, now: float, cutoff: float, limit: int, remove: Remove
+    ) -> tuple[int, Tally]:
+        """Review up to `limit` due reviews of `kind` in one transaction: (how many, tally)."""
+
+        def work(tx: Tx) -> tuple[int, Tally]:
+            review = _Review(tx, now, cutoff, remove)
+            return review.batch(kind, limit), review.tally
+
+        (result,) = await self.backend.transaction([Call(work)])
+        return result  # type: ignore[no-any-return]
+
+    async def dry_run(self, now: float, cutoff: float) -> Tally:
+        """What a pass would do now, worked out in one transaction that is rolled back (and
+        removes no file)."""
+
+        def work(tx: Tx) -> None:
+            review = _Review(tx, now, cutoff, None)
+            review.tally.trash_expired = _purge_trash(tx, now)
+            for kind in KINDS:
+                while review.batch(kind, 500):
+                    pass
+            raise _DryRun(review.tally)
+
+        try:
+            await self.backend.transaction([Call(work)])
+        except _DryRun as done:
+            return done.tally
+        raise AssertionError("a dry run always rolls back")  # pragma: no cover
+
+    async def purge_trash(self, now: float) -> int:
+        """Drop trash entries that expired (their content is then the collector's)."""
+        (count,) = await self.backend.transaction([Call(lambda tx: _purge_trash(tx, now))])
+        return int(count)
+
+    async def pending(self, cutoff: float) -> tuple[int, int]:
+        """(reviews due now, reviews queued in all)."""
+        row = await self.backend.fetchone(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN since <= ? THEN 1 ELSE 0 END), 0)"
+            " FROM gc_reviews",
+            cutoff,
+        )
+        assert row is not None
+        return int(row[1]), int(row[0])
+
+
+def _suffixed(sql: str, suffix: str) -> str:
+    """A fixed statement with its locking clause (empty on SQLite)."""
+    return sql + suffix
+
+
+def _purge_trash(tx: Tx, now: float) -> int:
+    return tx.run("DELETE FROM tag_trash WHERE expires_at <= ?", now)

@@ -1,0 +1,159 @@
+"""Online garbage collection: what nothing references any more leaves, while the registry serves.
+
+There is no mark phase over all storage. The transactions that drop a reference (a manifest
+deleted, a blob unlinked) or add a blob no manifest may ever reference (an upload, a mount)
+queue a review of what they touched, with the time; a pass reviews only the queued reviews
+older than the grace period, a batch per transaction, each deciding under the row lock of what
+it may delete (db/gc.py says how that keeps it safe against pushes). So a pass costs what is
+queued, not what is stored, and runs while pushes and pulls go on.
+
+The server runs a pass every `gc_interval_seconds` under the `gc` lease (one node at a time);
+`seawall gc` runs one now. Each pass is audited with its totals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from seawall.db.gc import KINDS, GcStore, Tally
+from seawall.db.schedules import ScheduleStore
+from seawall.domain.audit import AuditAction, Origin
+from seawall.domain.clock import SYSTEM_CLOCK, Clock
+from seawall.services.audit import AuditLog
+from seawall.storage.base import BlobStore
+
+LEASE = "gc"
+
+
+@runtime_checkable
+class GcCounters(Protocol):
+    """Where a pass's figures go (the server's metrics)."""
+
+    def collected(self, tally: Tally, seconds: float, due: int) -> None:
+        """A pass finished: what it removed, how long it took, the reviews still due."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    started_at: float
+    seconds: float
+    grace_seconds: float
+    dry_run: bool
+    tally: Tally
+    due: int  # reviews due after the pass (skipped: another pass holds them)
+    queued: int  # reviews queued in all (most wait for their grace period)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "seconds": round(self.seconds, 3),
+            "grace_seconds": self.grace_seconds,
+            "dry_run": self.dry_run,
+            **self.tally.as_dict(),
+            "due": self.due,
+            "queued": self.queued,
+        }
+
+
+class GarbageCollector:
+    def __init__(
+        self,
+        store: GcStore,
+        blobs: BlobStore,
+        audit: AuditLog,
+        schedules: ScheduleStore,
+        *,
+        grace_seconds: float,
+        interval_seconds: float,
+        batch: int,
+        counters: GcCounters | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        node: str = "",
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.audit = audit
+        self.schedules = schedules
+        self.grace_seconds = grace_seconds
+        self.interval_seconds = interval_seconds
+        self.batch = batch
+        self.counters = counters
+        self.clock = clock
+        self.node = node
+
+    async def run(
+        self, origin: Origin, *, grace_seconds: float | None = None, dry_run: bool = False
+    ) -> PassReport:
+        """One pass now: every review due (queued before now minus the grace period), in
+        order, a batch per transaction. A dry run works the pass out in one transaction that
+        it rolls back, so it reports what would go without removing anything."""
+        grace = self.grace_seconds if grace_seconds is None else grace_seconds
+        now = self.clock.now()
+        cutoff = now - grace
+        started = time.perf_counter()
+        if dry_run:
+            tally = await self.store.dry_run(now, cutoff)
+        else:
+            tally = Tally(trash_expired=await self.store.purge_trash(now))
+            for kind in KINDS:
+                while True:
+                    reviewed, batch = await self.store.review(
+                        kind, now, cutoff, self.batch, self.blobs.remove
+                    )
+                    tally.add(batch)
+                    if not reviewed:  # (a review may queue more of its own kind: a cascade)
+                        break
+        seconds = time.perf_counter() - started
+        due, queued = await self.store.pending(cutoff)
+        report = PassReport(now, seconds, grace, dry_run, tally, due, queued)
+        if not dry_run:
+            await self.audit.record(
+                origin,
+                AuditAction.GC_PASS,
+                reason=f"grace {_duration(grace)}",
+                detail={k: v for k, v in report.as_dict().items() if v and k != "dry_run"},
+            )
+            if self.counters is not None:
+                self.counters.collected(tally, seconds, due)
+        return report
+
+    async def scheduled(self) -> PassReport | None:
+        """A pass if one is due (every `interval_seconds`) and no other node runs one; the
+        lease outlives any pass, and the next claim takes it over if this process died."""
+        now = self.clock.now()
+        lease = max(self.interval_seconds, 600.0)
+        if not await self.schedules.claim(LEASE, self.node, lease, self.interval_seconds, now):
+            return None
+        report: PassReport | None = None
+        try:
+            report = await self.run(Origin.system())
+        finally:
+            result = json.dumps(report.as_dict() if report else {"failed": True})
+            await self.schedules.finish(LEASE, self.node, result, self.clock.now())
+        return report
+
+    async def due(self) -> int:
+        """Reviews past their grace period, waiting for a pass."""
+        return (await self.store.pending(self.clock.now() - self.grace_seconds))[0]
+
+    async def status(self) -> dict[str, Any]:
+        """The queue now and the last scheduled pass."""
+        due, queued = await self.store.pending(self.clock.now() - self.grace_seconds)
+        last = await self.schedules.last(LEASE)
+        return {
+            "grace_seconds": self.grace_seconds,
+            "interval_seconds": self.interval_seconds,
+            "due": due,
+            "queued": queued,
+            "last_pass": last,
+        }
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,340 @@
+"""Online garbage collection (issue 14): what nothing references goes once the grace period has
+passed, and nothing anything references does, on both databases, with the server serving.
+
+A pass is run here as `seawall gc` and the server run it: over the server's database and data
+directory, with the test's clock (services/gc.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from seawall.domain.audit import Origin
+from seawall.wiring import Services
+from tests.support.app import app_server
+from tests.support.clock import FakeClock
+from tests.support.databases import backend_for
+from tests.support.registry import descriptor, push_blob, put_manifest, sha256
+from tests.support.server import DATABASES, RunningServer
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+LAYER = "application/vnd.oci.image.layer.v1.tar"
+HOUR = 3600.0
+DAY = 86_400.0
+NO_TRASH = "[retention]\ntrash_days = 0\n"
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def collecting(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningServer, FakeClock]]:
+    clock = FakeClock()
+    kind: str = request.param
+    # No scheduled pass: the tests run each pass themselves.
+    with app_server(
+        tmp_path_factory.mktemp(f"gc-{kind}"), kind, clock=clock, gc_interval_seconds=0
+    ) as server:
+        yield server, clock
+
+
+@pytest.fixture
+def client(collecting: tuple[RunningServer, FakeClock]) -> Iterator[httpx.Client]:
+    """Signed in as the site admin, with whatever earlier tests left for the collector
+    collected (a month on, past every grace period and trash), so counts are this test's."""
+    server, clock = collecting
+    clock.advance(30 * DAY)
+    gc_pass(server, clock)
+    with server.client(auth=server.auth) as c:
+        yield c
+
+
+def gc_pass(
+    server: RunningServer, clock: FakeClock, *, grace: float | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """One pass, as `seawall gc` runs it, at the test clock's time."""
+
+    async def run() -> dict[str, Any]:
+        backend = backend_for(server.database_url)
+        await backend.start()
+        assert server.settings is not None
+        services = Services.build(server.settings, clock=clock, backend=backend)
+        try:
+            report = await services.gc.run(Origin.system(), grace_seconds=grace, dry_run=dry_run)
+            return report.as_dict()
+        finally:
+            await services.close()
+
+    return asyncio.run(run())
+
+
+def sql(server: RunningServer, query: str, *args: Any) -> list[Any]:
+    async def run() -> list[Any]:
+        backend = backend_for(server.database_url)
+        await backend.start()
+        try:
+            return [tuple(r) for r in await backend.fetchall(query, *args)]
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
+def blob_file(server: RunningServer, digest: str) -> Path:
+    algorithm, hex_ = digest.split(":")
+    return Path(server.data_dir) / "blobs" / algorithm / hex_[:2] / hex_
+
+
+def namespace(client: httpx.Client, policy: str | None = NO_TRASH) -> str:
+    ns = f"gc-{secrets.token_hex(4)}"
+    assert client.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
+    if policy is not None:
+        put = client.put(f"/api/v1/namespaces/{ns}/policy", content=policy)
+        assert put.status_code in (200, 201), put.text
+    return ns
+
+
+def image(client: httpx.Client, repo: str, layers: list[bytes], **extra: Any) -> bytes:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "n": secrets.token_hex(6)})
+    push_blob(client, repo, config.encode())
+    for layer in layers:
+        push_blob(client, repo, layer)
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor(OCI_CONFIG, config.encode()),
+            "layers": [descriptor(LAYER, layer) for layer in layers],
+            **extra,
+        }
+    ).encode()
+
+
+def blobs_of(body: bytes) -> list[str]:
+    manifest = json.loads(body)
+    return [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+
+
+def push(client: httpx.Client, repo: str, reference: str, body: bytes) -> str:
+    response = put_manifest(client, repo, reference, body)
+    assert response.status_code == 201, response.text
+    return str(response.headers["Docker-Content-Digest"])
+
+
+def pullable(client: httpx.Client, repo: str, reference: str) -> bool:
+    """The manifest and every blob it names are served, with the right digests."""
+    got = client.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
+    if got.status_code != 200:
+        return False
+    for digest in blobs_of(got.content):
+        blob = client.get(f"/v2/{repo}/blobs/{digest}")
+        if blob.status_code != 200 or sha256(blob.content) != digest:
+            return False
+    return True
+
+
+def test_a_deleted_image_goes_after_the_grace_period_with_its_files_rows_and_scans(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = f"{namespace(client)}/app"
+    layers = [secrets.token_bytes(20_000), secrets.token_bytes(30_000)]
+    body = image(client, repo, layers)
+    digest = push(client, repo, "1.0", body)
+    files = [blob_file(server, d) for d in blobs_of(body)]
+    assert all(f.exists() for f in files)
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+
+    early = gc_pass(server, clock)  # within the grace period: nothing goes
+    assert early["blobs"] == 0 and early["manifests"] == 0
+    assert all(f.exists() for f in files)
+
+    clock.advance(HOUR + 1)
+    done = gc_pass(server, clock)
+    assert done["blobs"] == 3 and done["manifests"] == 1 and done["blob_links"] == 3
+    config_size = json.loads(body)["config"]["size"]
+    assert done["bytes"] == sum(len(x) for x in layers) + config_size + len(body)
+    assert not any(f.exists() for f in files)
+    assert sql(server, "SELECT digest FROM manifests WHERE digest = ?", digest) == []
+    for d in blobs_of(body):
+        assert sql(server, "SELECT digest FROM blobs WHERE digest = ?", d) == []
+    assert sql(server, "SELECT id FROM scan_jobs WHERE digest = ?", digest) == []
+    # The pass was audited with its totals.
+    events = client.get("/api/v1/audit", params={"action": "gc:pass", "n": 1}).json()["events"]
+    assert events and json.loads(events[0]["detail"])["blobs"] >= 3
+    # Nothing is left to do.
+    again = gc_pass(server, clock)
+    assert again["blobs"] == again["manifests"] == 0
+
+
+def test_what_another_image_or_repository_still_references_stays(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    ns = namespace(client)
+    shared, own = secrets.token_bytes(10_000), secrets.token_bytes(10_000)
+    first = image(client, f"{ns}/a", [shared, own])
+    second = image(client, f"{ns}/a", [shared])
+    elsewhere = image(client, f"{ns}/b", [own])
+    doomed = push(client, f"{ns}/a", "old", first)
+    push(client, f"{ns}/a", "new", second)
+    push(client, f"{ns}/b", "1", elsewhere)
+    assert client.delete(f"/v2/{ns}/a/manifests/{doomed}").status_code == 202
+    clock.advance(HOUR + 1)
+    done = gc_pass(server, clock)
+    # `first`'s config goes; `shared` stays (a/new), `own` is unlinked from a but b keeps it.
+    assert done["blobs"] == 1
+    assert blob_file(server, sha256(shared)).exists() and blob_file(server, sha256(own)).exists()
+    assert client.head(f"/v2/{ns}/a/blobs/{sha256(own)}").status_code == 404
+    assert pullable(client, f"{ns}/a", "new") and pullable(client, f"{ns}/b", "1")
+
+
+def test_a_blob_no_manifest_came_for_goes_and_an_upload_within_the_grace_renews_it(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = f"{namespace(client)}/app"
+    data = secrets.token_bytes(5000)
+    digest = push_blob(client, repo, data)
+    clock.advance(HOUR - 60)
+    push_blob(client, repo, data)  # the client uploads it again: the link is renewed
+    clock.advance(120)
+    assert gc_pass(server, clock)["blobs"] == 0
+    assert client.head(f"/v2/{repo}/blobs/{digest}").status_code == 200
+    clock.advance(HOUR)
+    done = gc_pass(server, clock)
+    assert done["blob_links"] == 1 and done["blobs"] == 1
+    assert client.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+    assert not blob_file(server, digest).exists()
+    # The same bytes pushed again come back whole.
+    push_blob(client, repo, data)
+    got = client.get(f"/v2/{repo}/blobs/{digest}")
+    assert got.status_code == 200 and got.content == data
+
+
+def test_a_deleted_tag_keeps_its_content_until_the_trash_expires(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = namespace(client, policy="[retention]\ntrash_days = 2\n") + "/app"
+    body = image(client, repo, [secrets.token_bytes(4000)])
+    digest = push(client, repo, "1.0", body)
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    trashed = sql(server, "SELECT name, digest FROM tag_trash WHERE digest = ?", digest)
+    assert trashed == [("1.0", digest)]
+    clock.advance(DAY)
+    held = gc_pass(server, clock)
+    assert held["blobs"] == 0 and held["deferred"] >= 1
+    assert all(blob_file(server, d).exists() for d in blobs_of(body))
+    clock.advance(DAY + HOUR + 1)
+    done = gc_pass(server, clock)
+    assert done["trash_expired"] >= 1 and done["blobs"] == 2 and done["manifests"] == 1
+    assert not any(blob_file(server, d).exists() for d in blobs_of(body))
+
+
+def test_referrers_and_signature_tags_go_with_their_subject_and_platforms_with_their_index(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = f"{namespace(client)}/app"
+    platforms = [image(client, repo, [secrets.token_bytes(3000)]) for _ in range(3)]
+    digests = [push(client, repo, sha256(p), p) for p in platforms]
+    push(client, repo, "amd64-only", platforms[2])  # tagged: stays
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": d, "size": len(p)}
+                for d, p in zip(digests, platforms, strict=True)
+            ],
+        }
+    ).encode()
+    response = put_manifest(client, repo, "multi", index, OCI_INDEX)
+    assert response.status_code == 201, response.text
+    index_digest = response.headers["Docker-Content-Digest"]
+    referrer = image(
+        client,
+        repo,
+        [b"{}"],
+        subject={"mediaType": OCI_INDEX, "digest": index_digest, "size": len(index)},
+        artifactType="application/vnd.example.sbom",
+    )
+    referrer_digest = push(client, repo, sha256(referrer), referrer)
+    signature = image(client, repo, [secrets.token_bytes(100)])
+    signature_tag = "sha256-" + index_digest.split(":")[1] + ".sig"
+    signature_digest = push(client, repo, signature_tag, signature)
+
+    assert client.delete(f"/v2/{repo}/manifests/{index_digest}").status_code == 202
+    clock.advance(HOUR + 1)
+    done = gc_pass(server, clock)
+    assert done["manifest_links"] == 4  # two platforms, the referrer, the signature
+    assert done["signature_tags"] == 1
+    linked = {
+        r[0]
+        for r in sql(
+            server,
+            "SELECT rm.digest FROM repository_manifests rm JOIN repositories r"
+            " ON r.id = rm.repository_id WHERE r.name = ?",
+            repo,
+        )
+    }
+    assert linked == {digests[2]}
+    for gone in (digests[0], digests[1], referrer_digest, signature_digest, index_digest):
+        assert client.head(f"/v2/{repo}/manifests/{gone}").status_code == 404
+    assert pullable(client, repo, "amd64-only")
+
+
+def test_a_dry_run_removes_nothing_and_says_what_the_pass_then_removes(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = f"{namespace(client)}/app"
+    bodies = [image(client, repo, [secrets.token_bytes(2000)]) for _ in range(3)]
+    digests = [push(client, repo, f"v{i}", b) for i, b in enumerate(bodies)]
+    for digest in digests[:2]:
+        assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    clock.advance(HOUR + 1)
+    dry = gc_pass(server, clock, dry_run=True)
+    assert dry["dry_run"] and dry["blobs"] >= 4 and dry["manifests"] >= 2
+    assert all(blob_file(server, d).exists() for b in bodies for d in blobs_of(b))
+    real = gc_pass(server, clock)
+    for key in ("blobs", "manifests", "blob_links", "bytes"):
+        assert real[key] == dry[key], key
+    assert pullable(client, repo, "v2")
+
+
+def test_content_pushed_again_before_the_pass_stays(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = f"{namespace(client)}/app"
+    body = image(client, repo, [secrets.token_bytes(8000)])
+    digest = push(client, repo, "1.0", body)
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    clock.advance(HOUR + 1)
+    # The client pushes the same image again (its blobs exist: only the manifest is sent).
+    push(client, repo, "1.0", body)
+    done = gc_pass(server, clock)
+    assert done["blobs"] == 0 and done["manifests"] == 0 and done["blob_links"] == 0
+    assert pullable(client, repo, "1.0")
+
+
+def test_a_short_grace_given_to_the_pass_applies(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = f"{namespace(client)}/app"
+    digest = push_blob(client, repo, secrets.token_bytes(1000))
+    clock.advance(91)
+    assert gc_pass(server, clock)["blobs"] == 0  # the configured hour has not passed
+    assert gc_pass(server, clock, grace=90)["blobs"] == 1
+    assert not blob_file(server, digest).exists()
