@@ -27,11 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from seawall.db.store import Call, SqlBackend, Tx, review_step
+from seawall.db.store import Call, Contended, SqlBackend, Tx, review_step
 from seawall.domain.digests import Digest
 from seawall.domain.signatures import cosign_tags
 
 KINDS = ("manifest-link", "blob-link", "manifest", "blob")
+# On PostgreSQL a review never makes a push wait long, nor deadlocks with one: it gives up a
+# lock it cannot have within this (the push goes on, the batch rolls back and comes again).
+LOCK_TIMEOUT = "'100ms'"
 # Reviews queued for an index's platforms and a subject's referrers may unlink them.
 CASCADED = ("child", "referrer")
 
@@ -41,6 +44,7 @@ class Tally:
     """What reviews did, summed over a pass."""
 
     reviewed: int = 0
+    contended: int = 0  # batches that gave way to pushes (rolled back, tried again)
     kept: int = 0
     deferred: int = 0  # linked again within the grace, or held by the trash: looked at later
     manifest_links: int = 0  # manifest links removed (platforms of a deleted index, referrers)
@@ -96,7 +100,10 @@ class _Review:
 
     def batch(self, kind: str, limit: int) -> int:
         """Review up to `limit` due reviews of `kind`; how many there were."""
-        skip = " FOR UPDATE SKIP LOCKED" if self.tx.dialect == "postgresql" else ""
+        skip = ""
+        if self.tx.dialect == "postgresql":
+            skip = " FOR UPDATE SKIP LOCKED"
+            self.tx.run("SET LOCAL lock_timeout = " + LOCK_TIMEOUT)
         due = self.tx.all(
             _suffixed(
                 "SELECT repository_id, digest, since, reason FROM gc_reviews"
@@ -326,13 +333,17 @@ class GcStore:
     async def review(
         self, kind: str, now: float, cutoff: float, limit: int, remove: Remove
     ) -> tuple[int, Tally]:
-        """Review up to `limit` due reviews of `kind` in one transaction: (how many, tally)."""
+        """Review up to `limit` due reviews of `kind` in one transaction: (how many, tally);
+        (-1, a tally of one contended batch) when it gave way to another transaction."""
 
         def work(tx: Tx) -> tuple[int, Tally]:
             review = _Review(tx, now, cutoff, remove)
             return review.batch(kind, limit), review.tally
 
-        (result,) = await self.backend.transaction([Call(work)])
+        try:
+            (result,) = await self.backend.transaction([Call(work)])
+        except Contended:
+            return -1, Tally(contended=1)
         return result  # type: ignore[no-any-return]
 
     async def dry_run(self, now: float, cutoff: float) -> Tally:

@@ -11,7 +11,17 @@ from typing import Any
 
 import asyncpg
 
-from seawall.db.store import Call, DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
+from seawall.db.store import (
+    Call,
+    Contended,
+    DatabaseUnavailable,
+    Each,
+    Row,
+    Rows,
+    Step,
+    Steps,
+    Then,
+)
 
 
 @lru_cache(maxsize=512)
@@ -56,7 +66,13 @@ class _BridgedTx:
         self._loop = loop
 
     def _wait(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        except (
+            asyncpg.exceptions.LockNotAvailableError,
+            asyncpg.exceptions.DeadlockDetectedError,
+        ) as exc:
+            raise Contended(str(exc)) from exc
 
     def one(self, sql: str, *args: Any) -> Row | None:
         row: Row | None = self._wait(self._conn.fetchrow(numbered(sql), *args))

@@ -69,6 +69,11 @@ class Tx(Protocol):
         """Run a statement, return the number of rows it changed."""
 
 
+class Contended(Exception):
+    """A `Call`'s statement gave way to another transaction (it waited longer than the lock
+    timeout it set, or was chosen to break a deadlock); its transaction was rolled back."""
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """Imperative work inside the transaction: `work(tx)` runs in a worker thread (on SQLite the

@@ -13,6 +13,7 @@ The server runs a pass every `gc_interval_seconds` under the `gc` lease (one nod
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from seawall.services.audit import AuditLog
 from seawall.storage.base import BlobStore
 
 LEASE = "gc"
+MAX_CONTENDED = 10  # batches of a kind that may give way to pushes before the pass moves on
 
 
 @runtime_checkable
@@ -99,12 +101,18 @@ class GarbageCollector:
         else:
             tally = Tally(trash_expired=await self.store.purge_trash(now))
             for kind in KINDS:
+                contended = 0
                 while True:
                     reviewed, batch = await self.store.review(
                         kind, now, cutoff, self.batch, self.blobs.remove
                     )
                     tally.add(batch)
-                    if not reviewed:  # (a review may queue more of its own kind: a cascade)
+                    if reviewed < 0:  # gave way to pushes: again in a moment, or next pass
+                        contended += 1
+                        if contended >= MAX_CONTENDED:
+                            break
+                        await asyncio.sleep(0.05 * contended)
+                    elif not reviewed:  # (a review may queue more of its kind: a cascade)
                         break
         seconds = time.perf_counter() - started
         due, queued = await self.store.pending(cutoff)
