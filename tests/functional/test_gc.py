@@ -19,6 +19,8 @@ import pytest
 from seawall.domain.audit import Origin
 from seawall.wiring import Services
 from tests.support.app import app_server
+from tests.support.cli import env_of, one_line_failure
+from tests.support.cli import seawall as run_command
 from tests.support.clock import FakeClock
 from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
@@ -338,3 +340,51 @@ def test_a_short_grace_given_to_the_pass_applies(
     assert gc_pass(server, clock)["blobs"] == 0  # the configured hour has not passed
     assert gc_pass(server, clock, grace=90)["blobs"] == 1
     assert not blob_file(server, digest).exists()
+
+
+def test_the_api_runs_a_pass_for_site_admins_only_and_shows_the_queue(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, _ = collecting
+    repo = f"{namespace(client)}/app"
+    digest = push_blob(client, repo, secrets.token_bytes(1000))
+    status = client.get("/api/v1/gc")
+    assert status.status_code == 200 and status.json()["queued"] >= 1
+    assert status.json()["due"] == 0  # within the grace period
+    dry = client.post("/api/v1/gc", json={"dry_run": True, "grace": "0s"})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["dry_run"] and dry.json()["blobs"] == 1
+    assert blob_file(server, digest).exists()
+    assert client.post("/api/v1/gc", json={"grace": "soon"}).status_code == 400
+    user = f"u{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(16)
+    created = client.post("/api/v1/users", json={"name": user, "password": password})
+    assert created.status_code == 201
+    with server.client(auth=(user, password)) as other:
+        assert other.post("/api/v1/gc", json={}).status_code == 403
+        assert other.get("/api/v1/gc").status_code == 403
+    done = client.post("/api/v1/gc", json={"grace": "0s"})
+    assert done.status_code == 200 and done.json()["blobs"] == 1
+    assert not blob_file(server, digest).exists()
+    events = client.get("/api/v1/audit", params={"action": "gc:pass", "n": 1}).json()["events"]
+    assert events[0]["actor"] == server.auth[0]
+
+
+def test_the_command_runs_a_pass_shows_the_queue_and_refuses_a_bad_grace(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, _ = collecting
+    repo = f"{namespace(client)}/app"
+    digest = push_blob(client, repo, secrets.token_bytes(1000))
+    env = env_of(server)
+    status = run_command("gc", "--status", "--json", env=env)
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)["queued"] >= 1
+    dry = run_command("gc", "--dry-run", "--grace", "0s", "--json", env=env)
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["blobs"] >= 1 and blob_file(server, digest).exists()
+    bad = run_command("gc", "--grace", "soon", env=env)
+    assert "--grace" in one_line_failure(bad, 2)
+    done = run_command("gc", "--grace", "0s", env=env)
+    assert done.exit_code == 0, done.output
+    assert "removed:" in done.output and not blob_file(server, digest).exists()

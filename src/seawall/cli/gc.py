@@ -29,10 +29,10 @@ def _size(n: int) -> str:
 def _grace(text: str | None) -> float | None:
     if text is None:
         return None
-    from seawall.domain.policy import parse_duration
+    from seawall.services.gc import parse_grace
 
     try:
-        return parse_duration(text)
+        return parse_grace(text)
     except ValueError as exc:
         raise fail(f"--grace: {exc}", 2) from None
 
