@@ -62,6 +62,13 @@ def test_an_earlier_release_keeps_working(database: str, archive: Path, tmp_path
             listed = client.get(f"/api/v1/repositories/{repo}/tags").json()["tags"]
             assert [(t["tag"], t["last_pulled"]) for t in listed] == [(tag, logged[0]["at"])]
 
+            # Garbage collection over what the earlier release stored (migration 0011 queued
+            # what it left unreferenced) removes nothing that is referenced: everything below
+            # is checked after a pass with no grace period at all.
+            collected = seawall("gc", "--grace", "0s", "--json", env=env_of(server))
+            assert collected.exit_code == 0, collected.output
+            assert json.loads(collected.stdout)["missing_files"] == []
+
             # Images: the tag still names the same manifest, and its blobs are served.
             pulled = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
             assert pulled.status_code == 200
