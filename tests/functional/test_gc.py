@@ -432,3 +432,40 @@ def test_database_space_is_reused(
     push_batch("b")
     again = _database_size(server)
     assert again <= full * 1.1 + 16, (full, again)
+
+
+def test_scheduled_passes_run_on_one_process_at_a_time_once_per_interval(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    server, clock = collecting
+    repo = f"{namespace(client)}/app"
+    digest = push_blob(client, repo, secrets.token_bytes(1000))
+    clock.advance(HOUR + 1)
+
+    async def race() -> list[Any]:
+        assert server.settings is not None
+        settings = server.settings.model_copy(update={"gc_interval_seconds": 600})
+        nodes = []
+        for _ in range(3):
+            backend = backend_for(server.database_url)
+            await backend.start()
+            nodes.append(Services.build(settings, clock=clock, backend=backend))
+        try:
+            first = await asyncio.gather(*(n.gc.scheduled() for n in nodes))
+            clock.advance(60)  # not yet due again
+            second = await asyncio.gather(*(n.gc.scheduled() for n in nodes))
+            clock.advance(600)
+            third = await asyncio.gather(*(n.gc.scheduled() for n in nodes))
+            status = await nodes[0].gc.status()
+            return [first, second, third, status]
+        finally:
+            for n in nodes:
+                await n.close()
+
+    first, second, third, status = asyncio.run(race())
+    ran = [r for r in first if r is not None]
+    assert len(ran) == 1 and ran[0].tally.blobs == 1
+    assert not blob_file(server, digest).exists()
+    assert second == [None, None, None]
+    assert len([r for r in third if r is not None]) == 1
+    assert status["last_pass"]["result"]["reviewed"] >= 0
