@@ -55,6 +55,11 @@ def _print_pass(report: dict[str, Any]) -> None:
         f" {report['trash_expired']}"
     )
     typer.echo(f"queue: {report['due']} due, {report['queued']} queued in all")
+    if not report["complete"]:
+        typer.echo(
+            "the dry run stopped at its time limit (its transaction holds what pushes need):"
+            " the figures cover the reviews it got through"
+        )
     for digest in report["missing_files"]:
         typer.echo(f"warning: blob {digest} had no file (run `seawall fsck`)", err=True)
 

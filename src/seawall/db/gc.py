@@ -23,6 +23,7 @@ The kinds, reviewed in this order in a pass (a review queues the next level's wi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ KINDS = ("manifest-link", "blob-link", "manifest", "blob")
 # On PostgreSQL a review never makes a push wait long, nor deadlocks with one: it gives up a
 # lock it cannot have within this (the push goes on, the batch rolls back and comes again).
 LOCK_TIMEOUT = "'100ms'"
+DRY_RUN_BATCH = 200
 # Reviews queued for an index's platforms and a subject's referrers may unlink them.
 CASCADED = ("child", "referrer")
 
@@ -79,8 +81,9 @@ class Tally:
 class _DryRun(Exception):
     """Rolls back a dry run's transaction once it has counted what a pass would do."""
 
-    def __init__(self, tally: Tally) -> None:
+    def __init__(self, tally: Tally, complete: bool) -> None:
         self.tally = tally
+        self.complete = complete
 
 
 # Remove a blob's file (True: it existed); blocking, inside the transaction.
@@ -346,22 +349,26 @@ class GcStore:
             return -1, Tally(contended=1)
         return result  # type: ignore[no-any-return]
 
-    async def dry_run(self, now: float, cutoff: float) -> Tally:
+    async def dry_run(self, now: float, cutoff: float, budget: float) -> tuple[Tally, bool]:
         """What a pass would do now, worked out in one transaction that is rolled back (and
-        removes no file)."""
+        removes no file): (the tally, whether it got through everything due). It stops after
+        `budget` seconds, since its transaction holds the locks (on SQLite the one writer's)
+        that pushes need."""
 
         def work(tx: Tx) -> None:
             review = _Review(tx, now, cutoff, None)
             review.tally.trash_expired = _purge_trash(tx, now)
+            deadline = time.monotonic() + budget
             for kind in KINDS:
-                while review.batch(kind, 500):
-                    pass
-            raise _DryRun(review.tally)
+                while review.batch(kind, DRY_RUN_BATCH):
+                    if time.monotonic() > deadline:
+                        raise _DryRun(review.tally, complete=False)
+            raise _DryRun(review.tally, complete=True)
 
         try:
             await self.backend.transaction([Call(work)])
         except _DryRun as done:
-            return done.tally
+            return done.tally, done.complete
         raise AssertionError("a dry run always rolls back")  # pragma: no cover
 
     async def purge_trash(self, now: float) -> int:

@@ -28,6 +28,7 @@ from seawall.services.audit import AuditLog
 from seawall.storage.base import BlobStore
 
 LEASE = "gc"
+DRY_RUN_SECONDS = 5.0  # a dry run's transaction holds what pushes need: it stops after this
 MAX_CONTENDED = 10  # batches of a kind that may give way to pushes before the pass moves on
 
 
@@ -48,6 +49,7 @@ class PassReport:
     tally: Tally
     due: int  # reviews due after the pass (skipped: another pass holds them)
     queued: int  # reviews queued in all (most wait for their grace period)
+    complete: bool = True  # a dry run stopped at its time budget: what it saw until then
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class PassReport:
             **self.tally.as_dict(),
             "due": self.due,
             "queued": self.queued,
+            "complete": self.complete,
         }
 
 
@@ -97,8 +100,9 @@ class GarbageCollector:
         now = self.clock.now()
         cutoff = now - grace
         started = time.perf_counter()
+        complete = True
         if dry_run:
-            tally = await self.store.dry_run(now, cutoff)
+            tally, complete = await self.store.dry_run(now, cutoff, DRY_RUN_SECONDS)
         else:
             tally = Tally(trash_expired=await self.store.purge_trash(now))
             for kind in KINDS:
@@ -117,13 +121,17 @@ class GarbageCollector:
                         break
         seconds = time.perf_counter() - started
         due, queued = await self.store.pending(cutoff)
-        report = PassReport(now, seconds, grace, dry_run, tally, due, queued)
+        report = PassReport(now, seconds, grace, dry_run, tally, due, queued, complete)
         if not dry_run:
             await self.audit.record(
                 origin,
                 AuditAction.GC_PASS,
                 reason=f"grace {_duration(grace)}",
-                detail={k: v for k, v in report.as_dict().items() if v and k != "dry_run"},
+                detail={
+                    k: v
+                    for k, v in report.as_dict().items()
+                    if v and k not in ("dry_run", "complete")
+                },
             )
             if self.counters is not None:
                 self.counters.collected(tally, seconds, due)
