@@ -16,11 +16,13 @@ from seawall.config import Settings, metrics_multiprocess_dir, settings_for_work
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.pulls import day_of
 from seawall.http.api.audit import AuditEndpoints
+from seawall.http.api.gc import GcEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.inventory import InventoryEndpoints
 from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.promotions import PromotionEndpoints
 from seawall.http.api.repositories import RepositoryEndpoints
+from seawall.http.api.retention import RetentionEndpoints
 from seawall.http.api.scans import ScanEndpoints
 from seawall.http.api.trust import TrustEndpoints
 from seawall.http.auth import Gate
@@ -88,6 +90,10 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             background.append(asyncio.create_task(_retain_audit(services, settings)))
         if settings.gc_interval_seconds:
             background.append(asyncio.create_task(_collect_garbage(services, settings)))
+        if settings.retention_check_seconds:
+            background.append(asyncio.create_task(_apply_retention(services, settings)))
+        if settings.inventory_check_seconds:
+            background.append(asyncio.create_task(_report_inventory(services, settings)))
         log.info("worker ready", pid=os.getpid())
         try:
             yield
@@ -118,7 +124,11 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             TrustEndpoints(gate, services.trust, services.signatures),
             PromotionEndpoints(gate, services.promotion, services.stages, services.receipts),
             RepositoryEndpoints(gate, services.ownership),
-            InventoryEndpoints(gate, services.access, services.inventory),
+            InventoryEndpoints(
+                gate, services.access, services.inventory, services.inventory_reports
+            ),
+            gc=GcEndpoints(gate, services.gc),
+            retention=RetentionEndpoints(gate, services.access, services.retention, services.trash),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),
@@ -149,6 +159,37 @@ async def _retain_audit(services: Services, settings: Settings) -> None:
                 )
         except Exception:
             log.exception("audit archiving failed")
+
+
+async def _report_inventory(services: Services, settings: Settings) -> None:
+    """Write the inventory report when the site default policy's schedule says it is due.
+    Every process checks; the `inventory` lease lets one of them (on one node) write it."""
+    from seawall.services.scan_worker import worker_name
+
+    holder = worker_name("-inventory")
+    while True:
+        await asyncio.sleep(settings.inventory_check_seconds)
+        try:
+            saved = await services.inventory_reports.run_scheduled(holder)
+            if saved is not None:
+                log.info("inventory report written", path=saved["path"], rows=saved["rows"])
+        except Exception:
+            log.exception("scheduled inventory report failed")
+
+
+async def _apply_retention(services: Services, settings: Settings) -> None:
+    """Apply the retention plan of every namespace whose policy schedules it and is due. Every
+    process checks; the lease `retention:<namespace>` lets one of them (on one node) apply it."""
+    from seawall.services.scan_worker import worker_name
+
+    holder = worker_name("-retention")
+    while True:
+        await asyncio.sleep(settings.retention_check_seconds)
+        try:
+            for result in await services.retention.run_scheduled(holder):
+                log.info("retention applied", namespace=result["namespace"], **result["totals"])
+        except Exception:
+            log.exception("scheduled retention failed")
 
 
 async def _collect_garbage(services: Services, settings: Settings) -> None:
@@ -209,11 +250,16 @@ async def _sweep_promotions(services: Services, settings: Settings) -> None:
 
 
 async def _sweep_uploads(uploads: UploadService, settings: Settings) -> None:
+    """Remove upload sessions idle for longer than `upload_expiry_seconds`, and upload files no
+    session names (a crash left them): at start, then every `upload_sweep_seconds`."""
     while True:
-        await asyncio.sleep(settings.upload_sweep_seconds)
         try:
             removed = await uploads.sweep_expired()
             if removed:
                 log.info("expired upload sessions removed", count=removed)
+            orphans = await uploads.sweep_orphans()
+            if orphans:
+                log.info("orphan upload files removed", count=orphans)
         except Exception:
             log.exception("upload sweep failed")
+        await asyncio.sleep(settings.upload_sweep_seconds)

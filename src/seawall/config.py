@@ -58,10 +58,16 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, description="PEM certificate file; enables HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key file for `tls_cert`.")
     upload_expiry_seconds: int = Field(
-        86400, ge=1, description="An upload session untouched for this long is removed."
+        3600,
+        ge=1,
+        description="An upload session nothing was written to for this long is removed, with"
+        " its bytes: after a crash, a session whose process died looks like an idle client.",
     )
     upload_sweep_seconds: int = Field(
-        300, ge=1, description="How often each server looks for expired upload sessions."
+        300,
+        ge=1,
+        description="How often each server (and once at its start) removes expired upload"
+        " sessions and upload files no session names.",
     )
     max_manifest_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest manifest accepted on push."
@@ -104,6 +110,20 @@ class Settings(BaseSettings):
         le=10_000,
         description="Reviews a pass decides per transaction: smaller keeps pushes waiting"
         " less on SQLite, larger passes faster.",
+    )
+    retention_check_seconds: int = Field(
+        300,
+        ge=0,
+        description="How often each server looks for namespaces whose scheduled retention"
+        " (`[retention] schedule`) is due; one process applies each, under a lease. 0: this"
+        " server applies none.",
+    )
+    inventory_check_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How often each server looks whether the scheduled inventory report"
+        " (`[inventory] schedule` in the site default policy) is due; one process writes it,"
+        " under a lease. 0: this server writes none.",
     )
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=0, description="Largest blob accepted on push (64 GiB); 0 means no limit."

@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from seawall.services.auth import Authenticator
     from seawall.services.blobs import BlobService
     from seawall.services.catalog import CatalogService
+    from seawall.services.fsck import FsckService
     from seawall.services.gc import GarbageCollector
     from seawall.services.health import HealthService
     from seawall.services.identity import IdentityService
     from seawall.services.inventory import InventoryService
+    from seawall.services.inventory_reports import InventoryReports
     from seawall.services.keys import SigningKeys
     from seawall.services.manifests import ManifestService
     from seawall.services.ownership import OwnershipService
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from seawall.services.pull_gate import PullGate
     from seawall.services.receipts import ReceiptSigner
     from seawall.services.referrers import ReferrerService
+    from seawall.services.retention import RetentionService
     from seawall.services.scan_reports import ScanReports
     from seawall.services.scan_worker import ScanWorker, WorkerPolicy
     from seawall.services.scanning import AnalyzerConfig, ScanService
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
     from seawall.services.stages import StageService
     from seawall.services.tags import TagService
     from seawall.services.tokens import TokenIssuer, TokenVerifier
+    from seawall.services.trash import TrashService
     from seawall.services.trust import TrustService
     from seawall.services.uploads import UploadService
     from seawall.services.versions import VersionService
@@ -169,18 +173,28 @@ class Services:
     def inventory(self) -> InventoryService:
         """Every image with its owner, purpose, pulls, size, scan and findings."""
         from seawall.db.inventory import InventoryStore
-        from seawall.services.inventory import InventoryService, Pulls
-
-        counts = self.pull_counts
-
-        async def pulls(namespace: str | None) -> Pulls:
-            return Pulls(
-                await counts.pull_stats(namespace=namespace),
-                await counts.tag_pull_stats(namespace=namespace),
-            )
+        from seawall.services.inventory import InventoryService
 
         return InventoryService(
-            InventoryStore(self.backend), self.pull_gate, pulls, clock=self.clock
+            InventoryStore(self.backend), self.pull_gate, self.pull_counts, clock=self.clock
+        )
+
+    @cached_property
+    def inventory_reports(self) -> InventoryReports:
+        """Saved inventory reports (DATA_DIR/reports/): on demand, on the site's schedule,
+        and what changed since one."""
+        from seawall.db.inventory_reports import InventoryReportStore
+        from seawall.db.schedules import ScheduleStore
+        from seawall.services.inventory_reports import InventoryReports
+
+        return InventoryReports(
+            self.inventory,
+            InventoryReportStore(self.backend),
+            ScheduleStore(self.backend),
+            self.pull_gate,
+            self.audit,
+            self.data_dir,
+            clock=self.clock,
         )
 
     @cached_property
@@ -354,7 +368,35 @@ class Services:
             counters=self.counters if isinstance(self.counters, GcCounters) else None,
             clock=self.clock,
             node=worker_name("gc"),
+            orphan_files=self.fsck.remove_orphan_files,
         )
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        """Retention plans, applying them, and the scheduled applies (services/retention.py)."""
+        from seawall.db.retention import RetentionStore
+        from seawall.db.schedules import ScheduleStore
+        from seawall.services.retention import RetentionService
+
+        return RetentionService(
+            RetentionStore(self.backend),
+            self.store,
+            self.pull_counts,
+            self.pull_gate,
+            self.policies.guard,
+            self.audit,
+            ScheduleStore(self.backend),
+            self.identities.namespace,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def trash(self) -> TrashService:
+        """Deleted tags: listing, restoring and purging them (services/trash.py)."""
+        from seawall.db.retention import TrashStore
+        from seawall.services.trash import TrashService
+
+        return TrashService(TrashStore(self.backend), self.audit, clock=self.clock)
 
     @cached_property
     def tags(self) -> TagService:
@@ -519,6 +561,21 @@ class Services:
 
         target = directory or self.settings.effective_audit_archive_dir
         return AuditArchiver(self.audit_store, self.audit, target, clock=self.clock)
+
+    @cached_property
+    def fsck(self) -> FsckService:
+        """`seawall fsck`: the database checked against storage and against itself."""
+        from seawall.db.fsck import FsckStore
+        from seawall.services.fsck import FsckService
+
+        return FsckService(
+            FsckStore(self.backend, clock=self.clock),
+            self.blob_store,
+            self.archiver().verify_table,
+            self.audit,
+            grace_seconds=self.settings.gc_grace_seconds,
+            clock=self.clock,
+        )
 
     def scan_worker(self, name: str | None = None) -> ScanWorker:
         """A worker over this process's services; pushes made here wake it at once."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -469,3 +470,36 @@ def test_scheduled_passes_run_on_one_process_at_a_time_once_per_interval(
     assert second == [None, None, None]
     assert len([r for r in third if r is not None]) == 1
     assert status["last_pass"]["result"]["reviewed"] >= 0
+
+
+def test_a_blob_file_no_row_names_goes_with_the_storage_sweep(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    """What a crash between placing a file and committing its row leaves: found only by walking
+    storage, which a pass does only when asked (`--orphans`, and the server once a day)."""
+    server, clock = collecting
+    data = secrets.token_bytes(700)
+    digest = sha256(data)
+    orphan = blob_file(server, digest)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(data)
+    # (The file's times are the real clock's; the test clock moves past them.)
+    clock.set(max(clock.now(), time.time()) + 2 * HOUR)
+    assert gc_pass(server, clock)["orphan_files"] == 0  # not looked for
+    assert orphan.exists()
+    real = sql(server, "SELECT digest FROM blobs LIMIT 1")
+
+    async def sweep() -> dict[str, Any]:
+        backend = backend_for(server.database_url)
+        await backend.start()
+        assert server.settings is not None
+        services = Services.build(server.settings, clock=clock, backend=backend)
+        try:
+            return (await services.gc.run(Origin.system(), orphans=True)).as_dict()
+        finally:
+            await services.close()
+
+    assert asyncio.run(sweep())["orphan_files"] == 1
+    assert not orphan.exists()
+    for (kept,) in real:
+        assert blob_file(server, kept).exists()

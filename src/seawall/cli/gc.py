@@ -46,7 +46,8 @@ def _print_pass(report: dict[str, Any]) -> None:
     typer.echo(
         f"{what}: {report['blobs']} blobs, {report['manifests']} manifests,"
         f" {report['blob_links']} blob links, {report['manifest_links']} manifest links,"
-        f" {report['signature_tags']} signature tags, {report['scan_rows']} scan rows:"
+        f" {report['signature_tags']} signature tags, {report['scan_rows']} scan rows,"
+        f" {report['orphan_files']} orphan files:"
         f" {_size(report['bytes'])}"
     )
     typer.echo(
@@ -82,6 +83,14 @@ def register(app: typer.Typer, load: Callable[..., Settings]) -> None:
         status: Annotated[
             bool, typer.Option("--status", help="Only show the queue and the last pass.")
         ] = False,
+        orphans: Annotated[
+            bool,
+            typer.Option(
+                "--orphans",
+                help="Also walk storage for blob files no row names (left by a crash) and remove"
+                " those older than the grace period; the server does it once a day.",
+            ),
+        ] = False,
         config: ConfigOption = None,
         data_dir: DataDirOption = None,
         as_json: JsonOption = False,
@@ -95,7 +104,9 @@ def register(app: typer.Typer, load: Callable[..., Settings]) -> None:
         async def work(services: Services, origin: Origin) -> dict[str, Any]:
             if status:
                 return await services.gc.status()
-            report = await services.gc.run(origin, grace_seconds=seconds, dry_run=dry_run)
+            report = await services.gc.run(
+                origin, grace_seconds=seconds, dry_run=dry_run, orphans=orphans
+            )
             return report.as_dict()
 
         result = with_lifecycle(load(config, data_dir=data_dir), work)

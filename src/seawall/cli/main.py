@@ -15,6 +15,7 @@ from seawall.cli import (
     audit,
     db,
     exception,
+    fsck,
     gc,
     inventory,
     key,
@@ -22,12 +23,14 @@ from seawall.cli import (
     policy,
     promote,
     repo,
+    retention,
     robot,
     scan,
     serve,
     signature,
     tag,
     team,
+    trash,
     user,
     vulndb,
 )
@@ -82,7 +85,11 @@ app.add_typer(
     policy.make(load), name="policy", help="Lifecycle policies: show, set (or what-if), history."
 )
 app.add_typer(exception.make(load), name="exception", help="Pull-gate exceptions, owned, expiring.")
-app.add_typer(tag.make(load), name="tag", help="Versions: deprecation, channels, tag listing.")
+tags = tag.make(load)
+trash.register_restore(tags, load)
+app.add_typer(
+    tags, name="tag", help="Versions: deprecation, channels, tag listing, restoring deleted tags."
+)
 tag.register_pull_check(app, load)
 app.add_typer(key.make(load), name="key", help="Trusted public keys for image signatures.")
 app.add_typer(
@@ -96,6 +103,9 @@ app.add_typer(promote.make_stage(load), name="stage", help="Stages: the chain an
 app.add_typer(repo.make(load), name="repo", help="Repositories: owner and purpose.")
 inventory.register(app, load)
 gc.register(app, load)
+fsck.register(app, load)
+app.add_typer(retention.make(load), name="retention", help="Retention: the plan, and applying it.")
+app.add_typer(trash.make(load), name="trash", help="Deleted tags: list, purge.")
 
 
 def main() -> None:

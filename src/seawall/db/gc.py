@@ -58,6 +58,7 @@ class Tally:
     signature_tags: int = 0  # cosign tags of a deleted image
     scan_rows: int = 0  # scan jobs, reports, layer analyses, verdicts
     trash_expired: int = 0
+    orphan_files: int = 0  # blob files no row named, removed by a storage sweep
     missing_files: list[str] = field(default_factory=list)  # a blob row whose file was gone
 
     def add(self, other: Tally) -> None:

@@ -907,6 +907,19 @@ class MetadataStore:
         row = await self.backend.fetchone("SELECT COUNT(*) FROM uploads")
         return int(row[0]) if row else 0
 
+    async def known_uploads(self, upload_ids: Sequence[str]) -> set[str]:
+        """Those of `upload_ids` that are sessions (the sweep of files no session names)."""
+        known: set[str] = set()
+        for start in range(0, len(upload_ids), 500):
+            batch = list(upload_ids[start : start + 500])
+            marks = ", ".join("?" for _ in batch)
+            rows = await self.backend.fetchall(
+                f"SELECT id FROM uploads WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+                *batch,
+            )
+            known.update(str(row[0]) for row in rows)
+        return known
+
 
 def _facts(row: Row) -> PullFacts:
     return PullFacts(

@@ -88,7 +88,12 @@ class AuditAction(StrEnum):
     STAGE_FLAGGED = "stage:flagged"  # a digest in a stage no longer passes its gates
     STAGE_CLEARED = "stage:cleared"
     REPOSITORY_DESCRIBED = "repository:described"  # its owner or purpose set or cleared
-    GC_PASS = "gc:pass"  # a garbage-collection pass and its totals
+    INVENTORY_GENERATED = "inventory:generated"  # a saved inventory report (digest: its JSON)
+    FSCK_REPAIRED = "fsck:repaired"  # `seawall fsck --repair` and what it repaired
+    GARBAGE_COLLECTED = "gc:pass"  # a garbage-collection pass and its totals
+    RETENTION_APPLIED = "retention:applied"  # a namespace's retention plan carried out
+    TAG_RESTORED = "tag:restored"  # brought back from the trash
+    TRASH_PURGED = "trash:purged"  # trash entries dropped before or at their expiry
 
 
 class Outcome(StrEnum):

@@ -22,7 +22,15 @@ the key, so a stored policy always means what it says.
     require_purpose = true
     stale_days = 90                    # not pulled for this long: the finding `stale`
     vulnerable_severity = "high"       # this severe or worse: the finding `vulnerable`
-    [retention]
+    schedule = "weekly"                # the inventory report: off | daily | weekly (site only)
+    [retention]                        # what to keep; the rest goes (docs/retention.md)
+    keep_newest = 10                   # the 10 newest images per repository (0: no such rule)
+    keep_newest_by_pattern = {"dev-*" = 3}  # tags matching a pattern: their own newest N
+    keep_tags = ["latest", "stable"]
+    keep_pulled_within = "30d"         # a duration, or "off"
+    untagged_after = "7d"              # untagged manifests go after this long ("off": kept)
+    protect_pulled_within = "7d"       # never delete what was pulled this recently
+    schedule = "off"                   # off | daily | weekly: applied by the server
     trash_days = 14                    # a deleted tag can be restored this long (0: never)
     [promotion]                        # this namespace is a stage fed by another one
     from = "acme-staging"
@@ -39,7 +47,8 @@ the key, so a stored policy always means what it says.
 
 `promotion.from` and `promotion.push` belong to a namespace's own document: a stage is declared
 where it is, so the site default may set the other promotion gates but never makes every
-namespace a stage.
+namespace a stage. The other way round, `inventory.schedule` belongs to the site default alone:
+there is one inventory report, of the whole registry.
 
 Tag patterns are shell globs over the whole tag (`fnmatch`, case-sensitive): `*` any run, `?`
 one character, `[0-9]` a class.
@@ -73,6 +82,8 @@ _DURATION = re.compile(r"(\d{1,7})([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 # Keys a stage declares in its own document only (never inherited from the site default).
 NAMESPACE_ONLY = ("promotion.from", "promotion.push")
+# Keys only the site default sets: they are about the whole registry, not a namespace.
+SITE_ONLY = ("inventory.schedule",)
 
 
 class PolicyInvalid(ValueError):
@@ -180,6 +191,48 @@ def _duration(key: str, value: Any) -> str:
     return value
 
 
+MAX_KEEP_NEWEST = 10_000
+SCHEDULES = ("off", "daily", "weekly")
+OFF = "off"  # a retention window that is not set
+
+
+def _newest(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_KEEP_NEWEST:
+        raise PolicyInvalid(
+            f"{key}: must be a whole number from 0 (no such rule) to {MAX_KEEP_NEWEST}"
+        )
+    return value
+
+
+def _newest_by_pattern(key: str, value: Any) -> dict[str, int]:
+    """An inline table of tag pattern = count, in the order written (a tag counts under the
+    first pattern it matches)."""
+    if not isinstance(value, dict):
+        raise PolicyInvalid(f'{key}: must be a table of tag pattern = count, like {{"v*" = 10}}')
+    _patterns(key, list(value))
+    for pattern, count in value.items():
+        if (
+            isinstance(count, bool)
+            or not isinstance(count, int)
+            or not 1 <= count <= MAX_KEEP_NEWEST
+        ):
+            raise PolicyInvalid(
+                f"{key}: the count of {pattern!r} must be a whole number from 1 to"
+                f" {MAX_KEEP_NEWEST}"
+            )
+    return dict(value)
+
+
+def _window(key: str, value: Any) -> str:
+    """A duration longer than 0, or "off" (no such rule)."""
+    if value == OFF:
+        return OFF
+    _duration(key, value)
+    if parse_duration(value) <= 0:
+        raise PolicyInvalid(f'{key}: must be a duration longer than 0 (like "7d"), or "off"')
+    return str(value)
+
+
 # Every key: (checker, built-in value). The order is the documented order.
 KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
     "tags": {
@@ -217,9 +270,17 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
         "require_purpose": (_boolean, False),
         "stale_days": (_days, 90),
         "vulnerable_severity": (_choice(BLOCK_LEVELS), "high"),
+        "schedule": (_choice(SCHEDULES), "off"),  # the registry's report (site default only)
     },
     # What goes, and how long a deleted tag can be brought back (docs/retention.md).
     "retention": {
+        "keep_newest": (_newest, 0),
+        "keep_newest_by_pattern": (_newest_by_pattern, {}),
+        "keep_tags": (_patterns, ()),
+        "keep_pulled_within": (_window, OFF),
+        "untagged_after": (_window, OFF),
+        "protect_pulled_within": (_window, OFF),
+        "schedule": (_choice(SCHEDULES), "off"),
         "trash_days": (_whole_days, 14),
     },
 }
@@ -237,9 +298,10 @@ class PolicyDocument:
     values: dict[str, Any]
 
 
-def parse_policy(text: str, *, site: bool = False) -> PolicyDocument:
-    """Check a document (`site`: the site default's); raises `PolicyInvalid` naming the first
-    key that is wrong."""
+def parse_policy(text: str, *, site: bool | None = None) -> PolicyDocument:
+    """Check a document; raises `PolicyInvalid` naming the first key that is wrong. `site`
+    says whose document is being set, the site default's (True) or a namespace's (False), and
+    refuses the keys that belong to the other; None (a stored document) checks neither."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise PolicyInvalid(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
     if "\0" in text:
@@ -274,6 +336,11 @@ def parse_policy(text: str, *, site: bool = False) -> PolicyDocument:
     if site and (local := [k for k in NAMESPACE_ONLY if k in values]):
         raise PolicyInvalid(
             f"{local[0]}: a stage is declared in its own namespace's policy, not the site default"
+        )
+    if site is False and (shared := [k for k in SITE_ONLY if k in values]):
+        raise PolicyInvalid(
+            f"{shared[0]}: set only in the site default policy (seawall policy set --site), for"
+            " the whole registry; a namespace's policy cannot set it"
         )
     if values.get("promotion.push") == "promotion-only" and not values.get("promotion.from"):
         raise PolicyInvalid(
@@ -317,7 +384,7 @@ class Policy:
         for section, keys in KEYS.items():
             for key, (_, built_in) in keys.items():
                 name = f"{section}.{key}"
-                if own is not None and name in own.values:
+                if own is not None and name in own.values and name not in SITE_ONLY:
                     values[name], sources[name] = own.values[name], str(Source(namespace))
                 elif default is not None and name in default.values and name not in NAMESPACE_ONLY:
                     values[name], sources[name] = default.values[name], str(Source(None))
@@ -337,6 +404,8 @@ class Policy:
             shown = "[" + ", ".join(f'"{v}"' for v in value) + "]"
         elif isinstance(value, str):
             shown = f'"{value}"'
+        elif isinstance(value, dict):  # as TOML writes an inline table
+            shown = "{" + ", ".join(f'"{k}" = {v}' for k, v in value.items()) + "}"
         else:
             shown = str(value)
         return f"{name.partition('.')[2]} = {shown} ({self.sources[name]})"
@@ -388,12 +457,26 @@ class Policy:
     def seconds(self, name: str) -> float:
         return parse_duration(self.values[name])
 
+    def window(self, name: str) -> float | None:
+        """A retention window (`keep_pulled_within`, ...) in seconds; None when "off"."""
+        value = self.values[name]
+        return None if value == OFF else parse_duration(value)
+
     def view(self) -> dict[str, Any]:
         """Every key with its value and where it comes from, for `policy show`."""
         return {
-            name: {"value": list(v) if isinstance(v, tuple) else v, "from": self.sources[name]}
+            name: {"value": _plain(v), "from": self.sources[name]}
             for name, v in self.values.items()
         }
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON writes it (a copy: the built-in values are shared)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 def diff(before: str, after: str, before_label: str, after_label: str) -> str:

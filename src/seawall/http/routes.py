@@ -6,12 +6,14 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from seawall.http.api.audit import AuditEndpoints
+from seawall.http.api.gc import GcEndpoints
 from seawall.http.api.identities import ApiEndpoints
 from seawall.http.api.inventory import InventoryEndpoints
 from seawall.http.api.openapi import openapi
 from seawall.http.api.policies import PolicyEndpoints
 from seawall.http.api.promotions import PromotionEndpoints
 from seawall.http.api.repositories import RepositoryEndpoints
+from seawall.http.api.retention import RetentionEndpoints
 from seawall.http.api.scans import ScanEndpoints
 from seawall.http.api.trust import TrustEndpoints
 from seawall.http.health import HealthEndpoints
@@ -57,6 +59,9 @@ def routes(
     promotions: PromotionEndpoints,
     repositories: RepositoryEndpoints,
     inventory: InventoryEndpoints,
+    *,
+    gc: GcEndpoints,
+    retention: RetentionEndpoints,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -75,7 +80,18 @@ def routes(
         Route(f"{NAME}/blobs/{{digest}}", blobs.delete, methods=["DELETE"]),
         Route(f"{NAME}/tags/list", tags.list, methods=["GET"]),
         Route(f"{NAME}/referrers/{{digest}}", referrers.list, methods=["GET"]),
-        *api_routes(api, audit, scans, policies, trust, promotions, repositories, inventory),
+        *api_routes(
+            api,
+            audit,
+            scans,
+            policies,
+            trust,
+            promotions,
+            repositories,
+            inventory,
+            gc=gc,
+            retention=retention,
+        ),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
@@ -94,6 +110,9 @@ def api_routes(
     promotions: PromotionEndpoints,
     repositories: RepositoryEndpoints,
     inventory: InventoryEndpoints,
+    *,
+    gc: GcEndpoints,
+    retention: RetentionEndpoints,
 ) -> list[BaseRoute]:
     """The management API; the OpenAPI document lists exactly these."""
     ns = f"{API}/namespaces/{{namespace}}"
@@ -154,4 +173,10 @@ def api_routes(
         Route(f"{ns}/stage", promotions.stage, methods=["GET"]),
         Route(f"{API}/keys", promotions.keys, methods=["GET"]),
         Route(f"{API}/inventory", inventory.list, methods=["GET"]),
+        Route(f"{API}/gc", gc.status, methods=["GET"]),
+        Route(f"{API}/gc", gc.run, methods=["POST"]),
+        Route(f"{ns}/retention/plan", retention.plan, methods=["GET"]),
+        Route(f"{ns}/retention/apply", retention.apply, methods=["POST"]),
+        Route(f"{API}/trash", retention.list_trash, methods=["GET"]),
+        Route(f"{tag}/restore", retention.restore, methods=["POST"]),
     ]

@@ -17,6 +17,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +29,8 @@ from seawall.services.audit import AuditLog
 from seawall.storage.base import BlobStore
 
 LEASE = "gc"
+ORPHAN_LEASE = "gc-orphans"
+ORPHAN_SWEEP_SECONDS = 86_400.0
 DRY_RUN_SECONDS = 5.0  # a dry run's transaction holds what pushes need: it stops after this
 MAX_CONTENDED = 10  # batches of a kind that may give way to pushes before the pass moves on
 
@@ -78,6 +81,7 @@ class GarbageCollector:
         counters: GcCounters | None = None,
         clock: Clock = SYSTEM_CLOCK,
         node: str = "",
+        orphan_files: Callable[[float], Awaitable[tuple[int, int]]] | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -89,9 +93,17 @@ class GarbageCollector:
         self.counters = counters
         self.clock = clock
         self.node = node
+        # Walks storage for blob files no row names (fsck's check): not part of a pass, whose
+        # cost must not grow with storage; `run(orphans=True)` and a daily scheduled sweep.
+        self.orphan_files = orphan_files
 
     async def run(
-        self, origin: Origin, *, grace_seconds: float | None = None, dry_run: bool = False
+        self,
+        origin: Origin,
+        *,
+        grace_seconds: float | None = None,
+        dry_run: bool = False,
+        orphans: bool = False,
     ) -> PassReport:
         """One pass now: every review due (queued before now minus the grace period), in
         order, a batch per transaction. A dry run works the pass out in one transaction that
@@ -119,13 +131,15 @@ class GarbageCollector:
                         await asyncio.sleep(0.05 * contended)
                     elif not reviewed:  # (a review may queue more of its kind: a cascade)
                         break
+        if orphans and not dry_run and self.orphan_files is not None:
+            _, tally.orphan_files = await self.orphan_files(grace)
         seconds = time.perf_counter() - started
         due, queued = await self.store.pending(cutoff)
         report = PassReport(now, seconds, grace, dry_run, tally, due, queued, complete)
         if not dry_run:
             await self.audit.record(
                 origin,
-                AuditAction.GC_PASS,
+                AuditAction.GARBAGE_COLLECTED,
                 reason=f"grace {_duration(grace)}",
                 detail={
                     k: v
@@ -144,10 +158,19 @@ class GarbageCollector:
         lease = max(self.interval_seconds, 600.0)
         if not await self.schedules.claim(LEASE, self.node, lease, self.interval_seconds, now):
             return None
+        # Once a day, the pass also sweeps storage for files no row names.
+        orphans = self.orphan_files is not None and await self.schedules.claim(
+            ORPHAN_LEASE, self.node, 3600.0, ORPHAN_SWEEP_SECONDS, now
+        )
         report: PassReport | None = None
         try:
-            report = await self.run(Origin.system())
+            report = await self.run(Origin.system(), orphans=orphans)
         finally:
+            if orphans:
+                swept = {"orphan_files": report.tally.orphan_files} if report else {}
+                await self.schedules.finish(
+                    ORPHAN_LEASE, self.node, json.dumps(swept), self.clock.now()
+                )
             result = json.dumps(report.as_dict() if report else {"failed": True})
             await self.schedules.finish(LEASE, self.node, result, self.clock.now())
         return report

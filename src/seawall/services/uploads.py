@@ -28,6 +28,7 @@ from seawall.storage.paths import is_upload_id
 
 WRITE_BATCH = 1024 * 1024  # hash and write in ~1 MiB pieces, one thread hop each
 LEASE_SECONDS = 120.0  # renewed while bytes keep arriving
+ORPHAN_UPLOAD_SECONDS = 60.0  # an upload file no session names is removed once this old
 
 T = TypeVar("T")
 
@@ -243,6 +244,21 @@ class UploadService:
         for upload_id in [k for k, v in self._hashes.items() if v.touched < stale]:
             del self._hashes[upload_id]  # finished or expired through another process
         return len(expired)
+
+    async def sweep_orphans(self) -> int:
+        """Remove upload files that no session names, untouched for `ORPHAN_UPLOAD_SECONDS`:
+        left by a process that died between making a session's file and its row, or between
+        removing them. (A session's file is made just before its row, so a younger one may be
+        a session being started.) How many were removed."""
+        cutoff = self.clock.now() - ORPHAN_UPLOAD_SECONDS
+        old = [item.name async for item in self.blobs.iter_uploads() if item.mtime < cutoff]
+        if not old:
+            return 0
+        known = await self.store.known_uploads(old)  # read after the files were listed
+        orphans = [upload_id for upload_id in old if upload_id not in known]
+        for upload_id in orphans:
+            await self.blobs.delete_upload(upload_id)
+        return len(orphans)
 
     # -- internals ------------------------------------------------------------------------
 

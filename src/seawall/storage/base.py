@@ -7,11 +7,19 @@ hashing and writing one buffer happen in one thread hop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from seawall.domain.digests import Digest
+
+
+class StoredObject(NamedTuple):
+    """One object a store holds, as `iter_blobs` and `iter_uploads` list them."""
+
+    name: str  # a blob's digest (`sha256:…`) or an upload id
+    size: int
+    mtime: float  # when it last changed, seconds since the epoch (see the iterators)
 
 
 class UploadWriter(Protocol):
@@ -68,3 +76,24 @@ class BlobStore(Protocol):
 
     async def check(self) -> None:
         """Raise if the store cannot be used (readiness)."""
+
+    # -- listing and quarantine (seawall fsck, the upload sweeper) -------------------------
+
+    def iter_blobs(self, stray: Callable[[str], None] | None = None) -> AsyncIterator[StoredObject]:
+        """Every committed blob as (digest, size, mtime), in no promised order, without reading
+        its bytes. `mtime` is the later of the last write and the last rename into place, so
+        that a blob put in place just now is young however old its bytes are. An object under
+        `blobs/` whose key is not a blob's (a name that is not a digest, a file in the wrong
+        directory) is not yielded: its key goes to `stray`."""
+
+    def iter_uploads(
+        self, stray: Callable[[str], None] | None = None
+    ) -> AsyncIterator[StoredObject]:
+        """Every upload's bytes as (upload id, size, mtime of the last write), in no promised
+        order; an object under `uploads/` whose name is not an upload id goes to `stray`."""
+
+    def quarantine(self, digest: Digest) -> str | None:
+        """Move a committed blob out of service, kept for inspection under `quarantine/`; its
+        key there, or None when there was no such blob. Blocking: called inside the transaction
+        that holds the blob's row lock, so an upload of the same bytes waits, then puts good
+        bytes in place."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from seawall.domain.digests import Digest
+from seawall.domain.digests import ALGORITHMS, Digest
 from seawall.storage import paths
+from seawall.storage.base import StoredObject
 
 READ_CHUNK = 1024 * 1024
 
@@ -130,10 +131,111 @@ class FilesystemBlobStore:
         if not os.access(self.root / "blobs", os.W_OK):
             raise OSError(f"{self.root / 'blobs'} is not writable")
 
+    # -- listing and quarantine (seawall fsck, the upload sweeper) -------------------------
+
+    async def iter_blobs(
+        self, stray: Callable[[str], None] | None = None
+    ) -> AsyncIterator[StoredObject]:
+        report = stray or _ignore
+        blobs = self.root / "blobs"
+        for algorithm, kind, _ in await asyncio.to_thread(_entries, blobs):
+            if kind != _DIR or algorithm not in ALGORITHMS:
+                await _strays(blobs, f"blobs/{algorithm}", kind, report)
+                continue
+            length = ALGORITHMS[algorithm]
+            for prefix, kind, _ in await asyncio.to_thread(_entries, blobs / algorithm):
+                key = f"blobs/{algorithm}/{prefix}"
+                if kind != _DIR:
+                    await _strays(blobs, key, kind, report)
+                    continue
+                for name, kind, stat in await asyncio.to_thread(
+                    _entries, blobs / algorithm / prefix
+                ):
+                    if stat is None or not _is_blob_name(name, prefix, length):
+                        await _strays(blobs, f"{key}/{name}", kind, report)
+                        continue
+                    # A rename changes only the status-change time: count it as a change.
+                    changed = max(stat.st_mtime, stat.st_ctime)
+                    yield StoredObject(f"{algorithm}:{name}", stat.st_size, changed)
+
+    async def iter_uploads(
+        self, stray: Callable[[str], None] | None = None
+    ) -> AsyncIterator[StoredObject]:
+        report = stray or _ignore
+        uploads = self.root / "uploads"
+        for name, kind, stat in await asyncio.to_thread(_entries, uploads):
+            if stat is None or not paths.is_upload_id(name):
+                await _strays(uploads, f"uploads/{name}", kind, report)
+                continue
+            yield StoredObject(name, stat.st_size, stat.st_mtime)
+
+    def quarantine(self, digest: Digest) -> str | None:
+        source = self._blob_path(digest)
+        if not source.exists():
+            return None
+        attempt = 0
+        while (self.root / paths.quarantine_key(digest, attempt)).exists():
+            attempt += 1
+        key = paths.quarantine_key(digest, attempt)
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            source.rename(target)
+        except FileNotFoundError:  # removed meanwhile
+            return None
+        fsync_directory(target.parent)
+        fsync_directory(source.parent)
+        return key.as_posix()
+
 
 def _settle(target: Path) -> None:
     fsync_directory(target.parent)
     fsync_directory(target.parent.parent)
+
+
+_FILE, _DIR, _OTHER = "file", "directory", "other"
+
+
+def _entries(directory: Path) -> list[tuple[str, str, os.stat_result | None]]:
+    """(name, kind, stat of a regular file) of each entry, sorted by name; none when the
+    directory is absent. An entry removed while this looks is left out."""
+    found: list[tuple[str, str, os.stat_result | None]] = []
+    try:
+        with os.scandir(directory) as scan:
+            for entry in sorted(scan, key=lambda e: e.name):
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        found.append((entry.name, _FILE, entry.stat(follow_symlinks=False)))
+                    elif entry.is_dir(follow_symlinks=False):
+                        found.append((entry.name, _DIR, None))
+                    else:
+                        found.append((entry.name, _OTHER, None))
+                except FileNotFoundError:
+                    continue
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return found
+
+
+def _is_blob_name(name: str, prefix: str, length: int) -> bool:
+    return len(name) == length and name[:2] == prefix and all(c in "0123456789abcdef" for c in name)
+
+
+async def _strays(root: Path, key: str, kind: str, report: Callable[[str], None]) -> None:
+    """Report `key` (relative to `root`'s parent), or every file under it when it is a
+    directory."""
+    if kind != _DIR:
+        report(key)
+        return
+    top = root.parent / key
+    for path in await asyncio.to_thread(
+        lambda: sorted(p for p in top.rglob("*") if not p.is_dir())
+    ):
+        report(path.relative_to(root.parent).as_posix())
+
+
+def _ignore(_key: str) -> None:
+    pass
 
 
 def fsync_directory(path: Path) -> None:

@@ -3,6 +3,7 @@
 <data_dir>/
   blobs/<algorithm>/<hex[0:2]>/<hex>   committed blobs: content-addressed, immutable
   uploads/<upload-id>                   bytes of an upload session in progress
+  quarantine/<algorithm>/<hex>[.<n>]    blobs whose bytes did not match (`seawall fsck --repair`)
   tmp/                                  scratch (e.g. metrics of worker processes)
   seawall.db                            the SQLite database (embedded default)
 """
@@ -29,3 +30,10 @@ def upload_key(upload_id: str) -> PurePosixPath:
 
 def is_upload_id(value: str) -> bool:
     return _UPLOAD_ID.fullmatch(value) is not None
+
+
+def quarantine_key(digest: Digest, attempt: int = 0) -> PurePosixPath:
+    """Where a blob taken out of service goes; `attempt` > 0 when that name is taken (the same
+    digest quarantined again)."""
+    name = digest.hex if attempt == 0 else f"{digest.hex}.{attempt}"
+    return PurePosixPath("quarantine", digest.algorithm, name)

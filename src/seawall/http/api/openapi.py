@@ -62,6 +62,7 @@ from seawall.http.api.bodies import (
     Schema,
     obj,
 )
+from seawall.http.api.gc import GC_RUN
 from seawall.http.api.identities import EXPLAINABLE
 from seawall.http.api.policies import (
     CHANNEL,
@@ -72,6 +73,8 @@ from seawall.http.api.policies import (
 )
 from seawall.http.api.promotions import APPROVAL, MAX_PROMOTION_ID, PROMOTION_NEW, REJECTION
 from seawall.http.api.repositories import ABOUT
+from seawall.http.api.retention import APPLY as RETENTION_APPLY
+from seawall.http.api.retention import RESTORE as RETENTION_RESTORE
 from seawall.http.api.trust import KEY_NAME, KEY_NEW, KEY_REVOKE
 from seawall.scan.sbom import SBOM_MEDIA_TYPE
 from seawall.services.inventory import FINDINGS
@@ -205,6 +208,8 @@ def _setting(built_in: Any) -> Schema:
     """A policy key in force: its value (of the built-in value's type) and where it comes from."""
     if isinstance(built_in, tuple):
         value: Schema = _array(_TEXT)
+    elif isinstance(built_in, dict):  # retention.keep_newest_by_pattern: pattern -> count
+        value = {"type": "object", "additionalProperties": _COUNT}
     elif isinstance(built_in, bool):
         value = _FLAG
     elif isinstance(built_in, int):
@@ -675,6 +680,54 @@ _INVENTORY_ROW = obj(
     ),
 )
 INVENTORY = obj({"rows": _array(_INVENTORY_ROW)}, ("rows",))
+_INVENTORY_IMAGE = obj(
+    {
+        "repository": _TEXT,
+        "digest": _TEXT,
+        "tags": _array(_TEXT),
+        "findings": _array({"enum": list(FINDINGS)}),
+    },
+    ("repository", "digest", "tags", "findings"),
+)
+_INVENTORY_FINDING = obj(
+    {"repository": _TEXT, "digest": _TEXT, "tags": _array(_TEXT), "finding": {"enum": list(FINDINGS)}},
+    ("repository", "digest", "tags", "finding"),
+)
+_CHANGE_LISTS = ("added", "removed", "new_findings", "resolved_findings")
+INVENTORY_CHANGES = obj(
+    {
+        "since": obj(
+            {
+                "id": {"type": "integer", "minimum": 1},
+                "generated_at": _TEXT,
+                "path": _TEXT,
+                "csv": _TEXT,
+                "sha256": _TEXT,
+                "rows": _COUNT,
+                "findings": _COUNT,
+                "summary": {"type": "object"},
+            },
+            ("id", "generated_at", "path", "csv", "sha256", "rows", "findings", "summary"),
+        ),
+        "now": _TEXT,
+        "added": _array(_INVENTORY_IMAGE),
+        "removed": _array(_INVENTORY_IMAGE),
+        "new_findings": _array(_INVENTORY_FINDING),
+        "resolved_findings": _array(_INVENTORY_FINDING),
+        "totals": obj({key: _COUNT for key in _CHANGE_LISTS}, _CHANGE_LISTS),
+    },
+    ("since", "now", *_CHANGE_LISTS, "totals"),
+)
+# `since`: LAST, a report id, or a date or ISO 8601 time (UTC when naive).
+_SINCE = {
+    "type": "string",
+    "anyOf": [
+        {"const": "LAST"},
+        {"pattern": "^[0-9]{1,18}$"},
+        {"format": "date"},
+        {"format": "date-time"},
+    ],
+}
 ABOUT_VIEW = obj(
     {
         "repository": _TEXT,
@@ -756,18 +809,214 @@ _VOTE_REFUSALS = {
 }
 
 
+_GC_COUNTS = (
+    "reviewed",
+    "contended",
+    "kept",
+    "deferred",
+    "manifest_links",
+    "blob_links",
+    "manifests",
+    "manifest_bytes",
+    "blobs",
+    "blob_bytes",
+    "signature_tags",
+    "scan_rows",
+    "trash_expired",
+    "orphan_files",
+    "bytes",
+    "due",
+    "queued",
+)
+GC_REPORT = obj(
+    {
+        "started_at": {"type": "number"},
+        "seconds": {"type": "number", "minimum": 0},
+        "grace_seconds": {"type": "number", "minimum": 0},
+        "dry_run": _FLAG,
+        "complete": _FLAG,
+        "missing_files": _array(_TEXT),
+        **dict.fromkeys(_GC_COUNTS, _COUNT),
+    },
+    (
+        "started_at",
+        "seconds",
+        "grace_seconds",
+        "dry_run",
+        "complete",
+        "missing_files",
+        *_GC_COUNTS,
+    ),
+)
+GC_STATUS = obj(
+    {
+        "grace_seconds": {"type": "number", "minimum": 0},
+        "interval_seconds": {"type": "number", "minimum": 0},
+        "due": _COUNT,
+        "queued": _COUNT,
+        "last_pass": {
+            "oneOf": [
+                {"type": "null"},
+                obj(
+                    {"at": {"type": "number"}, "result": {}, "running_on": _MAYBE_TEXT},
+                    ("at", "result", "running_on"),
+                ),
+            ]
+        },
+    },
+    ("grace_seconds", "interval_seconds", "due", "queued", "last_pass"),
+)
+
+
+_PLAN_ITEM_FIELDS: dict[str, Schema] = {
+    "repository": _TEXT,
+    "kind": {"enum": ["tag", "manifest"]},
+    "tag": _MAYBE_TEXT,
+    "digest": _TEXT,
+    "action": {"enum": ["keep", "delete"]},
+    "rule": _TEXT,
+    "reason": _TEXT,
+    "size": _COUNT,
+}
+_PLAN_ITEM = obj(_PLAN_ITEM_FIELDS, tuple(_PLAN_ITEM_FIELDS))
+_SKIPPED_ITEM = obj({**_PLAN_ITEM_FIELDS, "skipped": _TEXT}, (*_PLAN_ITEM_FIELDS, "skipped"))
+_KEEP_DELETE = obj({"keep": _COUNT, "delete": _COUNT}, ("keep", "delete"))
+_PLAN_FIELDS: dict[str, Schema] = {
+    "namespace": _TEXT,
+    "enabled": _FLAG,
+    "message": _MAYBE_TEXT,
+    "digest": _TEXT,
+    "generated_at": _TEXT,
+    "rules": _array(_TEXT),
+    "items": _array(_PLAN_ITEM),
+    "totals": obj(
+        {"tags": _KEEP_DELETE, "manifests": _KEEP_DELETE, "reclaimable_bytes": _COUNT},
+        ("tags", "manifests", "reclaimable_bytes"),
+    ),
+}
+RETENTION_PLAN = obj(_PLAN_FIELDS, tuple(_PLAN_FIELDS))
+_APPLIED_TOTALS = ("tags_deleted", "manifests_deleted", "following", "skipped", "reclaimable_bytes")
+_APPLIED_FIELDS: dict[str, Schema] = {
+    "namespace": _TEXT,
+    "plan": _TEXT,
+    "enabled": _FLAG,
+    "deleted": _array(_PLAN_ITEM),
+    "following": _array(_PLAN_ITEM),
+    "skipped": _array(_SKIPPED_ITEM),
+    "totals": obj(dict.fromkeys(_APPLIED_TOTALS, _COUNT), _APPLIED_TOTALS),
+}
+RETENTION_APPLIED = obj(_APPLIED_FIELDS, tuple(_APPLIED_FIELDS))
+_TRASH_FIELDS: dict[str, Schema] = {
+    "id": _COUNT,
+    "repository": _TEXT,
+    "tag": _TEXT,
+    "digest": _TEXT,
+    "pushed_by": _MAYBE_TEXT,
+    "channel": _MAYBE_TEXT,
+    "deprecated": _FLAG,
+    "deleted_at": _TEXT,
+    "deleted_by": _TEXT,
+    "reason": _TEXT,
+    "expires_at": _TEXT,
+    "expired": _FLAG,
+}
+TRASH = obj({"entries": _array(obj(_TRASH_FIELDS, tuple(_TRASH_FIELDS)))}, ("entries",))
+_RESTORED_FIELDS: dict[str, Schema] = {
+    "repository": _TEXT,
+    "tag": _TEXT,
+    "digest": _TEXT,
+    "relinked": _FLAG,
+    "deleted_at": _TEXT,
+    "deleted_by": _TEXT,
+    "reason": _TEXT,
+}
+RESTORED = obj(_RESTORED_FIELDS, tuple(_RESTORED_FIELDS))
+_RETENTION_PATHS: dict[str, Any] = {
+    "/namespaces/{namespace}/retention/plan": {
+        "get": _op(
+            "The namespace's retention plan: every tag and manifest with keep or delete, the rule"
+            " that decided it and why, sizes, totals and the plan's digest (pull right)",
+            "200",
+            RETENTION_PLAN,
+            refusals=_READER,
+            parameters=[_NAMESPACE],
+        ),
+    },
+    "/namespaces/{namespace}/retention/apply": {
+        "post": _op(
+            "Carry out the namespace's retention plan as it is now; deleted tags go to the trash"
+            " (delete right on the namespace: its maintainers)",
+            "200",
+            RETENTION_APPLIED,
+            refusals={
+                "403": "the caller may not delete in the namespace, or (to all but site admins)"
+                " there is no such namespace (DENIED)",
+                "404": _NO_NAMESPACE,
+                "409": "the plan is no longer the one `expect` names (DENIED, CONFLICT)",
+            },
+            body=RETENTION_APPLY,
+            parameters=[_NAMESPACE],
+        ),
+    },
+    "/trash": {
+        "get": _op(
+            "Deleted tags, newest first (at most 5000), restorable until they expire: of a"
+            " repository or a namespace (pull right on it), or those the caller may pull",
+            "200",
+            TRASH,
+            refusals={
+                "403": DENIED,
+                "404": "no such namespace (site admins; others get 403), or the caller may not"
+                " pull the repository (NAME_UNKNOWN)",
+            },
+            parameters=[_query("namespace", NAMESPACE_NAME), _query("repository", REPOSITORY)],
+        ),
+    },
+    "/repositories/{name}/tags/{tag}/restore": {
+        "post": _op(
+            "Bring a deleted tag back from the trash with its digest, pusher, channel and"
+            " deprecation: the newest entry, or the one of `digest` (delete right)",
+            "200",
+            RESTORED,
+            refusals={
+                **_TAG_KEEPER,
+                "404": "no such repository, or the caller may not pull it (NAME_UNKNOWN); no"
+                " such entry in the trash (NOT_FOUND)",
+                "409": "the tag exists now, the entry expired, or the manifest, a platform"
+                " manifest or a blob it needs is gone (DENIED, CONFLICT)",
+            },
+            body=RETENTION_RESTORE,
+            parameters=_TAG_PARAMETERS,
+        ),
+    },
+}
+
+
 def _inventory_operation() -> dict[str, Any]:
     operation = _op(
         "Every image the caller may pull (site admins: every image): owner, purpose, pulls, size,"
-        " scan and findings; `format=csv` answers CSV with the same columns",
+        " scan and findings; `format=csv` answers CSV with the same columns; `since` answers"
+        " what changed since a saved report instead (images added and removed, findings new"
+        " and resolved)",
         "200",
-        INVENTORY,
-        refusals={"400": "an unknown parameter or a bad value (UNSUPPORTED)"},
+        {"oneOf": [INVENTORY, INVENTORY_CHANGES]},
+        refusals={
+            "400": "an unknown parameter or a bad value, or `since` with `format=csv`,"
+            " `stale_days` or `findings_only=true` (UNSUPPORTED)",
+            "404": "`since` names no saved report, or its file is gone (NOT_FOUND)",
+            "409": "the saved report's file is not the one recorded (CONFLICT)",
+        },
         parameters=[
             _query("namespace", NAMESPACE_NAME),
             _query("findings_only", {"type": "string", "enum": ["true", "false"]}),
             _query("stale_days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}),
             _query("format", {"type": "string", "enum": ["json", "csv"]}),
+            _query(
+                "since",
+                _SINCE,
+                description="LAST, a report id, or the newest report saved at or before a date"
+                " or ISO-8601 time (UTC when naive)",
+            ),
         ],
     )
     operation["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
@@ -1378,6 +1627,23 @@ DOCUMENT: dict[str, Any] = {
             ),
         },
         "/inventory": {"get": _inventory_operation()},
+        **_RETENTION_PATHS,
+        "/gc": {
+            "get": _op(
+                "The garbage collector's queue and its last scheduled pass (site admins)",
+                "200",
+                GC_STATUS,
+                refusals=_SITE_ADMIN,
+            ),
+            "post": _op(
+                "A garbage-collection pass now, or what one would remove (`dry_run`); `grace` a"
+                " duration like 0s, 90s, 1h, 7d (site admins)",
+                "200",
+                GC_REPORT,
+                refusals=_SITE_ADMIN,
+                body=GC_RUN,
+            ),
+        },
     },
 }
 

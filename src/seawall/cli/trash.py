@@ -1,0 +1,133 @@
+"""`seawall trash list|purge` and `seawall tag restore`: the deleted tags that can still be
+brought back, bringing one back, and dropping entries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.store import fail, image_argument, nothing, with_lifecycle
+from seawall.config import Settings
+
+if TYPE_CHECKING:
+    from seawall.domain.audit import Origin
+    from seawall.wiring import Services
+
+SHORT_DIGEST = 19
+DigestOption = Annotated[
+    str | None,
+    typer.Option(metavar="DIGEST", help="The entry of the tag that pointed at this digest."),
+]
+
+
+def make(load: Callable[..., Settings]) -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("list")
+    def list_entries(
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
+        repository: Annotated[str | None, typer.Option(help="Only this repository.")] = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """List the deleted tags, newest first: repository, tag, digest, when, by whom and why
+        each was deleted, and until when it can be restored."""
+
+        async def work(services: Services, _origin: Origin) -> list[dict[str, Any]]:
+            return await services.trash.entries(namespace, repository)
+
+        rows = with_lifecycle(load(config, data_dir=data_dir), work)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            nothing("the trash is empty")
+            return
+        from rich.markup import escape
+        from rich.table import Table
+
+        from seawall.cli.output import console
+
+        table = Table("repository", "tag")
+        table.add_column("digest", no_wrap=True)
+        for column in ("deleted at", "deleted by", "reason", "restorable until"):
+            table.add_column(column)
+        for row in rows:
+            until = f"{row['expires_at']} (expired)" if row["expired"] else row["expires_at"]
+            table.add_row(
+                row["repository"],
+                row["tag"],
+                row["digest"][:SHORT_DIGEST],
+                row["deleted_at"],
+                escape(row["deleted_by"]),
+                escape(row["reason"]),
+                until,
+            )
+        console().print(table)
+
+    @app.command("purge")
+    def purge(
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        repository: Annotated[
+            str | None, typer.Option(help="With --tag: the repository of the tag to drop.")
+        ] = None,
+        tag: Annotated[
+            str | None, typer.Option(help="Drop this tag's entries now, before they expire.")
+        ] = None,
+        digest: DigestOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Remove the entries that expired now (the garbage collector does it too, each pass),
+        or with --repository and --tag drop that tag's entries early (only the one of --digest,
+        when given): they can no longer be restored, and what they kept may be collected.
+        Audited as trash:purged."""
+        if (repository is None) != (tag is None) or (digest is not None and tag is None):
+            raise fail("--repository and --tag go together (and --digest with them)", 2)
+
+        async def work(services: Services, origin: Origin) -> dict[str, Any]:
+            return await services.trash.purge(origin, repository, tag, digest)
+
+        result = with_lifecycle(load(config, data_dir=data_dir), work)
+        if as_json:
+            typer.echo(json.dumps(result))
+        elif tag is None:
+            typer.echo(f"removed {result['expired']} expired entries")
+        else:
+            typer.echo(f"dropped {result['dropped']} entries of {repository}:{tag}")
+
+    return app
+
+
+def register_restore(tag_app: typer.Typer, load: Callable[..., Settings]) -> None:
+    """`seawall tag restore`, in the `tag` group."""
+
+    @tag_app.command("restore")
+    def restore(
+        image: Annotated[str, typer.Argument(metavar="REPOSITORY:TAG", help="The deleted tag.")],
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        digest: DigestOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Bring a deleted tag back from the trash, pointing at its digest again with its
+        pusher, channel and deprecation: the newest entry of the tag, or the one of --digest.
+        Refused when the tag exists now, when the entry expired, or when what the image needs
+        is no longer stored."""
+        if "@" in image:
+            raise fail(f"{image[:200]!r}: name a tag, as REPOSITORY:TAG", 2)
+        repository, tag = image_argument(image)
+
+        async def work(services: Services, origin: Origin) -> dict[str, Any]:
+            return await services.trash.restore(repository, tag, digest, origin)
+
+        result = with_lifecycle(load(config, data_dir=data_dir), work)
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        typer.echo(f"restored {repository}:{tag} -> {result['digest']}")
