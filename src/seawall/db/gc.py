@@ -118,6 +118,12 @@ class _Review:
             self.cutoff,
             limit,
         )
+        if not due:
+            return 0
+        self.tally.reviewed += len(due)
+        if kind in ("blob-link", "blob"):  # the many: decided a batch at a time
+            getattr(self, "_" + kind.replace("-", "_") + "s")(due)
+            return len(due)
         review = getattr(self, "_" + kind.replace("-", "_"))
         for repository_id, digest, since, reason in due:
             self.tx.run(
@@ -126,7 +132,6 @@ class _Review:
                 repository_id,
                 digest,
             )
-            self.tally.reviewed += 1
             review(int(repository_id), str(digest), float(since), reason)
         return len(due)
 
@@ -249,43 +254,151 @@ class _Review:
         )
         self._queue("manifest", 0, digest, since, "unlinked")
 
-    def _blob_link(self, repository_id: int, digest: str, since: float, reason: str) -> None:
-        row = self.tx.one(
-            _suffixed(
-                "SELECT created_at FROM repository_blobs WHERE repository_id = ? AND digest = ?",
-                self.lock,
+    def _blob_links(self, due: list[Any]) -> None:
+        """Blob links no manifest linked there (or trashed there) references, and not linked
+        again within the grace period, go; their blobs are queued."""
+        since = {(int(r), str(d)): (float(t), reason) for r, d, t, reason in due}
+        keys = sorted(since)
+        self.tx.run(
+            _keyed(
+                "DELETE FROM gc_reviews WHERE kind = 'blob-link' AND EXISTS (SELECT 1 FROM k"
+                " WHERE k.repository_id = gc_reviews.repository_id AND k.digest ="
+                " gc_reviews.digest)",
+                len(keys),
             ),
-            repository_id,
-            digest,
+            *_flat(keys),
         )
-        if row is None:
+        linked = {
+            (int(r), str(d)): float(t)
+            for r, d, t in self.tx.all(
+                _keyed(
+                    _suffixed(
+                        "SELECT rb.repository_id, rb.digest, rb.created_at FROM repository_blobs"
+                        " rb JOIN k ON k.repository_id = rb.repository_id AND k.digest ="
+                        " rb.digest ORDER BY rb.repository_id, rb.digest",
+                        self.lock_of("rb"),
+                    ),
+                    len(keys),
+                ),
+                *_flat(keys),
+            )
+        }
+        # Linked again (an upload, a mount) within the grace: looked at again after it.
+        renewed = [(k, t) for k, t in linked.items() if t > self.cutoff]
+        self._queue_many("blob-link", [(k, t, since[k][1]) for k, t in renewed])
+        self.tally.deferred += len(renewed)
+        candidates = sorted(k for k, t in linked.items() if t <= self.cutoff)
+        if not candidates:
             return
-        if float(row[0]) > self.cutoff:  # linked again (an upload, a mount) within the grace
-            self._queue("blob-link", repository_id, digest, float(row[0]), reason)
-            self.tally.deferred += 1
-            return
-        if self._exists(
-            "SELECT 1 FROM manifest_references mr JOIN repository_manifests rm"
-            " ON rm.digest = mr.parent_digest AND rm.repository_id = ?"
-            " WHERE mr.child_digest = ?",
-            repository_id,
-            digest,
-        ) or self._exists(
-            "SELECT 1 FROM manifest_references mr JOIN tag_trash t ON t.digest = mr.parent_digest"
-            " WHERE t.repository_id = ? AND t.expires_at > ? AND mr.child_digest = ?",
-            repository_id,
-            self.now,
-            digest,
-        ):
-            self.tally.kept += 1
+        kept = {
+            (int(r), str(d))
+            for r, d in self.tx.all(
+                _keyed(
+                    "SELECT k.repository_id, k.digest FROM k WHERE EXISTS (SELECT 1 FROM"
+                    " manifest_references mr JOIN repository_manifests rm ON rm.digest ="
+                    " mr.parent_digest AND rm.repository_id = k.repository_id WHERE"
+                    " mr.child_digest = k.digest) OR EXISTS (SELECT 1 FROM manifest_references"
+                    " mr JOIN tag_trash t ON t.digest = mr.parent_digest AND t.repository_id ="
+                    " k.repository_id AND t.expires_at > ? WHERE mr.child_digest = k.digest)",
+                    len(candidates),
+                ),
+                *_flat(candidates),
+                self.now,
+            )
+        }
+        self.tally.kept += len(kept)
+        gone = [k for k in candidates if k not in kept]
+        if not gone:
             return
         self.tx.run(
-            "DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?",
-            repository_id,
-            digest,
+            _keyed(
+                "DELETE FROM repository_blobs WHERE EXISTS (SELECT 1 FROM k WHERE"
+                " k.repository_id = repository_blobs.repository_id AND k.digest ="
+                " repository_blobs.digest)",
+                len(gone),
+            ),
+            *_flat(gone),
         )
-        self.tally.blob_links += 1
-        self._queue("blob", 0, digest, since, "unlinked")
+        self.tally.blob_links += len(gone)
+        self._queue_many("blob", [((0, d), since[(r, d)][0], "unlinked") for r, d in gone])
+
+    def _blobs(self, due: list[Any]) -> None:
+        """Blobs no repository links go: rows first, then (last in the transaction, under the
+        rows' locks) their files, so a batch rolled back never leaves a row without its file."""
+        digests = sorted({str(d) for _, d, _, _ in due})
+        keys = [(0, d) for d in digests]
+        self.tx.run(
+            _keyed(
+                "DELETE FROM gc_reviews WHERE kind = 'blob' AND repository_id = 0 AND EXISTS"
+                " (SELECT 1 FROM k WHERE k.digest = gc_reviews.digest)",
+                len(keys),
+            ),
+            *_flat(keys),
+        )
+        sizes = {
+            str(d): int(size)
+            for d, size in self.tx.all(
+                _keyed(
+                    _suffixed(
+                        "SELECT b.digest, b.size FROM blobs b JOIN k ON k.digest = b.digest"
+                        " ORDER BY b.digest",
+                        self.lock_of("b"),
+                    ),
+                    len(keys),
+                ),
+                *_flat(keys),
+            )
+        }
+        linked = {
+            str(d)
+            for (d,) in self.tx.all(
+                _keyed(
+                    "SELECT k.digest FROM k WHERE EXISTS (SELECT 1 FROM repository_blobs rb"
+                    " WHERE rb.digest = k.digest)",
+                    len(keys),
+                ),
+                *_flat(keys),
+            )
+        }
+        gone = [d for d in digests if d in sizes and d not in linked]
+        self.tally.kept += len(sizes) - len(gone)
+        if not gone:
+            return
+        marks = "(" + ", ".join("?" for _ in gone) + ")"
+        self.tally.scan_rows += self.tx.run(
+            _suffixed("DELETE FROM layer_analyses WHERE digest IN ", marks), *gone
+        )
+        self.tx.run(_suffixed("DELETE FROM blobs WHERE digest IN ", marks), *gone)
+        self.tally.blobs += len(gone)
+        self.tally.blob_bytes += sum(sizes[d] for d in gone)
+        # The files go under the rows' locks, before the commit: an upload of the same bytes
+        # waits for this transaction, then records the blob anew and puts its file back.
+        if self.remove is not None:
+            for digest in gone:
+                if not self.remove(Digest.parse(digest)):
+                    self.tally.missing_files.append(digest)
+
+    def lock_of(self, table: str) -> str:
+        """Lock the rows read from `table` (PostgreSQL; SQLite has one writer)."""
+        return f" FOR UPDATE OF {table}" if self.lock else ""
+
+    def _queue_many(self, kind: str, rows: list[tuple[tuple[int, str], float, str]]) -> None:
+        """Queue reviews of `kind` ((repository, digest), since, reason) in one statement."""
+        earliest: dict[tuple[int, str], tuple[float, str]] = {}
+        for key, since, why in rows:  # one row per key: the earliest
+            if key not in earliest or since < earliest[key][0]:
+                earliest[key] = (since, why)
+        rows = [(key, since, why) for key, (since, why) in sorted(earliest.items())]
+        if not rows:
+            return
+        marks = ", ".join("(?, ?, ?, ?, ?)" for _ in rows)
+        self.tx.run(
+            "INSERT INTO gc_reviews (kind, repository_id, digest, since, reason) VALUES "  # noqa: S608
+            + marks
+            + " ON CONFLICT (kind, repository_id, digest) DO UPDATE SET since = excluded.since,"
+            " reason = excluded.reason WHERE excluded.since < gc_reviews.since",
+            *(v for (r, d), t, why in rows for v in (kind, r, d, t, why)),
+        )
 
     def _manifest(self, _repository_id: int, digest: str, since: float, reason: str) -> None:
         row = self.tx.one(
@@ -386,6 +499,17 @@ class GcStore:
         )
         assert row is not None
         return int(row[1]), int(row[0])
+
+
+def _keyed(sql: str, count: int) -> str:
+    """`sql` preceded by a table `k(repository_id, digest)` of `count` rows, given as arguments
+    (typed, so PostgreSQL compares them with the columns' own types)."""
+    rows = ", ".join("(CAST(? AS INTEGER), CAST(? AS VARCHAR(140)))" for _ in range(count))
+    return "WITH k(repository_id, digest) AS (VALUES " + rows + ") " + sql
+
+
+def _flat(keys: list[tuple[int, str]]) -> list[Any]:
+    return [v for key in keys for v in key]
 
 
 def _suffixed(sql: str, suffix: str) -> str:
