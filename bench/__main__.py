@@ -6,7 +6,7 @@ import signal
 import sys
 from types import FrameType
 
-from bench import report_audit, report_scan
+from bench import report_audit, report_gc, report_inventory, report_scan
 from bench.options import parse_args
 from bench.report import footer, make_console, render, write_json
 from bench.runner import log, run
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     console = make_console()
     verdicts = render(results, console) + report_audit.render(results, console)
     verdicts += report_scan.render(results, console)
+    verdicts += report_gc.render(results, console)
+    verdicts += report_inventory.render(results, console)
     footer(results, console)
     write_json(results, verdicts, opts.json_path)
     log(f"results written to {opts.json_path}")
@@ -43,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(targets, dict) and isinstance(audit, dict) and isinstance(scan, dict)
     failed = [name for name, r in (targets | audit).items() if r.get("errors")]
     failed += ["scan"] if scan.get("errors") else []
+    gc = results.get("gc", {})
+    assert isinstance(gc, dict)
+    failed += [f"gc {name}" for name, r in gc.items() if r.get("errors")]
+    inventory = results.get("inventory", {})
+    assert isinstance(inventory, dict)
+    failed += ["inventory"] if inventory.get("errors") else []
     return 1 if failed else 0
 
 

@@ -14,8 +14,10 @@ TARGETS = ("seawall-sqlite", "seawall-postgres", "distribution", "nginx")
 # What a run measures: the registry comparison (every phase, every target) and the audit log's
 # two parts (Seawall targets only, bench/phases_audit.py). "audit" names both of those. "scan":
 # the image scanner's throughput and re-matching stored inventories (bench/phases_scan.py).
-PARTS = ("registry", "audit-pulls", "audit-list", "scan")
-PART_GROUPS = {"audit": ("audit-pulls", "audit-list")}
+# "gc-pass", "gc-latency" (both: "gc"): garbage collection at scale (bench/phases_gc.py).
+# "inventory": the full JSON inventory of 10,000 repositories x 5 tags (bench/phases_inventory.py).
+PARTS = ("registry", "audit-pulls", "audit-list", "scan", "gc-pass", "gc-latency", "inventory")
+PART_GROUPS = {"audit": ("audit-pulls", "audit-list"), "gc": ("gc-pass", "gc-latency")}
 REGISTRY_ORDER = ("distribution", "seawall-sqlite", "seawall-postgres")
 
 
@@ -51,6 +53,16 @@ class Options:
     scan_rounds: int
     scan_records: int
     scan_inventories: int
+    gc_blobs: int
+    gc_garbage: int
+    gc_kept: int
+    gc_candidates: int
+    gc_pg_candidates: int
+    gc_idle_seconds: float
+    gc_all_files: bool
+    inventory_repos: int
+    inventory_tags: int
+    inventory_rounds: int
     tmp_dir: Path
     keep: bool
     json_path: Path
@@ -81,8 +93,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--only",
         dest="parts",
         default=",".join(PARTS),
-        help=f"comma-separated subset of {','.join(PARTS)}, or audit for both audit parts"
-        " (default: all)",
+        help=f"comma-separated subset of {','.join(PARTS)}, or audit (gc) for both audit (gc)"
+        " parts (default: all)",
     )
     p.add_argument(
         "--phases",
@@ -137,6 +149,40 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument(
         "--scan-inventories", type=int, default=1000, help="stored inventories to re-match (1000)"
     )
+    p.add_argument(
+        "--gc-blobs", type=int, default=100_000, help="blobs in the GC registry (100,000)"
+    )
+    p.add_argument(
+        "--gc-garbage", type=int, default=1000, help="of them unreferenced, timed pass (1000)"
+    )
+    p.add_argument(
+        "--gc-kept", type=int, default=5000, help="reviews of referenced blobs, kept (5000)"
+    )
+    p.add_argument(
+        "--gc-candidates",
+        type=int,
+        default=20_000,
+        help="unreferenced blobs for the pass under load, SQLite (20,000)",
+    )
+    p.add_argument(
+        "--gc-pg-candidates",
+        type=int,
+        default=5000,
+        help="unreferenced blobs for the pass under load, PostgreSQL (5,000: as long a pass)",
+    )
+    p.add_argument(
+        "--gc-idle-seconds", type=float, default=10, help="each idle latency window (10)"
+    )
+    p.add_argument(
+        "--gc-all-files",
+        action="store_true",
+        help="write every GC blob's file, not only the reviewed ones' (~25 s more per seeding)",
+    )
+    p.add_argument(
+        "--inventory-repos", type=int, default=10_000, help="inventory repositories (10,000)"
+    )
+    p.add_argument("--inventory-tags", type=int, default=5, help="tags per repository (5)")
+    p.add_argument("--inventory-rounds", type=int, default=5, help="timed inventories, median (5)")
     p.add_argument("--tmp-dir", type=Path, default=Path("/tmp"), help="parent of the work dir")
     p.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
     p.add_argument(

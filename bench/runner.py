@@ -22,6 +22,8 @@ from bench import (
     phases_auth,
     phases_blobs,
     phases_gate,
+    phases_gc,
+    phases_inventory,
     phases_meta,
     phases_scan,
     servers,
@@ -222,6 +224,26 @@ def run_scan(ctx: Context) -> Result:
     return result
 
 
+def run_inventory(ctx: Context) -> Result:
+    """The inventory at scale on each Seawall target; a failed target is reported like a phase."""
+    result: Result = {}
+    errors: dict[str, str] = {}
+    t0 = time.monotonic()
+    for target in phases_inventory.targets(ctx.opts.targets):
+        log(f"{target}: inventory")
+        try:
+            result[target] = phases_inventory.inventory(ctx, target)
+        except Exception as exc:
+            errors[target] = _describe(exc)
+            log(f"{target}: inventory FAILED: {errors[target]}")
+            if os.environ.get("BENCH_TRACEBACK"):
+                traceback.print_exc()
+    result["errors"] = errors
+    result["elapsed_s"] = time.monotonic() - t0
+    log(f"inventory: done in {result['elapsed_s']:.1f} s")
+    return result
+
+
 @contextlib.contextmanager
 def _work_dir(opts: Options) -> Iterator[Path]:
     work = Path(tempfile.mkdtemp(prefix="seawall-bench-", dir=opts.tmp_dir))
@@ -260,6 +282,12 @@ def run(opts: Options) -> Result:
         if "scan" in opts.parts:
             ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
             results["scan"] = run_scan(ctx)
+        if any(part.startswith("gc-") for part in opts.parts):
+            ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
+            results["gc"] = phases_gc.run_all(ctx, log)
+        if "inventory" in opts.parts:
+            ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
+            results["inventory"] = run_inventory(ctx)
     machine.update(load.finish())
     results["elapsed_s"] = time.monotonic() - T0
     return results

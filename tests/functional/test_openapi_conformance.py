@@ -13,9 +13,10 @@ into one of which a promotion waits for approval), so that requests get past the
 body; a promotion's body names that image and one of those stages. Some rules JSON Schema cannot
 say (the document says them in words): rules that span fields (patterns lie within the path's
 namespace, a robot's full name fits 128 characters, an audit query's repository lies within its
-namespace), an exception's expiry lies in a window that moves with the clock, its reason is
-printable text (Python's `isprintable`), a policy document is TOML with known keys, a trusted
-key's `public_key` is a PEM public key of an accepted kind, a promotion's `to` is a stage of its
+namespace, an inventory's `since` goes with no `stale_days`, `findings_only=true` or CSV), an
+exception's expiry lies in a window that moves with the clock, its reason is printable text
+(Python's `isprintable`), a policy document is TOML with known keys, a trusted key's
+`public_key` is a PEM public key of an accepted kind, a promotion's `to` is a stage of its
 image's namespace, and a vote's comment or reason is printable text. Valid requests are made to
 keep them before they are sent.
 
@@ -162,6 +163,12 @@ def map_case(context: Any, case: Any) -> Any:
         namespace, repository = case.query.get("namespace"), case.query.get("repository")
         if namespace and repository and repository.partition("/")[0] != namespace:
             del case.query["namespace"]
+    elif path == "/inventory" and case.query and "since" in case.query:
+        # What changed since a report: findings as the report has them, as JSON.
+        for name in ("stale_days", "format"):
+            case.query.pop(name, None)
+        if case.query.get("findings_only") == "true":
+            del case.query["findings_only"]
     elif path == "/namespaces/{namespace}/exceptions" and isinstance(body, dict):
         body["repository"] = _within(NAMESPACE, body["repository"])
         body["expires"] = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()

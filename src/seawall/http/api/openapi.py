@@ -690,7 +690,12 @@ _INVENTORY_IMAGE = obj(
     ("repository", "digest", "tags", "findings"),
 )
 _INVENTORY_FINDING = obj(
-    {"repository": _TEXT, "digest": _TEXT, "tags": _array(_TEXT), "finding": {"enum": list(FINDINGS)}},
+    {
+        "repository": _TEXT,
+        "digest": _TEXT,
+        "tags": _array(_TEXT),
+        "finding": {"enum": list(FINDINGS)},
+    },
     ("repository", "digest", "tags", "finding"),
 )
 _CHANGE_LISTS = ("added", "removed", "new_findings", "resolved_findings")
