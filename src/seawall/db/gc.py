@@ -261,9 +261,8 @@ class _Review:
         keys = sorted(since)
         self.tx.run(
             _keyed(
-                "DELETE FROM gc_reviews WHERE kind = 'blob-link' AND EXISTS (SELECT 1 FROM k"
-                " WHERE k.repository_id = gc_reviews.repository_id AND k.digest ="
-                " gc_reviews.digest)",
+                "DELETE FROM gc_reviews WHERE kind = 'blob-link' AND (repository_id, digest)"
+                " IN (SELECT repository_id, digest FROM k)",
                 len(keys),
             ),
             *_flat(keys),
@@ -273,9 +272,9 @@ class _Review:
             for r, d, t in self.tx.all(
                 _keyed(
                     _suffixed(
-                        "SELECT rb.repository_id, rb.digest, rb.created_at FROM repository_blobs"
-                        " rb JOIN k ON k.repository_id = rb.repository_id AND k.digest ="
-                        " rb.digest ORDER BY rb.repository_id, rb.digest",
+                        "SELECT rb.repository_id, rb.digest, rb.created_at FROM k CROSS JOIN"
+                        " repository_blobs rb WHERE rb.repository_id = k.repository_id AND"
+                        " rb.digest = k.digest ORDER BY rb.repository_id, rb.digest",
                         self.lock_of("rb"),
                     ),
                     len(keys),
@@ -312,9 +311,8 @@ class _Review:
             return
         self.tx.run(
             _keyed(
-                "DELETE FROM repository_blobs WHERE EXISTS (SELECT 1 FROM k WHERE"
-                " k.repository_id = repository_blobs.repository_id AND k.digest ="
-                " repository_blobs.digest)",
+                "DELETE FROM repository_blobs WHERE (repository_id, digest)"
+                " IN (SELECT repository_id, digest FROM k)",
                 len(gone),
             ),
             *_flat(gone),
@@ -329,8 +327,8 @@ class _Review:
         keys = [(0, d) for d in digests]
         self.tx.run(
             _keyed(
-                "DELETE FROM gc_reviews WHERE kind = 'blob' AND repository_id = 0 AND EXISTS"
-                " (SELECT 1 FROM k WHERE k.digest = gc_reviews.digest)",
+                "DELETE FROM gc_reviews WHERE kind = 'blob' AND repository_id = 0"
+                " AND digest IN (SELECT digest FROM k)",
                 len(keys),
             ),
             *_flat(keys),
@@ -340,8 +338,8 @@ class _Review:
             for d, size in self.tx.all(
                 _keyed(
                     _suffixed(
-                        "SELECT b.digest, b.size FROM blobs b JOIN k ON k.digest = b.digest"
-                        " ORDER BY b.digest",
+                        "SELECT b.digest, b.size FROM k CROSS JOIN blobs b WHERE b.digest ="
+                        " k.digest ORDER BY b.digest",
                         self.lock_of("b"),
                     ),
                     len(keys),

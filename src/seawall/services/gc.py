@@ -96,6 +96,8 @@ class GarbageCollector:
         # Walks storage for blob files no row names (fsck's check): not part of a pass, whose
         # cost must not grow with storage; `run(orphans=True)` and a daily scheduled sweep.
         self.orphan_files = orphan_files
+        # Pause after each batch, as a multiple of the time it took (SQLite: the one writer).
+        self.yield_factor = 2.0 if store.backend.dialect == "sqlite" else 1.0
 
     async def run(
         self,
@@ -125,10 +127,11 @@ class GarbageCollector:
                         kind, now, cutoff, self.batch, self.blobs.remove
                     )
                     tally.add(batch)
-                    if self.store.backend.dialect == "sqlite" and reviewed > 0:
-                        # SQLite has one writer: leave it to pushes (in every process) for
-                        # twice as long as the batch held it.
-                        await asyncio.sleep(max(0.005, 2 * (time.perf_counter() - began)))
+                    if reviewed > 0:
+                        # Leave the database (on SQLite its one writer) and the CPU to pushes
+                        # and pulls for a while: a pass is never urgent.
+                        held = time.perf_counter() - began
+                        await asyncio.sleep(max(0.002, self.yield_factor * held))
                     if reviewed < 0:  # gave way to pushes: again in a moment, or next pass
                         contended += 1
                         if contended >= MAX_CONTENDED:
