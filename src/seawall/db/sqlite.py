@@ -14,6 +14,7 @@ from typing import Any
 from seawall.db.store import Call, DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
 
 BUSY_TIMEOUT_MS = 10_000
+MMAP_BYTES = 1 << 30  # address space only; the page cache holds what is read
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -22,6 +23,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Reads map the file instead of copying pages through read(): measured 0.1 to 0.4 s off the
+    # full inventory of 50,000 images. Writes still go through the WAL.
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return conn
 
 
