@@ -29,10 +29,10 @@ def _size(n: int) -> str:
 def _grace(text: str | None) -> float | None:
     if text is None:
         return None
-    from seawall.services.gc import parse_grace
+    from seawall.domain.policy import parse_duration
 
     try:
-        return parse_grace(text)
+        return parse_duration(text, longest=None)
     except ValueError as exc:
         raise fail(f"--grace: {exc}", 2) from None
 

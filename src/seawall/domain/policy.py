@@ -168,16 +168,18 @@ def _whole_days(key: str, value: Any) -> int:
     return value
 
 
-def parse_duration(text: str) -> float:
-    """`90s`, `30m`, `24h`, `7d` or `0` as seconds; ValueError otherwise."""
+def parse_duration(text: str, longest: float | None = MAX_DURATION_SECONDS) -> float:
+    """`90s`, `30m`, `24h`, `7d` or `0` as seconds; ValueError otherwise, or when longer than
+    `longest` (None: any length, as for a grace period, where a long one only means less
+    goes)."""
     if text == "0":
         return 0.0
     found = _DURATION.fullmatch(text)
     if found is None:
         raise ValueError(f"{text[:40]!r} is not a duration (like 90s, 30m, 24h, 7d, or 0)")
     seconds = int(found[1]) * _UNITS[found[2]]
-    if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f"{text!r} is longer than 366 days")
+    if longest is not None and seconds > longest:
+        raise ValueError(f"{text!r} is longer than {longest / 86_400:g} days")
     return float(seconds)
 
 

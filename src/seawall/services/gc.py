@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -198,19 +197,6 @@ class GarbageCollector:
             "queued": queued,
             "last_pass": last,
         }
-
-
-_GRACE = re.compile(r"0|([0-9]{1,7})([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-
-
-def parse_grace(text: str) -> float:
-    """A grace period written `0s`, `90s`, `30m`, `1h`, `7d` (or `0`) as seconds; ValueError
-    with a message otherwise. Any length: a long one only means less goes."""
-    found = _GRACE.fullmatch(text)
-    if found is None:
-        raise ValueError(f"{text[:40]!r} is not a duration (like 0s, 90s, 1h, 7d)")
-    return 0.0 if text == "0" else float(int(found[1]) * _UNITS[found[2]])
 
 
 def _duration(seconds: float) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from seawall.domain.policy import parse_duration
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.api.bodies import FLAG, Body, no_parameters
 from seawall.http.auth import Gate
-from seawall.services.gc import GarbageCollector, parse_grace
+from seawall.services.gc import GarbageCollector
 
 DURATION_PATTERN = "^(0|[0-9]{1,7}[smhd])$"
 GC_RUN = Body({"dry_run": FLAG, "grace": {"type": "string", "pattern": DURATION_PATTERN}})
@@ -41,7 +42,7 @@ class GcEndpoints:
         grace = None
         if "grace" in body:
             try:
-                grace = parse_grace(body["grace"])
+                grace = parse_duration(body["grace"], longest=None)
             except ValueError as exc:
                 raise RegistryError(ErrorCode.INPUT_UNSUPPORTED, f"grace: {exc}") from None
         origin = (await self.gate.caller(request)).origin
