@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.output import byte_size
 from seawall.cli.store import fail, os_user, with_services
 from seawall.config import Settings
 
@@ -96,22 +97,13 @@ def _grace(text: str | None) -> float | None:
         raise fail(f"--grace: {exc}", 2) from None
 
 
-def _size(n: float) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def _print(report: FsckReport) -> None:
     from seawall.domain.fsck import KINDS, duration_text
 
     c = report.checked
     typer.echo(
         f"checked {c['blob_rows']} blob rows and {c['blob_files']} blob files"
-        f" ({_size(c['blob_bytes'])}), {c['upload_sessions']} upload sessions and"
+        f" ({byte_size(c['blob_bytes'])}), {c['upload_sessions']} upload sessions and"
         f" {c['upload_files']} upload files, {c['manifest_links']} manifest links in"
         f" {c['repositories']} repositories, {c['tags']} tags, {c['scan_reports']} scan"
         f" reports, {c['audit_rows']} audit rows"
@@ -119,9 +111,9 @@ def _print(report: FsckReport) -> None:
     if report.verified is not None:
         v = report.verified
         rate = v.bytes_per_second
-        speed = "" if rate is None else f" ({_size(rate)}/s)"
+        speed = "" if rate is None else f" ({byte_size(rate)}/s)"
         typer.echo(
-            f"verified {v.blobs} blobs, {_size(v.bytes)} in {v.seconds:.2f} s{speed}",
+            f"verified {v.blobs} blobs, {byte_size(v.bytes)} in {v.seconds:.2f} s{speed}",
         )
     recent = sum(report.recent.values())
     if recent:

@@ -9,21 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
+from seawall.cli.output import byte_size
 from seawall.cli.store import fail, with_lifecycle
 from seawall.config import Settings
 
 if TYPE_CHECKING:
     from seawall.domain.audit import Origin
     from seawall.wiring import Services
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover
 
 
 def _grace(text: str | None) -> float | None:
@@ -48,7 +40,7 @@ def _print_pass(report: dict[str, Any]) -> None:
         f" {report['blob_links']} blob links, {report['manifest_links']} manifest links,"
         f" {report['signature_tags']} signature tags, {report['scan_rows']} scan rows,"
         f" {report['orphan_files']} orphan files:"
-        f" {_size(report['bytes'])}"
+        f" {byte_size(report['bytes'])}"
     )
     typer.echo(
         f"kept {report['kept']} still referenced; deferred {report['deferred']} (linked again"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption
-from seawall.cli.output import console
+from seawall.cli.output import byte_size, console
 from seawall.cli.store import fail, with_lifecycle
 from seawall.config import Settings
 
@@ -25,15 +25,6 @@ class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def register(app: typer.Typer, load: Callable[..., Settings]) -> None:
@@ -127,7 +118,7 @@ def register(app: typer.Typer, load: Callable[..., Settings]) -> None:
                 r["digest"][:19],
                 r["owner"] or "",
                 r["last_pulled"] or "never",
-                _size(r["own_bytes"]),
+                byte_size(r["own_bytes"]),
                 r["scan"],
                 " ".join(r["findings"]),
             )

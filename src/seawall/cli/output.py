@@ -18,3 +18,13 @@ PIPE_WIDTH = 100_000
 def console() -> Console:
     terminal = Console()
     return terminal if terminal.is_terminal else Console(width=PIPE_WIDTH)
+
+
+def byte_size(n: float) -> str:
+    """A size as the commands print it: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.0 GiB`, `2.0 TiB`."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
