@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from seawall.db.store import Call, Contended, SqlBackend, Tx, review_step
+from seawall.db.store import Call, Contended, SqlBackend, Tx, reviews_step
 from seawall.domain.digests import Digest
 from seawall.domain.signatures import cosign_tags
 
@@ -136,8 +136,7 @@ class _Review:
         return len(due)
 
     def _queue(self, kind: str, repository_id: int, digest: str, since: float, reason: str) -> None:
-        step = review_step(kind, repository_id, digest, since, reason)
-        self.tx.run(step.sql, *step.args)
+        self._queue_many(kind, [((repository_id, digest), since, reason)])
 
     def _exists(self, sql: str, *args: Any) -> bool:
         return self.tx.one(sql + " LIMIT 1", *args) is not None
@@ -386,17 +385,12 @@ class _Review:
         for key, since, why in rows:  # one row per key: the earliest
             if key not in earliest or since < earliest[key][0]:
                 earliest[key] = (since, why)
-        rows = [(key, since, why) for key, (since, why) in sorted(earliest.items())]
-        if not rows:
+        if not earliest:
             return
-        marks = ", ".join("(?, ?, ?, ?, ?)" for _ in rows)
-        self.tx.run(
-            "INSERT INTO gc_reviews (kind, repository_id, digest, since, reason) VALUES "  # noqa: S608
-            + marks
-            + " ON CONFLICT (kind, repository_id, digest) DO UPDATE SET since = excluded.since,"
-            " reason = excluded.reason WHERE excluded.since < gc_reviews.since",
-            *(v for (r, d), t, why in rows for v in (kind, r, d, t, why)),
+        step = reviews_step(
+            [(kind, r, d, since, why) for (r, d), (since, why) in sorted(earliest.items())]
         )
+        self.tx.run(step.sql, *step.args)
 
     def _manifest(self, _repository_id: int, digest: str, since: float, reason: str) -> None:
         row = self.tx.one(

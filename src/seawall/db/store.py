@@ -959,12 +959,20 @@ def link_blob_steps(repository_id: int, digest: str, size: int, now: float) -> l
 def review_step(kind: str, repository_id: int, digest: str, since: float, reason: str) -> Step:
     """Queue a garbage-collection review (see `gc_reviews` in tables.py); a review already
     queued keeps the earlier time."""
+    return reviews_step([(kind, repository_id, digest, since, reason)])
+
+
+def reviews_step(rows: Sequence[tuple[str, int, str, float, str]]) -> Step:
+    """Queue garbage-collection reviews (kind, repository id, digest, since, reason) in one
+    statement, as `review_step` does one; no two rows may share a key."""
+    marks = ", ".join("(?, ?, ?, ?, ?)" for _ in rows)
     return Step(
-        "INSERT INTO gc_reviews (kind, repository_id, digest, since, reason)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, repository_id, digest) DO UPDATE"
+        "INSERT INTO gc_reviews (kind, repository_id, digest, since, reason) VALUES "  # noqa: S608
+        + marks
+        + " ON CONFLICT (kind, repository_id, digest) DO UPDATE"
         " SET since = excluded.since, reason = excluded.reason"
         " WHERE excluded.since < gc_reviews.since",
-        (kind, repository_id, digest, since, reason),
+        tuple(v for row in rows for v in row),
     )
 
 
