@@ -3,12 +3,21 @@ databases: how concurrent writers are serialised is the backend's."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.registry import image_manifest, put_manifest, sha256, unique_repo
+from tests.support.registry import (
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    image_manifest,
+    put_manifest,
+    sha256,
+    unique_repo,
+)
 from tests.support.server import RunningServer
 
 CLIENTS = 20
@@ -83,3 +92,45 @@ def test_concurrent_chunks_to_one_session_never_interleave(server: RunningServer
         assert c.get(location).headers["Range"] == f"0-{len(winner) - 1}"
         r = c.put(location, params={"digest": sha256(winner)})
         assert r.status_code == 201, r.text
+
+
+def test_blobs_pushed_again_while_manifests_reference_them(server: RunningServer) -> None:
+    """What skopeo does when 20 copies of one image race: some clients upload a layer again
+    while others already put the manifest that references it. Neither waits on the other in
+    an order that deadlocks (PostgreSQL once answered some of them 500 "deadlock detected")."""
+    repo = unique_repo()
+    blobs = [secrets.token_bytes(2000 + i) for i in range(5)]
+    with server.client(auth=server.auth, timeout=60) as c:
+        for blob in blobs:
+            c.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(blob)}, content=blob)
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": sha256(blobs[0]), "size": 2000},
+                "layers": [
+                    {"mediaType": OCI_LAYER, "digest": sha256(b), "size": len(b)}
+                    for b in blobs[1:]
+                ],
+            }
+        ).encode()
+
+    def push(i: int) -> list[int]:
+        statuses = []
+        with server.client(auth=server.auth, timeout=60) as c:
+            for round_ in range(6):
+                if (i + round_) % 2:
+                    for blob in blobs:
+                        r = c.post(
+                            f"/v2/{repo}/blobs/uploads/",
+                            params={"digest": sha256(blob)},
+                            content=blob,
+                        )
+                        statuses.append(r.status_code)
+                else:
+                    statuses.append(put_manifest(c, repo, "v1", body).status_code)
+        return statuses
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        statuses = [s for client in pool.map(push, range(CLIENTS)) for s in client]
+    assert set(statuses) == {201}, sorted(statuses)

@@ -237,7 +237,7 @@ class PromotionStore:
         tags refuse, a stage written only by promotion takes it), store the receipt, run
         `record` (the promotion's row) and `also`, and write `audit`'s rows. The tag changes."""
         now = self.clock.now()
-        share = " FOR SHARE" if self.backend.dialect == "postgresql" else ""
+        share = " FOR SHARE OF rm" if self.backend.dialect == "postgresql" else ""
         changes: dict[str, TagChange] = {}
 
         def still_there(results: list[Any]) -> list[Step]:

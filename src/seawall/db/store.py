@@ -413,7 +413,7 @@ class MetadataStore:
         lose it in between) and with `audit(mounted)`'s rows. False: `source` does not link it."""
         now = self.clock.now()
         mounted = Change()  # done: the source had it, and it is linked here now
-        held = _LINKED_BLOB + (" FOR SHARE" if self.backend.dialect == "postgresql" else "")
+        held = _LINKED_BLOB + (" FOR SHARE OF rb" if self.backend.dialect == "postgresql" else "")
 
         def link(results: list[Any]) -> list[Step]:
             if results[0] is None:
@@ -506,8 +506,8 @@ class MetadataStore:
                 return []
 
             steps += [*reads, Then(may_push)]
-        blobs = self._linked_sizes(_BLOB_SIZES, repository_id, m.blob_digests)
-        manifests = self._linked_sizes(_MANIFEST_SIZES, repository_id, m.manifest_digests)
+        blobs = self._linked_sizes(_BLOB_SIZES, "rb", repository_id, m.blob_digests)
+        manifests = self._linked_sizes(_MANIFEST_SIZES, "rm", repository_id, m.manifest_digests)
         steps += [*blobs, *manifests]
 
         def checked(results: list[Any]) -> list[Step]:
@@ -582,14 +582,19 @@ class MetadataStore:
             )
         ]
 
-    def _linked_sizes(self, sql: str, repository_id: int, digests: Sequence[str]) -> list[Step]:
+    def _linked_sizes(
+        self, sql: str, link: str, repository_id: int, digests: Sequence[str]
+    ) -> list[Step]:
         """The read of (digest, size) of those of `digests` the repository links (none when
-        there are none to look up). On PostgreSQL the rows are share-locked, so that nothing
-        unlinks or removes them before the transaction that references them commits."""
+        there are none to look up). On PostgreSQL the link rows (alias `link`) are share-locked,
+        so that nothing unlinks them, nor so removes what they name, before the transaction that
+        references them commits. Only the links: an upload of the same blob locks its `blobs`
+        row and then the link, so a push that held the link and waited for the blob row would
+        deadlock with it."""
         unique = tuple(dict.fromkeys(digests))
         if not unique:
             return []
-        lock = " FOR SHARE" if self.backend.dialect == "postgresql" else ""
+        lock = f" FOR SHARE OF {link}" if self.backend.dialect == "postgresql" else ""
         marks = ", ".join("?" for _ in unique)
         return [Step(sql + " (" + marks + ")" + lock, (repository_id, *unique), "all")]
 
