@@ -109,8 +109,7 @@ def test_blobs_pushed_again_while_manifests_reference_them(server: RunningServer
                 "mediaType": OCI_MANIFEST,
                 "config": {"mediaType": OCI_CONFIG, "digest": sha256(blobs[0]), "size": 2000},
                 "layers": [
-                    {"mediaType": OCI_LAYER, "digest": sha256(b), "size": len(b)}
-                    for b in blobs[1:]
+                    {"mediaType": OCI_LAYER, "digest": sha256(b), "size": len(b)} for b in blobs[1:]
                 ],
             }
         ).encode()
