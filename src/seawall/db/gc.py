@@ -441,13 +441,16 @@ class GcStore:
 
     async def review(
         self, kind: str, now: float, cutoff: float, limit: int, remove: Remove
-    ) -> tuple[int, Tally]:
-        """Review up to `limit` due reviews of `kind` in one transaction: (how many, tally);
-        (-1, a tally of one contended batch) when it gave way to another transaction."""
+    ) -> tuple[int, Tally, float]:
+        """Review up to `limit` due reviews of `kind` in one transaction: (how many, tally,
+        seconds the transaction's work took); (-1, a tally of one contended batch, 0) when it
+        gave way to another transaction."""
 
-        def work(tx: Tx) -> tuple[int, Tally]:
+        def work(tx: Tx) -> tuple[int, Tally, float]:
+            began = time.perf_counter()
             review = _Review(tx, now, cutoff, remove)
-            return review.batch(kind, limit), review.tally
+            reviewed = review.batch(kind, limit)
+            return reviewed, review.tally, time.perf_counter() - began
 
         try:
             # Not waiting for stable storage (the writer is held the shorter for it): a pass
@@ -455,7 +458,7 @@ class GcStore:
             # removed, which no repository links (fsck drops it).
             (result,) = await self.backend.transaction([Call(work)], durable=False)
         except Contended:
-            return -1, Tally(contended=1)
+            return -1, Tally(contended=1), 0.0
         return result  # type: ignore[no-any-return]
 
     async def dry_run(self, now: float, cutoff: float, budget: float) -> tuple[Tally, bool]:

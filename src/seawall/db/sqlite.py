@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,10 @@ from typing import Any
 from seawall.db.store import Call, DatabaseUnavailable, Each, Row, Rows, Step, Steps, Then
 
 BUSY_TIMEOUT_MS = 10_000
+# The writer waits for another process's write (a `seawall gc` beside the server, another
+# worker) by polling this often. SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms...
+# between tries, so a push behind a 4 ms transaction waited 8 ms, behind a 10 ms one 18 ms.
+BUSY_POLL_SECONDS = 0.0005
 MMAP_BYTES = 1 << 30  # address space only; the page cache holds what is read
 
 
@@ -45,6 +50,26 @@ def _execute(conn: sqlite3.Connection, step: Step | Rows | Each) -> Any:
     if step.want == "one":
         return cursor.fetchone()
     return cursor.fetchall()
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """Take the write lock, waiting up to `BUSY_TIMEOUT_MS` for another process to let go of
+    it. In WAL mode this is the one statement of a write transaction that waits for another
+    writer: once it holds the lock, nothing else in the transaction does."""
+    deadline: float | None = None
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + BUSY_TIMEOUT_MS / 1000
+            elif now >= deadline:
+                raise
+        time.sleep(BUSY_POLL_SECONDS)
 
 
 class _SqliteTx:
@@ -96,6 +121,7 @@ class SqliteBackend:
     def _run(self, steps: Steps, durable: bool) -> list[Any]:
         if self._writer is None:
             self._writer = _connect(self.path)
+            self._writer.execute("PRAGMA busy_timeout = 0")  # `_begin` waits instead
         conn = self._writer
         # In WAL mode, NORMAL skips the fsync at commit; the next FULL commit syncs the WAL,
         # this transaction's frames included. Set only when it changes: every statement is a
@@ -103,7 +129,7 @@ class SqliteBackend:
         if durable is not self._durable:
             conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
             self._durable = durable
-        conn.execute("BEGIN IMMEDIATE")
+        _begin(conn)
         try:
             results: list[Any] = []
             for step in steps:

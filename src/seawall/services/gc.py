@@ -31,6 +31,7 @@ LEASE = "gc"
 ORPHAN_LEASE = "gc-orphans"
 ORPHAN_SWEEP_SECONDS = 86_400.0
 DRY_RUN_SECONDS = 5.0  # a dry run's transaction holds what pushes need: it stops after this
+SQLITE_BATCH_SECONDS = 0.003
 MAX_CONTENDED = 10  # batches of a kind that may give way to pushes before the pass moves on
 
 
@@ -97,6 +98,9 @@ class GarbageCollector:
         self.orphan_files = orphan_files
         # Pause after each batch, as a multiple of the time it took (SQLite: the one writer).
         self.yield_factor = 2.0 if store.backend.dialect == "sqlite" else 1.0
+        # SQLite has one writer: a push waits for the batch that holds it, so batches there
+        # are sized to hold it about this long. PostgreSQL locks rows: the configured size.
+        self.batch_seconds = SQLITE_BATCH_SECONDS if store.backend.dialect == "sqlite" else None
 
     async def run(
         self,
@@ -118,18 +122,18 @@ class GarbageCollector:
             tally, complete = await self.store.dry_run(now, cutoff, DRY_RUN_SECONDS)
         else:
             tally = Tally(trash_expired=await self.store.purge_trash(now))
+            size = self.batch
             for kind in KINDS:
                 contended = 0
                 while True:
-                    began = time.perf_counter()
-                    reviewed, batch = await self.store.review(
-                        kind, now, cutoff, self.batch, self.blobs.remove
+                    reviewed, batch, held = await self.store.review(
+                        kind, now, cutoff, size, self.blobs.remove
                     )
                     tally.add(batch)
                     if reviewed > 0:
+                        size = self._next_size(size, held)
                         # Leave the database (on SQLite its one writer) and the CPU to pushes
                         # and pulls for a while: a pass is never urgent.
-                        held = time.perf_counter() - began
                         await asyncio.sleep(max(0.002, self.yield_factor * held))
                     if reviewed < 0:  # gave way to pushes: again in a moment, or next pass
                         contended += 1
@@ -157,6 +161,18 @@ class GarbageCollector:
             if self.counters is not None:
                 self.counters.collected(tally, seconds, due)
         return report
+
+    def _next_size(self, size: int, held: float) -> int:
+        """The next batch's size after one of `size` held the database `held` seconds:
+        halved when it held SQLite's writer longer than `batch_seconds`, grown by a quarter
+        (up to the configured batch) when it took less than half of that."""
+        if self.batch_seconds is None:
+            return size
+        if held > self.batch_seconds:
+            return max(1, size // 2)
+        if held < self.batch_seconds / 2:
+            return min(self.batch, size + max(1, size // 4))
+        return size
 
     async def scheduled(self) -> PassReport | None:
         """A pass if one is due (every `interval_seconds`) and no other node runs one; the
