@@ -18,6 +18,7 @@ declare -A PACKAGES=(
   [rpm]=rpm
   [rpmbuild]=rpm
   [npm]=npm
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do

@@ -32,6 +32,7 @@ from seawall.http.health import HealthEndpoints
 from seawall.http.metrics import Metrics, MetricsMiddleware
 from seawall.http.routes import routes
 from seawall.http.token import TokenEndpoints
+from seawall.http.ui.routes import console_routes
 from seawall.http.v2.base import BaseEndpoints
 from seawall.http.v2.blobs import BlobEndpoints
 from seawall.http.v2.catalog import CatalogEndpoints
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             ),
             gc=GcEndpoints(gate, services.gc),
             retention=RetentionEndpoints(gate, services.access, services.retention, services.trash),
+            console=console_routes(gate, services),
         ),
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),

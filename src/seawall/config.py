@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         description="How often each server expires pending promotions nobody approved in time"
         " and completes those whose gates now pass (a soak that ended).",
     )
+    console_session_seconds: int = Field(
+        8 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="A web console sign-in lasts this long; the session then expires on the"
+        " server, whatever the browser keeps. Signing out, or disabling the account, ends it"
+        " at once.",
+    )
     gc_grace_seconds: int = Field(
         3600,
         ge=0,

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from seawall.services.audit_reader import AuditReader
     from seawall.services.auth import Authenticator
     from seawall.services.blobs import BlobService
+    from seawall.services.browse import BrowseService
     from seawall.services.catalog import CatalogService
+    from seawall.services.console import ConsoleSessions
     from seawall.services.fsck import FsckService
     from seawall.services.gc import GarbageCollector
     from seawall.services.health import HealthService
@@ -551,6 +553,27 @@ class Services:
             limits,
             self.token_verifier,
             self.audit,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def browse(self) -> BrowseService:
+        from seawall.db.browse import BrowseStore
+        from seawall.services.browse import BrowseService
+
+        return BrowseService(BrowseStore(self.backend), self.access)
+
+    @cached_property
+    def console_sessions(self) -> ConsoleSessions:
+        from seawall.db.console import ConsoleSessionStore
+        from seawall.services.console import ConsoleSessions
+
+        return ConsoleSessions(
+            ConsoleSessionStore(self.backend),
+            self.authenticator,
+            self.access,
+            self.audit,
+            lifetime_seconds=self.settings.console_session_seconds,
             clock=self.clock,
         )
 

@@ -632,3 +632,23 @@ inventory_reports = sa.Table(
     sa.Column("findings", sa.Integer, nullable=False),
     sa.Column("summary", sa.Text, nullable=False),  # JSON: counts per finding code
 )
+
+
+# -- the web console (issue 15) ------------------------------------------------------------------
+
+# Signed-in browser sessions. The cookie holds a random token; only its SHA-256 is stored, so a
+# copy of the database signs nobody in. Expiry is decided here (server-side), sign-out and
+# disabling the account revoke.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(300), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("address", sa.String(64)),
+    sa.Index("ix_console_sessions_account", "account"),
+    sa.Index("ix_console_sessions_expires", "expires_at"),
+)

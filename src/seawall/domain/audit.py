@@ -32,6 +32,8 @@ class AuditAction(StrEnum):
     LOGIN_SUCCEEDED = "login:succeeded"
     LOGIN_FAILED = "login:failed"
     LOGIN_THROTTLED = "login:throttled"
+    CONSOLE_SIGNED_IN = "console:signin"  # a web console session began
+    CONSOLE_SIGNED_OUT = "console:signout"  # ... and ended by its user
     TOKEN_ISSUED = "token:issued"  # noqa: S105 - an event name
     ACCESS_DENIED = "access:denied"
     MANIFEST_PULLED = "manifest:pulled"

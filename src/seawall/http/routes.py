@@ -62,6 +62,7 @@ def routes(
     *,
     gc: GcEndpoints,
     retention: RetentionEndpoints,
+    console: list[BaseRoute] | None = None,
 ) -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -95,6 +96,7 @@ def routes(
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
+        *(console or []),
     ]
 
 
