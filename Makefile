@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv system-deps clean
+.PHONY: run test lint bench venv system-deps clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+## make screenshots: the console's pages at 1280 px and 360 px into docs/console/ (browser tests)
+screenshots: $(STAMP) system-deps
+	SEAWALL_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/python -m pytest -q -p no:randomly tests/browser
 
 ## make bench: Seawall (SQLite, PostgreSQL) vs CNCF Distribution vs nginx sendfile
 bench: $(STAMP) system-deps

@@ -6,7 +6,7 @@ import signal
 import sys
 from types import FrameType
 
-from bench import report_audit, report_gc, report_inventory, report_scan
+from bench import report_audit, report_console, report_gc, report_inventory, report_scan
 from bench.options import parse_args
 from bench.report import footer, make_console, render, write_json
 from bench.runner import log, run
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts += report_scan.render(results, console)
     verdicts += report_gc.render(results, console)
     verdicts += report_inventory.render(results, console)
+    verdicts += report_console.render(results, console)
     footer(results, console)
     write_json(results, verdicts, opts.json_path)
     log(f"results written to {opts.json_path}")

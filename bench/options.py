@@ -16,7 +16,17 @@ TARGETS = ("seawall-sqlite", "seawall-postgres", "distribution", "nginx")
 # the image scanner's throughput and re-matching stored inventories (bench/phases_scan.py).
 # "gc-pass", "gc-latency" (both: "gc"): garbage collection at scale (bench/phases_gc.py).
 # "inventory": the full JSON inventory of 10,000 repositories x 5 tags (bench/phases_inventory.py).
-PARTS = ("registry", "audit-pulls", "audit-list", "scan", "gc-pass", "gc-latency", "inventory")
+# "console": the web console's pages on real data (bench/phases_console.py).
+PARTS = (
+    "registry",
+    "audit-pulls",
+    "audit-list",
+    "scan",
+    "gc-pass",
+    "gc-latency",
+    "inventory",
+    "console",
+)
 PART_GROUPS = {"audit": ("audit-pulls", "audit-list"), "gc": ("gc-pass", "gc-latency")}
 REGISTRY_ORDER = ("distribution", "seawall-sqlite", "seawall-postgres")
 
@@ -63,6 +73,9 @@ class Options:
     inventory_repos: int
     inventory_tags: int
     inventory_rounds: int
+    console_tags: int
+    console_vulns: int
+    console_rounds: int
     tmp_dir: Path
     keep: bool
     json_path: Path
@@ -183,6 +196,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     p.add_argument("--inventory-tags", type=int, default=5, help="tags per repository (5)")
     p.add_argument("--inventory-rounds", type=int, default=5, help="timed inventories, median (5)")
+    p.add_argument(
+        "--console-tags", type=int, default=50_000, help="tags in the console's big repository"
+    )
+    p.add_argument(
+        "--console-vulns", type=int, default=1000, help="vulnerabilities in one report (1,000)"
+    )
+    p.add_argument("--console-rounds", type=int, default=40, help="requests per page (40)")
     p.add_argument("--tmp-dir", type=Path, default=Path("/tmp"), help="parent of the work dir")
     p.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
     p.add_argument(

@@ -21,6 +21,7 @@ from bench import (
     phases_audit,
     phases_auth,
     phases_blobs,
+    phases_console,
     phases_gate,
     phases_gc,
     phases_inventory,
@@ -244,6 +245,26 @@ def run_inventory(ctx: Context) -> Result:
     return result
 
 
+def run_console(ctx: Context) -> Result:
+    """The console's pages on real data on each Seawall target."""
+    result: Result = {}
+    errors: dict[str, str] = {}
+    t0 = time.monotonic()
+    for target in phases_console.targets(ctx.opts.targets):
+        log(f"{target}: console")
+        try:
+            result[target] = phases_console.console(ctx, target)
+        except Exception as exc:
+            errors[target] = _describe(exc)
+            log(f"{target}: console FAILED: {errors[target]}")
+            if os.environ.get("BENCH_TRACEBACK"):
+                traceback.print_exc()
+    result["errors"] = errors
+    result["elapsed_s"] = time.monotonic() - t0
+    log(f"console: done in {result['elapsed_s']:.1f} s")
+    return result
+
+
 @contextlib.contextmanager
 def _work_dir(opts: Options) -> Iterator[Path]:
     work = Path(tempfile.mkdtemp(prefix="seawall-bench-", dir=opts.tmp_dir))
@@ -288,6 +309,9 @@ def run(opts: Options) -> Result:
         if "inventory" in opts.parts:
             ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
             results["inventory"] = run_inventory(ctx)
+        if "console" in opts.parts:
+            ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
+            results["console"] = run_console(ctx)
     machine.update(load.finish())
     results["elapsed_s"] = time.monotonic() - T0
     return results
