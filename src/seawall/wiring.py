@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from seawall.services.browse import BrowseService
     from seawall.services.catalog import CatalogService
     from seawall.services.console import ConsoleSessions
+    from seawall.services.console_access import AccessDirectory
+    from seawall.services.console_repository import ImagePages, RepositoryPages
     from seawall.services.fsck import FsckService
     from seawall.services.gc import GarbageCollector
     from seawall.services.health import HealthService
@@ -52,7 +54,9 @@ if TYPE_CHECKING:
     from seawall.services.manifests import ManifestService
     from seawall.services.ownership import OwnershipService
     from seawall.services.policies import PolicyService
+    from seawall.services.policy_index import PolicyIndex
     from seawall.services.promotion import PromotionService
+    from seawall.services.promotion_board import PromotionBoard
     from seawall.services.promotion_gates import PromotionGates
     from seawall.services.pull_gate import PullGate
     from seawall.services.receipts import ReceiptSigner
@@ -562,6 +566,55 @@ class Services:
         from seawall.services.browse import BrowseService
 
         return BrowseService(BrowseStore(self.backend), self.access)
+
+    @cached_property
+    def policy_index(self) -> PolicyIndex:
+        """The console's policy chooser."""
+        from seawall.db.policy_index import PolicyIndexStore
+        from seawall.services.policy_index import PolicyIndex
+
+        return PolicyIndex(PolicyIndexStore(self.backend), self.access)
+
+    @cached_property
+    def promotion_board(self) -> PromotionBoard:
+        """The console's promotion list."""
+        from seawall.db.promotion_board import PromotionBoardStore
+        from seawall.services.promotion_board import PromotionBoard
+
+        return PromotionBoard(PromotionBoardStore(self.backend), self.promotion, self.access)
+
+    @cached_property
+    def console_access(self) -> AccessDirectory:
+        """The console's Access page: users, teams, robots and namespaces, a page at a time."""
+        from seawall.db.console_access import AccessListStore
+        from seawall.services.console_access import AccessDirectory
+
+        return AccessDirectory(AccessListStore(self.backend), self.access)
+
+    @cached_property
+    def repository_pages(self) -> RepositoryPages:
+        """The console's repository page: tags and untagged manifests, a page at a time."""
+        from seawall.db.console_repository import ConsoleRepositoryStore
+        from seawall.services.console_repository import RepositoryPages
+
+        return RepositoryPages(
+            ConsoleRepositoryStore(self.backend), self.ownership, self.pull_gate, self.access
+        )
+
+    @cached_property
+    def image_pages(self) -> ImagePages:
+        """The console's image page: what the image API endpoints serve, put together."""
+        from seawall.services.console_repository import ImagePages
+
+        return ImagePages(
+            self.manifests,
+            self.store,
+            self.blob_store,
+            self.referrers,
+            self.signatures,
+            self.reports,
+            self.promotion,
+        )
 
     @cached_property
     def console_sessions(self) -> ConsoleSessions:
