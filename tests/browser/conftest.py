@@ -2,7 +2,7 @@
 both; `playwright install` cannot download browsers here). Pages are served by the shared
 `registry` fixture (a real `seawall serve`).
 
-- `browser`: one headless Chromium per test process.
+- `browser`: a headless Chromium for the test (Playwright started and stopped with it).
 - `page`: a fresh browser context (no cookies) per test, 1280 px wide.
 - `off_loop(fn, *args)`: set-up code that runs its own event loop (adding users, namespaces).
 - `sign_in(page, server, name, password)`: through the sign-in form, as a person does.
@@ -38,8 +38,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    # Per test, not per session: Playwright's sync API keeps an event loop running in this
+    # thread while it is started, and every later test in the process that calls asyncio.run
+    # (the in-process app, set-up helpers) would fail.
     chromium = require_tool("chromium")
     from playwright.sync_api import sync_playwright
 
