@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from seawall.db.promotion_board import Cursor, PromotionBoardStore
+
+__all__ = ["Cursor", "PromotionBoard", "PromotionFilter", "PromotionPage"]
 from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.access import AccessService

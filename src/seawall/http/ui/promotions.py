@@ -9,14 +9,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from seawall.db.promotion_board import Cursor
 from seawall.domain.names import validate_component
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.api.promotions import MAX_PROMOTION_ID
 from seawall.http.ui.console import Console
 from seawall.services.console import ConsoleSession
 from seawall.services.promotion import STATES, PromotionService
-from seawall.services.promotion_board import PromotionBoard, PromotionFilter
+from seawall.services.promotion_board import Cursor, PromotionBoard, PromotionFilter
 
 DONE = {"approved": "Your approval was recorded.", "rejected": "Your rejection was recorded."}
 
