@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
+from urllib.parse import unquote
 
 import pytest
 
 from seawall.domain.rights import Role
+from seawall.http.ui import inventory as inventory_page
 from tests.functional.test_console import csrf_of, sign_in
 from tests.support.identities import add_namespace, add_user
 from tests.support.registry import image_manifest, put_manifest, unique_repo
@@ -61,21 +64,36 @@ def test_the_inventory_lists_images_with_their_findings_and_downloads_as_csv(
         assert repos[1] not in reader.get("/ui/inventory.csv", params={"namespace": theirs}).text
 
 
-def test_the_inventory_is_paged_by_keyset(server: RunningServer) -> None:
+def test_the_inventory_is_paged_by_keyset(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages follow each other across repositories, each row once, the same rows as the API."""
+    monkeypatch.setattr(inventory_page, "PAGE", 4)
     ns = "lp" + secrets.token_hex(3)
     add_namespace(server, ns, {})
-    repo = unique_repo(ns)
+    repos = sorted(unique_repo(ns) for _ in range(3))
     with server.client(auth=server.auth) as api:
-        for tag in ("a", "b", "c"):
-            assert put_manifest(api, repo, tag, image_manifest(api, repo, layers=1)).is_success
+        for repo in repos:
+            for tag in ("a", "b", "c"):
+                body = image_manifest(api, repo, layers=1)
+                assert put_manifest(api, repo, tag, body).is_success
         rows = api.get("/api/v1/inventory", params={"namespace": ns}).json()["rows"]
-    digests = sorted(row["digest"] for row in rows)
+    expected = sorted((row["repository"], row["digest"]) for row in rows)
+    assert len(expected) == 9
+    seen: list[tuple[str, str]] = []
     with sign_in(server, server.username, server.password) as admin:
-        first = admin.get("/ui/inventory", params={"namespace": ns}).text
-        assert "Rows 1 to 3 of 3" in first and "Next page" not in first
-        params = {"namespace": ns, "after": f"{repo}@{digests[0]}"}
-        after = admin.get("/ui/inventory", params=params)
-        assert "Rows 2 to 3 of 3" in after.text and "First page" in after.text
+        params = {"namespace": ns}
+        for _ in range(5):
+            page = admin.get("/ui/inventory", params=params).text
+            seen += [
+                (repo, unquote(digest))
+                for repo, digest in re.findall(r'/ui/images/([^?"]+)\?digest=([^"]+)"', page)
+            ]
+            found = re.search(r'after=([^"]+)" rel="next"', page)
+            if found is None:
+                break
+            params = {"namespace": ns, "after": unquote(found.group(1))}
+    assert seen == expected
 
 
 def test_the_audit_log_shows_sign_ins_filters_and_verifies(server: RunningServer) -> None:

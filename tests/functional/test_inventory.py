@@ -4,26 +4,32 @@ purpose, platforms, sizes (own and shared), signatures, scan state and findings,
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from tests.support.app import app_server
+from seawall.wiring import Services
+from tests.support.app import InProcessServer, app_server
 from tests.support.cli import env_of
 from tests.support.cli import seawall as run_command
 from tests.support.clock import FakeClock
+from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
 from tests.support.server import RunningServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+T = TypeVar("T")
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar"
 PASSWORD = "correct-horse-battery"
@@ -197,3 +203,65 @@ def test_pulls_staleness_and_deprecated_pulls_reach_the_inventory(tmp_path: Path
             assert time.monotonic() < deadline, row
             time.sleep(0.1)
         assert row["deprecated"][0]["tag"] == "1.0" and "stale" not in row["findings"]
+
+
+@pytest.mark.both_databases
+def test_pages_of_the_inventory_are_the_whole_inventory(
+    client: httpx.Client, server: RunningServer
+) -> None:
+    """`InventoryService.page` (the console's keyset pages, reading only a page's
+    repositories) gives row for row what `rows` gives, sizes included: a blob shared with
+    another repository is shared bytes on a page too."""
+    ns = f"invp-{secrets.token_hex(4)}"
+    assert client.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
+    shared = secrets.token_bytes(2000)
+    for name in ("a", "b", "c"):
+        repo = f"{ns}/{name}"
+        for tag in ("1", "2"):
+            body = _image(client, repo, [shared, secrets.token_bytes(700)])
+            assert put_manifest(client, repo, tag, body).status_code == 201
+        untagged = _image(client, repo, [secrets.token_bytes(300)])
+        assert put_manifest(client, repo, sha256(untagged), untagged).status_code == 201
+    platforms = [_image(client, f"{ns}/c", [shared]) for _ in range(2)]
+    for body in platforms:
+        assert put_manifest(client, f"{ns}/c", sha256(body), body).status_code == 201
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [descriptor(OCI_MANIFEST, body) for body in platforms],
+        }
+    ).encode()
+    assert put_manifest(client, f"{ns}/c", "multi", index, OCI_INDEX).status_code == 201
+
+    async def both(services: Services) -> tuple[list[Any], list[Any]]:
+        whole = await services.inventory.rows(ns)
+        paged: list[Any] = []
+        after = None
+        for _ in range(20):
+            rows, after = await services.inventory.page(ns, after, limit=2)
+            paged += rows
+            if after is None:
+                break
+        return whole, paged
+
+    whole, paged = _with_services(server, both)
+    assert len(whole) == 10
+    key = itemgetter("repository", "digest")
+    assert sorted(paged, key=key) == sorted(whole, key=key)
+    assert [key(r) for r in paged] == sorted(key(r) for r in paged)
+    assert all(r["shared_bytes"] >= 2000 for r in paged if r["tags"] and r["tags"] != ["multi"])
+
+
+def _with_services(server: RunningServer, work: Callable[[Services], Awaitable[T]]) -> T:
+    async def run() -> T:
+        backend = backend_for(server.database_url)
+        await backend.start()
+        assert isinstance(server, InProcessServer) and server.settings is not None
+        services = Services.build(server.settings, backend=backend)
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(run())

@@ -61,14 +61,22 @@ def _scope(namespace: str | None, column: str) -> tuple[str, tuple[Any, ...]]:
     return f" WHERE substr({column}, 1, ?) = ?", (len(prefix), prefix)
 
 
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
 class InventoryStore:
     def __init__(self, backend: SqlBackend) -> None:
         self.backend = backend
 
-    async def linked(self, namespace: str | None) -> list[Row]:
-        """Every manifest linked in a repository (of `namespace`, or anywhere), by repository
-        name then digest: the columns of `LINKED_COLUMNS`."""
+    async def linked(
+        self, namespace: str | None, repository_ids: Sequence[int] | None = None
+    ) -> list[Row]:
+        """Every manifest linked in a repository (of `namespace`, of `repository_ids`, or
+        anywhere), by repository name then digest: the columns of `LINKED_COLUMNS`."""
         where, args = _scope(namespace, "r.name")
+        if repository_ids is not None:
+            where, args = " WHERE r.id IN (" + _marks(repository_ids) + ")", tuple(repository_ids)
         return await self.backend.fetchall(
             "SELECT r.id, r.name, r.owner, r.purpose, rm.digest, rm.created_at, rm.pushed_by,"  # noqa: S608
             " m.media_type, m.artifact_type, m.subject_digest FROM repositories r"
@@ -77,9 +85,18 @@ class InventoryStore:
             *args,
         )
 
-    async def tags(self, namespace: str | None) -> list[Row]:
-        """Every tag (of `namespace`, or anywhere), by repository id then name: the columns of
-        `TAG_COLUMNS`."""
+    async def tags(
+        self, namespace: str | None, repository_ids: Sequence[int] | None = None
+    ) -> list[Row]:
+        """Every tag (of `namespace`, of `repository_ids`, or anywhere), by repository id then
+        name: the columns of `TAG_COLUMNS`."""
+        if repository_ids is not None:
+            return await self.backend.fetchall(
+                "SELECT repository_id, digest, name, updated_at, pushed_by, channel, deprecation"  # noqa: S608
+                f" FROM tags WHERE repository_id IN ({_marks(repository_ids)})"
+                " ORDER BY repository_id, name",
+                *repository_ids,
+            )
         if namespace is None:
             return await self.backend.fetchall(
                 "SELECT repository_id, digest, name, updated_at, pushed_by, channel, deprecation"
@@ -112,6 +129,81 @@ class InventoryStore:
     async def blob_sizes(self) -> dict[str, int]:
         rows = await self.backend.fetchall("SELECT digest, size FROM blobs")
         return dict(cast("list[tuple[str, int]]", rows))
+
+    # -- the same, for a page: what `digests` (the page's manifests) reference --------------
+
+    async def repositories_from(
+        self, first: str, namespace: str | None, limit: int, inclusive: bool
+    ) -> list[Row]:
+        """(id, name) of up to `limit` repositories holding a manifest, by name from `first`
+        (itself included when `inclusive`), of `namespace` or anywhere."""
+        where, args = _scope(namespace, "r.name")
+        op = ">=" if inclusive else ">"
+        clause = (where + " AND" if where else " WHERE") + f" r.name {op} ?"
+        return await self.backend.fetchall(
+            "SELECT r.id, r.name FROM repositories r"  # noqa: S608
+            + clause
+            + " AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.repository_id = r.id)"
+            " ORDER BY r.name LIMIT ?",
+            *args,
+            first,
+            limit,
+        )
+
+    async def children_of(self, parents: Sequence[str]) -> list[Row]:
+        """(index, child manifest) pairs of these indexes."""
+        return await self._by_digest(
+            "SELECT parent_digest, child_digest FROM manifest_references"
+            " WHERE is_manifest = ? AND parent_digest IN",
+            (True,),
+            parents,
+        )
+
+    async def blob_references_of(self, parents: Sequence[str]) -> list[Row]:
+        """(manifest, blob) pairs of these manifests, a manifest's together."""
+        rows = await self._by_digest(
+            "SELECT parent_digest, child_digest FROM manifest_references"
+            " WHERE is_manifest = ? AND parent_digest IN",
+            (False,),
+            parents,
+        )
+        rows.sort(key=lambda row: str(row[0]))
+        return rows
+
+    async def reference_counts(self, blobs: Sequence[str]) -> dict[str, int]:
+        """How many manifests, registry-wide, reference each of these blobs."""
+        rows = await self._by_digest(
+            "SELECT child_digest, COUNT(*) FROM manifest_references"
+            " WHERE is_manifest = ? AND child_digest IN",
+            (False,),
+            blobs,
+            " GROUP BY child_digest",
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def blob_sizes_of(self, blobs: Sequence[str]) -> dict[str, int]:
+        rows = await self._by_digest("SELECT digest, size FROM blobs WHERE digest IN", (), blobs)
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def summaries_of(self, digests: Sequence[str]) -> dict[str, Row]:
+        rows = await self._by_digest(
+            "SELECT digest, status, critical, high, medium, low, unknown, secrets, malware"
+            " FROM scan_reports WHERE digest IN",
+            (),
+            digests,
+        )
+        return {r[0]: r for r in rows}
+
+    async def _by_digest(
+        self, sql: str, args: tuple[Any, ...], digests: Sequence[str], tail: str = ""
+    ) -> list[Row]:
+        """`sql` + " (?, ...)" + `tail` over `digests`, 500 at a time."""
+        found: list[Row] = []
+        unique = list(dict.fromkeys(digests))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            found += await self.backend.fetchall(f"{sql} ({_marks(part)}){tail}", *args, *part)
+        return found
 
     async def payloads(self, digests: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}

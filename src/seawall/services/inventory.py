@@ -40,6 +40,8 @@ from seawall.domain.signatures import (
 from seawall.services.pull_gate import Deprecation, PullGate
 
 DAY = 86_400.0
+PAGE_REPOSITORIES = 25  # repositories read at a time for a page of rows
+PAGE_READS = 40  # a page stops after reading this many groups (a filter that keeps little)
 FINDINGS = (
     "no-owner",
     "no-purpose",
@@ -190,8 +192,9 @@ class InventoryService:
         namespace: str | None,
         visible: Callable[[str], Awaitable[bool]] | None,
         stale_days: int | None,
+        repository_ids: Sequence[int] | None = None,
     ) -> list[dict[str, Any]]:
-        linked, facts = await self._facts(namespace)
+        linked, facts = await self._facts(namespace, repository_ids)
         now = self.clock.now()
         rules: dict[str, _Rules] = {}
         rule: _Rules | None = None
@@ -220,21 +223,83 @@ class InventoryService:
             out.append(self._row(item, named, images, facts, rule, now))
         return out
 
-    async def _facts(self, namespace: str | None) -> tuple[list[Row], _Facts]:
+    async def page(
+        self,
+        namespace: str | None,
+        after: tuple[str, str] | None,
+        *,
+        visible: Callable[[str], Awaitable[bool]] | None = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+        """The rows after `after` (repository, digest), `limit` at most, that `keep` keeps:
+        and the key of the next page's start (None at the end). Only the repositories the page
+        needs are read (a few at a time, with what their manifests reference), so a page costs
+        the same in a registry of 100 repositories or of 100,000. A page that read
+        `PAGE_READS` groups of repositories without filling stops short, and says where to go
+        on."""
+        rows: list[dict[str, Any]] = []
+        first, inclusive = (after[0], True) if after else ("", True)
+        for _ in range(PAGE_READS):
+            repositories = await self.store.repositories_from(
+                first, namespace, PAGE_REPOSITORIES, inclusive
+            )
+            if not repositories:
+                return rows, None
+            ids = [int(r[0]) for r in repositories]
+            with _collector_paused():
+                found = await self._rows(namespace, visible, None, ids)
+            found.sort(key=_key)
+            for row in found:
+                if after is not None and _key(row) <= after:
+                    continue
+                if keep is not None and not keep(row):
+                    continue
+                rows.append(row)
+                if len(rows) == limit:
+                    return rows, _key(row)
+            first, inclusive = str(repositories[-1][1]), False
+            if len(repositories) < PAGE_REPOSITORIES:
+                return rows, None
+        return rows, (first, "\uffff")
+
+    async def _facts(
+        self, namespace: str | None, repository_ids: Sequence[int] | None = None
+    ) -> tuple[list[Row], _Facts]:
         """The linked manifests (LINKED_COLUMNS) and the facts about them. The bulk reads go
         out together: on PostgreSQL each runs on its own connection while the others' rows
-        are decoded here."""
-        (linked, tags, children, blobs, sizes, summaries), pulls = await asyncio.gather(
-            asyncio.gather(
-                self.store.linked(namespace),
-                self.store.tags(namespace),
-                self.store.children(),
-                self.store.blob_references(),
-                self.store.blob_sizes(),
-                self.store.summaries(),
-            ),
-            self.pulls.pull_stats(namespace=namespace),
-        )
+        are decoded here. With `repository_ids`, only those repositories' manifests and what
+        they reference are read (a page); a blob's reference count is still registry-wide."""
+        if repository_ids is None:
+            (linked, tags, children, blobs, sizes, summaries), pulls = await asyncio.gather(
+                asyncio.gather(
+                    self.store.linked(namespace),
+                    self.store.tags(namespace),
+                    self.store.children(),
+                    self.store.blob_references(),
+                    self.store.blob_sizes(),
+                    self.store.summaries(),
+                ),
+                self.pulls.pull_stats(namespace=namespace),
+            )
+            referenced = Counter(map(itemgetter(1), blobs))
+        else:
+            linked, tags, pulls = await asyncio.gather(
+                self.store.linked(None, repository_ids),
+                self.store.tags(None, repository_ids),
+                self.pulls.pull_stats(repository_ids=repository_ids),
+            )
+            digests = [str(row[4]) for row in linked]
+            children = await self.store.children_of(digests)
+            manifests = [*digests, *(str(c[1]) for c in children)]
+            blobs = await self.store.blob_references_of(manifests)
+            blob_digests = [str(b[1]) for b in blobs]
+            sizes, summaries, counts = await asyncio.gather(
+                self.store.blob_sizes_of(blob_digests),
+                self.store.summaries_of(manifests),
+                self.store.reference_counts(blob_digests),
+            )
+            referenced = Counter(counts)
         keys = {(row[0], row[4]) for row in linked}
         named: dict[Key, list[Row]] = {}
         cosign: set[Key] = set()
@@ -269,7 +334,6 @@ class InventoryService:
             for child in kids.get(digest, ()):
                 if (repo_id, child) in keys:
                     held.add((repo_id, child))
-        referenced = Counter(map(itemgetter(1), blobs))
         members = {*indexes, *(c for i in indexes for c in kids.get(i, ()))}
         total, own, blobs_of = _sums(blobs, sizes, referenced, members)
         tag_pulls: dict[Key, PullStats] = {}
@@ -381,6 +445,10 @@ class InventoryService:
             "signed": signed,
             "findings": findings,
         }
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    return row["repository"], row["digest"]
 
 
 def _sums(

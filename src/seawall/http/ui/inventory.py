@@ -1,14 +1,12 @@
 """/ui/inventory : the inventory (`GET /api/v1/inventory`) as a table, filtered by namespace,
 finding, and "findings only", 100 rows a page; /ui/inventory.csv : the same rows as the API's CSV.
 
-The inventory service builds every row the caller may see in one go (its cost is the whole
-namespace's, or the whole registry's: about 1.3 s at 50,000 rows, docs/inventory.md); a page is
-a keyset slice (`after=REPOSITORY@DIGEST`) of those rows, so the pages are stable while the
-registry changes but each one still pays for computing them all."""
+A page is read by keyset (`after=REPOSITORY@DIGEST`): the inventory service reads only the
+repositories the page needs (`InventoryService.page`), so a page costs the same whatever the
+registry's size. The CSV is the whole inventory the caller may see, as the API's."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,19 +99,21 @@ class InventoryPages:
     async def show(self, request: Request, session: ConsoleSession) -> Response:
         where = InventoryFilter.parse(request)
         after = _after(request)
-        rows = await self._rows(request, where)
-        start = 0 if after is None else bisect_right(rows, after, key=_key)
-        page = rows[start : start + PAGE]
-        more = start + PAGE < len(rows)
+        actor = await self.console.gate.signed_in(request)
+        page, next_key = await self.inventory.page(
+            where.namespace,
+            after,
+            visible=None if actor.site_admin else self.access.viewer(actor),
+            keep=where.keep,
+            limit=PAGE,
+        )
         context = {
             "title": "Inventory",
             "rows": page,
-            "total": len(rows),
-            "first": start + 1,
             "where": where,
             "query": where.query(),
             "after": after,
-            "next_after": "@".join(_key(page[-1])) if more else None,
+            "next_after": "@".join(next_key) if next_key else None,
             "findings": FINDINGS,
         }
         return self.console.html(request, session, "inventory.html", context)
