@@ -565,7 +565,7 @@ class Services:
         from seawall.db.browse import BrowseStore
         from seawall.services.browse import BrowseService
 
-        return BrowseService(BrowseStore(self.backend), self.access)
+        return BrowseService(BrowseStore(self.backend), self.access, self.pull_gate.policy)
 
     @cached_property
     def policy_index(self) -> PolicyIndex:

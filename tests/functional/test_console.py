@@ -140,3 +140,26 @@ def test_hostile_sign_in_forms_are_refused_with_a_400(server: RunningServer, bod
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert r.status_code == 400, r.text
+
+
+def test_the_stage_filter_lists_a_stage_s_repositories_only(server: RunningServer) -> None:
+    dev, prod = "sdev" + secrets.token_hex(3), "sprod" + secrets.token_hex(3)
+    add_namespace(server, dev, {})
+    add_namespace(server, prod, {})
+    repos = {ns: unique_repo(ns) for ns in (dev, prod)}
+    with server.client(auth=server.auth) as api:
+        for repo in repos.values():
+            assert put_manifest(api, repo, "v1", image_manifest(api, repo)).status_code == 201
+        r = api.put(
+            f"/api/v1/namespaces/{prod}/policy",
+            content=f'[promotion]\nfrom = "{dev}"\n',
+            headers={"Content-Type": "application/toml"},
+        )
+        assert r.status_code == 200, r.text
+    with sign_in(server, server.username, server.password) as admin:
+        staged = admin.get("/ui/", params={"stage": prod}).text
+        assert repos[prod] in staged and repos[dev] not in staged
+        # Not a stage, or a namespace filter elsewhere: nothing, and nothing said about why.
+        for params in ({"stage": dev}, {"stage": prod, "namespace": dev}, {"stage": "nope"}):
+            page = admin.get("/ui/", params=params).text
+            assert "No repositories match these filters." in page

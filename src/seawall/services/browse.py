@@ -4,11 +4,12 @@ repository the caller may not see and never costs a scan of the whole registry f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from seawall.db.browse import BrowseStore
+from seawall.domain.policy import Policy
 from seawall.domain.rights import Actor
 from seawall.services.access import AccessService
 
@@ -24,6 +25,7 @@ class RepositoryFilter:
     namespace: str | None = None
     owner: str | None = None
     finding: str | None = None  # one of FINDINGS: the repository has at least one such
+    stage: str | None = None  # a namespace that is a stage (its policy's `promotion.from`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +57,23 @@ def _has(facts: dict[str, Any], finding: str) -> bool:
 
 
 class BrowseService:
-    def __init__(self, store: BrowseStore, access: AccessService) -> None:
+    def __init__(
+        self, store: BrowseStore, access: AccessService, policy: Callable[[str], Awaitable[Policy]]
+    ) -> None:
         self.store = store
         self.access = access
+        self.policy = policy  # a namespace's policy in force (PullGate.policy)
 
     async def repositories(
         self, actor: Actor, after: str, where: RepositoryFilter, limit: int = PAGE
     ) -> RepositoryPage:
+        if where.stage is not None:
+            # A stage is a namespace: the filter is that namespace, when it is a stage. One
+            # that is not (or another namespace filter) lists nothing, whatever exists.
+            is_stage = (await self.policy(where.stage)).stage_of is not None
+            if not is_stage or where.namespace not in (None, where.stage):
+                return RepositoryPage([], None, True)
+            where = replace(where, namespace=where.stage)
         sees = self.access.viewer(actor)
         rows: list[dict[str, Any]] = []
         cursor = after

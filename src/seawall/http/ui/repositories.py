@@ -32,6 +32,7 @@ class RepositoryListPage:
             namespace=_param(request, "namespace"),
             owner=_param(request, "owner"),
             finding=finding if finding in FINDINGS else None,
+            stage=_param(request, "stage"),
         )
         after = _param(request, "after") or ""
         page = await self.browse.repositories(session.actor, after, where)
