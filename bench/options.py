@@ -76,6 +76,7 @@ class Options:
     console_tags: int
     console_vulns: int
     console_rounds: int
+    console_audit: int
     tmp_dir: Path
     keep: bool
     json_path: Path
@@ -203,6 +204,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--console-vulns", type=int, default=1000, help="vulnerabilities in one report (1,000)"
     )
     p.add_argument("--console-rounds", type=int, default=40, help="requests per page (40)")
+    p.add_argument(
+        "--console-audit", type=int, default=200_000, help="audit events seeded (200,000)"
+    )
     p.add_argument("--tmp-dir", type=Path, default=Path("/tmp"), help="parent of the work dir")
     p.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
     p.add_argument(
