@@ -22,7 +22,8 @@ when it was sent. The load runs for `--gc-idle-seconds` (10) idle, then during a
 idle again; "idle" pools both idle windows, "during" takes the requests sent between the
 pass's start and end as it reports them. Twice, each time on fresh garbage: the pass run by
 `seawall gc --grace 1h --json` in another process (`cli`), then by the server itself through
-`POST /api/v1/gc` (`server`: in a worker's event loop, as a scheduled pass runs). The pushes
+`POST /api/v1/gc` (`server`: in a child process of the worker that takes it, as a
+scheduled pass runs). The pushes
 are younger than the grace period, so the pass never touches them (a grace of 0 s would race
 them, by design); afterwards every pushed tag must still pull, with its layer.
 """
@@ -402,7 +403,7 @@ async def _cli_pass(server: Server) -> Result:
 
 
 async def _server_pass(server: Server) -> Result:
-    """`POST /api/v1/gc` as the site admin: the pass runs in the worker that takes it."""
+    """`POST /api/v1/gc` as the site admin: the pass runs in a child of the worker that takes it."""
     conn = Connection(*host_port(server.url), auth.bearer(server, []))
     try:
         body = json.dumps({"grace": GRACE}).encode()

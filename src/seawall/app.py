@@ -41,6 +41,7 @@ from seawall.http.v2.referrers import ReferrerEndpoints
 from seawall.http.v2.tags import TagEndpoints
 from seawall.http.v2.uploads import UploadEndpoints
 from seawall.logs import configure_logging
+from seawall.services.gc_process import ProcessPassRunner
 from seawall.services.uploads import UploadService
 from seawall.wiring import Services
 
@@ -56,6 +57,12 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     multiprocess_dir = metrics_multiprocess_dir()
     metrics = Metrics(str(multiprocess_dir) if multiprocess_dir else None)
     services = Services.build(settings, clock=clock, counters=metrics)
+    if clock is SYSTEM_CLOCK:
+        # Passes run in a child process (services/gc_process.py), which reads the system
+        # clock: an app given another clock (the tests') runs them in this one.
+        services.gc.runner = ProcessPassRunner(
+            settings.model_dump(mode="json", exclude={"admin_password"})
+        )
     services.analyzers  # noqa: B018 - built now: an unusable rule file stops the start
     gate = Gate(
         services.authenticator,

@@ -24,7 +24,7 @@ The kinds, reviewed in this order in a pass (a review queues the next level's wi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,11 @@ class Tally:
     @property
     def bytes(self) -> int:
         return self.manifest_bytes + self.blob_bytes
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tally:
+        """The tally `as_dict` gave (a pass run in another process reports it so)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}

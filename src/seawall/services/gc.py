@@ -8,7 +8,9 @@ it may delete (db/gc.py says how that keeps it safe against pushes). So a pass c
 queued, not what is stored, and runs while pushes and pulls go on.
 
 The server runs a pass every `gc_interval_seconds` under the `gc` lease (one node at a time);
-`seawall gc` runs one now. Each pass is audited with its totals.
+`seawall gc` runs one now. Each pass is audited with its totals. The server hands its passes
+to a `PassRunner` (services/gc_process.py: a child process), so that a pass's Python never
+shares a worker's interpreter and event loop with the requests it serves.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,6 +45,16 @@ class GcCounters(Protocol):
         """A pass finished: what it removed, how long it took, the reviews still due."""
 
 
+class PassRunner(Protocol):
+    """Runs a pass somewhere other than this process, and gives back its report."""
+
+    async def run(
+        self, origin: Origin, *, grace_seconds: float, dry_run: bool, orphans: bool
+    ) -> PassReport:
+        """`GarbageCollector.run` there, over the same database and storage, audited as done by
+        `origin`. Raises `RegistryError(UNAVAILABLE)` when the pass failed there."""
+
+
 @dataclass(frozen=True, slots=True)
 class PassReport:
     started_at: float
@@ -66,6 +78,20 @@ class PassReport:
             "complete": self.complete,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PassReport:
+        """The report `as_dict` gave (a pass run in another process prints it so)."""
+        return cls(
+            float(data["started_at"]),
+            float(data["seconds"]),
+            float(data["grace_seconds"]),
+            bool(data["dry_run"]),
+            Tally.from_dict(data),
+            int(data["due"]),
+            int(data["queued"]),
+            bool(data["complete"]),
+        )
+
 
 class GarbageCollector:
     def __init__(
@@ -82,6 +108,7 @@ class GarbageCollector:
         clock: Clock = SYSTEM_CLOCK,
         node: str = "",
         orphan_files: Callable[[float], Awaitable[tuple[int, int]]] | None = None,
+        runner: PassRunner | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -96,6 +123,8 @@ class GarbageCollector:
         # Walks storage for blob files no row names (fsck's check): not part of a pass, whose
         # cost must not grow with storage; `run(orphans=True)` and a daily scheduled sweep.
         self.orphan_files = orphan_files
+        # Where `run` sends a pass (the server: a child process); None: this process runs it.
+        self.runner = runner
         # Pause after each batch, as a multiple of the time it took (SQLite: the one writer).
         self.yield_factor = 2.0 if store.backend.dialect == "sqlite" else 1.0
         # SQLite has one writer: a push waits for the batch that holds it, so batches there
@@ -112,8 +141,21 @@ class GarbageCollector:
     ) -> PassReport:
         """One pass now: every review due (queued before now minus the grace period), in
         order, a batch per transaction. A dry run works the pass out in one transaction that
-        it rolls back, so it reports what would go without removing anything."""
+        it rolls back, so it reports what would go without removing anything. With a `runner`,
+        the pass (a dry run too: it holds SQLite's writer for up to 5 s) runs there."""
         grace = self.grace_seconds if grace_seconds is None else grace_seconds
+        if self.runner is None:
+            return await self._run_here(origin, grace, dry_run, orphans)
+        report = await self.runner.run(
+            origin, grace_seconds=grace, dry_run=dry_run, orphans=orphans
+        )
+        if not dry_run and self.counters is not None:  # the child has none: they are ours
+            self.counters.collected(report.tally, report.seconds, report.due)
+        return report
+
+    async def _run_here(
+        self, origin: Origin, grace: float, dry_run: bool, orphans: bool
+    ) -> PassReport:
         now = self.clock.now()
         cutoff = now - grace
         started = time.perf_counter()
