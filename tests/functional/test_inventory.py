@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from seawall.services import inventory as inventory_service
 from seawall.wiring import Services
 from tests.support.app import InProcessServer, app_server
 from tests.support.cli import env_of
@@ -207,7 +208,7 @@ def test_pulls_staleness_and_deprecated_pulls_reach_the_inventory(tmp_path: Path
 
 @pytest.mark.both_databases
 def test_pages_of_the_inventory_are_the_whole_inventory(
-    client: httpx.Client, server: RunningServer
+    client: httpx.Client, server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`InventoryService.page` (the console's keyset pages, reading only a page's
     repositories) gives row for row what `rows` gives, sizes included: a blob shared with
@@ -233,13 +234,33 @@ def test_pages_of_the_inventory_are_the_whole_inventory(
         }
     ).encode()
     assert put_manifest(client, f"{ns}/c", "multi", index, OCI_INDEX).status_code == 201
+    # Cosign signatures of some images (by the tag convention): artifacts, not rows.
+    payload, empty = b'{"critical": {}}', b"{}"
+    for name in ("a", "c"):
+        repo = f"{ns}/{name}"
+        push_blob(client, repo, payload)
+        push_blob(client, repo, empty)
+        signed = _rows(client, namespace=ns)
+        subject = next(r["digest"] for r in signed.values() if r["repository"] == repo)
+        signature = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": descriptor(OCI_CONFIG, empty),
+                "layers": [descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload)],
+            }
+        ).encode()
+        sig_tag = f"{subject.replace(':', '-')}.sig"
+        assert put_manifest(client, repo, sig_tag, signature).status_code == 201
+    # Windows of two manifests: indexes, platforms and signatures fall in other windows.
+    monkeypatch.setattr(inventory_service, "PAGE_WINDOW", 2)
 
     async def both(services: Services) -> tuple[list[Any], list[Any]]:
         whole = await services.inventory.rows(ns)
         paged: list[Any] = []
         after = None
         for _ in range(20):
-            rows, after = await services.inventory.page(ns, after, limit=2)
+            rows, after = await services.inventory.page(ns, after, limit=3)
             paged += rows
             if after is None:
                 break
@@ -247,6 +268,7 @@ def test_pages_of_the_inventory_are_the_whole_inventory(
 
     whole, paged = _with_services(server, both)
     assert len(whole) == 10
+    assert sum(1 for r in whole if r["signed"]) == 2
     key = itemgetter("repository", "digest")
     assert sorted(paged, key=key) == sorted(whole, key=key)
     assert [key(r) for r in paged] == sorted(key(r) for r in paged)

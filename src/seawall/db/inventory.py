@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from seawall.db.store import Row, SqlBackend
+from seawall.domain.signatures import COSIGN_ARTIFACT_TYPE, NOTATION_ARTIFACT_TYPE
+
+SIGNATURE_TYPES = (COSIGN_ARTIFACT_TYPE, NOTATION_ARTIFACT_TYPE)
 
 # Column order of the rows `linked` and `tags` return, as the service unpacks them.
 LINKED_COLUMNS = (
@@ -69,14 +72,10 @@ class InventoryStore:
     def __init__(self, backend: SqlBackend) -> None:
         self.backend = backend
 
-    async def linked(
-        self, namespace: str | None, repository_ids: Sequence[int] | None = None
-    ) -> list[Row]:
-        """Every manifest linked in a repository (of `namespace`, of `repository_ids`, or
-        anywhere), by repository name then digest: the columns of `LINKED_COLUMNS`."""
+    async def linked(self, namespace: str | None) -> list[Row]:
+        """Every manifest linked in a repository (of `namespace`, or anywhere), by repository
+        name then digest: the columns of `LINKED_COLUMNS`."""
         where, args = _scope(namespace, "r.name")
-        if repository_ids is not None:
-            where, args = " WHERE r.id IN (" + _marks(repository_ids) + ")", tuple(repository_ids)
         return await self.backend.fetchall(
             "SELECT r.id, r.name, r.owner, r.purpose, rm.digest, rm.created_at, rm.pushed_by,"  # noqa: S608
             " m.media_type, m.artifact_type, m.subject_digest FROM repositories r"
@@ -85,18 +84,9 @@ class InventoryStore:
             *args,
         )
 
-    async def tags(
-        self, namespace: str | None, repository_ids: Sequence[int] | None = None
-    ) -> list[Row]:
-        """Every tag (of `namespace`, of `repository_ids`, or anywhere), by repository id then
-        name: the columns of `TAG_COLUMNS`."""
-        if repository_ids is not None:
-            return await self.backend.fetchall(
-                "SELECT repository_id, digest, name, updated_at, pushed_by, channel, deprecation"  # noqa: S608
-                f" FROM tags WHERE repository_id IN ({_marks(repository_ids)})"
-                " ORDER BY repository_id, name",
-                *repository_ids,
-            )
+    async def tags(self, namespace: str | None) -> list[Row]:
+        """Every tag (of `namespace`, or anywhere), by repository id then name: the columns of
+        `TAG_COLUMNS`."""
         if namespace is None:
             return await self.backend.fetchall(
                 "SELECT repository_id, digest, name, updated_at, pushed_by, channel, deprecation"
@@ -130,24 +120,82 @@ class InventoryStore:
         rows = await self.backend.fetchall("SELECT digest, size FROM blobs")
         return dict(cast("list[tuple[str, int]]", rows))
 
-    # -- the same, for a page: what `digests` (the page's manifests) reference --------------
+    # -- the same, for a page: a window of linked manifests and what they reference ---------
 
-    async def repositories_from(
-        self, first: str, namespace: str | None, limit: int, inclusive: bool
+    async def linked_after(
+        self, after: tuple[str, str] | None, namespace: str | None, limit: int
     ) -> list[Row]:
-        """(id, name) of up to `limit` repositories holding a manifest, by name from `first`
-        (itself included when `inclusive`), of `namespace` or anywhere."""
+        """Up to `limit` linked manifests after (repository, digest) `after`, in that order,
+        of `namespace` or anywhere: the columns of `LINKED_COLUMNS` (a page's window)."""
         where, args = _scope(namespace, "r.name")
-        op = ">=" if inclusive else ">"
-        clause = (where + " AND" if where else " WHERE") + f" r.name {op} ?"
+        if after is not None:
+            clause = "(r.name > ? OR (r.name = ? AND rm.digest > ?))"
+            where = (where + " AND " if where else " WHERE ") + clause
+            args = (*args, after[0], after[0], after[1])
         return await self.backend.fetchall(
-            "SELECT r.id, r.name FROM repositories r"  # noqa: S608
-            + clause
-            + " AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.repository_id = r.id)"
-            " ORDER BY r.name LIMIT ?",
+            "SELECT r.id, r.name, r.owner, r.purpose, rm.digest, rm.created_at, rm.pushed_by,"  # noqa: S608
+            " m.media_type, m.artifact_type, m.subject_digest FROM repositories r"
+            " JOIN repository_manifests rm ON rm.repository_id = r.id"
+            " JOIN manifests m ON m.digest = rm.digest"
+            + where
+            + " ORDER BY r.name, rm.digest LIMIT ?",
             *args,
-            first,
             limit,
+        )
+
+    async def tags_of(
+        self, repository_ids: Sequence[int], digests: Sequence[str], names: Sequence[str]
+    ) -> list[Row]:
+        """The tags in these repositories that name one of `digests` or are called one of
+        `names` (cosign's tags of them), by repository id then name: `TAG_COLUMNS`."""
+        found: list[Row] = []
+        for column, values in (("digest", digests), ("name", names)):
+            found += await self._by_digest(
+                "SELECT repository_id, digest, name, updated_at, pushed_by, channel, deprecation"  # noqa: S608
+                f" FROM tags WHERE repository_id IN ({_marks(repository_ids)}) AND {column} IN",
+                tuple(repository_ids),
+                values,
+            )
+        unique = {(row[0], row[2]): row for row in found}
+        return sorted(unique.values(), key=lambda row: (int(row[0]), str(row[2])))
+
+    async def parents_of(self, children: Sequence[str]) -> list[Row]:
+        """(index, child manifest) pairs of the indexes that hold these manifests."""
+        return await self._by_digest(
+            "SELECT parent_digest, child_digest FROM manifest_references"
+            " WHERE is_manifest = ? AND child_digest IN",
+            (True,),
+            children,
+        )
+
+    async def linked_among(
+        self, repository_ids: Sequence[int], digests: Sequence[str]
+    ) -> set[tuple[int, str]]:
+        """Which of `digests` these repositories link: (repository id, digest)."""
+        if not repository_ids:
+            return set()
+        rows = await self._by_digest(
+            "SELECT repository_id, digest FROM repository_manifests"  # noqa: S608
+            f" WHERE repository_id IN ({_marks(repository_ids)}) AND digest IN",
+            tuple(repository_ids),
+            digests,
+        )
+        return {(int(r[0]), str(r[1])) for r in rows}
+
+    async def signature_referrers(
+        self, repository_ids: Sequence[int], subjects: Sequence[str]
+    ) -> list[Row]:
+        """(repository id, subject) of the signatures (cosign's or notation's referrers)
+        linked in these repositories whose subject is one of `subjects`."""
+        if not repository_ids:
+            return []
+        return await self._by_digest(
+            "SELECT rm.repository_id, m.subject_digest FROM manifests m"  # noqa: S608
+            " JOIN repository_manifests rm ON rm.digest = m.digest"
+            f" WHERE rm.repository_id IN ({_marks(repository_ids)})"
+            " AND m.artifact_type IN (?, ?) AND m.subject_digest IN",
+            (*repository_ids, *SIGNATURE_TYPES),
+            subjects,
         )
 
     async def children_of(self, parents: Sequence[str]) -> list[Row]:

@@ -70,13 +70,17 @@ class PullCountStore:
         self.clock = clock  # the windows end today
 
     async def pull_stats(
-        self, *, repository_ids: Sequence[int] | None = None, namespace: str | None = None
+        self,
+        *,
+        repository_ids: Sequence[int] | None = None,
+        namespace: str | None = None,
+        digests: Sequence[str] | None = None,
     ) -> dict[tuple[int, str], PullStats]:
         """Per (repository id, manifest digest) pulled, by tag or by digest: the last pull and
         the pulls of the last 7 and 30 days. Of the repositories given, or of the namespace's,
-        or (neither) of all; a manifest never pulled (or not for `KEEP_DAYS`, once its row is
-        gone) is absent."""
-        return await self._stats("digest", False, repository_ids, namespace)
+        or (neither) of all, and of `digests` only when given; a manifest never pulled (or not
+        for `KEEP_DAYS`, once its row is gone) is absent."""
+        return await self._stats("digest", False, repository_ids, namespace, digests)
 
     async def tag_pull_stats(
         self, *, repository_ids: Sequence[int] | None = None, namespace: str | None = None
@@ -113,10 +117,15 @@ class PullCountStore:
         tagged: bool,  # only pulls by tag
         repository_ids: Sequence[int] | None,
         namespace: str | None,
+        digests: Sequence[str] | None = None,
     ) -> dict[tuple[int, str], PullStats]:
         now = self.clock.now()
         args: list[Any] = [first_day(now, RECENT_DAYS), first_day(now, MONTH_DAYS)]
         where: list[str] = []
+        if digests is not None:
+            unique = list(dict.fromkeys(digests)) or [""]
+            where.append(f"digest IN ({', '.join('?' for _ in unique)})")
+            args += unique
         if tagged:
             where.append("tag <> ?")
             args.append(BY_DIGEST)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from seawall.db.inventory import InventoryStore
+from seawall.db.inventory import SIGNATURE_TYPES, InventoryStore
 from seawall.db.pulls import PullCountStore
 from seawall.db.store import Row
 from seawall.domain.access import namespace_of
@@ -33,15 +33,14 @@ from seawall.domain.policy import Policy
 from seawall.domain.pulls import PullStats
 from seawall.domain.severity import SEVERITIES
 from seawall.domain.signatures import (
-    COSIGN_ARTIFACT_TYPE,
-    NOTATION_ARTIFACT_TYPE,
     cosign_subject,
+    cosign_tag,
 )
 from seawall.services.pull_gate import Deprecation, PullGate
 
 DAY = 86_400.0
-PAGE_REPOSITORIES = 25  # repositories read at a time for a page of rows
-PAGE_READS = 40  # a page stops after reading this many groups (a filter that keeps little)
+PAGE_WINDOW = 200  # linked manifests read at a time for a page of rows
+PAGE_READS = 20  # a page stops after this many windows (a filter that keeps little)
 FINDINGS = (
     "no-owner",
     "no-purpose",
@@ -111,7 +110,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 Key = tuple[int, str]  # (repository id, manifest digest)
-_SIGNATURES = (COSIGN_ARTIFACT_TYPE, NOTATION_ARTIFACT_TYPE)
+_SIGNATURES = SIGNATURE_TYPES
 _NO_COUNTS = dict.fromkeys(SEVERITIES, 0)
 # A summary's counts are in SEVERITIES' order (SUMMARY_COLUMNS); a dict display of them is
 # three times as fast as dict(zip(...)), which every row would pay.
@@ -192,9 +191,9 @@ class InventoryService:
         namespace: str | None,
         visible: Callable[[str], Awaitable[bool]] | None,
         stale_days: int | None,
-        repository_ids: Sequence[int] | None = None,
+        window: Sequence[Row] | None = None,
     ) -> list[dict[str, Any]]:
-        linked, facts = await self._facts(namespace, repository_ids)
+        linked, facts = await self._facts(namespace, window)
         now = self.clock.now()
         rules: dict[str, _Rules] = {}
         rule: _Rules | None = None
@@ -233,44 +232,42 @@ class InventoryService:
         limit: int = 100,
     ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
         """The rows after `after` (repository, digest), `limit` at most, that `keep` keeps:
-        and the key of the next page's start (None at the end). Only the repositories the page
-        needs are read (a few at a time, with what their manifests reference), so a page costs
-        the same in a registry of 100 repositories or of 100,000. A page that read
-        `PAGE_READS` groups of repositories without filling stops short, and says where to go
-        on."""
+        and the key of the next page's start (None at the end). Linked manifests are read
+        `PAGE_WINDOW` at a time by (repository, digest), with only what they reference, so a
+        page costs the same in a registry of 100 images or of a million, and in a repository
+        of 50,000. A page that read `PAGE_READS` windows without filling stops short, and says
+        where to go on."""
         rows: list[dict[str, Any]] = []
-        first, inclusive = (after[0], True) if after else ("", True)
+        cursor = after
         for _ in range(PAGE_READS):
-            repositories = await self.store.repositories_from(
-                first, namespace, PAGE_REPOSITORIES, inclusive
-            )
-            if not repositories:
+            window = await self.store.linked_after(cursor, namespace, PAGE_WINDOW)
+            if not window:
                 return rows, None
-            ids = [int(r[0]) for r in repositories]
             with _collector_paused():
-                found = await self._rows(namespace, visible, None, ids)
+                found = await self._rows(namespace, visible, None, window)
             found.sort(key=_key)
             for row in found:
-                if after is not None and _key(row) <= after:
-                    continue
                 if keep is not None and not keep(row):
                     continue
                 rows.append(row)
                 if len(rows) == limit:
                     return rows, _key(row)
-            first, inclusive = str(repositories[-1][1]), False
-            if len(repositories) < PAGE_REPOSITORIES:
+            cursor = (str(window[-1][1]), str(window[-1][4]))
+            if len(window) < PAGE_WINDOW:
                 return rows, None
-        return rows, (first, "\uffff")
+        return rows, cursor
 
     async def _facts(
-        self, namespace: str | None, repository_ids: Sequence[int] | None = None
+        self, namespace: str | None, window: Sequence[Row] | None = None
     ) -> tuple[list[Row], _Facts]:
         """The linked manifests (LINKED_COLUMNS) and the facts about them. The bulk reads go
         out together: on PostgreSQL each runs on its own connection while the others' rows
-        are decoded here. With `repository_ids`, only those repositories' manifests and what
-        they reference are read (a page); a blob's reference count is still registry-wide."""
-        if repository_ids is None:
+        are decoded here. With `window` (linked rows, a page's), only those manifests and what
+        they reference are read; a blob's reference count is still registry-wide, and an index
+        or a signature outside the window still counts."""
+        around: set[Key] = set()  # linked manifests outside the window that rows depend on
+        parents: list[Row] = []
+        if window is None:
             (linked, tags, children, blobs, sizes, summaries), pulls = await asyncio.gather(
                 asyncio.gather(
                     self.store.linked(namespace),
@@ -284,14 +281,20 @@ class InventoryService:
             )
             referenced = Counter(map(itemgetter(1), blobs))
         else:
-            linked, tags, pulls = await asyncio.gather(
-                self.store.linked(None, repository_ids),
-                self.store.tags(None, repository_ids),
-                self.pulls.pull_stats(repository_ids=repository_ids),
-            )
+            linked = list(window)
+            ids = sorted({int(row[0]) for row in linked})
             digests = [str(row[4]) for row in linked]
-            children = await self.store.children_of(digests)
-            manifests = [*digests, *(str(c[1]) for c in children)]
+            signatures = [cosign_tag(d) for d in digests]
+            tags, pulls, children, parents, signers = await asyncio.gather(
+                self.store.tags_of(ids, digests, signatures),
+                self.pulls.pull_stats(repository_ids=ids, digests=digests),
+                self.store.children_of(digests),
+                self.store.parents_of(digests),
+                self.store.signature_referrers(ids, digests),
+            )
+            inside = [str(c[1]) for c in children]
+            around = await self.store.linked_among(ids, [*inside, *(str(p[0]) for p in parents)])
+            manifests = [*digests, *inside]
             blobs = await self.store.blob_references_of(manifests)
             blob_digests = [str(b[1]) for b in blobs]
             sizes, summaries, counts = await asyncio.gather(
@@ -300,7 +303,7 @@ class InventoryService:
                 self.store.reference_counts(blob_digests),
             )
             referenced = Counter(counts)
-        keys = {(row[0], row[4]) for row in linked}
+        keys = {(row[0], row[4]) for row in linked} | around
         named: dict[Key, list[Row]] = {}
         cosign: set[Key] = set()
         signed: set[Key] = set()
@@ -311,7 +314,8 @@ class InventoryService:
             convention = cosign_subject(tag[2]) if tag[2].startswith("sha") else None
             if convention is not None:
                 cosign.add(key)
-                if convention[1] == ".sig" and key in keys:
+                # A tag names a manifest linked there: in a window, one outside it too.
+                if convention[1] == ".sig" and (window is not None or key in keys):
                     signed.add((tag[0], convention[0]))
                 continue
             group = named.get(key)
@@ -334,6 +338,14 @@ class InventoryService:
             for child in kids.get(digest, ()):
                 if (repo_id, child) in keys:
                     held.add((repo_id, child))
+        if window is not None:  # what lies outside the window: indexes, signatures
+            parents_of: dict[str, list[str]] = defaultdict(list)
+            for parent, child in parents:
+                parents_of[child].append(parent)
+            for repo_id, _, _, _, digest, *_ in linked:
+                if any((repo_id, p) in keys for p in parents_of.get(digest, ())):
+                    held.add((repo_id, digest))
+            signed.update((int(repo_id), str(subject)) for repo_id, subject in signers)
         members = {*indexes, *(c for i in indexes for c in kids.get(i, ()))}
         total, own, blobs_of = _sums(blobs, sizes, referenced, members)
         tag_pulls: dict[Key, PullStats] = {}
