@@ -5,8 +5,9 @@ repositories and 1,000 vulnerabilities in one report. The audit log gets `--cons
 
 For each Seawall target a fresh `seawall serve` (`--workers`) gets the inventory benchmark's
 registry (bench/inventory_db.py: `--inventory-repos` repositories x `--inventory-tags` tags),
-plus one repository `bigns/tags` with `--console-tags` (50,000) tags on one image, whose scan
-report holds `--console-vulns` (1,000) vulnerabilities. The harness signs in through the sign-in
+plus one repository `bigns/tags` with `--console-tags` (50,000) tags on 5,000 of its images
+(ten tags each, linked there too), the first of which has a scan report of `--console-vulns`
+(1,000) vulnerabilities. The harness signs in through the sign-in
 form, then asks each page `--console-rounds` (40) times over one keep-alive connection on
 loopback, after one untimed request, and reports the p95 and median: on loopback with the whole
 answer read, that is the server's time plus a fraction of a millisecond. A page that answers 404
@@ -37,6 +38,7 @@ from seawall.scan.report import pack, vulnerabilities_document
 Result = dict[str, Any]
 TARGET_P95_S = 0.150
 BIG = "bigns/tags"
+TAGS_PER_IMAGE = 10  # the big repository's tags share images ten by ten (5,000 images)
 SEVERITIES = ("critical", "high", "medium", "low")
 
 
@@ -45,16 +47,20 @@ def targets(selected: list[str]) -> list[str]:
 
 
 async def _big_repository(backend: SqlBackend, tags: int, vulns: int, now: float) -> str:
-    """`bigns/tags`: `tags` tags on one image already in the registry, whose report holds
-    `vulns` vulnerabilities. Returns the image's digest."""
-    row = await backend.fetchone(
+    """`bigns/tags`: `tags` tags on `tags // TAGS_PER_IMAGE` images already in the registry
+    (linked there too), the first of which gets a report of `vulns` vulnerabilities. Returns
+    that image's digest."""
+    images = max(1, tags // TAGS_PER_IMAGE)
+    rows = await backend.fetchall(
         "SELECT m.digest FROM manifests m JOIN scan_reports s ON s.digest = m.digest"
         " WHERE m.media_type = 'application/vnd.oci.image.manifest.v1+json'"
-        " AND s.status = 'complete' ORDER BY m.digest LIMIT 1"
+        " AND s.status = 'complete' ORDER BY m.digest LIMIT ?",
+        images,
     )
-    if row is None:
+    if not rows:
         raise BenchError("the seeded registry has no scanned image")
-    digest = str(row[0])
+    linked = [str(r[0]) for r in rows]
+    digest = linked[0]
     ids = await backend.fetchone(
         "SELECT (SELECT MAX(id) FROM repositories) + 1, (SELECT MAX(id) FROM namespaces) + 1"
     )
@@ -86,15 +92,18 @@ async def _big_repository(backend: SqlBackend, tags: int, vulns: int, now: float
             "INSERT INTO repositories (id, name, created_at) VALUES (?, ?, ?)",
             (repo_id, BIG, now),
         ),
-        Step(
-            "INSERT INTO repository_manifests (repository_id, digest, created_at, pushed_by)"
-            " VALUES (?, ?, ?, ?)",
-            (repo_id, digest, now, "admin"),
+        Rows(
+            "repository_manifests",
+            ("repository_id", "digest", "created_at", "pushed_by"),
+            [(repo_id, d, now, "admin") for d in linked],
         ),
         Rows(
             "tags",
             ("repository_id", "name", "digest", "updated_at", "pushed_by"),
-            [(repo_id, f"t{i:06d}", digest, now - i, "admin") for i in range(tags)],
+            [
+                (repo_id, f"t{i:06d}", linked[i % len(linked)], now - i, "admin")
+                for i in range(tags)
+            ],
         ),
         Step(
             "UPDATE scan_reports SET vulnerabilities = ?, critical = ?, high = ?, medium = ?,"
@@ -158,6 +167,8 @@ def _pages(digest: str, middle: str) -> list[tuple[str, str]]:
         ("  a page in the middle", f"/ui/repositories/{BIG}?after=t025000"),
         ("image with the big report", f"/ui/images/{BIG}?digest={quote(digest)}"),
         ("inventory, first page", "/ui/inventory"),
+        (f"  {BIG}'s first page", "/ui/inventory?namespace=bigns"),
+        ("  with a finding filter", "/ui/inventory?finding=vulnerable"),
         ("audit log, first page", "/ui/audit"),
         ("  filtered by action", "/ui/audit?action=manifest%3Apushed"),
         ("  filtered by repository", "/ui/audit?repository=ns01%2Fapp0001"),
