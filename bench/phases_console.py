@@ -124,7 +124,8 @@ async def _big_repository(backend: SqlBackend, tags: int, vulns: int, now: float
                     )
                 ]
             )
-        await backend.transaction([Step("ANALYZE tags", (), "all")])
+        for table in ("tags", "repository_manifests", "repositories"):
+            await backend.transaction([Step(f"ANALYZE {table}", (), "all")])
     else:
         await backend.transaction([Step("ANALYZE", (), "all")])
     return digest
