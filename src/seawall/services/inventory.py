@@ -284,9 +284,10 @@ class InventoryService:
             linked = list(window)
             ids = sorted({int(row[0]) for row in linked})
             digests = [str(row[4]) for row in linked]
-            signatures = [cosign_tag(d) for d in digests]
+            pairs = [(int(row[0]), str(row[4])) for row in linked]
+            signatures = [(repo_id, cosign_tag(digest)) for repo_id, digest in pairs]
             tags, pulls, children, parents, signers = await asyncio.gather(
-                self.store.tags_of(ids, digests, signatures),
+                self.store.tags_of(pairs, signatures),
                 self.pulls.pull_stats(repository_ids=ids, digests=digests),
                 self.store.children_of(digests),
                 self.store.parents_of(digests),
