@@ -7,6 +7,7 @@ import contextlib
 import re
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -163,3 +164,36 @@ def test_the_stage_filter_lists_a_stage_s_repositories_only(server: RunningServe
         for params in ({"stage": dev}, {"stage": prod, "namespace": dev}, {"stage": "nope"}):
             page = admin.get("/ui/", params=params).text
             assert "No repositories match these filters." in page
+
+
+def test_repository_pages_follow_each_other(server: RunningServer) -> None:
+    """Keyset pages of two: every repository once, in name order, the last page without a
+    next one; a finding filter pages the same way."""
+    from seawall.services.browse import RepositoryFilter
+    from tests.functional.test_inventory import _with_services
+
+    ns = "pg" + secrets.token_hex(3)
+    add_namespace(server, ns, {})
+    repos = sorted(unique_repo(ns) for _ in range(5))
+    with server.client(auth=server.auth) as api:
+        for repo in repos:
+            assert put_manifest(api, repo, "v1", image_manifest(api, repo)).status_code == 201
+
+    async def pages(services: Any) -> list[list[str]]:
+        actor = await services.access.actor(server.username)
+        out: list[list[str]] = []
+        for where in (
+            RepositoryFilter(namespace=ns),
+            RepositoryFilter(namespace=ns, finding="unscanned"),
+        ):
+            after, names = "", []
+            while True:
+                page = await services.browse.repositories(actor, after, where, limit=2)
+                names += [row["name"] for row in page.rows]
+                if page.next_after is None:
+                    break
+                after = page.next_after
+            out.append(names)
+        return out
+
+    assert _with_services(server, pages) == [repos, repos]

@@ -89,14 +89,18 @@ class BrowseService:
                 return RepositoryPage(rows, None, True)
             cursor = str(batch[-1][1])
             visible = [r for r in batch if actor.site_admin or await sees(str(r[1]))]
-            facts = await self.store.repository_facts([int(r[0]) for r in visible])
-            for r in visible:
-                fact = facts[int(r[0])]
-                if where.finding and not _has(fact, where.finding):
-                    continue
-                rows.append(_row(r, fact))
-                if len(rows) == limit:
-                    return RepositoryPage(rows, rows[-1]["name"], True)
+            # Facts (tags, pulls, scans) for as many as the page still needs: a repository of
+            # 50,000 tags costs its count, so none is read for rows the page will not show.
+            while visible:
+                chunk, visible = visible[: limit - len(rows)], visible[limit - len(rows) :]
+                facts = await self.store.repository_facts([int(r[0]) for r in chunk])
+                for r in chunk:
+                    fact = facts[int(r[0])]
+                    if where.finding and not _has(fact, where.finding):
+                        continue
+                    rows.append(_row(r, fact))
+                    if len(rows) == limit:
+                        return RepositoryPage(rows, rows[-1]["name"], True)
             if len(batch) < READ:
                 return RepositoryPage(rows, None, True)
         return RepositoryPage(rows, cursor, False)
