@@ -225,44 +225,38 @@ def run_scan(ctx: Context) -> Result:
     return result
 
 
-def run_inventory(ctx: Context) -> Result:
-    """The inventory at scale on each Seawall target; a failed target is reported like a phase."""
+def _per_target(
+    name: str, targets: list[str], measure: Callable[[Context, str], Result], ctx: Context
+) -> Result:
+    """`measure(ctx, target)` on each Seawall target; a failed target is reported like a phase."""
     result: Result = {}
     errors: dict[str, str] = {}
     t0 = time.monotonic()
-    for target in phases_inventory.targets(ctx.opts.targets):
-        log(f"{target}: inventory")
+    for target in targets:
+        log(f"{target}: {name}")
         try:
-            result[target] = phases_inventory.inventory(ctx, target)
+            result[target] = measure(ctx, target)
         except Exception as exc:
             errors[target] = _describe(exc)
-            log(f"{target}: inventory FAILED: {errors[target]}")
+            log(f"{target}: {name} FAILED: {errors[target]}")
             if os.environ.get("BENCH_TRACEBACK"):
                 traceback.print_exc()
     result["errors"] = errors
     result["elapsed_s"] = time.monotonic() - t0
-    log(f"inventory: done in {result['elapsed_s']:.1f} s")
+    log(f"{name}: done in {result['elapsed_s']:.1f} s")
     return result
+
+
+def run_inventory(ctx: Context) -> Result:
+    """The inventory at scale on each Seawall target."""
+    targets = phases_inventory.targets(ctx.opts.targets)
+    return _per_target("inventory", targets, phases_inventory.inventory, ctx)
 
 
 def run_console(ctx: Context) -> Result:
     """The console's pages on real data on each Seawall target."""
-    result: Result = {}
-    errors: dict[str, str] = {}
-    t0 = time.monotonic()
-    for target in phases_console.targets(ctx.opts.targets):
-        log(f"{target}: console")
-        try:
-            result[target] = phases_console.console(ctx, target)
-        except Exception as exc:
-            errors[target] = _describe(exc)
-            log(f"{target}: console FAILED: {errors[target]}")
-            if os.environ.get("BENCH_TRACEBACK"):
-                traceback.print_exc()
-    result["errors"] = errors
-    result["elapsed_s"] = time.monotonic() - t0
-    log(f"console: done in {result['elapsed_s']:.1f} s")
-    return result
+    targets = phases_console.targets(ctx.opts.targets)
+    return _per_target("console", targets, phases_console.console, ctx)
 
 
 @contextlib.contextmanager
