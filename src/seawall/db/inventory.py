@@ -57,6 +57,16 @@ SUMMARY_COLUMNS = (
 )
 
 
+# The select of `linked` and `linked_after` (LINKED_COLUMNS), before its WHERE.
+_LINKED = (
+    "SELECT r.id, r.name, r.owner, r.purpose, rm.digest, rm.created_at, rm.pushed_by,"
+    " m.media_type, m.artifact_type, m.subject_digest FROM repositories r"
+    " JOIN repository_manifests rm ON rm.repository_id = r.id"
+    " JOIN manifests m ON m.digest = rm.digest"
+)
+_SUMMARIES = f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM scan_reports"  # noqa: S608
+
+
 def _scope(namespace: str | None, column: str) -> tuple[str, tuple[Any, ...]]:
     if namespace is None:
         return "", ()
@@ -77,10 +87,7 @@ class InventoryStore:
         name then digest: the columns of `LINKED_COLUMNS`."""
         where, args = _scope(namespace, "r.name")
         return await self.backend.fetchall(
-            "SELECT r.id, r.name, r.owner, r.purpose, rm.digest, rm.created_at, rm.pushed_by,"  # noqa: S608
-            " m.media_type, m.artifact_type, m.subject_digest FROM repositories r"
-            " JOIN repository_manifests rm ON rm.repository_id = r.id"
-            " JOIN manifests m ON m.digest = rm.digest" + where + " ORDER BY r.name, rm.digest",
+            _LINKED + where + " ORDER BY r.name, rm.digest",
             *args,
         )
 
@@ -133,12 +140,7 @@ class InventoryStore:
             where = (where + " AND " if where else " WHERE ") + clause
             args = (*args, after[0], after[0], after[1])
         return await self.backend.fetchall(
-            "SELECT r.id, r.name, r.owner, r.purpose, rm.digest, rm.created_at, rm.pushed_by,"  # noqa: S608
-            " m.media_type, m.artifact_type, m.subject_digest FROM repositories r"
-            " JOIN repository_manifests rm ON rm.repository_id = r.id"
-            " JOIN manifests m ON m.digest = rm.digest"
-            + where
-            + " ORDER BY r.name, rm.digest LIMIT ?",
+            _LINKED + where + " ORDER BY r.name, rm.digest LIMIT ?",
             *args,
             limit,
         )
@@ -244,8 +246,7 @@ class InventoryStore:
 
     async def summaries_of(self, digests: Sequence[str]) -> dict[str, Row]:
         rows = await self._by_digest(
-            "SELECT digest, status, critical, high, medium, low, unknown, secrets, malware"
-            " FROM scan_reports WHERE digest IN",
+            _SUMMARIES + " WHERE digest IN",
             (),
             digests,
         )
@@ -263,22 +264,12 @@ class InventoryStore:
         return found
 
     async def payloads(self, digests: Sequence[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        unique = list(dict.fromkeys(digests))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            rows = await self.backend.fetchall(
-                "SELECT digest, payload FROM manifests WHERE digest IN"  # noqa: S608
-                f" ({', '.join('?' for _ in part)})",
-                *part,
-            )
-            found.update({str(r[0]): bytes(r[1]) for r in rows})
-        return found
+        rows = await self._by_digest(
+            "SELECT digest, payload FROM manifests WHERE digest IN", (), digests
+        )
+        return {str(r[0]): bytes(r[1]) for r in rows}
 
     async def summaries(self) -> dict[str, Row]:
         """Every scan report's summary by digest: the columns of `SUMMARY_COLUMNS`."""
-        rows = await self.backend.fetchall(
-            "SELECT digest, status, critical, high, medium, low, unknown, secrets, malware"
-            " FROM scan_reports"
-        )
+        rows = await self.backend.fetchall(_SUMMARIES)
         return {r[0]: r for r in rows}
