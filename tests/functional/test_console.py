@@ -169,8 +169,9 @@ def test_the_stage_filter_lists_a_stage_s_repositories_only(server: RunningServe
 def test_repository_pages_follow_each_other(server: RunningServer) -> None:
     """Keyset pages of two: every repository once, in name order, the last page without a
     next one; a finding filter pages the same way."""
+    from seawall.domain.clock import SYSTEM_CLOCK
     from seawall.services.browse import RepositoryFilter
-    from tests.functional.test_inventory import _with_services
+    from tests.support.services import services_call
 
     ns = "pg" + secrets.token_hex(3)
     add_namespace(server, ns, {})
@@ -196,4 +197,4 @@ def test_repository_pages_follow_each_other(server: RunningServer) -> None:
             out.append(names)
         return out
 
-    assert _with_services(server, pages) == [repos, repos]
+    assert services_call(server, SYSTEM_CLOCK, pages) == [repos, repos]

@@ -26,6 +26,7 @@ from tests.support.clock import FakeClock
 from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
 from tests.support.server import DATABASES, RunningServer
+from tests.support.services import services_call
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -65,18 +66,11 @@ def gc_pass(
 ) -> dict[str, Any]:
     """One pass, as `seawall gc` runs it, at the test clock's time."""
 
-    async def run() -> dict[str, Any]:
-        backend = backend_for(server.database_url)
-        await backend.start()
-        assert server.settings is not None
-        services = Services.build(server.settings, clock=clock, backend=backend)
-        try:
-            report = await services.gc.run(Origin.system(), grace_seconds=grace, dry_run=dry_run)
-            return report.as_dict()
-        finally:
-            await services.close()
+    async def run(services: Services) -> dict[str, Any]:
+        report = await services.gc.run(Origin.system(), grace_seconds=grace, dry_run=dry_run)
+        return report.as_dict()
 
-    return asyncio.run(run())
+    return services_call(server, clock, run)
 
 
 def sql(server: RunningServer, query: str, *args: Any) -> list[Any]:
@@ -489,17 +483,10 @@ def test_a_blob_file_no_row_names_goes_with_the_storage_sweep(
     assert orphan.exists()
     real = sql(server, "SELECT digest FROM blobs LIMIT 1")
 
-    async def sweep() -> dict[str, Any]:
-        backend = backend_for(server.database_url)
-        await backend.start()
-        assert server.settings is not None
-        services = Services.build(server.settings, clock=clock, backend=backend)
-        try:
-            return (await services.gc.run(Origin.system(), orphans=True)).as_dict()
-        finally:
-            await services.close()
+    async def sweep(services: Services) -> dict[str, Any]:
+        return (await services.gc.run(Origin.system(), orphans=True)).as_dict()
 
-    assert asyncio.run(sweep())["orphan_files"] == 1
+    assert services_call(server, clock, sweep)["orphan_files"] == 1
     assert not orphan.exists()
     for (kept,) in real:
         assert blob_file(server, kept).exists()

@@ -4,13 +4,11 @@ purpose, platforms, sizes (own and shared), signatures, scan state and findings,
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,15 +16,16 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from seawall.domain.clock import SYSTEM_CLOCK
 from seawall.services import inventory as inventory_service
 from seawall.wiring import Services
-from tests.support.app import InProcessServer, app_server
+from tests.support.app import app_server
 from tests.support.cli import env_of
 from tests.support.cli import seawall as run_command
 from tests.support.clock import FakeClock
-from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
 from tests.support.server import RunningServer
+from tests.support.services import services_call
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -266,24 +265,10 @@ def test_pages_of_the_inventory_are_the_whole_inventory(
                 break
         return whole, paged
 
-    whole, paged = _with_services(server, both)
+    whole, paged = services_call(server, SYSTEM_CLOCK, both)
     assert len(whole) == 10
     assert sum(1 for r in whole if r["signed"]) == 2
     key = itemgetter("repository", "digest")
     assert sorted(paged, key=key) == sorted(whole, key=key)
     assert [key(r) for r in paged] == sorted(key(r) for r in paged)
     assert all(r["shared_bytes"] >= 2000 for r in paged if r["tags"] and r["tags"] != ["multi"])
-
-
-def _with_services(server: RunningServer, work: Callable[[Services], Awaitable[T]]) -> T:
-    async def run() -> T:
-        backend = backend_for(server.database_url)
-        await backend.start()
-        assert isinstance(server, InProcessServer) and server.settings is not None
-        services = Services.build(server.settings, backend=backend)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    return asyncio.run(run())

@@ -16,7 +16,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from tests.support.clock import FakeClock
 from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
 from tests.support.server import DATABASES, RunningServer
+from tests.support.services import services_call
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -74,23 +75,6 @@ def client(reporting: tuple[RunningServer, FakeClock]) -> Iterator[httpx.Client]
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def services_call(server: RunningServer, clock: FakeClock, work: Callable[[Services], Any]) -> Any:
-    """Run `work(services)` over the server's database with the test's clock, as another
-    process (another node, a `seawall` command) would."""
-
-    async def run() -> Any:
-        backend = backend_for(server.database_url)
-        await backend.start()
-        assert server.settings is not None
-        services = Services.build(server.settings, clock=clock, backend=backend)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    return asyncio.run(run())
 
 
 def race(server: RunningServer, clock: FakeClock, nodes: int = 3) -> list[dict[str, Any] | None]:

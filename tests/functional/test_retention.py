@@ -26,6 +26,7 @@ from tests.support.clock import FakeClock
 from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
 from tests.support.server import DATABASES, RunningServer
+from tests.support.services import services_call
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -148,23 +149,6 @@ def audit_rows(client: httpx.Client, **params: str) -> list[dict[str, Any]]:
     answer = client.get("/api/v1/audit", params=params)
     assert answer.status_code == 200, answer.text
     return list(answer.json()["events"])
-
-
-def services_call(server: RunningServer, clock: FakeClock, work: Callable[[Services], Any]) -> Any:
-    """Run `work(services)` over the server's database with the test's clock, as another
-    process (a `seawall` command, another node) would."""
-
-    async def run() -> Any:
-        backend = backend_for(server.database_url)
-        await backend.start()
-        assert server.settings is not None
-        services = Services.build(server.settings, clock=clock, backend=backend)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    return asyncio.run(run())
 
 
 def gc_pass(server: RunningServer, clock: FakeClock) -> None:
