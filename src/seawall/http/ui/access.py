@@ -15,7 +15,7 @@ from seawall.domain.names import validate_repository
 from seawall.domain.rights import Action, Actor, parse_account
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.api.identities import EXPLAINABLE
-from seawall.http.ui.console import Console, FormError
+from seawall.http.ui.console import Console, FormError, unsupported
 from seawall.services.console import ConsoleSession
 from seawall.services.console_access import AccessDirectory, AccessPage
 from seawall.services.identity import IdentityService, namespace_name, user_name
@@ -36,10 +36,6 @@ def _query(request: Request, name: str) -> str:
 
 def _denied(message: str) -> RegistryError:
     return RegistryError(ErrorCode.DENIED, message)
-
-
-def _bad(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
 class AccessPages:
@@ -110,14 +106,14 @@ class AccessPages:
         try:
             account = parse_account(asked["account"] or actor.name)
         except ValueError as exc:
-            raise _bad(str(exc)) from None
+            raise unsupported(str(exc)) from None
         if account != actor.name and not actor.site_admin:
             raise _denied("you may explain only your own access")
         try:
             action = EXPLAINABLE[asked["action"]]
             repository = validate_repository(asked["repository"])
         except (KeyError, RegistryError):
-            raise _bad(
+            raise unsupported(
                 "repository and action (pull, push, delete, manage, approve) are required"
             ) from None
         result = await self.directory.explain(account, repository, action)

@@ -40,6 +40,11 @@ SECURITY_HEADERS = {
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
 
 
+def unsupported(message: str) -> RegistryError:
+    """A query value no page of the console would send: a 400 page saying what was wrong."""
+    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
+
+
 class FormError(Exception):
     """A form that cannot be read: shown to the user on a 400 page."""
 

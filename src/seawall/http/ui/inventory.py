@@ -14,18 +14,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from seawall.domain.names import validate_component
-from seawall.errors import ErrorCode, RegistryError
-from seawall.http.ui.console import SECURITY_HEADERS, Console
+from seawall.http.ui.console import SECURITY_HEADERS, Console, unsupported
 from seawall.services.access import AccessService
 from seawall.services.console import ConsoleSession
 from seawall.services.inventory import FINDINGS, InventoryService, to_csv
 
 PAGE = 100
 MAX_AFTER = 512  # a repository name (255) and a digest (at most 135), with room
-
-
-def _bad(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +38,13 @@ class InventoryFilter:
             try:
                 validate_component(namespace, "namespace name")
             except ValueError as exc:
-                raise _bad(str(exc)[:300]) from None
+                raise unsupported(str(exc)[:300]) from None
         finding = params.get("finding", "") or None
         if finding is not None and finding not in FINDINGS:
-            raise _bad(f"finding is one of {', '.join(FINDINGS)}")
+            raise unsupported(f"finding is one of {', '.join(FINDINGS)}")
         only = params.get("findings_only", "")
         if only not in ("", "true"):
-            raise _bad("findings_only is true or absent")
+            raise unsupported("findings_only is true or absent")
         return cls(namespace, finding, only == "true")
 
     def keep(self, row: dict[str, Any]) -> bool:
@@ -70,7 +65,7 @@ def _after(request: Request) -> tuple[str, str] | None:
         return None
     repository, at, digest = text.partition("@")
     if not at or not repository or not digest or len(text) > MAX_AFTER or "\x00" in text:
-        raise _bad("after is REPOSITORY@DIGEST, as the Next page link gives it")
+        raise unsupported("after is REPOSITORY@DIGEST, as the Next page link gives it")
     return repository, digest
 
 

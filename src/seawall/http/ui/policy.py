@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from seawall.domain.names import validate_component
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.ui.console import Console
+from seawall.http.ui.console import Console, unsupported
 from seawall.services.console import ConsoleSession
 from seawall.services.policies import PolicyService
 from seawall.services.policy_index import PolicyIndex
@@ -24,16 +24,12 @@ HISTORY_PAGE = 10
 MAX_REVISION = 2**31 - 1
 
 
-def _bad(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
-
-
 def _namespace(text: str) -> str:
     """A namespace name as the path or a query gives it, or a 400 (never a database error)."""
     try:
         return validate_component(text, "namespace")
     except ValueError as exc:
-        raise _bad(str(exc)) from None
+        raise unsupported(str(exc)) from None
 
 
 def _revision(request: Request, name: str) -> int | None:
@@ -41,7 +37,7 @@ def _revision(request: Request, name: str) -> int | None:
     if text is None or text == "":
         return None
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_REVISION:
-        raise _bad(f"{name} is a revision number from 0 to {MAX_REVISION}")
+        raise unsupported(f"{name} is a revision number from 0 to {MAX_REVISION}")
     return int(text)
 
 

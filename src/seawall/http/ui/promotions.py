@@ -10,9 +10,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from seawall.domain.names import validate_component
-from seawall.errors import ErrorCode, RegistryError
 from seawall.http.api.promotions import MAX_PROMOTION_ID
-from seawall.http.ui.console import Console
+from seawall.http.ui.console import Console, unsupported
 from seawall.services.console import ConsoleSession
 from seawall.services.promotion import STATES, PromotionService
 from seawall.services.promotion_board import Cursor, PromotionBoard, PromotionFilter
@@ -20,28 +19,24 @@ from seawall.services.promotion_board import Cursor, PromotionBoard, PromotionFi
 DONE = {"approved": "Your approval was recorded.", "rejected": "Your rejection was recorded."}
 
 
-def _bad(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
-
-
 def _filter(request: Request) -> PromotionFilter:
     """The page's filters, or a 400 for a value no promotion could match."""
     state = request.query_params.get("state") or None
     if state is not None and state not in STATES:
-        raise _bad(f"state is one of {', '.join(STATES)}")
+        raise unsupported(f"state is one of {', '.join(STATES)}")
     namespace = request.query_params.get("namespace", "").strip() or None
     if namespace is not None:
         try:
             validate_component(namespace, "namespace")
         except ValueError as exc:
-            raise _bad(str(exc)) from None
+            raise unsupported(str(exc)) from None
     return PromotionFilter(state=state, namespace=namespace)
 
 
 def _promotion_id(request: Request) -> int:
     text = request.path_params["promotion"]
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_PROMOTION_ID:
-        raise _bad(f"a promotion id is a number from 0 to {MAX_PROMOTION_ID}")
+        raise unsupported(f"a promotion id is a number from 0 to {MAX_PROMOTION_ID}")
     return int(text)
 
 
@@ -58,7 +53,7 @@ class PromotionPages:
         after = request.query_params.get("after", "")
         cursor = Cursor.parse(after) if after else Cursor()
         if cursor is None:
-            raise _bad("after is the keyset a Next page link gives (p.ID or d.ID)")
+            raise unsupported("after is the keyset a Next page link gives (p.ID or d.ID)")
         page = await self.board.page(session.actor, cursor, where)
         context = {
             "title": "Promotions",
