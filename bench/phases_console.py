@@ -162,7 +162,7 @@ def _pages(digest: str, middle: str) -> list[tuple[str, str]]:
     return [
         ("repositories, first page", "/ui/"),
         ("repositories, a page in the middle", "/ui/?" + urlencode({"after": middle})),
-        ("repositories, name search", "/ui/?q=r00"),
+        ("repositories, name search", "/ui/?q=app00"),
         ("repositories, finding filter", "/ui/?finding=critical"),
         (f"repository with {BIG}'s tags, first page", f"/ui/repositories/{BIG}"),
         ("  a page in the middle", f"/ui/repositories/{BIG}?after=t025000"),
