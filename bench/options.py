@@ -70,6 +70,7 @@ class Options:
     gc_pg_candidates: int
     gc_idle_seconds: float
     gc_all_files: bool
+    gc_modes: list[str]
     inventory_repos: int
     inventory_tags: int
     inventory_rounds: int
@@ -193,6 +194,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="write every GC blob's file, not only the reviewed ones' (~25 s more per seeding)",
     )
     p.add_argument(
+        "--gc-modes",
+        default="cli,server",
+        help="who runs the pass under load: cli (`seawall gc`), server (POST /api/v1/gc)",
+    )
+    p.add_argument(
         "--inventory-repos", type=int, default=10_000, help="inventory repositories (10,000)"
     )
     p.add_argument("--inventory-tags", type=int, default=5, help="tags per repository (5)")
@@ -233,5 +239,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     values = vars(ns)
     values["targets"] = targets
     values["parts"] = parts
+    modes = [m.strip() for m in ns.gc_modes.split(",") if m.strip()]
+    if not modes or set(modes) - {"cli", "server"}:
+        p.error(f"--gc-modes takes cli, server or both, not {ns.gc_modes!r}")
+    values["gc_modes"] = modes
     values["phases"] = [x.strip() for x in ns.phases.split(",") if x.strip()] if ns.phases else None
     return Options(**values)

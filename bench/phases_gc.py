@@ -551,7 +551,7 @@ def gc_latency(ctx: Context, target: str) -> Result:
                     "idle_seconds": o.gc_idle_seconds,
                 },
             }
-            for index, mode in enumerate(MODES):
+            for index, mode in enumerate(o.gc_modes):
                 result[mode] = _mode(ctx, server, mode, index)
             return result
     finally:

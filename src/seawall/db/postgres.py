@@ -135,6 +135,9 @@ class PostgresBackend:
                     results.append(await _execute(conn, step))
         return results
 
+    async def checkpoint(self) -> None:
+        return None  # every commit is the server's to carry
+
     async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
         """LISTEN on a dedicated connection; if it ever drops, say so (callback(None)) and stop
         (the subscriber then stops caching)."""

@@ -145,6 +145,19 @@ class SqliteBackend:
             conn.execute("ROLLBACK")
             raise
 
+    async def checkpoint(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer_pool, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        if self._writer is None:
+            return  # nothing committed here
+        try:
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise  # another checkpoint is running: it carries these pages too
+
     async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
         return False  # reads are cheap and local: nothing worth caching
 

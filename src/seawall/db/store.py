@@ -154,6 +154,11 @@ class SqlBackend(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
+    async def checkpoint(self) -> None:
+        """Carry what this process committed without waiting for stable storage into the
+        database file now, off any writer's path (SQLite: a passive WAL checkpoint, which
+        neither waits for nor blocks a writer). Nothing to do on PostgreSQL."""
+
     async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
         """Call `callback(payload)` for every `notify_step(channel, …)` committed by any
         process, and `callback(None)` if notifications may have been missed. False when the

@@ -77,3 +77,34 @@ def test_a_write_gives_up_after_the_busy_timeout(
             await backend.close()
 
     asyncio.run(run())
+
+
+def _in_database_file(path: Path) -> list[tuple[int]]:
+    """What the database file itself holds, leaving out what is still only in the WAL."""
+    conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return conn.execute("SELECT x FROM t ORDER BY x").fetchall()
+    finally:
+        conn.close()
+
+
+def test_checkpoint_carries_commits_that_did_not_wait_for_the_disk_into_the_file(
+    tmp_path: Path,
+) -> None:
+    """A commit with `durable=False` stays in the WAL (the next durable commit, a push's, would
+    sync it and checkpoint it) until `checkpoint` carries it into the database file."""
+
+    async def run() -> tuple[list[tuple[int]], list[tuple[int]]]:
+        backend = await _backend(tmp_path)
+        try:
+            await backend.checkpoint()  # nothing written by this backend yet: nothing to do
+            await backend.transaction([Step("INSERT INTO t VALUES (7)", ())], durable=False)
+            before = _in_database_file(backend.path)
+            await backend.checkpoint()
+            return before, _in_database_file(backend.path)
+        finally:
+            await backend.close()
+
+    before, after = asyncio.run(run())
+    assert before == []
+    assert after == [(7,)]
