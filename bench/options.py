@@ -182,11 +182,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument(
         "--gc-pg-candidates",
         type=int,
-        default=5000,
-        help="unreferenced blobs for the pass under load, PostgreSQL (5,000: as long a pass)",
+        default=10_000,
+        help="unreferenced blobs for the pass under load, PostgreSQL (10,000: as long a pass)",
     )
     p.add_argument(
-        "--gc-idle-seconds", type=float, default=10, help="each idle latency window (10)"
+        "--gc-idle-seconds", type=float, default=20, help="each idle latency window (20)"
     )
     p.add_argument(
         "--gc-all-files",
