@@ -714,3 +714,41 @@ def cli_flow(server: RunningServer, client: httpx.Client) -> None:
     assert run_command("trash", "purge", env=env).exit_code == 0
     assert one_line_failure(run_command("trash", "purge", "--tag", "x", env=env), 2)
     assert one_line_failure(run_command("retention", "plan", "no-such-ns", env=env))
+
+
+def test_the_cli_deletes_a_tag_into_the_trash(server: RunningServer) -> None:
+    """`seawall tag delete`: the tag goes, the manifest stays, the trash holds the tag until
+    `seawall tag restore` brings it back; an immutable tag and a missing one are refused."""
+    with server.client(auth=server.auth) as client:
+        ns = namespace(client, '[tags]\nimmutable = ["rel-*"]\n')
+        repo = f"{ns}/app"
+        digest = push(client, repo, "old")
+        push(client, repo, "rel-1")
+        env = env_of(server)
+
+        deleted = run_command("tag", "delete", f"{repo}:old", "--json", env=env)
+        assert deleted.exit_code == 0, deleted.output
+        shown = json.loads(deleted.stdout)
+        assert (shown["repository"], shown["tag"], shown["digest"]) == (repo, "old", digest)
+        assert shown["restorable_until"]
+        assert pull(client, repo, "old").status_code == 404
+        assert pull(client, repo, digest).status_code == 200  # the manifest stays
+        listed = run_command("trash", "list", "--repository", repo, "--json", env=env)
+        assert [(e["tag"], e["digest"]) for e in json.loads(listed.stdout)] == [("old", digest)]
+        events = client.get("/api/v1/audit", params={"repository": repo, "action": "tag:deleted"})
+        assert [e["reference"] for e in events.json()["events"]] == ["old"]
+
+        restored = run_command("tag", "restore", f"{repo}:old", env=env)
+        assert restored.exit_code == 0, restored.output
+        assert pull(client, repo, "old").status_code == 200
+        again = run_command("tag", "delete", f"{repo}:old", env=env)
+        assert again.exit_code == 0 and f"deleted {repo}:old (was {digest})" in again.stdout
+
+        gone = one_line_failure(run_command("tag", "delete", f"{repo}:old", env=env))
+        assert f"'old' is not in '{repo}'" in gone
+        assert "immutable" in one_line_failure(
+            run_command("tag", "delete", f"{repo}:rel-1", env=env)
+        )
+        assert pull(client, repo, "rel-1").status_code == 200
+        assert one_line_failure(run_command("tag", "delete", f"{repo}@{digest}", env=env), 2)
+        assert one_line_failure(run_command("tag", "delete", "Bad Name:x", env=env), 2)

@@ -1,5 +1,6 @@
-"""`seawall trash list|purge` and `seawall tag restore`: the deleted tags that can still be
-brought back, bringing one back, and dropping entries."""
+"""`seawall trash list|purge`, `seawall tag delete` and `seawall tag restore`: deleting a tag
+into the trash, the deleted tags that can still be brought back, bringing one back, and
+dropping entries."""
 
 from __future__ import annotations
 
@@ -105,7 +106,45 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
 
 
 def register_restore(tag_app: typer.Typer, load: Callable[..., Settings]) -> None:
-    """`seawall tag restore`, in the `tag` group."""
+    """`seawall tag delete` and `seawall tag restore`, in the `tag` group."""
+
+    @tag_app.command("delete")
+    def delete(
+        image: Annotated[str, typer.Argument(metavar="REPOSITORY:TAG", help="The tag to delete.")],
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Delete a tag, as `DELETE /v2/<name>/manifests/<tag>` does: the manifest stays, the
+        tag goes to the trash, restorable with `seawall tag restore` until its entry expires.
+        Refused for an immutable tag. Audited as tag:deleted."""
+        if "@" in image:
+            raise fail(f"{image[:200]!r}: name a tag, as REPOSITORY:TAG", 2)
+        repository, tag = image_argument(image)
+
+        async def work(services: Services, origin: Origin) -> dict[str, Any]:
+            from seawall.domain.names import validate_repository, validate_tag
+
+            validate_repository(repository)  # refused with status 2, as the API's 400
+            validate_tag(tag)
+            await services.manifests.delete(repository, tag, origin)
+            kept = await services.trash.entries(repository=repository)
+            entry = next(e for e in kept if e["tag"] == tag)  # newest first: this one
+            return {
+                "repository": repository,
+                "tag": tag,
+                "digest": entry["digest"],
+                "restorable_until": entry["expires_at"],
+            }
+
+        result = with_lifecycle(load(config, data_dir=data_dir), work)
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        typer.echo(
+            f"deleted {repository}:{tag} (was {result['digest']}); restorable until"
+            f" {result['restorable_until']}"
+        )
 
     @tag_app.command("restore")
     def restore(
