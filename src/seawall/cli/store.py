@@ -153,6 +153,13 @@ def image_argument(text: str) -> tuple[str, str]:
         raise fail(str(exc), 2) from None
 
 
+def tag_argument(text: str) -> tuple[str, str]:
+    """(repository, tag) of a `REPOSITORY:TAG` argument; a digest names no tag (status 2)."""
+    if "@" in text:
+        raise fail(f"{text[:200]!r}: name a tag, as REPOSITORY:TAG", 2)
+    return image_argument(text)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"seawall: {message}", err=True)
     return typer.Exit(code)

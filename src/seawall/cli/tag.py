@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, image_argument, nothing, with_lifecycle
+from seawall.cli.store import fail, image_argument, nothing, tag_argument, with_lifecycle
 from seawall.config import Settings
 
 if TYPE_CHECKING:
@@ -23,13 +23,6 @@ ImageArgument = Annotated[
     str, typer.Argument(metavar="IMAGE", help="REPOSITORY:TAG or REPOSITORY@DIGEST.")
 ]
 SHORT_DIGEST = 19  # "sha256:" and 12 hex digits, as the other tables show a digest
-
-
-def _tagged(text: str) -> tuple[str, str]:
-    """(repository, tag) of `REPOSITORY:TAG`; a digest names no tag to change."""
-    if "@" in text:
-        raise fail(f"{text[:200]!r}: name a tag, as REPOSITORY:TAG", 2)
-    return image_argument(text)
 
 
 def deprecation_text(deprecation: dict[str, Any] | None) -> str:
@@ -65,7 +58,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
     ) -> None:
         """Deprecate a version: every pull of it then carries a warning (and, past its sunset,
         is refused where the policy says deprecation.after_sunset = "block")."""
-        repository, tag = _tagged(image)
+        repository, tag = tag_argument(image)
 
         async def work(services: Services, origin: Origin) -> dict[str, Any]:
             return await services.versions.deprecate(
@@ -82,7 +75,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         data_dir: DataDirOption = None,
     ) -> None:
         """Take a version's deprecation away."""
-        repository, tag = _tagged(image)
+        repository, tag = tag_argument(image)
 
         async def work(services: Services, origin: Origin) -> None:
             await services.versions.undeprecate(repository, tag, origin)
@@ -110,7 +103,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         """Put a version in a channel (CHANNEL), or take it out of its channel (--clear)."""
         if clear == (name is not None):
             raise fail("name a CHANNEL, or --clear to remove it (exactly one)", 2)
-        repository, tag = _tagged(image)
+        repository, tag = tag_argument(image)
 
         async def work(services: Services, origin: Origin) -> None:
             await services.versions.channel(repository, tag, name, origin)

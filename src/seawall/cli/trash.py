@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
-from seawall.cli.store import fail, image_argument, nothing, with_lifecycle
+from seawall.cli.store import fail, nothing, tag_argument, with_lifecycle
 from seawall.config import Settings
 
 if TYPE_CHECKING:
@@ -118,9 +118,7 @@ def register_restore(tag_app: typer.Typer, load: Callable[..., Settings]) -> Non
         """Delete a tag, as `DELETE /v2/<name>/manifests/<tag>` does: the manifest stays, the
         tag goes to the trash, restorable with `seawall tag restore` until its entry expires.
         Refused for an immutable tag. Audited as tag:deleted."""
-        if "@" in image:
-            raise fail(f"{image[:200]!r}: name a tag, as REPOSITORY:TAG", 2)
-        repository, tag = image_argument(image)
+        repository, tag = tag_argument(image)
 
         async def work(services: Services, origin: Origin) -> dict[str, Any]:
             from seawall.domain.names import validate_repository, validate_tag
@@ -158,9 +156,7 @@ def register_restore(tag_app: typer.Typer, load: Callable[..., Settings]) -> Non
         pusher, channel and deprecation: the newest entry of the tag, or the one of --digest.
         Refused when the tag exists now, when the entry expired, or when what the image needs
         is no longer stored."""
-        if "@" in image:
-            raise fail(f"{image[:200]!r}: name a tag, as REPOSITORY:TAG", 2)
-        repository, tag = image_argument(image)
+        repository, tag = tag_argument(image)
 
         async def work(services: Services, origin: Origin) -> dict[str, Any]:
             return await services.trash.restore(repository, tag, digest, origin)
