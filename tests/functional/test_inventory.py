@@ -56,6 +56,24 @@ def _image(
     return json.dumps(manifest).encode()
 
 
+def _sign(client: httpx.Client, repo: str, subject: str) -> None:
+    """A cosign signature of `subject` in `repo`, by the tag convention (`sha256-<hex>.sig`):
+    an artifact, which the inventory counts as a signature, not as a row."""
+    payload, empty = b'{"critical": {}}', b"{}"
+    push_blob(client, repo, payload)
+    push_blob(client, repo, empty)
+    signature = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor(OCI_CONFIG, empty),
+            "layers": [descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload)],
+        }
+    ).encode()
+    sig_tag = f"{subject.replace(':', '-')}.sig"
+    assert put_manifest(client, repo, sig_tag, signature).status_code == 201
+
+
 def _rows(client: httpx.Client, **params: str) -> dict[str, dict[str, Any]]:
     response = client.get("/api/v1/inventory", params=params)
     assert response.status_code == 200, response.text
@@ -95,20 +113,7 @@ def test_one_row_per_image_with_its_sizes_signatures_and_findings(
     ).encode()
     assert put_manifest(client, repo, "multi", index, OCI_INDEX).status_code == 201
     # A cosign signature of the tagged image, by the tag convention: an artifact, not a row.
-    payload = b'{"critical": {}}'
-    push_blob(client, repo, payload)
-    empty = b"{}"
-    push_blob(client, repo, empty)
-    signature = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor(OCI_CONFIG, empty),
-            "layers": [descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload)],
-        }
-    ).encode()
-    sig_tag = f"sha256-{sha256(tagged).removeprefix('sha256:')}.sig"
-    assert put_manifest(client, repo, sig_tag, signature).status_code == 201
+    _sign(client, repo, sha256(tagged))
 
     rows = _rows(client, namespace=ns)
     assert set(rows) == {
@@ -234,23 +239,10 @@ def test_pages_of_the_inventory_are_the_whole_inventory(
     ).encode()
     assert put_manifest(client, f"{ns}/c", "multi", index, OCI_INDEX).status_code == 201
     # Cosign signatures of some images (by the tag convention): artifacts, not rows.
-    payload, empty = b'{"critical": {}}', b"{}"
     for name in ("a", "c"):
         repo = f"{ns}/{name}"
-        push_blob(client, repo, payload)
-        push_blob(client, repo, empty)
         signed = _rows(client, namespace=ns)
-        subject = next(r["digest"] for r in signed.values() if r["repository"] == repo)
-        signature = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": descriptor(OCI_CONFIG, empty),
-                "layers": [descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload)],
-            }
-        ).encode()
-        sig_tag = f"{subject.replace(':', '-')}.sig"
-        assert put_manifest(client, repo, sig_tag, signature).status_code == 201
+        _sign(client, repo, next(r["digest"] for r in signed.values() if r["repository"] == repo))
     # Windows of two manifests: indexes, platforms and signatures fall in other windows.
     monkeypatch.setattr(inventory_service, "PAGE_WINDOW", 2)
 
