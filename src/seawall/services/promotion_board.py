@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from seawall.db.promotion_board import Cursor, PromotionBoardStore
-
-__all__ = ["Cursor", "PromotionBoard", "PromotionFilter", "PromotionPage"]
 from seawall.domain.rights import Action, Actor
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.access import AccessService
 from seawall.services.promotion import PromotionService
+
+__all__ = ["Cursor", "PromotionBoard", "PromotionFilter", "PromotionPage"]
 
 PAGE = 50
 READ = 200  # ids read per query while filling a page

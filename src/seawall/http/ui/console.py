@@ -18,6 +18,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from seawall.domain.names import validate_component
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Caller, Gate, request_origin
 from seawall.http.errors import STATUS
@@ -43,6 +44,14 @@ Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
 def unsupported(message: str) -> RegistryError:
     """A query value no page of the console would send: a 400 page saying what was wrong."""
     return RegistryError(ErrorCode.INPUT_UNSUPPORTED, message)
+
+
+def namespace_value(text: str) -> str:
+    """A namespace name as a path or a query gives it, or a 400 (never a database error)."""
+    try:
+        return validate_component(text, "namespace")
+    except ValueError as exc:
+        raise unsupported(str(exc)) from None
 
 
 class FormError(Exception):

@@ -13,8 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from seawall.domain.names import validate_component
-from seawall.http.ui.console import SECURITY_HEADERS, Console, unsupported
+from seawall.http.ui.console import SECURITY_HEADERS, Console, namespace_value, unsupported
 from seawall.services.access import AccessService
 from seawall.services.console import ConsoleSession
 from seawall.services.inventory import FINDINGS, InventoryService, to_csv
@@ -35,10 +34,7 @@ class InventoryFilter:
         params = request.query_params
         namespace = params.get("namespace", "").strip() or None
         if namespace is not None:
-            try:
-                validate_component(namespace, "namespace name")
-            except ValueError as exc:
-                raise unsupported(str(exc)[:300]) from None
+            namespace_value(namespace)
         finding = params.get("finding", "") or None
         if finding is not None and finding not in FINDINGS:
             raise unsupported(f"finding is one of {', '.join(FINDINGS)}")

@@ -11,10 +11,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from seawall.domain.names import validate_component
 from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
-from seawall.http.ui.console import Console, unsupported
+from seawall.http.ui.console import Console, namespace_value, unsupported
 from seawall.services.console import ConsoleSession
 from seawall.services.policies import PolicyService
 from seawall.services.policy_index import PolicyIndex
@@ -22,14 +21,6 @@ from seawall.services.policy_index import PolicyIndex
 SITE_SLUG = "_site"  # no namespace can be named so: a name starts with a letter or a digit
 HISTORY_PAGE = 10
 MAX_REVISION = 2**31 - 1
-
-
-def _namespace(text: str) -> str:
-    """A namespace name as the path or a query gives it, or a 400 (never a database error)."""
-    try:
-        return validate_component(text, "namespace")
-    except ValueError as exc:
-        raise unsupported(str(exc)) from None
 
 
 def _revision(request: Request, name: str) -> int | None:
@@ -69,7 +60,7 @@ class PolicyPages:
     def _scope(self, request: Request) -> str | None:
         """The path's namespace; None for the site default."""
         slug = str(request.path_params["namespace"])
-        return None if slug == SITE_SLUG else _namespace(slug)
+        return None if slug == SITE_SLUG else namespace_value(slug)
 
     async def _may_read(self, request: Request, namespace: str | None) -> None:
         if namespace is None:
@@ -94,7 +85,7 @@ class PolicyPages:
     async def chooser(self, request: Request, session: ConsoleSession) -> Response:
         after = request.query_params.get("after", "")
         if after:
-            after = _namespace(after)
+            after = namespace_value(after)
         page = await self.index.namespaces(session.actor, after)
         context = {"title": "Policy", "page": page, "after": after, "site_slug": SITE_SLUG}
         return self.console.html(request, session, "policy.html", context)

@@ -9,9 +9,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from seawall.domain.names import validate_component
 from seawall.http.api.promotions import MAX_PROMOTION_ID
-from seawall.http.ui.console import Console, unsupported
+from seawall.http.ui.console import Console, namespace_value, unsupported
 from seawall.services.console import ConsoleSession
 from seawall.services.promotion import STATES, PromotionService
 from seawall.services.promotion_board import Cursor, PromotionBoard, PromotionFilter
@@ -26,10 +25,7 @@ def _filter(request: Request) -> PromotionFilter:
         raise unsupported(f"state is one of {', '.join(STATES)}")
     namespace = request.query_params.get("namespace", "").strip() or None
     if namespace is not None:
-        try:
-            validate_component(namespace, "namespace")
-        except ValueError as exc:
-            raise unsupported(str(exc)) from None
+        namespace_value(namespace)
     return PromotionFilter(state=state, namespace=namespace)
 
 
