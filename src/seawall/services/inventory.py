@@ -110,7 +110,6 @@ def _collector_paused() -> Iterator[None]:
 
 
 Key = tuple[int, str]  # (repository id, manifest digest)
-_SIGNATURES = SIGNATURE_TYPES
 _NO_COUNTS = dict.fromkeys(SEVERITIES, 0)
 # A summary's counts are in SEVERITIES' order (SUMMARY_COLUMNS); a dict display of them is
 # three times as fast as dict(zip(...)), which every row would pay.
@@ -332,7 +331,7 @@ class InventoryService:
         held: set[Key] = set()
         indexes: list[str] = []
         for repo_id, _, _, _, digest, _, _, media_type, artifact_type, subject in linked:
-            if subject and artifact_type in _SIGNATURES:
+            if subject and artifact_type in SIGNATURE_TYPES:
                 signed.add((repo_id, subject))
             if media_type in INDEX_TYPES:
                 indexes.append(digest)
