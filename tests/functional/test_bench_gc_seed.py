@@ -74,3 +74,33 @@ def test_seeding_again_adds_a_registry_beside_the_first(database: Database, tmp_
             await backend.close()
 
     asyncio.run(scenario())
+
+
+def test_a_pass_in_batches_of_more_than_a_thousand_placeholders_finishes(
+    database: Database, tmp_path: Path
+) -> None:
+    """A blob-link batch names each review's (repository, digest): 1,200 reviews are 2,400
+    placeholders in one statement. PostgreSQL's placeholder numbering once stopped at 999, and
+    the pass then hung with its transaction open; `gc_batch` allows up to 10,000."""
+    clock = FakeClock()
+    shape = Shape(blobs=1500, garbage=1300, kept=0, layers=1, bases=5)
+
+    async def scenario() -> None:
+        backend = backend_for(database.url)
+        await backend.start()
+        settings = Settings(
+            data_dir=tmp_path, database_url=database.url, gc_interval_seconds=0, gc_batch=1200
+        )
+        services = Services.build(settings, clock=clock, backend=backend)
+        try:
+            seeded = await seed(backend, tmp_path, shape, clock.now())
+            report = await asyncio.wait_for(
+                services.gc.run(Origin.system(), grace_seconds=HOUR), 60
+            )
+            assert (report.tally.blob_links, report.tally.blobs) == (1300, 1300)
+            assert report.tally.contended == 0
+            assert not any(blob_path(tmp_path, d).exists() for d in seeded.garbage)
+        finally:
+            await services.close()
+
+    asyncio.run(scenario())

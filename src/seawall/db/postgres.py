@@ -4,6 +4,7 @@ connection; the pool's reset on release is skipped since no session state is eve
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -26,8 +27,9 @@ from seawall.db.store import (
 
 @lru_cache(maxsize=512)
 def numbered(sql: str) -> str:
-    """`?` placeholders to PostgreSQL's `$1, $2, ...` (our SQL has no `?` inside literals)."""
-    counter = iter(range(1, 1000))
+    """`?` placeholders to PostgreSQL's `$1, $2, ...` (our SQL has no `?` inside literals), as
+    many as there are (PostgreSQL takes up to 32,767)."""
+    counter = itertools.count(1)
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
 
 
@@ -130,7 +132,7 @@ class PostgresBackend:
                     results.append([await _execute(conn, s) for s in step.build(results)])
                 elif isinstance(step, Call):
                     tx = _BridgedTx(conn, asyncio.get_running_loop())
-                    results.append(await asyncio.to_thread(step.work, tx))
+                    results.append(await asyncio.to_thread(step, tx))
                 else:
                     results.append(await _execute(conn, step))
         return results

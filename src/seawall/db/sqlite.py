@@ -136,7 +136,7 @@ class SqliteBackend:
                 if isinstance(step, Then):
                     results.append([_execute(conn, s) for s in step.build(results)])
                 elif isinstance(step, Call):
-                    results.append(step.work(_SqliteTx(conn)))
+                    results.append(step(_SqliteTx(conn)))
                 else:
                     results.append(_execute(conn, step))
             conn.execute("COMMIT")

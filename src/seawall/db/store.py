@@ -84,6 +84,15 @@ class Call:
 
     work: Callable[[Tx], Any]
 
+    def __call__(self, tx: Tx) -> Any:
+        """`work(tx)`, for the backends to run. A `StopIteration` escaping it becomes a
+        `RuntimeError`: asyncio cannot carry one out of a thread into the awaiting future, which
+        would then never finish, holding the transaction open."""
+        try:
+            return self.work(tx)
+        except StopIteration as exc:
+            raise RuntimeError(f"a transaction's work raised StopIteration: {exc!r}") from exc
+
 
 Steps = Sequence[Step | Rows | Each | Then | Call]
 
