@@ -6,6 +6,8 @@
   what needs a process: real registry clients (e2e), sockets, the HTTP server's own behaviour.
 - `migrated` / `database`: a migrated database per module and kind, emptied for each test, for
   the store contract suites.
+- `moto`: moto's standalone S3 server (a real process) for the session; `moto.store()` is an
+  `S3BlobStore` over a fresh bucket.
 
 Which databases: `migrated` always runs on both (the store is the seam both backends
 implement). `server` and `registry` run on SQLite only, unless the test or its module is marked
@@ -22,6 +24,7 @@ import pytest
 
 from tests.support.app import InProcessServer, app_server
 from tests.support.databases import Database, migrated_database
+from tests.support.s3 import MotoServer, moto_server
 from tests.support.server import DATABASES, RunningServer, seawall_server
 
 BOTH = "both_databases"
@@ -89,6 +92,13 @@ def database(migrated: Database) -> Database:
     """The module's database, emptied for this test."""
     migrated.empty()
     return migrated
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """moto's standalone S3 server, started once per session (per xdist worker)."""
+    with moto_server() as server:
+        yield server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,6 +7,7 @@ Every key of `Settings` maps mechanically to `SEAWALL_<KEY>` and to `<key>` in t
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +58,47 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = Field(None, description="PEM certificate file; enables HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key file for `tls_cert`.")
+    storage_url: str = Field(
+        "",
+        max_length=1024,
+        description="Where blob bytes live: `file://DIR`, or `s3://BUCKET/PREFIX` for an"
+        " S3-compatible object store (AWS S3, MinIO, Ceph RGW, Garage). Empty: the data"
+        " directory.",
+    )
+    s3_endpoint_url: str = Field(
+        "",
+        max_length=1024,
+        description="The S3 API's address when it is not AWS, e.g. `http://minio:9000`.",
+    )
+    s3_region: str = Field("", max_length=64, description="The bucket's region (AWS).")
+    s3_access_key_id: SecretStr | None = Field(
+        None,
+        description="S3 access key. Unset: the AWS SDK's own sources (AWS_ACCESS_KEY_ID,"
+        " ~/.aws/credentials, an instance role).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 secret key, with `s3_access_key_id`."
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto",
+        description="`path` (BUCKET in the path: MinIO, Ceph and most self-hosted stores) or"
+        " `virtual` (BUCKET in the host name); `auto` lets the SDK choose.",
+    )
+    s3_part_mib: int = Field(
+        8,
+        ge=5,
+        le=512,
+        description="Size of an upload's multipart parts (MiB; it grows every 1,000 parts).",
+    )
+    s3_redirect: bool = Field(
+        False,
+        description="Answer blob pulls with `307` to a presigned URL of the object, so bytes go"
+        " from the store to the client (after the access decision). Clients must reach the"
+        " store's address.",
+    )
+    s3_redirect_seconds: int = Field(
+        300, ge=10, le=7 * 86_400, description="How long a presigned pull URL is valid."
+    )
     upload_expiry_seconds: int = Field(
         3600,
         ge=1,
@@ -332,6 +374,28 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("storage_url")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value.startswith("s3://"):
+            from seawall.storage.s3 import parse_s3_url
+
+            parse_s3_url(value)  # its ValueError says what is wrong
+        elif value and not value.startswith("file://"):
+            raise ValueError("storage_url must be file://DIR or s3://BUCKET[/PREFIX]")
+        return value
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.storage_url.startswith("s3://")
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the filesystem store keeps blobs (`file://DIR`, else the data directory)."""
+        if self.storage_url.startswith("file://"):
+            return Path(self.storage_url.removeprefix("file://"))
+        return self.data_dir
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -367,6 +431,7 @@ class Settings(BaseSettings):
 
 
 _chosen_config_file: Path | None = None
+SECRETS = ("s3_access_key_id", "s3_secret_access_key")
 
 
 def usable_cpus() -> int:
@@ -403,7 +468,12 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
 
 def export_for_workers(settings: Settings) -> None:
     """Hand the resolved settings to server worker processes (they inherit the environment)."""
-    os.environ[_RESOLVED_ENV] = settings.model_dump_json()
+    resolved = settings.model_dump(mode="json")
+    for name in SECRETS:  # workers use them; they dump masked otherwise
+        secret: SecretStr | None = getattr(settings, name)
+        if secret is not None:
+            resolved[name] = secret.get_secret_value()
+    os.environ[_RESOLVED_ENV] = json.dumps(resolved)
     metrics_dir = settings.data_dir.resolve() / "tmp" / "metrics"
     os.environ[_PROMETHEUS_ENV] = str(metrics_dir)
 

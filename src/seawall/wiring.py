@@ -23,6 +23,8 @@ from seawall.config import Settings
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from seawall.db.audit import AuditStore
     from seawall.db.identities import IdentityStore, LoginFailures
     from seawall.db.lifecycle import LifecycleStore
@@ -444,9 +446,27 @@ class Services:
 
     @cached_property
     def blob_store(self) -> BlobStore:
+        settings = self.settings
+        if settings.uses_s3:
+            from seawall.storage.s3 import S3BlobStore, S3Options, parse_s3_url
+
+            def secret(value: SecretStr | None) -> str | None:
+                return None if value is None else value.get_secret_value()
+
+            options = S3Options(
+                endpoint_url=settings.s3_endpoint_url or None,
+                region=settings.s3_region or None,
+                access_key_id=secret(settings.s3_access_key_id),
+                secret_access_key=secret(settings.s3_secret_access_key),
+                addressing_style=settings.s3_addressing_style,
+                part_bytes=settings.s3_part_mib * 1024 * 1024,
+                redirect=settings.s3_redirect,
+                redirect_seconds=settings.s3_redirect_seconds,
+            )
+            return S3BlobStore(parse_s3_url(settings.storage_url), options)
         from seawall.storage.filesystem import FilesystemBlobStore
 
-        return FilesystemBlobStore(self.data_dir)
+        return FilesystemBlobStore(settings.blob_dir)
 
     @cached_property
     def uploads(self) -> UploadService:

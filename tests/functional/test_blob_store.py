@@ -1,7 +1,9 @@
-"""The `BlobStore` protocol, one suite run against every backend (only the filesystem today).
+"""The `BlobStore` protocol, one suite run against every backend: the filesystem and S3 (moto's
+standalone server, tests/support/s3.py).
 
-A backend joins the suite by adding a `Backend` to `make_backend`: the store, and a way to list
-the keys it holds so the tests can see what is stored where.
+A backend joins the suite by adding a `Backend` to the `backend` fixture: the store, and a way
+to list the keys it holds so the tests can see what is stored where (an upload's objects, which
+differ by backend, count as one key `uploads/<id>`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import pytest
 from seawall.domain.digests import Digest
 from seawall.storage.base import BlobStore
 from seawall.storage.filesystem import READ_CHUNK, FilesystemBlobStore
+from tests.support.s3 import MotoServer
 
-BACKENDS = ("filesystem",)
+BACKENDS = ("filesystem", "s3")
 UPLOAD = "0123456789abcdef0123456789abcdef"
 OTHER_UPLOAD = "fedcba9876543210fedcba9876543210"
 
@@ -28,6 +31,7 @@ OTHER_UPLOAD = "fedcba9876543210fedcba9876543210"
 class Backend:
     store: BlobStore
     keys: Callable[[], set[str]]  # every stored object, as "blobs/..." or "uploads/..." keys
+    name: str = "filesystem"
 
 
 def filesystem_backend(tmp: Path) -> Backend:
@@ -45,10 +49,27 @@ def filesystem_backend(tmp: Path) -> Backend:
     return Backend(store, keys)
 
 
+def s3_backend(moto: MotoServer) -> Backend:
+    store = moto.store("registry/")
+    client = moto.client()
+
+    def keys() -> set[str]:
+        found = set()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket):
+            for item in page.get("Contents", ()):
+                key = str(item["Key"]).removeprefix("registry/")
+                found.add("/".join(key.split("/")[:2]) if key.startswith("uploads/") else key)
+        return found
+
+    return Backend(store, keys, "s3")
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "filesystem":
         yield filesystem_backend(tmp_path)
+    elif request.param == "s3":
+        yield s3_backend(request.getfixturevalue("moto"))
     else:
         raise ValueError(request.param)
 
@@ -79,7 +100,7 @@ def upload(store: BlobStore, upload_id: str, data: bytes) -> int:
 def commit(store: BlobStore, upload_id: str, data: bytes, algorithm: str = "sha256") -> Digest:
     upload(store, upload_id, data)
     digest = Digest.of(data, algorithm)
-    asyncio.run(store.commit_upload(upload_id, digest))
+    asyncio.run(store.commit_upload(upload_id, digest, len(data)))
     return digest
 
 
@@ -92,14 +113,15 @@ def blob_key(digest: Digest) -> str:
 
 def test_create_upload_is_empty(backend: Backend, store: BlobStore) -> None:
     asyncio.run(store.create_upload(UPLOAD))
-    assert backend.keys() == {f"uploads/{UPLOAD}"}
-    assert collect(store.read_upload(UPLOAD)) == b""
+    # The filesystem makes the upload's file; S3 stores nothing until bytes come.
+    assert backend.keys() == ({f"uploads/{UPLOAD}"} if backend.name == "filesystem" else set())
+    assert collect(store.read_upload(UPLOAD, 0)) == b""
 
 
 def test_writes_then_close_returns_the_size(store: BlobStore) -> None:
     data = secrets.token_bytes(3000)
     assert upload(store, UPLOAD, data) == 3000
-    assert collect(store.read_upload(UPLOAD)) == data
+    assert collect(store.read_upload(UPLOAD, 3000)) == data
 
 
 def test_close_is_idempotent(store: BlobStore) -> None:
@@ -108,7 +130,7 @@ def test_close_is_idempotent(store: BlobStore) -> None:
     writer.write([b"hello"])
     assert writer.close() == 5
     assert writer.close() == 5
-    assert collect(store.read_upload(UPLOAD)) == b"hello"
+    assert collect(store.read_upload(UPLOAD, 5)) == b"hello"
 
 
 def test_chunks_append(store: BlobStore) -> None:
@@ -117,7 +139,7 @@ def test_chunks_append(store: BlobStore) -> None:
         writer = store.open_upload(UPLOAD, offset)
         writer.write([chunk])
         assert writer.close() == offset + len(chunk)
-    assert collect(store.read_upload(UPLOAD)) == b"abcdefg"
+    assert collect(store.read_upload(UPLOAD, 7)) == b"abcdefg"
 
 
 @pytest.mark.parametrize("offset", [0, 4, 9])
@@ -126,26 +148,26 @@ def test_reopening_at_an_offset_discards_what_is_past_it(store: BlobStore, offse
     writer = store.open_upload(UPLOAD, offset)
     writer.write([b"XY"])
     assert writer.close() == offset + 2
-    assert collect(store.read_upload(UPLOAD)) == b"0123456789"[:offset] + b"XY"
+    assert collect(store.read_upload(UPLOAD, offset + 2)) == b"0123456789"[:offset] + b"XY"
 
 
 def test_reopening_without_writing_truncates(store: BlobStore) -> None:
     upload(store, UPLOAD, b"0123456789")
     assert store.open_upload(UPLOAD, 3).close() == 3
-    assert collect(store.read_upload(UPLOAD)) == b"012"
+    assert collect(store.read_upload(UPLOAD, 3)) == b"012"
 
 
 def test_read_upload_spans_several_chunks(store: BlobStore) -> None:
     data = secrets.token_bytes(2 * READ_CHUNK + 17)
     upload(store, UPLOAD, data)
-    assert collect(store.read_upload(UPLOAD)) == data
+    assert collect(store.read_upload(UPLOAD, len(data))) == data
 
 
 def test_uploads_are_independent(store: BlobStore) -> None:
     upload(store, UPLOAD, b"first")
     upload(store, OTHER_UPLOAD, b"second")
     asyncio.run(store.delete_upload(UPLOAD))
-    assert collect(store.read_upload(OTHER_UPLOAD)) == b"second"
+    assert collect(store.read_upload(OTHER_UPLOAD, 6)) == b"second"
 
 
 def test_delete_upload(backend: Backend, store: BlobStore) -> None:
@@ -232,7 +254,7 @@ def test_committing_an_existing_blob_discards_the_upload(
     digest = commit(store, UPLOAD, b"original")
     # Different bytes under the same digest show whether the blob was overwritten.
     upload(store, OTHER_UPLOAD, b"impostor")
-    asyncio.run(store.commit_upload(OTHER_UPLOAD, digest))
+    asyncio.run(store.commit_upload(OTHER_UPLOAD, digest, 8))
     assert backend.keys() == {blob_key(digest)}
     assert collect(store.read(digest)) == b"original"
 
@@ -281,9 +303,9 @@ def test_bad_upload_ids_are_refused(backend: Backend, store: BlobStore, upload_i
     with pytest.raises(ValueError, match="invalid upload id"):
         store.open_upload(upload_id, 0)
     with pytest.raises(ValueError, match="invalid upload id"):
-        collect(store.read_upload(upload_id))
+        collect(store.read_upload(upload_id, 0))
     with pytest.raises(ValueError, match="invalid upload id"):
-        asyncio.run(store.commit_upload(upload_id, Digest.of(b"x")))
+        asyncio.run(store.commit_upload(upload_id, Digest.of(b"x"), 1))
     with pytest.raises(ValueError, match="invalid upload id"):
         asyncio.run(store.delete_upload(upload_id))
     assert backend.keys() == set()

@@ -64,8 +64,8 @@ def register(app: typer.Typer, load: Callable[..., Settings]) -> None:
 
         grace_seconds = _grace(grace)
         settings = load(config, data_dir=data_dir)
-        blobs = settings.data_dir / "blobs"
-        if not blobs.is_dir():
+        blobs = settings.blob_dir / "blobs"
+        if not settings.uses_s3 and not blobs.is_dir():
             raise fail(
                 f"no blob storage at {blobs.resolve()}: point the command at your registry with"
                 " --data-dir DIR or --config FILE (or SEAWALL_DATA_DIR)"

@@ -20,6 +20,7 @@ class BlobContent:
     size: int
     path: Path | None  # a local file to send without copying, when the backend has one
     read: Callable[[int, int | None], AsyncIterator[bytes]]
+    redirect: str | None = None  # where the client may fetch it itself (a presigned URL)
 
 
 class BlobService:
@@ -42,7 +43,11 @@ class BlobService:
     async def open(self, repository: str, digest: Digest) -> BlobContent:
         size = await self.size(repository, digest)
         return BlobContent(
-            digest, size, self.blobs.local_path(digest), lambda s, e: self.blobs.read(digest, s, e)
+            digest,
+            size,
+            self.blobs.local_path(digest),
+            lambda s, e: self.blobs.read(digest, s, e),
+            self.blobs.redirect_url(digest),
         )
 
     async def unlink(self, repository: str, digest: Digest, origin: Origin) -> None:

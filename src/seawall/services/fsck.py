@@ -465,10 +465,11 @@ class FsckService:
                 report.repaired(finding, "row deleted")
 
     def _present(self, digest: Digest) -> bool:
-        """Whether a blob's file is there, asked inside a repair's transaction (blocking). A
-        store without local files answers yes: such a row is then left alone."""
+        """Whether a blob's file is there, asked inside a repair's transaction (blocking)."""
         path = self.blobs.local_path(digest)
-        return path is None or path.exists()
+        if path is not None:
+            return path.exists()
+        return self.blobs.exists(digest)
 
 
 _STRAY = (

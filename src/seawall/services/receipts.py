@@ -218,7 +218,7 @@ class ReceiptSigner:
         try:
             await asyncio.to_thread(writer.write, [data])
             await asyncio.to_thread(writer.close)
-            await self.blobs.commit_upload(upload_id, digest)
+            await self.blobs.commit_upload(upload_id, digest, len(data))
         except BaseException:
             await self.blobs.delete_upload(upload_id)
             raise

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,13 +264,20 @@ class ScanService:
                 if cached is not None:
                     return await asyncio.to_thread(LayerAnalysis.from_bytes, cached)
                 path = self.blob_store.local_path(Digest.parse(digest))
+                fetched = path is None
+                if fetched:  # an object store: the layer is read from a local copy
+                    path = await self._fetch(Digest.parse(digest))
                 if path is None or not path.is_file():
                     # Worth retrying: storage may be catching up (e.g. a restore in progress).
                     raise FileNotFoundError(f"layer {digest} is missing from storage")
-                if self._isolation is None:
-                    data = await asyncio.to_thread(analyze_file, self.analyzers, str(path))
-                else:
-                    data = await self._in_child(str(path))
+                try:
+                    if self._isolation is None:
+                        data = await asyncio.to_thread(analyze_file, self.analyzers, str(path))
+                    else:
+                        data = await self._in_child(str(path))
+                finally:
+                    if fetched:
+                        path.unlink(missing_ok=True)
                 analysis = await asyncio.to_thread(LayerAnalysis.from_bytes, data)
                 await self.scans.put_layer(digest, fingerprint, analysis.bytes_read, data)
                 return analysis
@@ -279,6 +287,23 @@ class ScanService:
                 del self._layer_locks[digest]
             else:
                 self._layer_locks[digest] = (lock, users - 1)
+
+    async def _fetch(self, digest: Digest) -> Path | None:
+        """A temporary local copy of a blob from a store without local files (S3), streamed a
+        piece at a time; None when the store has no such blob."""
+        fd, name = tempfile.mkstemp(prefix="seawall-layer-")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                async for chunk in self.blob_store.read(digest):
+                    await asyncio.to_thread(file.write, chunk)
+        except FileNotFoundError:
+            path.unlink(missing_ok=True)
+            return None
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
 
     def isolate(self, config: AnalyzerConfig, processes: int) -> None:
         """Read layers in child processes from now on, each with analyzers built from `config`:

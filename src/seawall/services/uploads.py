@@ -198,16 +198,21 @@ class UploadService:
                 )
             # One transaction records the blob, puts its bytes in place, links it and ends the
             # session; the new name is made durable before the client hears of it.
+            size = lease.size
+            await self.blobs.prepare(upload_id, size, digest)
             await self.store.commit_upload(
                 upload_id,
                 record.repository_id,
                 str(digest),
-                lease.size,
-                lambda: self.blobs.place(upload_id, digest),
+                size,
+                lambda: self.blobs.place(upload_id, digest, size),
             )
             await self.blobs.settle(digest)
             lease.ended = True
             self._hashes.pop(upload_id, None)
+            # What is left of the session's bytes (S3: its state, tail and sealed objects; a
+            # crash before this leaves them to the orphan sweep).
+            await self.blobs.delete_upload(upload_id)
 
         return await self._holding_lease(repository, record, write_verify_commit)
 
@@ -430,7 +435,7 @@ class UploadService:
         if running is not None and running.offset == size and running.hasher.name == algorithm:
             return str(running.hasher.hexdigest())
         hasher = Digest(algorithm, "").hasher()
-        async for chunk in self.blobs.read_upload(upload_id):
+        async for chunk in self.blobs.read_upload(upload_id, size):
             await asyncio.to_thread(hasher.update, chunk)
         return str(hasher.hexdigest())
 

@@ -39,20 +39,32 @@ class BlobStore(Protocol):
     def local_path(self, digest: Digest) -> Path | None:
         """A local file path for zero-copy serving, if this backend has one."""
 
+    def redirect_url(self, digest: Digest) -> str | None:
+        """Where a client may fetch the blob itself (a presigned URL), when this backend is
+        configured to send pulls there; None to serve the bytes. No I/O."""
+
     def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """The bytes [start, end) of a committed blob (end exclusive, None for the end)."""
 
     async def delete(self, digest: Digest) -> None:
         """Remove a committed blob; absent is not an error."""
 
-    def place(self, upload_id: str, digest: Digest) -> None:
-        """Make the upload's bytes the blob `digest` (after the caller verified them), or
+    async def prepare(self, upload_id: str, size: int, digest: Digest) -> None:
+        """Get the verified upload of `size` bytes ready to become the blob `digest`, before
+        the transaction that records it, so that `place` under the row's lock is quick (S3:
+        copies it to the digest's key unless a blob is there; the filesystem: nothing)."""
+
+    def place(self, upload_id: str, digest: Digest, size: int) -> None:
+        """Make the upload's `size` bytes the blob `digest` (after the caller verified them), or
         discard them when the blob exists. Blocking: called inside the transaction that records
         the blob, under its row's lock, so the garbage collector never removes the blob between
         this and the commit. The new name is durable only after `settle(digest)`."""
 
     async def settle(self, digest: Digest) -> None:
         """Make a `place`d blob's name survive power loss (before the push is acknowledged)."""
+
+    def exists(self, digest: Digest) -> bool:
+        """Whether the blob is stored. Blocking: asked inside a repair's transaction."""
 
     def remove(self, digest: Digest) -> bool:
         """Remove a committed blob (True if it existed). Blocking: called inside the garbage
@@ -64,10 +76,11 @@ class BlobStore(Protocol):
     def open_upload(self, upload_id: str, offset: int) -> UploadWriter:
         """A writer appending at `offset`; anything stored past `offset` is discarded."""
 
-    def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
-        """All bytes of an upload, to re-hash it when no running hash is at hand."""
+    def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
+        """The upload's `size` bytes (its size as recorded), to re-hash it when no running hash
+        is at hand. No byte may be appended after this (S3 seals the upload)."""
 
-    async def commit_upload(self, upload_id: str, digest: Digest) -> None:
+    async def commit_upload(self, upload_id: str, digest: Digest, size: int) -> None:
         """Make the upload's bytes the blob `digest` atomically (after the caller verified them).
         If the blob already exists, the upload is simply discarded."""
 

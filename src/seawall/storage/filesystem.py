@@ -57,6 +57,9 @@ class FilesystemBlobStore:
     def local_path(self, digest: Digest) -> Path | None:
         return self._blob_path(digest)
 
+    def redirect_url(self, digest: Digest) -> str | None:
+        return None
+
     async def read(
         self, digest: Digest, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
@@ -81,12 +84,16 @@ class FilesystemBlobStore:
     def open_upload(self, upload_id: str, offset: int) -> FilesystemUploadWriter:
         return FilesystemUploadWriter(self._upload_path(upload_id), offset)
 
-    async def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
+    async def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
         with open(self._upload_path(upload_id), "rb") as f:
-            while chunk := await asyncio.to_thread(f.read, READ_CHUNK):
+            remaining = size
+            while remaining > 0 and (
+                chunk := await asyncio.to_thread(f.read, min(READ_CHUNK, remaining))
+            ):
+                remaining -= len(chunk)
                 yield chunk
 
-    async def commit_upload(self, upload_id: str, digest: Digest) -> None:
+    async def commit_upload(self, upload_id: str, digest: Digest, size: int) -> None:
         await asyncio.to_thread(self._commit, self._upload_path(upload_id), self._blob_path(digest))
 
     @staticmethod
@@ -102,7 +109,10 @@ class FilesystemBlobStore:
         source.replace(target)
         fsync_directory(target.parent)
 
-    def place(self, upload_id: str, digest: Digest) -> None:
+    async def prepare(self, upload_id: str, size: int, digest: Digest) -> None:
+        return None  # the file was fsynced when its writer closed; `place` renames it
+
+    def place(self, upload_id: str, digest: Digest, size: int) -> None:
         source, target = self._upload_path(upload_id), self._blob_path(digest)
         if target.exists():  # content-addressed: an existing blob has these very bytes
             source.unlink(missing_ok=True)
@@ -116,6 +126,9 @@ class FilesystemBlobStore:
     async def settle(self, digest: Digest) -> None:
         target = self._blob_path(digest)
         await asyncio.to_thread(_settle, target)
+
+    def exists(self, digest: Digest) -> bool:
+        return self._blob_path(digest).is_file()
 
     def remove(self, digest: Digest) -> bool:
         try:

@@ -58,7 +58,7 @@ class World:
         writer = self.blobs.open_upload(upload, 0)
         writer.write([data])
         writer.close()
-        await self.blobs.commit_upload(upload, digest)
+        await self.blobs.commit_upload(upload, digest, len(data))
         repository_id = await self.store.ensure_repository(repository)
         await self.store.link_blob(repository_id, str(digest), len(data))
         return str(digest)

@@ -18,8 +18,9 @@ from seawall.services.blobs import BlobService
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
-def check_range(header: str, size: int) -> None:
-    """Refuse, as an OCI error, a Range this endpoint will not satisfy (one range, in bounds)."""
+def check_range(header: str, size: int) -> tuple[int, int]:
+    """Refuse, as an OCI error, a Range this endpoint will not satisfy (one range, in bounds);
+    the [start, end) it asks for."""
     match = _RANGE.fullmatch(header.strip())
     start, end = (match.group(1), match.group(2)) if match else ("", "")
     if not match or not (start or end):
@@ -34,6 +35,15 @@ def check_range(header: str, size: int) -> None:
             f"Range {header[:100]!r} is outside the blob's {size} bytes",
             headers={"Content-Range": f"bytes */{size}"},
         )
+    first = int(start) if start else max(0, size - int(end))  # no start: the last `end` bytes
+    last = size if not start or not end else min(size, int(end) + 1)
+    if first >= last:
+        raise WireError(
+            ErrorCode.RANGE_INVALID,
+            f"Range {header[:100]!r} selects none of the blob's {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return first, last
 
 
 class BlobFileResponse(FileResponse):
@@ -55,15 +65,26 @@ class BlobEndpoints:
             headers.update({"Content-Length": str(size), "Accept-Ranges": "bytes"})
             return Response(headers=headers, media_type="application/octet-stream")
         blob = await self.blobs.open(name, digest)
+        if blob.redirect is not None:  # the store serves it (a presigned URL, Range included)
+            return Response(status_code=307, headers={**headers, "Location": blob.redirect})
+        wanted = None
         if "range" in request.headers:
-            check_range(request.headers["range"], blob.size)
+            wanted = check_range(request.headers["range"], blob.size)
         if blob.path is not None:
             return BlobFileResponse(
                 blob.path, headers=headers, media_type="application/octet-stream"
             )
-        headers["Content-Length"] = str(blob.size)
+        status = 200
+        start, end = 0, blob.size
+        if wanted is not None:
+            (start, end), status = wanted, 206
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+        headers.update({"Content-Length": str(end - start), "Accept-Ranges": "bytes"})
         return StreamingResponse(
-            blob.read(0, None), headers=headers, media_type="application/octet-stream"
+            blob.read(start, end),
+            status_code=status,
+            headers=headers,
+            media_type="application/octet-stream",
         )
 
     async def delete(self, request: Request) -> Response:

@@ -1,0 +1,92 @@
+"""The S3 endpoint of the tests: moto's standalone server (`moto_server`, a real HTTP process
+speaking the S3 API) on 127.0.0.1, one per test session, a fresh bucket per store."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from seawall.storage.s3 import S3BlobStore, S3Location, S3Options
+from tests.support.server import free_port
+
+MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
+ACCESS_KEY = "seawall-test"
+SECRET_KEY = "seawall-test-secret"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class MotoServer:
+    endpoint: str
+
+    def options(self, **overrides: Any) -> S3Options:
+        return S3Options(
+            endpoint_url=self.endpoint,
+            region=REGION,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            addressing_style="path",
+            **overrides,
+        )
+
+    def new_bucket(self) -> str:
+        name = "seawall-" + secrets.token_hex(6)
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def client(self) -> Any:
+        from seawall.storage.s3 import _make_client
+
+        return _make_client(self.options())
+
+    def store(self, prefix: str = "registry/", **overrides: Any) -> S3BlobStore:
+        return S3BlobStore(S3Location(self.new_bucket(), prefix), self.options(**overrides))
+
+    def env(self, bucket: str, prefix: str = "registry") -> dict[str, str]:
+        """The settings that point a `seawall` process at `bucket`."""
+        return {
+            "SEAWALL_STORAGE_URL": f"s3://{bucket}/{prefix}",
+            "SEAWALL_S3_ENDPOINT_URL": self.endpoint,
+            "SEAWALL_S3_REGION": REGION,
+            "SEAWALL_S3_ADDRESSING_STYLE": "path",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
+
+
+@contextmanager
+def moto_server() -> Iterator[MotoServer]:
+    port = free_port()
+    process = subprocess.Popen(
+        [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(endpoint + "/moto-api/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.1)
+        yield MotoServer(endpoint)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
