@@ -305,3 +305,16 @@ def test_pulls_redirect_to_the_bucket_when_configured(
         assert http.get(f"/v2/{unique_repo()}/blobs/{digest}").status_code == 404
         with server.client() as anonymous:
             assert anonymous.get(f"/v2/{repo}/blobs/{digest}").status_code == 401
+
+
+def test_readiness_reports_a_bucket_it_cannot_reach(
+    moto: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = s3_settings(moto, "seawall-no-such-bucket")
+    with app_server(tmp_path_factory.mktemp("s3-missing"), **settings) as server:
+        with server.client() as http:
+            r = http.get("/readyz")
+            assert r.status_code == 503, r.text
+        moto.client().create_bucket(Bucket="seawall-no-such-bucket")
+        with server.client() as http:
+            assert http.get("/readyz").status_code == 200
