@@ -299,3 +299,28 @@ def test_config_detail_masks_secrets_inside_urls(tmp_path: Path) -> None:
     assert values["audit_webhook_url"] == f"https://hooks.example.com/{MASK}"
     plain = config_detail(Settings(data_dir=tmp_path))["settings"]
     assert plain["database_url"] == "" and plain["admin_password"] is None
+
+
+def test_s3_credentials_are_masked_in_the_record_and_reach_server_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seawall.config import export_for_workers, settings_for_worker
+
+    settings = Settings(
+        data_dir=tmp_path,
+        storage_url="s3://bucket/prefix",
+        s3_access_key_id="AKIA-test-key-id",  # type: ignore[arg-type]
+        s3_secret_access_key="s3-secret-value",  # type: ignore[arg-type]
+    )
+    text = json.dumps(config_detail(settings))
+    assert "AKIA-test-key-id" not in text and "s3-secret-value" not in text
+    assert config_detail(settings)["settings"]["s3_secret_access_key"] == MASK
+    # Both restored after the test: export_for_workers writes them into this process.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv("SEAWALL__RESOLVED_SETTINGS", "")
+    export_for_workers(settings)  # what `seawall serve` hands its worker processes
+    worker = settings_for_worker()
+    assert worker.s3_secret_access_key is not None
+    assert worker.s3_secret_access_key.get_secret_value() == "s3-secret-value"
+    assert worker.s3_access_key_id is not None
+    assert worker.s3_access_key_id.get_secret_value() == "AKIA-test-key-id"
