@@ -345,8 +345,14 @@ class ScanService:
             self.close()
 
     def close(self) -> None:
+        """Stop the child processes, a layer being read included (its job's lease lapses and
+        the job runs again): one left running would outlive this process, and would keep it
+        from exiting, since Python waits for a pool's children at exit."""
         if self.pool is not None:
+            children = list(getattr(self.pool, "_processes", {}).values())
             self.pool.shutdown(wait=False, cancel_futures=True)
+            for child in children:
+                child.terminate()
             self.pool = None
 
     async def _push_sbom(self, job: ScanJob, media_type: str, size: int, sbom: bytes) -> str | None:
