@@ -6,6 +6,7 @@ set -euo pipefail
 declare -A PACKAGES=(
   [skopeo]=skopeo
   [podman]=podman
+  [mmdebstrap]=mmdebstrap
   [dockerd]=docker.io
   [containerd]=containerd
   [newuidmap]=uidmap

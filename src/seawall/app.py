@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 from starlette.applications import Starlette
@@ -47,6 +49,8 @@ from seawall.wiring import Services
 
 log = structlog.get_logger("seawall")
 PRUNE_CHECK_SECONDS = 3600  # how often a process looks whether a new UTC day began
+LEASE_MIN_SECONDS = 120.0  # the shortest lease `_leased` takes
+T = TypeVar("T")
 
 
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> Starlette:
@@ -61,7 +65,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         # Passes run in a child process (services/gc_process.py), which reads the system
         # clock: an app given another clock (the tests') runs them in this one.
         services.gc.runner = ProcessPassRunner(
-            settings.model_dump(mode="json", exclude={"admin_password"})
+            settings.model_dump(mode="json", exclude={"admin_password", "signing_key_passphrase"})
         )
     services.analyzers  # noqa: B018 - built now: an unusable rule file stops the start
     gate = Gate(
@@ -84,12 +88,17 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.start()
+        for keys in (services.keys, services.receipt_keys):
+            await keys.ready()
+            await keys.subscribe()
         worker = services.scan_worker() if settings.scan_in_process else None
         if worker is not None:
             services.scans.isolate(services.analyzer_config, settings.scan_concurrency)
             worker.start()
         background = [
-            asyncio.create_task(_sweep_uploads(services.uploads, settings)),
+            asyncio.create_task(_heartbeat(services)),
+            asyncio.create_task(_refresh_keys(services)),
+            asyncio.create_task(_sweep_uploads(services, settings)),
             asyncio.create_task(_sweep_exceptions(services, settings)),
             asyncio.create_task(_sweep_promotions(services, settings)),
             asyncio.create_task(_prune_pull_counts(services)),
@@ -112,6 +121,8 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
                     await task
             if worker is not None:
                 await worker.stop()
+            with contextlib.suppress(Exception):  # the database may be gone: it lapses then
+                await services.nodes.leave()
             await services.close()
 
     app = Starlette(
@@ -140,6 +151,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             console=console_routes(gate, services),
         ),
         middleware=[
+            *_forwarded(settings),
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(InputGuard, body_timeout=settings.body_timeout_seconds),
         ],
@@ -201,6 +213,15 @@ async def _apply_retention(services: Services, settings: Settings) -> None:
             log.exception("scheduled retention failed")
 
 
+def _forwarded(settings: Settings) -> list[Middleware]:
+    """The client address behind trusted reverse proxies (http/forwarded.py), when any are."""
+    if not settings.trusted_proxies:
+        return []
+    from seawall.http.forwarded import ForwardedMiddleware, networks
+
+    return [Middleware(ForwardedMiddleware, trusted=networks(settings.trusted_proxies))]
+
+
 async def _collect_garbage(services: Services, settings: Settings) -> None:
     """A garbage-collection pass every `gc_interval_seconds`. Every process checks, a little
     more often than that; the `gc` lease lets one of them (on one node) run each pass."""
@@ -209,23 +230,82 @@ async def _collect_garbage(services: Services, settings: Settings) -> None:
         await asyncio.sleep(check)
         try:
             report = await services.gc.scheduled()
+            if report is not None:
+                log.debug("scheduled run", task="gc", holder=services.gc.node)
             if report is not None and report.tally.reviewed:
                 log.info("garbage collected", **report.as_dict())
         except Exception:
             log.exception("garbage collection failed")
 
 
-async def _sweep_exceptions(services: Services, settings: Settings) -> None:
-    """Record pull-gate exceptions that expired. (They stop applying at their expiry in any
-    case: a verdict that relied on one is judged again on the next pull after it.)"""
+async def _leased(
+    services: Services, name: str, every: float, work: Callable[[], Awaitable[T]]
+) -> tuple[bool, T | None]:
+    """Run `work()` under the lease `name` of `schedules` if its last run began at least
+    `every` seconds ago and no other process (on any node) holds it: (whether it ran, what it
+    returned). The run is dated from its start, so that processes checking every `every`
+    seconds keep that period."""
+    from seawall.db.schedules import ScheduleStore
+    from seawall.services.scan_worker import worker_name
+
+    schedules = ScheduleStore(services.backend)
+    holder = worker_name(f"-{name}")
+    began = services.clock.now()
+    # Outlives any run; if this process dies holding it, another takes over once it lapses.
+    lease = max(LEASE_MIN_SECONDS, 2 * every)
+    if not await schedules.claim(name, holder, lease, every, began):
+        return False, None
+    log.debug("scheduled run", task=name, holder=holder)
+    result: T | None = None
+    try:
+        result = await work()
+    finally:
+        summary = {"holder": holder, "result": result if isinstance(result, int) else None}
+        await schedules.finish(name, holder, json.dumps(summary), began)
+    return True, result
+
+
+async def _heartbeat(services: Services) -> None:
+    """Keep this node's row in `nodes` live (services/nodes.py)."""
+    from seawall.services.nodes import HEARTBEAT_SECONDS
+
     while True:
-        await asyncio.sleep(settings.exception_sweep_seconds)
         try:
-            recorded = await services.pull_gate.sweep_expired()
+            await services.nodes.beat()
+        except Exception:
+            log.warning("node heartbeat failed", exc_info=True)
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+async def _refresh_keys(services: Services) -> None:
+    """Re-read the signing keys now and then: a rotation on another node becomes this
+    process's signing key, a retirement stops its verifying."""
+    from seawall.services.keys import REFRESH_SECONDS
+
+    while True:
+        await asyncio.sleep(REFRESH_SECONDS)
+        try:
+            await services.keys.refresh()
+            await services.receipt_keys.refresh()
+        except Exception:
+            log.warning("signing keys not re-read", exc_info=True)
+
+
+async def _sweep_exceptions(services: Services, settings: Settings) -> None:
+    """Record pull-gate exceptions that expired, under the `exceptions` lease. (They stop
+    applying at their expiry in any case: a verdict that relied on one is judged again on the
+    next pull after it.)"""
+    every = settings.exception_sweep_seconds
+    while True:
+        try:
+            _, recorded = await _leased(
+                services, "exceptions", every, services.pull_gate.sweep_expired
+            )
             if recorded:
                 log.info("expired pull-gate exceptions recorded", count=recorded)
         except Exception:
             log.exception("exception sweep failed")
+        await asyncio.sleep(every)
 
 
 async def _prune_pull_counts(services: Services) -> None:
@@ -247,28 +327,41 @@ async def _prune_pull_counts(services: Services) -> None:
 
 
 async def _sweep_promotions(services: Services, settings: Settings) -> None:
-    """Expire pending promotions past their expiry; complete those whose gates now pass."""
+    """Expire pending promotions past their expiry; complete those whose gates now pass. Under
+    the `promotions` lease: each sweep judges every pending promotion's gates."""
+    every = settings.promotion_sweep_seconds
     while True:
-        await asyncio.sleep(settings.promotion_sweep_seconds)
         try:
-            expired, completed = await services.promotion.sweep()
-            if expired or completed:
-                log.info("pending promotions swept", expired=expired, completed=completed)
+            _, swept = await _leased(services, "promotions", every, services.promotion.sweep)
+            if swept is not None and any(swept):
+                log.info("pending promotions swept", expired=swept[0], completed=swept[1])
         except Exception:
             log.exception("promotion sweep failed")
+        await asyncio.sleep(every)
 
 
-async def _sweep_uploads(uploads: UploadService, settings: Settings) -> None:
+async def _sweep_uploads(services: Services, settings: Settings) -> None:
     """Remove upload sessions idle for longer than `upload_expiry_seconds`, and upload files no
-    session names (a crash left them): at start, then every `upload_sweep_seconds`."""
+    session names (a crash left them): at start, then every `upload_sweep_seconds`.
+
+    Every process removes expired sessions (a read of the database that finds none most of the
+    time; removing one is safe against another process removing it, and the sweep also forgets
+    this process's running hashes of finished uploads). Listing storage for orphan files is the
+    costly part: it runs under the `uploads` lease, in one process at a time on any node: at a
+    process's start unless another is sweeping then (what a crash left goes at the restart),
+    then once per `upload_sweep_seconds` across every process."""
+    uploads: UploadService = services.uploads
+    every = settings.upload_sweep_seconds
+    due = 0.0  # at start: whenever no other process holds the lease
     while True:
         try:
             removed = await uploads.sweep_expired()
             if removed:
                 log.info("expired upload sessions removed", count=removed)
-            orphans = await uploads.sweep_orphans()
+            _, orphans = await _leased(services, "uploads", due, uploads.sweep_orphans)
             if orphans:
                 log.info("orphan upload files removed", count=orphans)
         except Exception:
             log.exception("upload sweep failed")
-        await asyncio.sleep(settings.upload_sweep_seconds)
+        due = every
+        await asyncio.sleep(every)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from seawall.config import Settings
+from seawall.config import SECRETS, Settings
 from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 
@@ -38,16 +38,30 @@ class StartRefused(Exception):
 
 
 async def start_up(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> str | None:
-    """Record the configuration, then make sure the first admin exists (see `ensure_admin`)."""
+    """Join the database's nodes (on SQLite, only if no other node is live), record the
+    configuration, load the signing keys (importing an earlier release's key files, or making
+    the first keys), then make sure the first admin exists (see `ensure_admin`). Raises
+    `StartRefused`."""
+    from seawall.services.keys import KeyFileError, KeysUnusable
+    from seawall.services.nodes import AnotherNode
     from seawall.wiring import Services
 
     services = Services.build(settings, clock=clock)
     # Only the database: the audit log, not started, writes each event at once.
     await services.backend.start()
     try:
+        try:
+            await services.nodes.join(alone=not settings.is_postgres)
+        except AnotherNode as exc:
+            raise StartRefused(str(exc)) from None
         await services.audit.record(
             Origin.system(), AuditAction.CONFIG_LOADED, detail=config_detail(settings)
         )
+        try:
+            await services.keys.ready()
+            await services.receipt_keys.ready()
+        except (KeyFileError, KeysUnusable) as exc:
+            raise StartRefused(f"signing keys: {exc}") from None
         return await ensure_admin(services.identity, settings)
     finally:
         await services.close()
@@ -151,8 +165,10 @@ def prepare_in_subprocess(settings: Settings) -> None:
     """Run `prepare` in a child process. The settings travel through stdin, secrets included:
     a command line is visible to every local user."""
     document = settings.model_dump(mode="json")
-    if settings.admin_password is not None:
-        document["admin_password"] = settings.admin_password.get_secret_value()
+    for name in ("admin_password", *SECRETS):
+        secret = getattr(settings, name)
+        if secret is not None:
+            document[name] = secret.get_secret_value()
     subprocess.run(
         [sys.executable, "-m", "seawall.bootstrap"], input=json.dumps(document).encode(), check=True
     )

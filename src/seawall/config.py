@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
             "SQLAlchemy-style database URL: `sqlite:///PATH` or `postgresql+asyncpg://USER@HOST/DB`."
             " Empty means SQLite at DATA_DIR/seawall.db."
         ),
+    )
+    node_name: str = Field(
+        "",
+        max_length=255,
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]*)?$",
+        description="This node's name, for its heartbeat and the SQLite single-node check."
+        " Empty: the host name.",
     )
     tls_cert: Path | None = Field(None, description="PEM certificate file; enables HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key file for `tls_cert`.")
@@ -191,6 +199,12 @@ class Settings(BaseSettings):
     token_service: str = Field(
         "seawall", min_length=1, description="The `service` of the token server and its tokens."
     )
+    signing_key_passphrase: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Encrypts the private signing keys the database holds (tokens, receipts)."
+        " Unset: they are stored unencrypted.",
+    )
     token_ttl_seconds: int = Field(
         300, ge=60, le=3600, description="Lifetime of a bearer token issued by /token."
     )
@@ -248,6 +262,13 @@ class Settings(BaseSettings):
             "After SIGTERM, how long a worker may take to finish its requests and shut down"
             " before it is killed."
         ),
+    )
+    trusted_proxies: list[str] = Field(
+        [],
+        max_length=256,
+        description="Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` is"
+        " believed: a request from one of them is counted, limited and audited as coming from"
+        " the address the proxies forwarded. Empty: every request is its peer's.",
     )
     body_timeout_seconds: float = Field(
         60.0,
@@ -374,6 +395,14 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        from seawall.http.forwarded import networks
+
+        networks(value)  # its ValueError names the bad entry
+        return value
+
     @field_validator("storage_url")
     @classmethod
     def _known_storage(cls, value: str) -> str:
@@ -426,12 +455,16 @@ class Settings(BaseSettings):
         return (self.audit_archive_dir or self.data_dir / "audit-archive").resolve()
 
     @property
+    def effective_node_name(self) -> str:
+        return self.node_name or socket.gethostname()
+
+    @property
     def is_postgres(self) -> bool:
         return self.effective_database_url.startswith("postgresql")
 
 
 _chosen_config_file: Path | None = None
-SECRETS = ("s3_access_key_id", "s3_secret_access_key")
+SECRETS = ("signing_key_passphrase", "s3_access_key_id", "s3_secret_access_key")
 
 
 def usable_cpus() -> int:
@@ -474,8 +507,13 @@ def export_for_workers(settings: Settings) -> None:
         if secret is not None:
             resolved[name] = secret.get_secret_value()
     os.environ[_RESOLVED_ENV] = json.dumps(resolved)
-    metrics_dir = settings.data_dir.resolve() / "tmp" / "metrics"
-    os.environ[_PROMETHEUS_ENV] = str(metrics_dir)
+    os.environ[_PROMETHEUS_ENV] = str(metrics_dir(settings))
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """Where this node's server workers keep their metrics files: per node, since nodes may
+    share `data_dir` and each `seawall serve` empties its own at start."""
+    return settings.data_dir.resolve() / "tmp" / "metrics" / settings.effective_node_name
 
 
 def settings_for_worker() -> Settings:

@@ -6,11 +6,12 @@ clock. This module and `app.py` are the only readers of `Settings` among them: s
 plain values.
 
 What is cheap and touches nothing is built at once. What writes files or reads them (blob
-storage creates its directories, signing keys create a key, the scanners load their rule
-files) is built when first used, so that `seawall user list` against a PostgreSQL registry
-creates nothing in the current directory; `create_app` uses everything as it builds the app, so
-a bad rule file still stops a server at start. Heavy modules are imported inside, for the
-commands' start-up time.
+storage creates its directories, the scanners load their rule files) is built when first used,
+so that `seawall user list` against a PostgreSQL registry creates nothing in the current
+directory; `create_app` uses everything as it builds the app, so a bad rule file still stops a
+server at start. The signing keys live in the database and load (or are made) only when asked
+to (`SigningKeys.ready`: the server at start, a command that signs). Heavy modules are imported
+inside, for the commands' start-up time.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ if TYPE_CHECKING:
     from seawall.services.identity import IdentityService
     from seawall.services.inventory import InventoryService
     from seawall.services.inventory_reports import InventoryReports
-    from seawall.services.keys import SigningKeys
+    from seawall.services.keys import Purpose, SigningKeys
     from seawall.services.manifests import ManifestService
+    from seawall.services.nodes import NodeRegistry
     from seawall.services.ownership import OwnershipService
     from seawall.services.policies import PolicyService
     from seawall.services.policy_index import PolicyIndex
@@ -249,13 +251,34 @@ class Services:
 
     @cached_property
     def receipts(self) -> ReceiptSigner:
-        """Signs promotion receipts; the first use in a new data directory makes a key."""
+        """Signs promotion receipts with the receipt keys."""
         from seawall import __version__
-        from seawall.services.keys import SigningKeys
         from seawall.services.receipts import ReceiptSigner
 
-        keys = SigningKeys(self.data_dir / "receipt-keys", clock=self.clock)
-        return ReceiptSigner(keys, self.blob_store, self.settings.token_service, __version__)
+        return ReceiptSigner(
+            self.receipt_keys, self.blob_store, self.settings.token_service, __version__
+        )
+
+    @cached_property
+    def receipt_keys(self) -> SigningKeys:
+        """The keys that sign promotion receipts (in the database; `ready()` loads them, and
+        the first use in a new registry makes one)."""
+        return self.signing_keys("receipts", "receipt-keys")
+
+    def signing_keys(self, purpose: Purpose, legacy: str) -> SigningKeys:
+        """The signing keys of `purpose`; an earlier release kept them in DATA_DIR/`legacy`."""
+        from seawall.db.signing_keys import SigningKeyStore
+        from seawall.services.keys import SigningKeys
+
+        passphrase = self.settings.signing_key_passphrase
+        return SigningKeys(
+            SigningKeyStore(self.backend),
+            purpose,
+            legacy_dir=self.data_dir / legacy,
+            passphrase=passphrase.get_secret_value() if passphrase is not None else None,
+            audit=self.audit,
+            clock=self.clock,
+        )
 
     @cached_property
     def promotion_gates(self) -> PromotionGates:
@@ -490,6 +513,20 @@ class Services:
         return BlobService(self.store, self.blob_store, self.audit)
 
     @cached_property
+    def nodes(self) -> NodeRegistry:
+        """This node's heartbeat, and the other nodes on the database."""
+        from seawall import __version__
+        from seawall.db.nodes import NodeStore
+        from seawall.services.nodes import NodeRegistry
+
+        return NodeRegistry(
+            NodeStore(self.backend),
+            self.settings.effective_node_name,
+            __version__,
+            clock=self.clock,
+        )
+
+    @cached_property
     def health(self) -> HealthService:
         from seawall.services.health import HealthService
 
@@ -525,10 +562,9 @@ class Services:
 
     @cached_property
     def keys(self) -> SigningKeys:
-        """The token signing keys; the first use in a new data directory makes one."""
-        from seawall.services.keys import SigningKeys
-
-        return SigningKeys(self.data_dir / "keys", clock=self.clock)
+        """The token signing keys (in the database; `ready()` loads them, and the first use in
+        a new registry makes one)."""
+        return self.signing_keys("tokens", "keys")
 
     @cached_property
     def token_verifier(self) -> TokenVerifier:

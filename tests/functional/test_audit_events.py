@@ -125,3 +125,33 @@ def test_an_expired_upload_is_recorded_by_the_registry(tmp_path: Path, database:
         assert len(rows) == 1, rows
         assert (rows[0].event.actor, rows[0].event.actor_kind) == ("seawall", "system")
         assert rows[0].event.reason == "idle for more than 1 s"
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_limited_and_recorded(
+    tmp_path: Path,
+) -> None:
+    """The test transport's peer is 127.0.0.1: trusted here, so `X-Forwarded-For` counts."""
+    limits = {"login_max_failures_per_address": 2, "login_max_failures_per_account": 100}
+    with app_server(tmp_path, trusted_proxies=["127.0.0.0/8"], **limits) as server:
+
+        def login(address: str, password: str = "wrong-password") -> int:
+            headers = {"X-Forwarded-For": f"6.6.6.6, {address}"}  # 6.6.6.6: the client's own
+            r = server.http.get(f"{server.url}/token", auth=("admin", password), headers=headers)
+            return r.status_code
+
+        assert [login("198.51.100.7") for _ in range(3)] == [401, 401, 429]
+        # Another client behind the same proxy is not locked out by the first one.
+        assert login("198.51.100.8", server.password) == 200
+        rows = wait_for(
+            server,
+            AuditFilter(action="login:failed"),
+            lambda rows: len(rows) >= 2,
+        )
+        assert {row.event.address for row in rows} == {"198.51.100.7"}
+        throttled = wait_for(server, AuditFilter(action="login:throttled"))
+        assert {row.event.address for row in throttled} == {"198.51.100.7"}
+    with app_server(tmp_path / "plain", **limits) as server:  # no proxy trusted: the peer
+        headers = {"X-Forwarded-For": "198.51.100.9"}
+        server.http.get(f"{server.url}/token", auth=("admin", "nope-nope"), headers=headers)
+        rows = wait_for(server, AuditFilter(action="login:failed"), lambda rows: bool(rows))
+        assert {row.event.address for row in rows} == {"127.0.0.1"}

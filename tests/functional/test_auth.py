@@ -13,14 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
+from seawall.domain.clock import SYSTEM_CLOCK
 from seawall.domain.rights import Role
 from seawall.domain.scopes import ResourceActions
 from seawall.services.keys import SigningKeys
 from seawall.services.tokens import TokenIssuer
+from seawall.wiring import Services
 from tests.support.app import app_server
 from tests.support.identities import add_namespace, add_user, with_identities
 from tests.support.registry import error_code, image_manifest, push_blob, put_manifest
 from tests.support.server import RunningServer
+from tests.support.services import services_call
 
 
 def ns() -> str:
@@ -285,8 +288,18 @@ def test_automatic_mount_only_from_repositories_the_caller_may_pull(
     )
 
 
-def _issuer(keys_dir: Path) -> TokenIssuer:
-    return TokenIssuer(SigningKeys(keys_dir), "seawall", 300)
+def _issuer(keys: SigningKeys) -> TokenIssuer:
+    return TokenIssuer(keys, "seawall", 300)
+
+
+def server_keys(server: RunningServer) -> SigningKeys:
+    """The server's token signing keys, loaded from its database as another process would."""
+
+    async def load(services: Services) -> SigningKeys:
+        await services.keys.ready()
+        return services.keys
+
+    return services_call(server, SYSTEM_CLOCK, load)
 
 
 def _pull(repo: str) -> list[ResourceActions]:
@@ -298,10 +311,10 @@ def test_attack_tokens_are_refused(
 ) -> None:
     repo = team["repo"]
     url = server.url + f"/v2/{repo}/tags/list"
-    ours = _issuer(server.data_dir / "keys")
+    ours = _issuer(server_keys(server))
     forged = {
         "expired": ours.issue("admin", "seawall", _pull(repo), now=time.time() - 3600).token,
-        "other key": _issuer(tmp_path / "other-keys").issue("admin", "seawall", _pull(repo)).token,
+        "other key": _issuer(SigningKeys.generated()).issue("admin", "seawall", _pull(repo)).token,
         "other service": ours.issue("admin", "another-registry", _pull(repo)).token,
         "unknown subject": ours.issue("nobody-at-all", "seawall", _pull(repo)).token,
     }

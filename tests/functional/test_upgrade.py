@@ -1,6 +1,7 @@
 """Upgrades in place: a data directory and a PostgreSQL database written by an earlier release
 keep working once this release migrates them as `seawall serve` does before it serves (then the
-app runs in this process): images, accounts, reports, SBOM referrers and the audit chain.
+app runs in this process): images, accounts, reports, SBOM referrers, the audit chain, and the
+token signing key its key file held (imported into the database: its tokens stay valid).
 
 The fixture (tests/data/upgrade/*.tar.gz) was written by the release it is named after; see
 tests/support/upgrade_fixture.py for how it was made and how to make another.
@@ -12,11 +13,14 @@ import json
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
+from seawall.services.keys import load_key
 from tests.support.app import app_server
 from tests.support.cli import env_of, seawall
 from tests.support.images import push_image, tar_bytes, wait_for_report
@@ -141,6 +145,32 @@ def test_an_earlier_release_keeps_working(database: str, archive: Path, tmp_path
                 "application/vnd.cyclonedx+json",
                 "application/vnd.seawall.promotion-receipt.v1+json",
             }
+
+        # Tokens: the earlier release's key file was imported into the database at the first
+        # start, so a token it signed before the upgrade is still accepted, and its key still
+        # signs new tokens.
+        [key_file] = (server.data_dir / "keys").glob("*.pem")
+        old_key = load_key(key_file)
+        now = int(time.time())
+        claims = {
+            "iss": "seawall",
+            "sub": "admin",
+            "aud": "seawall",
+            "exp": now + 300,
+            "nbf": now,
+            "iat": now,
+            "jti": "signed-before-the-upgrade",
+            "access": [{"type": "repository", "name": repo, "actions": ["pull"]}],
+        }
+        signed_before = jwt.encode(
+            claims, old_key.private_key, algorithm=old_key.algorithm, headers={"kid": old_key.kid}
+        )
+        bearer = {"Authorization": f"Bearer {signed_before}"}
+        assert server.http.get(f"/v2/{repo}/tags/list", headers=bearer).status_code == 200
+        issued = server.http.get(
+            "/token", params={"service": "seawall", "scope": f"repository:{repo}:pull"}, auth=admin
+        ).json()["token"]
+        assert jwt.get_unverified_header(issued)["kid"] == old_key.kid
 
         # Accounts: a user (through a team's role), a robot, all with their old secrets.
         alice = ("alice", facts["alice_password"])

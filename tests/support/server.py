@@ -9,6 +9,7 @@ PostgreSQL database on the local server, dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -129,25 +130,33 @@ def seawall_server(
     extra_env: dict[str, str] | None = None,
     scanning: bool = False,
     prepare: Callable[[str, Path], None] | None = None,
+    shared: RunningServer | None = None,
 ) -> Iterator[RunningServer]:
     """Run `seawall serve` on a free loopback port with a fresh data dir and database.
 
     Unless `scanning`, the in-process scan worker is off: pushes still queue scan jobs, but
     suites that are not about scanning see no SBOM referrers or scan events appear.
     `prepare(database_url, data_dir)` runs before the server starts (e.g. to restore data an
-    earlier release wrote)."""
+    earlier release wrote). With `shared`, this server is another node of that one: same
+    database and data directory (give it another SEAWALL_NODE_NAME in `extra_env`)."""
     external = os.environ.get("SEAWALL_E2E_REGISTRY")
     if external:  # development aid: point the suites at another registry, e.g. Distribution
         yield RunningServer(external, f"http://{external}", tmp, "external", None, None)
         return
-    data_dir = tmp / "data"
+    data_dir = shared.data_dir if shared is not None else tmp / "data"
+    tmp.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
     if not scanning:
         env["SEAWALL_SCAN_IN_PROCESS"] = "false"
     env.update(extra_env or {})
-    with database_url(database, data_dir) as db_url:
+    databases = (
+        contextlib.nullcontext(shared.database_url)
+        if shared is not None
+        else database_url(database, data_dir)
+    )
+    with databases as db_url:
         env["SEAWALL_DATABASE_URL"] = db_url
         if prepare is not None:
             prepare(db_url, data_dir)

@@ -1,4 +1,5 @@
-"""Settings: the defaults worked out from the machine (`workers`)."""
+"""Settings: the defaults worked out from the machine (`workers`, `node_name`), and values
+refused before anything runs."""
 
 from __future__ import annotations
 
@@ -26,3 +27,29 @@ def test_usable_cpus_is_the_affinity_not_the_machine(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(config.os, "sched_getaffinity", lambda _pid: {3, 5})
     monkeypatch.setattr(config.os, "cpu_count", lambda: 64)
     assert config.usable_cpus() == 2
+
+
+def test_the_node_is_named_after_the_host_unless_named() -> None:
+    import socket
+    from pathlib import Path
+
+    assert Settings.model_validate({}).effective_node_name == socket.gethostname()
+    named = Settings.model_validate({"node_name": "registry-1.eu", "data_dir": "/srv/seawall"})
+    assert named.effective_node_name == "registry-1.eu"
+    assert config.metrics_dir(named) == Path("/srv/seawall/tmp/metrics/registry-1.eu")
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "-x", "a b", "x" * 256])
+def test_a_node_name_that_could_not_name_a_directory_is_refused(name: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="node_name"):
+        Settings.model_validate({"node_name": name})
+
+
+def test_a_short_signing_key_passphrase_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="signing_key_passphrase"):
+        Settings.model_validate({"signing_key_passphrase": "too-short"})
+    assert Settings.model_validate({"signing_key_passphrase": "p" * 32}).signing_key_passphrase

@@ -28,6 +28,7 @@ from seawall.cli import (
     scan,
     serve,
     signature,
+    signing_key,
     tag,
     team,
     trash,
@@ -94,6 +95,11 @@ tag.register_pull_check(app, load)
 app.add_typer(key.make(load), name="key", help="Trusted public keys for image signatures.")
 app.add_typer(
     signature.make(load), name="signature", help="Image signatures and the keys they verify with."
+)
+app.add_typer(
+    signing_key.make(load),
+    name="signing-key",
+    help="The keys that sign bearer tokens and promotion receipts: list, rotate, retire.",
 )
 promote.register(app, load)
 app.add_typer(

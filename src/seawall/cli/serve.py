@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from seawall.cli.options import ConfigOption, DataDirOption
-from seawall.config import DEFAULT_WORKERS_CAP, Settings, export_for_workers
+from seawall.config import DEFAULT_WORKERS_CAP, Settings, export_for_workers, metrics_dir
 
 Loader = Callable[..., Settings]
 
@@ -78,9 +78,9 @@ def run(settings: Settings) -> None:
         if exc.returncode != REPORTED:  # else it has said why, in one line
             typer.echo("seawall: preparing the database failed (see above)", err=True)
         raise typer.Exit(1) from None
-    metrics_dir = settings.data_dir.resolve() / "tmp" / "metrics"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
+    metrics = metrics_dir(settings)
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir(parents=True)
     # Before anything imports prometheus_client: workers must start in multiprocess mode.
     export_for_workers(settings)
     scheme = "https" if settings.tls_cert else "http"

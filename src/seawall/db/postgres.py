@@ -4,6 +4,7 @@ connection; the pool's reset on release is skipped since no session state is eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from seawall.db.store import (
+    LISTENING,
     Call,
     Contended,
     DatabaseUnavailable,
@@ -23,6 +25,11 @@ from seawall.db.store import (
     Steps,
     Then,
 )
+
+# A new connection that takes longer gives up (asyncpg's own default is a minute): a server
+# that lost its database says so soon (/readyz) rather than holding requests.
+CONNECT_TIMEOUT_SECONDS = 10.0
+RELISTEN_SECONDS = 1.0  # how often a lost LISTEN connection is tried again
 
 
 @lru_cache(maxsize=512)
@@ -98,11 +105,15 @@ class PostgresBackend:
         self.pool_size = pool_size
         self._pool: Any = None
         self._listener: Any = None
+        self._subscribers: list[tuple[str, Callable[[str | None], None]]] = []
+        self._relisten: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def start(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
+                timeout=CONNECT_TIMEOUT_SECONDS,
                 min_size=1,
                 max_size=self.pool_size,
                 reset=_no_reset,
@@ -141,26 +152,69 @@ class PostgresBackend:
         return None  # every commit is the server's to carry
 
     async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
-        """LISTEN on a dedicated connection; if it ever drops, say so (callback(None)) and stop
-        (the subscriber then stops caching)."""
+        """LISTEN on a dedicated connection. If it drops (the server restarted, the connection
+        was terminated), every subscriber hears `callback(None)`, and the connection is opened
+        again in the background, every `RELISTEN_SECONDS`, until it listens again: then every
+        subscriber hears `callback(LISTENING)`."""
+        self._subscribers.append((channel, callback))
         if self._listener is None:
-            self._listener = await asyncpg.connect(self.dsn)
-        listener = self._listener
+            self._listener = await self._listen()
+        else:
+            await self._listener.add_listener(channel, self._receiver(callback))
+        return True
 
-        def lost(_connection: Any) -> None:
-            callback(None)
-
+    @staticmethod
+    def _receiver(callback: Callable[[str | None], None]) -> Callable[..., None]:
         def received(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
             callback(payload)
 
-        listener.add_termination_listener(lost)
-        await listener.add_listener(channel, received)
-        return True
+        return received
+
+    async def _listen(self) -> Any:
+        """A new listening connection, with every subscription on it."""
+        listener = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            for channel, callback in self._subscribers:
+                await listener.add_listener(channel, self._receiver(callback))
+        except BaseException:
+            listener.terminate()
+            raise
+        listener.add_termination_listener(self._lost)
+        return listener
+
+    def _lost(self, _connection: Any) -> None:
+        if self._closing:
+            return
+        self._listener = None
+        for _, callback in self._subscribers:
+            callback(None)
+        if self._relisten is None or self._relisten.done():
+            self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(RELISTEN_SECONDS)
+            try:
+                listener = await self._listen()
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                continue  # still unreachable: try again
+            if self._closing:
+                listener.terminate()
+                return
+            self._listener = listener
+            for _, callback in self._subscribers:
+                callback(LISTENING)
+            return
 
     def notify_step(self, channel: str, payload: str) -> Step | None:
         return Step("SELECT pg_notify(?, ?)", (channel, payload), "one")
 
     async def close(self) -> None:
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relisten
         if self._listener is not None:
             await self._listener.close()
             self._listener = None

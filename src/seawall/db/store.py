@@ -135,6 +135,11 @@ async def commit_counted(
     return change.done
 
 
+# What `SqlBackend.subscribe` callbacks hear once notifications flow again after a loss (no
+# payload of ours is empty).
+LISTENING = ""
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be opened or reached (no server, no such database, refused
     credentials, not a database file). The message says why, in one line, without secrets."""
@@ -170,8 +175,9 @@ class SqlBackend(Protocol):
 
     async def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> bool:
         """Call `callback(payload)` for every `notify_step(channel, …)` committed by any
-        process, and `callback(None)` if notifications may have been missed. False when the
-        backend has no notifications (then callers must not cache what they would invalidate)."""
+        process, `callback(None)` if notifications may have been missed from now on, and
+        `callback(LISTENING)` once they arrive again after that. False when the backend has no
+        notifications (then callers must not cache what they would invalidate)."""
 
     def notify_step(self, channel: str, payload: str) -> Step | None:
         """A transaction step that notifies subscribers on commit, or None without support."""

@@ -652,3 +652,40 @@ console_sessions = sa.Table(
     sa.Index("ix_console_sessions_account", "account"),
     sa.Index("ix_console_sessions_expires", "expires_at"),
 )
+
+
+# -- several nodes (issue 17) --------------------------------------------------------------------
+
+# The keys that sign bearer tokens (`purpose` "tokens") and promotion receipts ("receipts"), shared
+# by every process and node. `signs_from` orders the keys that may sign (the greatest signs new
+# tokens); NULL marks a key that only verifies (imported after keys already existed). A retired
+# key neither signs nor verifies. `private_pem` is PKCS#8 PEM, encrypted with the setting
+# `signing_key_passphrase` when `encrypted` (docs/access.md, "Keys").
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("purpose", sa.String(16), primary_key=True),
+    sa.Column("kid", sa.String(64), primary_key=True),  # RFC 7638 thumbprint of the public key
+    sa.Column("algorithm", sa.String(8), nullable=False),  # ES256 or RS256
+    sa.Column("public_pem", sa.Text, nullable=False),
+    sa.Column("private_pem", sa.Text, nullable=False),
+    sa.Column("encrypted", sa.Boolean, nullable=False),
+    sa.Column("signs_from", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float),
+    sa.Column("source", sa.Text, nullable=False),  # generated, rotated, imported:<file>
+)
+
+# Heartbeats: one row per server process of each node (`process`: its pid, or "start" while
+# `seawall serve` prepares), refreshed while it runs and removed when it stops. On SQLite a
+# `seawall serve` refuses to start while another node has a live row (SQLite is for one node).
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("process", sa.String(32), primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Index("ix_nodes_seen", "seen_at"),
+)

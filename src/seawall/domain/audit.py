@@ -76,6 +76,8 @@ class AuditAction(StrEnum):
     EXCEPTION_EXPIRED = "exception:expired"
     KEY_ADDED = "key:added"  # a trusted public key, for signatures
     KEY_REVOKED = "key:revoked"
+    SIGNING_KEY_ADDED = "signing_key:added"  # a key that signs tokens or receipts
+    SIGNING_KEY_RETIRED = "signing_key:retired"
     PULL_BLOCKED = "pull:blocked"
     IMAGE_BLOCKED = "image:blocked"  # a new vulnerability import turned an allowed image blocked
     TAG_DEPRECATED = "tag:deprecated"

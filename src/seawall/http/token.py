@@ -94,7 +94,7 @@ class TokenEndpoints:
 
     async def _refreshing(self, request: Request, token: str) -> Actor:
         try:
-            claims = self.refresh_verifier.verify(token)
+            claims = await self.refresh_verifier.check(token)
         except TokenError as exc:
             error = unauthorized(f"invalid refresh token: {exc.reason}")
         else:

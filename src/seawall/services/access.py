@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from seawall.db.identities import ACCOUNTS_CHANNEL, IdentityStore, NamespaceRecord
-from seawall.db.store import Change
+from seawall.db.store import LISTENING, Change
 from seawall.domain.access import Decision, decide, namespace_of, visible
 from seawall.domain.audit import AuditAction, AuditEvent, Origin
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
@@ -44,17 +44,18 @@ class AccessService:
 
     async def start(self) -> None:
         """Subscribe to account changes, if the database can tell us about them."""
-        cache: dict[str, Actor] = {}
 
         def changed(name: str | None) -> None:
             self._changes += 1
             if name is None:  # notifications may be lost from now on: stop caching
                 self._active = None
-            else:
-                cache.pop(name, None)
+            elif name == LISTENING:  # they arrive again: cache afresh
+                self._active = {}
+            elif self._active is not None:
+                self._active.pop(name, None)
 
         if await self.identities.backend.subscribe(ACCOUNTS_CHANNEL, changed):
-            self._active = cache
+            self._active = {}
 
     async def actor(self, name: str) -> Actor | None:
         """The user or robot called `name` as it is now (robots are named `<ns>+<name>`)."""

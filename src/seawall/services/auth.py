@@ -105,7 +105,7 @@ class Authenticator:
 
     async def bearer(self, token: str) -> tuple[Actor, Claims]:
         try:
-            claims = self.verifier.verify(token)
+            claims = await self.verifier.check(token)
         except TokenError as exc:
             raise unauthorized(f"invalid bearer token: {exc.reason}") from None
         if claims.subject == "":

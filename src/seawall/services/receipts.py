@@ -4,8 +4,9 @@ the promoted digest in the target repository (and under cosign's `sha256-<hex>.a
 that tag is free), so that an admission controller trusts one key instead of re-implementing
 the registry's policies.
 
-    DATA_DIR/receipt-keys/    the receipt signing keys (ES256), as services/keys.py keeps them;
-                              the newest signs, every one is published at GET /api/v1/keys
+    signing_keys, purpose "receipts"    the receipt signing keys (ES256) in the database, as
+                                        services/keys.py keeps them; the newest signs, every
+                                        one in force is published at GET /api/v1/keys
 
 The statement (docs/promotion.md "Receipt format"):
 
@@ -121,14 +122,16 @@ class ReceiptSigner:
     ) -> Receipt:
         """Sign `statement`, store the envelope and the empty config as blobs, and build the
         referrer manifest (not stored yet: the promotion's transaction stores it)."""
+        await self.keys.ready()  # a command's first signature loads them
         key = self.keys.current
+        signer = key.signer()
         payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
         from cryptography.hazmat.primitives.asymmetric import ec
 
-        if not isinstance(key.private_key, ec.EllipticCurvePrivateKey):
+        if not isinstance(signer, ec.EllipticCurvePrivateKey):
             raise ValueError("receipt keys are ES256 keys")
         envelope = json.dumps(
-            sign_dsse(payload, IN_TOTO_PAYLOAD_TYPE, key.private_key, key.kid), sort_keys=True
+            sign_dsse(payload, IN_TOTO_PAYLOAD_TYPE, signer, key.kid), sort_keys=True
         ).encode()
         for blob in (EMPTY, envelope):
             await self._store(blob)

@@ -23,7 +23,7 @@ import jwt
 
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.scopes import ResourceActions
-from seawall.services.keys import KeyFileError, SigningKeys
+from seawall.services.keys import KeyFileError, KeysUnusable, SigningKeys
 
 ALGORITHMS = frozenset({"ES256", "RS256"})
 # Tolerated clock difference on `exp`, `nbf` and `iat`.
@@ -42,6 +42,14 @@ class TokenError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class UnknownKey(TokenError):
+    """The token names a key this process has not loaded (perhaps one added since)."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"unknown kid {kid[:64]!r}")
+        self.kid = kid
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,7 @@ class TokenIssuer:
         """Sign a token for `subject` ("" when anonymous) holding exactly `access`."""
         issued = int(self.clock.now() if now is None else now)
         key = self.keys.current
+        signer = key.signer()
         claims = {
             "iss": self.issuer,
             "sub": subject,
@@ -96,7 +105,7 @@ class TokenIssuer:
         }
         token = jwt.encode(
             claims,
-            key.private_key,
+            signer,
             algorithm=key.algorithm,
             headers={"typ": "JWT", "kid": key.kid},
         )
@@ -123,10 +132,31 @@ class TokenVerifier:
         self.clock = clock
         self._cache_size = cache_size
         self._cache: dict[str, Claims] = {}
+        self._generation = keys.generation
+
+    async def check(self, token: str) -> Claims:
+        """`verify`, re-reading the keys (at most every few seconds) when the token names one
+        this process does not know: a key another process or node added since."""
+        try:
+            return self.verify(token)
+        except UnknownKey as unknown:
+            try:
+                found = await self.keys.find(unknown.kid)
+            except (KeyFileError, KeysUnusable) as error:
+                reason = f"{unknown.reason} (the keys could not be read: {error})"
+                raise TokenError(reason) from None
+            if found is None:
+                raise
+        return self.verify(token)
 
     def verify(self, token: str) -> Claims:
-        """The token's claims, or TokenError saying why it is refused."""
+        """The token's claims, or TokenError saying why it is refused, with the keys loaded
+        now (`UnknownKey` for a kid they lack)."""
         now = self.clock.now()
+        if self._generation != self.keys.generation:
+            # A key was retired (or added): tokens it signed must not pass from the cache.
+            self._cache.clear()
+            self._generation = self.keys.generation
         cached = self._cache.get(token)
         if cached is not None:
             if cached.exp > now - CLOCK_SKEW_SECONDS:
@@ -150,14 +180,9 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise TokenError("token header has no kid")
-        try:
-            key = self.keys.find(kid)
-        except KeyFileError as error:
-            raise TokenError(
-                f"unknown kid {kid[:64]!r} (key directory unreadable: {error})"
-            ) from None
+        key = self.keys.get(kid)
         if key is None:
-            raise TokenError(f"unknown kid {kid[:64]!r}")
+            raise UnknownKey(kid)
         if key.algorithm != algorithm:
             raise TokenError(f"key {kid!r} signs {key.algorithm}, not {algorithm}")
         try:

@@ -37,12 +37,12 @@ class Parts:
     issuer: TokenIssuer
 
 
-def parts(store: MetadataStore, clock: FakeClock, keys_dir: Path) -> Parts:
+def parts(store: MetadataStore, clock: FakeClock) -> Parts:
     """An authenticator wired as the server wires one, every part on `clock`."""
     identities = IdentityStore(store.backend, clock=clock)
     audit = AuditLog(AuditStore(store.backend), clock=clock)
     access = AccessService(identities, CreationRule(), audit, clock=clock)
-    keys = SigningKeys(keys_dir, clock=clock)
+    keys = SigningKeys.generated(clock=clock)
     authenticator = Authenticator(
         identities,
         access,
@@ -61,7 +61,7 @@ def test_a_robot_expires_at_login_and_on_its_tokens(
     secret = new_robot_secret()
 
     async def scenario(store: MetadataStore) -> None:
-        p = parts(store, clock, tmp_path / "keys")
+        p = parts(store, clock)
         expires = clock.now() + 100
         assert await p.identities.create_robot(ROBOT, hash_secret(secret), SCOPES, expires, "t")
         assert (await p.authenticator.password(ROBOT, secret, ORIGIN)).name == ROBOT
@@ -84,7 +84,7 @@ def test_failed_logins_throttle_until_the_window_ends(
     secret = new_robot_secret()
 
     async def scenario(store: MetadataStore) -> None:
-        p = parts(store, clock, tmp_path / "keys")
+        p = parts(store, clock)
         assert await p.identities.create_robot(ROBOT, hash_secret(secret), SCOPES, None, "t")
         for _ in range(2):
             with pytest.raises(RegistryError, match="invalid username or password"):

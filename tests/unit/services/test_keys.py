@@ -1,26 +1,18 @@
-"""Token signing keys: generation, file modes, kids, loading, rotation between processes."""
+"""Signing keys without a database: kids (RFC 7638 thumbprints), reading an earlier release's
+key files, a ring held in memory. tests/functional/test_signing_keys.py has the database."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-import os
-import stat
-import threading
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from seawall.services.keys import (
-    RELOAD_INTERVAL_SECONDS,
-    KeyFileError,
-    SigningKeys,
-    jwk_thumbprint,
-    load_key,
-)
-from tests.support.clock import FakeClock
+from seawall.services.keys import KeyFileError, SigningKeys, jwk_thumbprint, load_key
 
 
 def _pem(
@@ -41,52 +33,8 @@ def _pem_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.pem"))
 
 
-def test_first_use_generates_one_es256_key_readable_only_by_the_owner(tmp_path: Path) -> None:
-    directory = tmp_path / "data" / "keys"
-    previous = os.umask(0)  # the modes must not depend on the umask
-    try:
-        keys = SigningKeys(directory)
-    finally:
-        os.umask(previous)
-
-    [path] = _pem_files(directory)
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert keys.current.algorithm == "ES256"
-    assert keys.current.path == path
-    assert keys.kids == [keys.current.kid]
-    assert b"BEGIN PRIVATE KEY" in path.read_bytes()
-
-
-def test_a_second_instance_loads_the_same_key(tmp_path: Path) -> None:
-    first = SigningKeys(tmp_path / "keys")
-    second = SigningKeys(tmp_path / "keys")
-    assert second.current.kid == first.current.kid
-    assert len(_pem_files(tmp_path / "keys")) == 1
-
-
-def test_workers_starting_together_generate_a_single_key(tmp_path: Path) -> None:
-    directory = tmp_path / "keys"
-    barrier = threading.Barrier(8)
-    kids: list[str] = []
-
-    def start() -> None:
-        barrier.wait()
-        kids.append(SigningKeys(directory).current.kid)
-
-    threads = [threading.Thread(target=start) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(kids) == 8
-    assert len(set(kids)) == 1
-    assert len(_pem_files(directory)) == 1
-    assert not list(directory.glob("*.tmp"))
-
-
-def test_the_kid_is_the_rfc_7638_thumbprint_of_an_ec_key(tmp_path: Path) -> None:
-    keys = SigningKeys(tmp_path / "keys")
+def test_the_kid_is_the_rfc_7638_thumbprint_of_an_ec_key() -> None:
+    keys = SigningKeys.generated()
     public = keys.current.public_key
     assert isinstance(public, ec.EllipticCurvePublicKey)
     numbers = public.public_numbers()
@@ -142,98 +90,29 @@ def test_an_rsa_key_file_signs_rs256(tmp_path: Path) -> None:
 def test_unusable_key_files_are_refused_by_name(
     tmp_path: Path, content: bytes, complaint: str
 ) -> None:
-    directory = tmp_path / "keys"
-    directory.mkdir()
-    (directory / "bad.pem").write_bytes(content)
+    path = tmp_path / "bad.pem"
+    path.write_bytes(content)
     with pytest.raises(KeyFileError, match=r"bad\.pem") as raised:
-        SigningKeys(directory)
+        load_key(path)
     assert complaint in str(raised.value)
 
 
-def test_files_not_named_pem_are_ignored(tmp_path: Path) -> None:
-    directory = tmp_path / "keys"
-    directory.mkdir()
-    (directory / "README").write_text("not a key")
-    (directory / "old.pem.bak").write_text("not a key")
-    keys = SigningKeys(directory)
-    assert len(keys.kids) == 1
-
-
-def test_rotate_adds_a_key_that_signs_while_the_old_one_still_verifies(tmp_path: Path) -> None:
-    keys = SigningKeys(tmp_path / "keys")
+def test_rotating_a_ring_in_memory_signs_with_the_new_key() -> None:
+    keys = SigningKeys.generated()
     old = keys.current
-    new = keys.rotate()
-    assert keys.current == new
-    assert new.kid != old.kid
+    generation = keys.generation
+    new = asyncio.run(keys.rotate("RS256"))
+    assert keys.current == new and new.algorithm == "RS256"
     assert keys.get(old.kid) == old
-    assert set(keys.kids) == {old.kid, new.kid}
-    assert stat.S_IMODE(new.path.stat().st_mode) == 0o600
-    assert keys.rotate("RS256").algorithm == "RS256"
-    assert keys.current.algorithm == "RS256"
+    assert keys.generation == generation + 1
 
 
-def test_the_newest_file_signs(tmp_path: Path) -> None:
-    directory = tmp_path / "keys"
-    keys = SigningKeys(directory)
-    operator_key = directory / "aaa-operator.pem"
-    operator_key.write_bytes(_pem(ec.generate_private_key(ec.SECP256R1())))
-    newest = keys.current.path.stat().st_mtime_ns + 1_000_000_000
-    os.utime(operator_key, ns=(newest, newest))
-    keys.reload()
-    assert keys.current.path == operator_key
-
-
-def test_find_rereads_the_directory_for_an_unknown_kid_at_most_every_few_seconds(
-    tmp_path: Path,
-) -> None:
-    clock = FakeClock()
-    worker_a = SigningKeys(tmp_path / "keys", clock=clock)
-    worker_b = SigningKeys(tmp_path / "keys", clock=clock)
-    rotated = worker_b.rotate()
-
-    clock.advance(RELOAD_INTERVAL_SECONDS / 2)
-    assert worker_a.find(rotated.kid) is None  # read too recently: no re-read
-    clock.advance(RELOAD_INTERVAL_SECONDS)
-    assert worker_a.find(rotated.kid) == rotated
-    assert worker_a.current == rotated
-    assert worker_a.find("no-such-kid") is None
-
-
-def test_removing_a_file_retires_its_key_on_reload(tmp_path: Path) -> None:
-    keys = SigningKeys(tmp_path / "keys")
-    old = keys.current
-    keys.rotate()
-    old.path.unlink()
-    keys.reload()
-    assert keys.get(old.kid) is None
-
-
-def test_reload_of_an_emptied_directory_fails_and_keeps_the_keys(tmp_path: Path) -> None:
-    keys = SigningKeys(tmp_path / "keys")
-    current = keys.current
-    current.path.unlink()
-    with pytest.raises(KeyFileError, match="no signing keys"):
-        keys.reload()
-    assert keys.current == current
-
-
-def test_jwks_publishes_public_members_only(tmp_path: Path) -> None:
-    keys = SigningKeys(tmp_path / "keys")
-    keys.rotate("RS256")
+def test_jwks_publishes_public_members_only() -> None:
+    keys = SigningKeys.generated()
+    asyncio.run(keys.rotate("RS256"))
     jwks = keys.jwks()["keys"]
     assert [jwk["kid"] for jwk in jwks] == keys.kids
     assert {jwk["alg"] for jwk in jwks} == {"ES256", "RS256"}
     for jwk in jwks:
         assert jwk["use"] == "sig"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(jwk)
-
-
-def test_a_bad_file_found_on_reread_fails_once_per_interval(tmp_path: Path) -> None:
-    clock = FakeClock()
-    keys = SigningKeys(tmp_path / "keys", clock=clock)
-    (tmp_path / "keys" / "broken.pem").write_text("half a key")
-    clock.advance(RELOAD_INTERVAL_SECONDS)
-    with pytest.raises(KeyFileError, match="broken"):
-        keys.find("unknown")
-    assert keys.find("unknown") is None  # not re-read again straight away
-    assert keys.find(keys.current.kid) == keys.current
