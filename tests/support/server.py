@@ -131,6 +131,7 @@ def seawall_server(
     scanning: bool = False,
     prepare: Callable[[str, Path], None] | None = None,
     shared: RunningServer | None = None,
+    own_data_dir: bool = False,
 ) -> Iterator[RunningServer]:
     """Run `seawall serve` on a free loopback port with a fresh data dir and database.
 
@@ -138,12 +139,13 @@ def seawall_server(
     suites that are not about scanning see no SBOM referrers or scan events appear.
     `prepare(database_url, data_dir)` runs before the server starts (e.g. to restore data an
     earlier release wrote). With `shared`, this server is another node of that one: same
-    database and data directory (give it another SEAWALL_NODE_NAME in `extra_env`)."""
+    database and data directory (give it another SEAWALL_NODE_NAME in `extra_env`), or only
+    the database with `own_data_dir` (nodes on several hosts, blobs in S3)."""
     external = os.environ.get("SEAWALL_E2E_REGISTRY")
     if external:  # development aid: point the suites at another registry, e.g. Distribution
         yield RunningServer(external, f"http://{external}", tmp, "external", None, None)
         return
-    data_dir = shared.data_dir if shared is not None else tmp / "data"
+    data_dir = shared.data_dir if shared is not None and not own_data_dir else tmp / "data"
     tmp.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
