@@ -6,7 +6,14 @@ import signal
 import sys
 from types import FrameType
 
-from bench import report_audit, report_console, report_gc, report_inventory, report_scan
+from bench import (
+    report_audit,
+    report_console,
+    report_gc,
+    report_inventory,
+    report_s3,
+    report_scan,
+)
 from bench.options import parse_args
 from bench.report import footer, make_console, render, write_json
 from bench.runner import log, run
@@ -32,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"interrupted ({exc or 'SIGINT'}); every server started was stopped")
         return 130
     console = make_console()
-    verdicts = render(results, console) + report_audit.render(results, console)
+    verdicts = render(results, console) + report_s3.render(results, console)
+    verdicts += report_audit.render(results, console)
     verdicts += report_scan.render(results, console)
     verdicts += report_gc.render(results, console)
     verdicts += report_inventory.render(results, console)
@@ -52,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     inventory = results.get("inventory", {})
     assert isinstance(inventory, dict)
     failed += ["inventory"] if inventory.get("errors") else []
+    s3 = results.get("s3", {})
+    assert isinstance(s3, dict)
+    failed += ["s3"] if s3.get("errors") else []
     return 1 if failed else 0
 
 

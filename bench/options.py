@@ -17,8 +17,10 @@ TARGETS = ("seawall-sqlite", "seawall-postgres", "distribution", "nginx")
 # "gc-pass", "gc-latency" (both: "gc"): garbage collection at scale (bench/phases_gc.py).
 # "inventory": the full JSON inventory of 10,000 repositories x 5 tags (bench/phases_inventory.py).
 # "console": the web console's pages on real data (bench/phases_console.py).
+# "s3": Seawall and Distribution on the same S3 endpoint, moto (bench/phases_s3.py).
 PARTS = (
     "registry",
+    "s3",
     "audit-pulls",
     "audit-list",
     "scan",
@@ -78,6 +80,14 @@ class Options:
     console_vulns: int
     console_rounds: int
     console_audit: int
+    s3_blob_count: int
+    s3_blob_mib: int
+    s3_upload_concurrency: int
+    s3_get_concurrency: int
+    s3_get_per_client: int
+    s3_get_rounds: int
+    s3_part_mib: int | None
+    s3_big_mib: int
     tmp_dir: Path
     keep: bool
     json_path: Path
@@ -212,6 +222,31 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--console-rounds", type=int, default=40, help="requests per page (40)")
     p.add_argument(
         "--console-audit", type=int, default=200_000, help="audit events seeded (200,000)"
+    )
+    p.add_argument("--s3-blob-count", type=int, default=8, help="S3 part: blobs per upload (8)")
+    p.add_argument("--s3-blob-mib", type=int, default=32, help="S3 part: MiB per blob (32)")
+    p.add_argument(
+        "--s3-upload-concurrency", type=int, default=2, help="S3 part: uploads at once (2)"
+    )
+    p.add_argument(
+        "--s3-get-concurrency", type=int, default=4, help="S3 part: blob GET curls at once (4)"
+    )
+    p.add_argument(
+        "--s3-get-per-client", type=int, default=4, help="S3 part: blobs each GET curl reads (4)"
+    )
+    p.add_argument("--s3-get-rounds", type=int, default=3, help="S3 part: blob GET rounds (3)")
+    p.add_argument(
+        "--s3-part-mib",
+        type=int,
+        default=None,
+        help="S3 part: Seawall's SEAWALL_S3_PART_MIB (default: Seawall's own, 8)",
+    )
+    p.add_argument(
+        "--s3-big-mib",
+        type=int,
+        default=2048,
+        help="S3 part: the blob pushed and pulled through Seawall for its RSS check (2048; 0"
+        " skips it)",
     )
     p.add_argument("--tmp-dir", type=Path, default=Path("/tmp"), help="parent of the work dir")
     p.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")

@@ -26,6 +26,7 @@ from bench import (
     phases_gc,
     phases_inventory,
     phases_meta,
+    phases_s3,
     phases_scan,
     servers,
 )
@@ -291,6 +292,9 @@ def run(opts: Options) -> Result:
         hload = build_hload(work)
         if "registry" in opts.parts:
             _registries(opts, work, hload, targets)
+        if "s3" in opts.parts:
+            ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
+            results["s3"] = phases_s3.run(ctx, log)
         if any(part.startswith("audit-") for part in opts.parts):
             ctx = Context(opts=opts, work=work, data=image_only(), hload=hload, nginx=None)
             results["audit"] = run_audit(ctx)

@@ -20,6 +20,9 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
 
 from bench.procs import TreeMonitor, cpu_seconds, free_port
 
@@ -121,6 +124,22 @@ def _run(
     finally:
         monitor.stop()
         stop(proc)
+
+
+@contextlib.contextmanager
+def run_process(
+    name: str,
+    argv: Callable[[int], list[str]],
+    ready_path: str,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """Another server (moto's S3 endpoint): ``argv(port)`` on a free loopback port, ready when
+    ``ready_path`` answers 200, with ``extra_env`` added to the harness's environment."""
+    port = free_port()
+    env = None if extra_env is None else {**os.environ, **extra_env}
+    with _run(name, argv(port), port, ready_path, log, env) as server:
+        yield server
 
 
 async def _pg_execute(admin_dsn: str, sql: str) -> None:
@@ -229,34 +248,41 @@ def seawall(
         yield server
 
 
-DISTRIBUTION_CONFIG = """\
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
+def distribution_config(port: int, storage: dict[str, Any]) -> str:
+    """Distribution's YAML config: ``storage`` (its driver's section, `redirect`...) with
+    deletes enabled, loopback, log level error and the access log off."""
+    config = {
+        "version": "0.1",
+        "log": {"level": "error", "accesslog": {"disabled": True}},
+        "storage": {**storage, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}"},
+    }
+    return str(yaml.safe_dump(config, sort_keys=False))
 
 
 @contextlib.contextmanager
-def distribution(work: Path, exe: str = "docker-registry") -> Iterator[Server]:
+def distribution(
+    work: Path,
+    exe: str = "docker-registry",
+    name: str = "distribution",
+    storage: dict[str, Any] | None = None,
+) -> Iterator[Server]:
     """CNCF Distribution at its defaults (in-memory blob descriptor cache included), with only:
-    filesystem storage in the work dir, deletes enabled, loopback, log level error and the
-    access log off (nginx and Seawall log no access lines either)."""
-    root = work / "distribution"
-    root.mkdir()
+    filesystem storage in the work dir (or ``storage``: the S3 part's `s3` section), deletes
+    enabled, loopback, log level error and the access log off (nginx and Seawall log no access
+    lines either). No AWS_* variable of the harness's environment reaches it: the AWS SDK for Go
+    v1 it is built with refuses to start on an AWS_CA_BUNDLE (its S3 client's transport is not
+    the SDK's own), and the S3 driver's credentials are in its config."""
+    if storage is None:
+        root = work / name
+        root.mkdir()
+        storage = {"filesystem": {"rootdirectory": str(root)}}
     port = free_port()
-    config = work / "distribution.yml"
-    config.write_text(DISTRIBUTION_CONFIG.format(root=root, port=port))
+    config = work / f"{name}.yml"
+    config.write_text(distribution_config(port, storage))
     argv = [exe, "serve", str(config)]
-    with _run("distribution", argv, port, "/v2/", work / "distribution.log", None) as server:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with _run(name, argv, port, "/v2/", work / f"{name}.log", env) as server:
         yield server
 
 
