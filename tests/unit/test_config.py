@@ -3,6 +3,8 @@ refused before anything runs."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from seawall import config
@@ -53,3 +55,17 @@ def test_a_short_signing_key_passphrase_is_refused() -> None:
     with pytest.raises(ValidationError, match="signing_key_passphrase"):
         Settings.model_validate({"signing_key_passphrase": "too-short"})
     assert Settings.model_validate({"signing_key_passphrase": "p" * 32}).signing_key_passphrase
+
+
+def test_server_processes_get_two_malloc_arenas_unless_the_operator_chose(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    # Restored after the test: export_for_workers writes these into this process.
+    for name in ("SEAWALL__RESOLVED_SETTINGS", "PROMETHEUS_MULTIPROC_DIR", "MALLOC_ARENA_MAX"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    config.export_for_workers(Settings(data_dir=str(tmp_path)))
+    assert os.environ["MALLOC_ARENA_MAX"] == "2"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    config.export_for_workers(Settings(data_dir=str(tmp_path)))
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"
