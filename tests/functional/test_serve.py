@@ -231,6 +231,10 @@ def test_restart_keeps_everything(tmp_path: Path, database: str) -> None:
             SEAWALL_DATABASE_URL=url,
             SEAWALL_DATA_DIR=str(tmp_path / "data"),
             SEAWALL_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            # Not about scanning. A SIGTERM to the process group while the push's scan was
+            # starting its child process once left the server stopping for over 20 s (CI,
+            # 2026-12-07; cause not found): that is followed up apart, not in this test.
+            SEAWALL_SCAN_IN_PROCESS="false",
         )
         repo = "restart/app"
         body = b""
