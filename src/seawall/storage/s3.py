@@ -169,17 +169,29 @@ class S3BlobStore:
                 return None
             raise
 
-    def _get(self, key: str, start: int = 0, end: int | None = None) -> bytes | None:
-        """The bytes [start, end) of an object, or None when it is absent."""
+    def _open(self, key: str, start: int = 0, end: int | None = None) -> Any | None:
+        """A streaming body of the bytes [start, end) of an object; None when the range holds
+        none (empty, or at or past the end). FileNotFoundError when the object is absent."""
         if end is not None and end <= start:
-            return b""
+            return None
         ranged = {} if start == 0 and end is None else {"Range": _range(start, end)}
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
+            return self.client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
         except self.client.exceptions.ClientError as exc:
-            if _missing(exc) or _code(exc) == "InvalidRange":
-                return None if _missing(exc) else b""
+            if _missing(exc):
+                raise FileNotFoundError(key) from exc
+            if _code(exc) == "InvalidRange":
+                return None
             raise
+
+    def _get(self, key: str, start: int = 0, end: int | None = None) -> bytes | None:
+        """The bytes [start, end) of an object, or None when it is absent."""
+        try:
+            body = self._open(key, start, end)
+        except FileNotFoundError:
+            return None
+        if body is None:
+            return b""
         with body:
             return bytes(body.read())
 
@@ -226,9 +238,8 @@ class S3BlobStore:
         return str(answer["CopyPartResult"]["ETag"])
 
     def _list(self, prefix: str) -> Iterator[dict[str, Any]]:
-        pages = self.client.get_paginator("list_objects_v2")
-        for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
-            yield from page.get("Contents", ())
+        for page in self._pages(prefix):
+            yield from page
 
     def _multipart_uploads(self, prefix: str) -> Iterator[dict[str, Any]]:
         pages = self.client.get_paginator("list_multipart_uploads")
@@ -257,22 +268,7 @@ class S3BlobStore:
     async def read(
         self, digest: Digest, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
-        if end is not None and end <= start:
-            return
-        key = self._blob(digest)
-
-        def open_body() -> Any:
-            ranged = {} if start == 0 and end is None else {"Range": _range(start, end)}
-            try:
-                return self.client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
-            except self.client.exceptions.ClientError as exc:
-                if _missing(exc):
-                    raise FileNotFoundError(key) from exc
-                if _code(exc) == "InvalidRange":  # at or past the end
-                    return None
-                raise
-
-        body = await self._call(open_body)
+        body = await self._call(self._open, self._blob(digest), start, end)
         if body is None:
             return
         try:
@@ -345,11 +341,7 @@ class S3BlobStore:
                     raise FileNotFoundError(f"upload {upload_id} lost its last bytes")
                 self._put(data, tail)
             else:
-                self.client.copy_object(
-                    Bucket=self.bucket,
-                    Key=data,
-                    CopySource={"Bucket": self.bucket, "Key": tail_key},
-                )
+                self._copy(tail_key, state.tail, data)
         else:
             parts = list(state.parts)
             if state.tail:
