@@ -40,7 +40,7 @@ from tests.support.server import (
     cli_env,
     free_port,
     seawall_server,
-    stop,
+    seawall_worker,
 )
 
 pytestmark = pytest.mark.e2e
@@ -302,18 +302,8 @@ def test_a_scan_queued_by_one_node_runs_on_a_worker_and_shows_on_the_other(
         assert queued["state"] == "queued", queued  # neither node scans
         log = tmp_path / "worker.log"
         env = {**cli_env(a), "SEAWALL_SCAN_POLL_SECONDS": "0.2", "SEAWALL_NODE_NAME": "scanner"}
-        with open(log, "wb") as out:
-            worker = subprocess.Popen(
-                [SEAWALL, "worker"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+        with seawall_worker(env, log):
             report = wait_for_report(client, repo, "1.0", timeout=60)
-        finally:
-            assert stop(worker) == 0, log.read_text()
     assert report["state"] == "done", report
     assert report["status"] == "complete", report
     assert "scanning" in log.read_text()

@@ -21,27 +21,31 @@ import pytest
 from tests.support.clients import PodmanClient, SourceImage, build_source_image
 from tests.support.images import wait_for_report
 from tests.support.s3 import MotoServer
-from tests.support.server import SEAWALL, RunningServer, cli_env, seawall_server, stop
+from tests.support.server import SEAWALL, RunningServer, cli_env, seawall_server, seawall_worker
 from tests.support.skopeo import Skopeo
 
 pytestmark = pytest.mark.e2e
 
 MIB = 1024 * 1024
-S3_ENV: dict[str, dict[str, str]] = {}  # the S3 settings the nodes run with, by node A's URL
+
+
+@pytest.fixture(scope="module")
+def bucket_env(moto: MotoServer) -> dict[str, str]:
+    """The settings that put the nodes' (and the worker's) blobs in one bucket."""
+    return moto.env(moto.new_bucket())
 
 
 @pytest.fixture(scope="module")
 def nodes(
-    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer
+    tmp_path_factory: pytest.TempPathFactory, bucket_env: dict[str, str]
 ) -> Iterator[tuple[RunningServer, RunningServer]]:
     tmp = tmp_path_factory.mktemp("scale-out")
-    env = {**moto.env(moto.new_bucket()), "SEAWALL_SCAN_IN_PROCESS": "false"}
+    env = {**bucket_env, "SEAWALL_SCAN_IN_PROCESS": "false"}
     with seawall_server(tmp / "a", "postgres", 2, {**env, "SEAWALL_NODE_NAME": "node-a"}) as a:
         # Node B: the same database and bucket, a data directory of its own.
         b_env = {**env, "SEAWALL_NODE_NAME": "node-b"}
         with seawall_server(tmp / "b", "postgres", 2, b_env, shared=a, own_data_dir=True) as b:
             assert b.data_dir != a.data_dir
-            S3_ENV[a.url] = env
             yield a, b
 
 
@@ -52,6 +56,7 @@ def registry(nodes: tuple[RunningServer, RunningServer]) -> RunningServer:
 
 def test_two_nodes_a_worker_one_database_one_bucket(
     nodes: tuple[RunningServer, RunningServer],
+    bucket_env: dict[str, str],
     skopeo: Skopeo,
     podman: PodmanClient,
     tmp_path: Path,
@@ -100,22 +105,10 @@ def test_two_nodes_a_worker_one_database_one_bucket(
     podman.remove(ref)
 
     # The scan queued by A's push runs on a separate worker; both nodes show its report.
-    log = tmp_path / "worker.log"
-    env = {**cli_env(a), **_s3_env(a), "SEAWALL_SCAN_POLL_SECONDS": "0.2"}
+    env = {**cli_env(a), **bucket_env, "SEAWALL_SCAN_POLL_SECONDS": "0.2"}
     env["SEAWALL_NODE_NAME"] = "scanner"
-    with open(log, "wb") as out:
-        worker = subprocess.Popen(
-            [SEAWALL, "worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        with a.client(auth=a.auth) as client:
-            report = wait_for_report(client, repo, "v1", timeout=90)
-    finally:
-        assert stop(worker) == 0, log.read_text()
+    with seawall_worker(env, tmp_path / "worker.log"), a.client(auth=a.auth) as client:
+        report = wait_for_report(client, repo, "v1", timeout=90)
     assert report["status"] == "complete", report
     with b.client(auth=b.auth) as client:
         assert client.get(f"/api/v1/scans/{repo}:v1").json()["digest"] == report["digest"]
@@ -145,8 +138,3 @@ def test_two_nodes_a_worker_one_database_one_bucket(
     while not {"manifest:pushed", "manifest:pulled"} <= actions() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert {"manifest:pushed", "manifest:pulled"} <= actions()
-
-
-def _s3_env(server: RunningServer) -> dict[str, str]:
-    """The S3 settings the nodes run with (the worker reads layers from the bucket)."""
-    return {k: v for k, v in S3_ENV[server.url].items() if k != "SEAWALL_SCAN_IN_PROCESS"}

@@ -234,6 +234,24 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.returncode
 
 
+@contextmanager
+def seawall_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A `seawall worker` process with `env`, its output in `log`, until the block ends; then
+    it must stop cleanly on SIGTERM."""
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            [SEAWALL, "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield worker
+    finally:
+        assert stop(worker) == 0, log.read_text()
+
+
 def require_tool(name: str) -> str:
     """Path of a tool a test needs; under CI a missing tool fails the test instead of skipping."""
     import pytest
