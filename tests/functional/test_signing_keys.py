@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,14 @@ async def audited(services: Services, action: str) -> list[Any]:
     return await services.backend.fetchall(
         "SELECT detail FROM audit_events WHERE action = ? ORDER BY seq", action
     )
+
+
+def alices_token(private_key: Any, kid: str, clock: Clock) -> str:
+    """An ES256 token for alice, as an earlier release or another node signed it."""
+    now = clock.now()
+    claims = {"iss": "seawall", "sub": "alice", "aud": SERVICE, "exp": now + 300, "nbf": now}
+    claims.update({"iat": now, "jti": secrets.token_hex(4), "access": []})
+    return jwt.encode(claims, private_key, algorithm="ES256", headers={"kid": kid})
 
 
 def _pem(private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -154,21 +163,7 @@ def test_key_files_of_an_earlier_release_are_imported_and_the_newest_keeps_signi
     )
     (tmp_path / "keys" / "README").write_text("not a key, not imported")
     # A token the earlier release signed with its older key.
-    before = jwt.encode(
-        {
-            "iss": "seawall",
-            "sub": "alice",
-            "aud": SERVICE,
-            "exp": clock.now() + 300,
-            "nbf": clock.now(),
-            "iat": clock.now(),
-            "jti": "x",
-            "access": [],
-        },
-        old_key,
-        algorithm="ES256",
-        headers={"kid": old_kid},
-    )
+    before = alices_token(old_key, old_kid, clock)
 
     async def scenario() -> None:
         async with process(database, tmp_path, clock) as a, process(database, tmp_path, clock) as b:
@@ -207,21 +202,7 @@ def test_a_key_file_found_after_keys_exist_only_verifies(
             assert late.keys.get(late_kid) is not None
             by_kid = {r[0]: r for r in await rows(late)}
             assert by_kid[late_kid][1] is None  # verifies only
-            signed = jwt.encode(
-                {
-                    "iss": "seawall",
-                    "sub": "alice",
-                    "aud": SERVICE,
-                    "exp": clock.now() + 300,
-                    "nbf": clock.now(),
-                    "iat": clock.now(),
-                    "jti": "y",
-                    "access": [],
-                },
-                late_key,
-                algorithm="ES256",
-                headers={"kid": late_kid},
-            )
+            signed = alices_token(late_key, late_kid, clock)
             assert verifier(late.keys, clock).verify(signed).subject == "alice"
 
     asyncio.run(scenario())

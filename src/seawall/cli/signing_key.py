@@ -109,8 +109,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
                 new = await keys.rotate(ALGORITHMS[algorithm], Origin.local(os_user()))
             except (KeyFileError, KeysUnusable) as exc:
                 raise fail(str(exc)) from None
-            listed = {entry["kid"]: entry for entry in await keys.listing()}
-            return _view(listed[new.kid])
+            return await _view_of(keys, new.kid)
 
         view = with_services(load(config, data_dir=data_dir), work)
         if as_json:
@@ -143,8 +142,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
                 raise fail(f"refused: {exc}") from None
             if retired is None:
                 raise fail(f"no {purpose} signing key {kid[:64]!r} in force")
-            listed = {entry["kid"]: entry for entry in await keys.listing()}
-            return _view(listed[retired.kid])
+            return await _view_of(keys, retired.kid)
 
         view = with_services(load(config, data_dir=data_dir), work)
         if as_json:
@@ -153,6 +151,12 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
         typer.echo(f"retired {purpose} signing key {view['kid']} at {view['retired_at']}")
 
     return app
+
+
+async def _view_of(keys: SigningKeys, kid: str) -> dict[str, Any]:
+    """The key `kid` as `list` shows it."""
+    listed = {entry["kid"]: entry for entry in await keys.listing()}
+    return _view(listed[kid])
 
 
 def _print(views: list[dict[str, Any]]) -> None:
