@@ -45,6 +45,14 @@ def append(store: S3BlobStore, offset: int, *chunks: bytes) -> int:
     return writer.close()
 
 
+def committed(store: S3BlobStore, data: bytes) -> Digest:
+    """`data` pushed in one request and committed as its blob."""
+    append(store, 0, data)
+    digest = Digest.of(data)
+    asyncio.run(store.commit_upload(UPLOAD, digest, len(data)))
+    return digest
+
+
 def multipart_uploads(moto: MotoServer, store: S3BlobStore) -> list[str]:
     answer = moto.client().list_multipart_uploads(Bucket=store.bucket, Prefix="registry/uploads/")
     return [u["Key"] for u in answer.get("Uploads", ())]
@@ -142,9 +150,7 @@ def test_uploads_are_listed_even_with_only_a_multipart_upload(moto: MotoServer) 
 def test_blob_listing_reports_strays(moto: MotoServer) -> None:
     store = moto.store("registry/")
     data = b"listed"
-    append(store, 0, data)
-    digest = Digest.of(data)
-    asyncio.run(store.commit_upload(UPLOAD, digest, len(data)))
+    digest = committed(store, data)
     client = moto.client()
     client.put_object(Bucket=store.bucket, Key="registry/blobs/sha256/zz/bogus", Body=b"x")
     client.put_object(Bucket=store.bucket, Key="elsewhere/blobs/sha256/aa/x", Body=b"x")
@@ -160,9 +166,7 @@ def test_blob_listing_reports_strays(moto: MotoServer) -> None:
 def test_quarantine_moves_the_blob_out_of_service(moto: MotoServer) -> None:
     store = moto.store("registry/")
     data = b"damaged?"
-    append(store, 0, data)
-    digest = Digest.of(data)
-    asyncio.run(store.commit_upload(UPLOAD, digest, len(data)))
+    digest = committed(store, data)
     assert store.quarantine(digest) == f"quarantine/sha256/{digest.hex}"
     assert asyncio.run(store.stat(digest)) is None
     assert store.quarantine(digest) is None
@@ -190,9 +194,7 @@ def test_a_redirected_pull_fetches_exact_ranges_from_the_bucket(moto: MotoServer
     assert plain.redirect_url(Digest.of(b"x")) is None
     store = moto.store("registry/", redirect=True, redirect_seconds=60)
     data = secrets.token_bytes(100_000)
-    append(store, 0, data)
-    digest = Digest.of(data)
-    asyncio.run(store.commit_upload(UPLOAD, digest, len(data)))
+    digest = committed(store, data)
     url = store.redirect_url(digest)
     assert url is not None and url.startswith(moto.endpoint)
     whole = httpx.get(url)
