@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seawall.db.store import Call, Contended, SqlBackend, Tx, reviews_step
+from seawall.db.store import Call, Contended, SqlBackend, Step, Tx, reviews_step
 from seawall.domain.digests import Digest
 from seawall.domain.signatures import cosign_tags
 
@@ -37,6 +37,7 @@ KINDS = ("manifest-link", "blob-link", "manifest", "blob")
 # lock it cannot have within this (the push goes on, the batch rolls back and comes again).
 LOCK_TIMEOUT = "'100ms'"
 DRY_RUN_BATCH = 200
+_ANALYZE_QUEUE = "ANALYZE gc_reviews"
 # Reviews queued for an index's platforms and a subject's referrers may unlink them.
 CASCADED = ("child", "referrer")
 
@@ -470,6 +471,16 @@ class GcStore:
         await self.backend.checkpoint()
         return result  # type: ignore[no-any-return]
 
+    async def analyze_queue(self) -> None:
+        """Bring PostgreSQL's statistics of the review queue up to date, before a pass reviews
+        a kind. Most reviews of a kind are queued by the kind before it in the same pass, after
+        autovacuum last counted them: the planner then believes there are none of them and
+        runs a batch's delete as a nested loop over every one queued (measured: 155 ms a batch
+        of 100 with 10,000 blob reviews queued, 0.4 ms once analyzed; the pass's time grew with
+        the square of its size)."""
+        if self.backend.dialect == "postgresql":
+            await self.backend.transaction([Step(_ANALYZE_QUEUE, (), "all")])
+
     async def dry_run(self, now: float, cutoff: float, budget: float) -> tuple[Tally, bool]:
         """What a pass would do now, worked out in one transaction that is rolled back (and
         removes no file): (the tally, whether it got through everything due). It stops after
@@ -481,6 +492,8 @@ class GcStore:
             review.tally.trash_expired = _purge_trash(tx, now)
             deadline = time.monotonic() + budget
             for kind in KINDS:
+                if tx.dialect == "postgresql":  # what analyze_queue says, in this transaction
+                    tx.all(_ANALYZE_QUEUE)
                 while review.batch(kind, DRY_RUN_BATCH):
                     if time.monotonic() > deadline:
                         raise _DryRun(review.tally, complete=False)

@@ -168,6 +168,7 @@ class GarbageCollector:
             tally = Tally(trash_expired=await self.store.purge_trash(now))
             size = self.batch
             for kind in KINDS:
+                await self.store.analyze_queue()
                 contended = 0
                 while True:
                     reviewed, batch, held = await self.store.review(
