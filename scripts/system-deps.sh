@@ -18,8 +18,19 @@ declare -A PACKAGES=(
   [go]=golang-go
   [rpm]=rpm
   [rpmbuild]=rpm
+  [db5.3_load]=db5.3-util
   [npm]=npm
+  [mvn]=maven
+  [jar]=default-jdk-headless
+  [unzip]=unzip
   [chromium]=chromium
+  [ruby]=ruby
+  [gem]=ruby
+  [rackup]=ruby-rack
+  [php]=php-cli
+  [composer]=composer
+  [cargo]=cargo
+  [objcopy]=binutils
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do

@@ -3,10 +3,12 @@
 `analyze_layer` streams a layer through `read_layer` and keeps:
 - its changes (entries, whiteouts, opaque markers), so the image's final view can be rebuilt
   without reading the layer again;
-- the bytes of package-database files (dpkg, apk, rpm, Python, npm, os-release), parsed only
-  once the final view says which copies survive, and dpkg's per-package checksum lists;
-- what the content analyzers found in each file: Go build info, secrets, malware; and the
-  digests of each file with a secret, to tell a package's own file from the image's;
+- the bytes of package-database files (dpkg, apk, rpm, Python, npm, gems, Composer, .NET,
+  os-release), parsed only once the final view says which copies survive, and dpkg's
+  per-package checksum lists;
+- what the content analyzers found in each file: the packages of Go and Rust binaries and Java
+  archives, secrets, malware; and the digests of each file with a secret, to tell a package's
+  own file from the image's;
 - notes on what was unusual about the layer as a tar stream.
 
 A `LayerAnalysis` serializes to compressed JSON and is cached by layer digest, together with
@@ -26,12 +28,17 @@ from typing import Any, BinaryIO
 
 from seawall.scan.inventory import Package
 from seawall.scan.inventory.apk import is_apk_installed
+from seawall.scan.inventory.dotnet import is_dotnet_deps
 from seawall.scan.inventory.dpkg import is_dpkg_status, md5sums_package
 from seawall.scan.inventory.golang import is_go_binary, parse_go_binary
+from seawall.scan.inventory.java import is_java_archive, parse_java_archive, unread_archives
 from seawall.scan.inventory.npm import is_npm_manifest
 from seawall.scan.inventory.osrelease import is_os_release
+from seawall.scan.inventory.php import is_composer_installed
 from seawall.scan.inventory.python import is_python_metadata
-from seawall.scan.inventory.rpm import is_rpmdb_sqlite
+from seawall.scan.inventory.rpm import is_rpmdb
+from seawall.scan.inventory.ruby import is_gemspec
+from seawall.scan.inventory.rust import is_auditable_binary, parse_auditable_binary
 from seawall.scan.layers import (
     EntryKind,
     LayerEntry,
@@ -48,15 +55,30 @@ from seawall.scan.secrets import SecretScanner
 
 # Bump when what a LayerAnalysis holds or how it is derived changes: old cache rows then miss.
 # 2: layers read as Go reads them; notes, dpkg checksum lists, digests of files with secrets.
-ANALYSIS_VERSION = "2"
+# 3: Java archives, Rust binaries, gemspecs, Composer, .NET deps, RPM Berkeley DB and ndb files;
+#    packages found by content kept as `binaries` (was `go`).
+ANALYSIS_VERSION = "3"
 
 _PACKAGE_FILES: tuple[Callable[[str], bool], ...] = (
     is_dpkg_status,
     is_apk_installed,
-    is_rpmdb_sqlite,
+    is_rpmdb,  # sqlite, Berkeley DB `Packages` and ndb `Packages.db`
     is_python_metadata,
     is_npm_manifest,
     is_os_release,
+    is_gemspec,
+    is_composer_installed,
+    is_dotnet_deps,
+)
+
+
+# Files whose packages are found by what they hold: (is it one, by path and bytes; its packages).
+_CONTENT_PACKAGES: tuple[
+    tuple[Callable[[str, bytes], bool], Callable[[bytes, str], list[Package]]], ...
+] = (
+    (lambda _path, data: is_go_binary(data), parse_go_binary),
+    (lambda _path, data: is_auditable_binary(data), parse_auditable_binary),
+    (is_java_archive, parse_java_archive),
 )
 
 
@@ -90,7 +112,8 @@ class LayerAnalysis:
     opaque: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (tar name, reason)
     package_files: dict[str, bytes] = field(default_factory=dict)
-    go: dict[str, list[Package]] = field(default_factory=dict)
+    # Packages found by content (Go and Rust binaries, Java archives), by path.
+    binaries: dict[str, list[Package]] = field(default_factory=dict)
     secrets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     malware: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     rejected: str | None = None  # why the layer could not be read (the scan fails with it)
@@ -113,7 +136,9 @@ class LayerAnalysis:
             "package_files": {
                 path: base64.b64encode(data).decode() for path, data in self.package_files.items()
             },
-            "go": {path: [asdict(p) for p in packages] for path, packages in self.go.items()},
+            "binaries": {
+                path: [asdict(p) for p in packages] for path, packages in self.binaries.items()
+            },
             "secrets": self.secrets,
             "malware": self.malware,
             "rejected": self.rejected,
@@ -138,8 +163,9 @@ class LayerAnalysis:
             package_files={
                 path: base64.b64decode(text) for path, text in document["package_files"].items()
             },
-            go={
-                path: [Package(**p) for p in packages] for path, packages in document["go"].items()
+            binaries={
+                path: [Package(**p) for p in packages]
+                for path, packages in document["binaries"].items()
             },
             secrets=document["secrets"],
             malware=document["malware"],
@@ -180,6 +206,7 @@ def analyze_layer(source: BinaryIO, analyzers: Analyzers) -> LayerAnalysis:
                 _take(result, item, analyzers)
     except LayerRejected as rejected:
         return LayerAnalysis(rejected=rejected.reason)
+    result.notes.extend(unread_archives(result.entries, analyzers.limits.max_content_bytes))
     return result
 
 
@@ -196,10 +223,12 @@ def _take(result: LayerAnalysis, item: LayerEntry, analyzers: Analyzers) -> None
         result.package_files[path] = _metadata_headers(path, data)
     elif md5sums_package(path) is not None:
         result.dpkg_md5sums[path] = data.decode("utf-8", "surrogateescape")
-    elif is_go_binary(data):
-        packages = parse_go_binary(data, path)
-        if packages:
-            result.go[path] = packages
+    else:
+        for found, parse in _CONTENT_PACKAGES:
+            if found(path, data):
+                if packages := parse(data, path):
+                    result.binaries[path] = packages
+                break
     secrets = analyzers.secrets.scan(path, data)
     if secrets:
         result.secrets[path] = [asdict(finding) for finding in secrets]

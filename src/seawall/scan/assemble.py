@@ -20,11 +20,14 @@ from seawall.scan.analysis import LayerAnalysis
 from seawall.scan.image import ImageFiles
 from seawall.scan.inventory import Package
 from seawall.scan.inventory.apk import is_apk_installed, parse_apk_installed
+from seawall.scan.inventory.dotnet import is_dotnet_deps, parse_dotnet_deps
 from seawall.scan.inventory.dpkg import is_dpkg_status, parse_dpkg_status
 from seawall.scan.inventory.npm import is_npm_manifest, parse_npm_manifest
 from seawall.scan.inventory.osrelease import PATHS, Distro, distro, parse_os_release
+from seawall.scan.inventory.php import is_composer_installed, parse_composer_installed
 from seawall.scan.inventory.python import is_python_metadata, parse_python_metadata
-from seawall.scan.inventory.rpm import is_rpmdb_sqlite, parse_rpmdb_sqlite
+from seawall.scan.inventory.rpm import is_rpmdb, parse_rpmdb
+from seawall.scan.inventory.ruby import is_gemspec, parse_gemspec
 from seawall.scan.layers import EntryKind, LayerEntry, Limits
 from seawall.scan.names import name_fields, shown
 from seawall.scan.owners import Owner, Ownership, find_owners, ownership
@@ -101,10 +104,14 @@ def assemble(layers: list[tuple[str, LayerAnalysis]], limits: Limits) -> ImageIn
                 if parsed:
                     inventory.packages.extend(_as_text(parsed))
                     inventory.package_layers[shown(path)] = digest
-        for path, packages in analysis.go.items():
+        for path, packages in analysis.binaries.items():
             if survives(path, index):
-                inventory.packages.extend(_as_text(packages))
+                as_text = _as_text(packages)
+                inventory.packages.extend(as_text)
                 inventory.package_layers[shown(path)] = digest
+                # A package of an archive inside an archive has "outer!/inner" as its path.
+                for package in as_text:
+                    inventory.package_layers.setdefault(package.path, digest)
     inventory.packages.sort(key=lambda p: (p.ecosystem, p.name, p.version, p.path))
 
     owners = _owners(view, layers, survives)
@@ -186,7 +193,7 @@ def _owners(
         data
         for index, (_, analysis) in enumerate(layers)
         for path, data in analysis.package_files.items()
-        if is_rpmdb_sqlite(path) and survives(path, index)
+        if is_rpmdb(path) and survives(path, index)
     ]
     found = find_owners(paths | set(aliases), md5sums, rpmdbs)
     for alias, path in aliases.items():
@@ -252,10 +259,16 @@ def _parse(path: str, data: bytes, found: Distro | None) -> list[Package]:
         return parse_dpkg_status(data, path, found)
     if is_apk_installed(path):
         return parse_apk_installed(data, path, found)
-    if is_rpmdb_sqlite(path):
-        return parse_rpmdb_sqlite(data, path, found)
+    if is_rpmdb(path):
+        return parse_rpmdb(data, path, found)
     if is_python_metadata(path):
         return parse_python_metadata(data, path)
     if is_npm_manifest(path):
         return parse_npm_manifest(data, path)
+    if is_gemspec(path):
+        return parse_gemspec(data, path)
+    if is_composer_installed(path):
+        return parse_composer_installed(data, path)
+    if is_dotnet_deps(path):
+        return parse_dotnet_deps(data, path)
     return []

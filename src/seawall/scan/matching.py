@@ -17,13 +17,15 @@ Ecosystem keys: distribution packages are matched within their release, which co
 os-release: "Debian:12", "Ubuntu:22.04" (OSV's "Ubuntu:22.04:LTS" is indexed under it),
 "Alpine:v3.19", "Rocky Linux:9", "AlmaLinux:9", "Red Hat:9" (OSV's
 "Red Hat:enterprise_linux:9::appstream" and the like), "openSUSE:Leap 15.5",
-"openSUSE:Tumbleweed", "SUSE:Linux Enterprise Server 15 SP5", "Mageia:9". Debian, Ubuntu and
+"openSUSE:Tumbleweed", "SUSE:Linux Enterprise Server 15 SP5", "Mageia:9", "Photon OS:5.0", and
+"Wolfi" and "Chainguard" with no release (`osrelease.release_ecosystem`). Debian, Ubuntu and
 Alpine advisories name SOURCE packages, so those match by source name and version; the RPM
 distributions' advisories name binary packages, so those match by the installed name and
 `[epoch:]version-release`. A distribution package whose release is unknown (no os-release, no
 VERSION_ID, or an ID that is not its distribution's) matches nothing: an advisory for another
 release would be wrong as often as right. Language packages use "PyPI" (names PEP
-503-normalized), "npm" and "Go" (names as they are).
+503-normalized), "NuGet" and "Packagist" (names lowercased: both managers ignore case), "npm",
+"Go", "crates.io", "RubyGems" and "Maven" (names as they are).
 """
 
 from __future__ import annotations
@@ -33,27 +35,16 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from seawall.scan.inventory import Package
-from seawall.scan.inventory.osrelease import Distro
+from seawall.scan.inventory.osrelease import DISTRO_ECOSYSTEMS, Distro, release_ecosystem
 from seawall.scan.osv import Advisory, Affected
 from seawall.scan.ranges import Outcome, PackageRanges
 from seawall.scan.versions import base_ecosystem
 
-LANGUAGE_ECOSYSTEMS = frozenset({"PyPI", "npm", "Go", "crates.io", "Maven", "RubyGems", "NuGet"})
-# os-release ID -> the OSV ecosystem of that distribution's packages.
-DISTRO_ECOSYSTEMS = {
-    "debian": "Debian",
-    "ubuntu": "Ubuntu",
-    "alpine": "Alpine",
-    "rocky": "Rocky Linux",
-    "almalinux": "AlmaLinux",
-    "rhel": "Red Hat",
-    "opensuse-leap": "openSUSE",
-    "opensuse-tumbleweed": "openSUSE",
-    "sles": "SUSE",
-    "sled": "SUSE",
-    "sles_sap": "SUSE",
-    "mageia": "Mageia",
-}
+LANGUAGE_ECOSYSTEMS = frozenset(
+    {"PyPI", "npm", "Go", "crates.io", "Maven", "RubyGems", "NuGet", "Packagist"}
+)
+# Ecosystems whose package managers compare names case-insensitively.
+_CASE_INSENSITIVE = frozenset({"NuGet", "Packagist"})
 # Distributions whose advisories are keyed by source package.
 SOURCE_KEYED = frozenset({"Debian", "Ubuntu", "Alpine"})
 _PEP503 = re.compile(r"[-_.]+")
@@ -80,9 +71,13 @@ class VulnMatch(NamedTuple):
 
 
 def normalize_name(ecosystem: str, name: str) -> str:
-    """The name as the index compares it: PEP 503 for PyPI, unchanged elsewhere."""
-    if base_ecosystem(ecosystem) == "PyPI":
+    """The name as the index compares it: PEP 503 for PyPI, lowercase for NuGet and Packagist,
+    unchanged elsewhere."""
+    base = base_ecosystem(ecosystem)
+    if base == "PyPI":
         return _PEP503.sub("-", name).lower()
+    if base in _CASE_INSENSITIVE:
+        return name.lower()
     return name
 
 
@@ -98,34 +93,12 @@ def advisory_ecosystem(ecosystem: str) -> str:
 
 def package_ecosystem(package: Package, distro: Distro | None) -> str | None:
     """The index key a package is looked up under; None for a distribution package whose
-    release is unknown."""
+    release is unknown. The distribution's table and release names are in `osrelease`."""
     if package.ecosystem in LANGUAGE_ECOSYSTEMS:
         return package.ecosystem
     if distro is None or DISTRO_ECOSYSTEMS.get(distro.id) != package.ecosystem:
         return None
-    if distro.version_id is None and distro.id != "opensuse-tumbleweed":
-        return None
-    release = _release(package.ecosystem, distro)
-    return None if release is None else f"{package.ecosystem}:{release}"
-
-
-def _release(ecosystem: str, distro: Distro) -> str | None:
-    if distro.id == "opensuse-tumbleweed":
-        return "Tumbleweed"  # a rolling release: OSV has one ecosystem for it
-    version_id = distro.version_id or ""
-    numbers = version_id.split(".")
-    if not numbers[0].isdigit():
-        return None
-    if ecosystem == "Ubuntu":
-        return version_id
-    if ecosystem == "Alpine":
-        return f"v{numbers[0]}.{numbers[1]}" if len(numbers) > 1 else None
-    if ecosystem == "openSUSE":
-        return f"Leap {version_id}"
-    if ecosystem == "SUSE":
-        pack = f" SP{numbers[1]}" if len(numbers) > 1 and numbers[1] != "0" else ""
-        return f"Linux Enterprise Server {numbers[0]}{pack}"
-    return numbers[0]  # Debian, Rocky Linux, AlmaLinux, Red Hat: the major release
+    return release_ecosystem(distro)
 
 
 # What a match repeats from its advisory: id, aliases, summary, severity level, score, vector.
@@ -174,15 +147,43 @@ class _Package:
 
 
 class VulnIndex:
-    """Advisories by (ecosystem key, normalized package name); immutable once built, so the
-    outcome for a (key, name, version) is remembered and repeated packages cost a dict lookup."""
+    """Advisories by (ecosystem key, normalized package name). An ecosystem's advisories never
+    change once in, so the outcome for a (key, name, version) is remembered and repeated
+    packages cost a dict lookup.
 
-    def __init__(self, advisories: Iterable[Advisory] = ()) -> None:
+    `only` bounds memory: with it, just the entries of those ecosystem keys are kept (a Debian
+    record names every release; an image of Debian 12 needs one), and `loaded` says which keys
+    the index holds, so a caller can `merge` in those it lacks. None: every ecosystem."""
+
+    def __init__(
+        self, advisories: Iterable[Advisory] = (), only: frozenset[str] | None = None
+    ) -> None:
         self._packages: dict[tuple[str, str], _Package] = {}
         self._memo: dict[tuple[str, str, str], tuple[_Hit, ...]] = {}
         self.advisories = 0
+        self.loaded = only
+        self.add_all(advisories)
+
+    def add_all(self, advisories: Iterable[Advisory]) -> None:
+        """Index more advisories: only while building, before anything is matched (the
+        remembered outcomes would not know of them)."""
         for advisory in advisories:
             self._add(advisory)
+
+    def missing(self, wanted: Iterable[str]) -> frozenset[str]:
+        """The ecosystem keys among `wanted` this index was not built with."""
+        if self.loaded is None:
+            return frozenset()
+        return frozenset(wanted) - self.loaded
+
+    def merge(self, other: VulnIndex) -> None:
+        """Take in `other`, built for ecosystem keys this index lacks (`missing`): their
+        packages are new keys here, so outcomes remembered so far stay right."""
+        if self.loaded is None or other.loaded is None or self.loaded & other.loaded:
+            raise ValueError("merge takes an index of ecosystems this one does not hold")
+        self._packages.update(other._packages)
+        self.advisories += other.advisories
+        self.loaded = self.loaded | other.loaded
 
     def _add(self, advisory: Advisory) -> None:
         if advisory.withdrawn:
@@ -190,6 +191,8 @@ class VulnIndex:
         self.advisories += 1
         for affected in advisory.affected:
             ecosystem = advisory_ecosystem(affected.ecosystem)
+            if self.loaded is not None and ecosystem not in self.loaded:
+                continue
             key = (ecosystem, normalize_name(ecosystem, affected.name))
             package = self._packages.get(key)
             if package is None:
@@ -199,6 +202,14 @@ class VulnIndex:
 
     def __len__(self) -> int:
         return self.advisories
+
+    @staticmethod
+    def keys_for(packages: Iterable[Package], distro: Distro | None) -> frozenset[str]:
+        """The ecosystem keys `match` looks `packages` up under: what an index must hold."""
+        # The key depends on the package's ecosystem and the distro only: one package of each.
+        one_each = {package.ecosystem: package for package in packages}.values()
+        keys = (package_ecosystem(package, distro) for package in one_each)
+        return frozenset(key for key in keys if key is not None)
 
     def ecosystems(self) -> set[str]:
         """Every ecosystem key that has at least one advisory."""
@@ -222,6 +233,8 @@ class VulnIndex:
                 name, version = package.name, package.version
             if package.ecosystem == "PyPI":
                 name = _PEP503.sub("-", name).lower()
+            elif package.ecosystem in _CASE_INSENSITIVE:
+                name = name.lower()
             own = (package.name, package.version, package.purl)
             for hit in self._hits(ecosystem, name, version):
                 found.append(_new_match(VulnMatch, hit + own))

@@ -47,7 +47,7 @@ def find_owners(
     paths: set[str], md5sums: Iterable[tuple[str, str]], rpmdbs: Iterable[bytes]
 ) -> dict[str, list[Owner]]:
     """The packages listing each of `paths`: from dpkg `.md5sums` files given as (path, text)
-    and rpm sqlite databases given as bytes."""
+    and rpm databases (sqlite, Berkeley DB or ndb) given as bytes."""
     owners: dict[str, list[Owner]] = {}
     for list_path, text in md5sums:
         package = md5sums_package(list_path)

@@ -29,6 +29,8 @@ def _component(package: Package, index: int) -> dict[str, Any]:
         properties.append({"name": "seawall:source_name", "value": package.source_name})
     if package.source_version and package.source_version != package.version:
         properties.append({"name": "seawall:source_version", "value": package.source_version})
+    if package.confidence != "high":  # a Java archive identified by its manifest or file name
+        properties.append({"name": "seawall:confidence", "value": package.confidence})
     return {
         "type": "library",
         "bom-ref": f"pkg-{index}",

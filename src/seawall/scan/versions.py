@@ -27,6 +27,9 @@ from univers.versions import (
     RpmVersion,
 )
 
+from seawall.scan.versions_langs import LANGS_ORDERINGS
+from seawall.scan.versions_maven import maven_key
+
 # Comparable within one ecosystem; the concrete type depends on the ecosystem.
 VersionKey = Any
 
@@ -36,8 +39,20 @@ MAX_VERSION = 256
 
 DPKG_ECOSYSTEMS = frozenset({"Debian", "Ubuntu"})
 RPM_ECOSYSTEMS = frozenset(
-    {"Red Hat", "Rocky Linux", "AlmaLinux", "openSUSE", "SUSE", "Mageia", "openEuler"}
+    {
+        "Red Hat",
+        "Rocky Linux",
+        "AlmaLinux",
+        "openSUSE",
+        "SUSE",
+        "Mageia",
+        "openEuler",
+        "Photon OS",
+        "Azure Linux",
+    }
 )
+# Wolfi and Chainguard packages are apk packages, versioned as Alpine's are.
+APK_ECOSYSTEMS = frozenset({"Alpine", "Wolfi", "Chainguard"})
 SEMVER_ECOSYSTEMS = frozenset({"npm", "crates.io", "Hex", "Pub", "SwiftURL"})
 # univers' dpkg grammar check, without building its (slow) version object; it has no annotations.
 _dpkg_valid = cast(Callable[[str], bool], DebianVersion.is_valid)
@@ -80,7 +95,7 @@ def _key(base: str, text: str) -> VersionKey | None:
     try:
         if base in DPKG_ECOSYSTEMS:
             return _dpkg_key(text)
-        if base == "Alpine":
+        if base in APK_ECOSYSTEMS:
             return AlpineLinuxVersion(text)
         if base in RPM_ECOSYSTEMS:
             return RpmVersion(text)
@@ -88,6 +103,10 @@ def _key(base: str, text: str) -> VersionKey | None:
             return Pep440Version(text)
         if base in SEMVER_ECOSYSTEMS or base == "Go":
             return _semver_key(text)
+        if base == "Maven":
+            return maven_key(text)
+        if base in LANGS_ORDERINGS:
+            return LANGS_ORDERINGS[base](text)
     except (InvalidVersion, Pep440Invalid, ValueError, TypeError, IndexError):
         return None
     return None

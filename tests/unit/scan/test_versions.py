@@ -84,7 +84,7 @@ def test_equal(ecosystem: str, left: str, right: str) -> None:
         ("PyPI", "1.0-foo-bar"),
         ("npm", "latest"),
         ("Go", "master"),
-        ("Maven", "1.0"),  # no ordering we know
+        ("Hackage", "1.0"),  # no ordering we know
         ("Debian", "1" * 300),  # longer than any real version
     ],
 )

@@ -22,6 +22,10 @@ class Package:
     source_version: str | None
     purl: str
     path: str  # the file the package was found in, relative to the image root
+    # How sure the parser is of the package's identity: "high" for a package manager's record or
+    # build metadata; "medium" and "low" for what a Java archive's manifest or file name suggests
+    # (`seawall.scan.inventory.java`). Only formats that guess set it.
+    confidence: str = "high"
 
 
 def path_parts(path: str) -> list[str]:

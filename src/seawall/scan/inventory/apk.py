@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from seawall.scan.inventory import Package, fits, path_parts
-from seawall.scan.inventory.osrelease import Distro, distro_qualifier
+from seawall.scan.inventory.osrelease import (
+    APK_ECOSYSTEMS,
+    Distro,
+    distro_qualifier,
+    package_ecosystem,
+)
 from seawall.scan.inventory.purl import build_purl
 
 INSTALLED_PATH = "lib/apk/db/installed"
@@ -36,6 +41,8 @@ def _records(text: str) -> Iterator[dict[str, str]]:
 def parse_apk_installed(data: bytes, path: str, found: Distro | None = None) -> list[Package]:
     """Every record with a name and a version; records missing either are skipped."""
     namespace = found.id if found is not None else "alpine"
+    # Wolfi and Chainguard are apk-based too; anything else is treated as Alpine.
+    ecosystem = package_ecosystem(found, APK_ECOSYSTEMS, "Alpine")
     packages: list[Package] = []
     for fields in _records(data.decode("utf-8", errors="replace")):
         name = fields.get("P", "")
@@ -52,6 +59,8 @@ def parse_apk_installed(data: bytes, path: str, found: Distro | None = None) -> 
             qualifiers={"arch": arch, "distro": distro_qualifier(found)},
         )
         packages.append(
-            Package("Alpine", name, version, source_name, version, purl, "/".join(path_parts(path)))
+            Package(
+                ecosystem, name, version, source_name, version, purl, "/".join(path_parts(path))
+            )
         )
     return packages

@@ -12,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from seawall.scan.inventory import Package, fits, path_parts
-from seawall.scan.inventory.osrelease import Distro, distro_qualifier
+from seawall.scan.inventory.osrelease import (
+    DPKG_ECOSYSTEMS,
+    Distro,
+    distro_qualifier,
+    package_ecosystem,
+)
 from seawall.scan.inventory.purl import build_purl
 
 STATUS_PATH = "var/lib/dpkg/status"
 STATUS_DIR = "var/lib/dpkg/status.d"
 INFO_DIR = "var/lib/dpkg/info"
 _WANTED = frozenset({"package", "version", "architecture", "source", "status"})
-# OSV ecosystem for each dpkg-based distribution ID; anything else is treated as Debian.
-_ECOSYSTEMS = {"debian": "Debian", "ubuntu": "Ubuntu"}
 
 
 def is_dpkg_status(path: str) -> bool:
@@ -91,7 +94,8 @@ def parse_dpkg_status(data: bytes, path: str, found: Distro | None = None) -> li
     """
     in_status_d = is_dpkg_status(path) and "/".join(path_parts(path)) != STATUS_PATH
     namespace = found.id if found is not None else "debian"
-    ecosystem = _ECOSYSTEMS.get(namespace, "Debian")
+    # Any distribution not known to be dpkg-based is treated as Debian.
+    ecosystem = package_ecosystem(found, DPKG_ECOSYSTEMS, "Debian")
     packages: list[Package] = []
     for fields in _stanzas(data.decode("utf-8", errors="replace")):
         status = fields.get("status")

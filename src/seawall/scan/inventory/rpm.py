@@ -1,7 +1,12 @@
-"""RPM's sqlite database: `var/lib/rpm/rpmdb.sqlite` and `usr/lib/sysimage/rpm/rpmdb.sqlite`.
+"""RPM's package databases, in `var/lib/rpm/` or `usr/lib/sysimage/rpm/`:
 
-The `Packages` table holds one row per installed package; its `blob` is the package's rpm
-header as stored on disk (no 8-byte magic prefix, unlike a header inside a `.rpm` file):
+- `rpmdb.sqlite` (rpm >= 4.16: RHEL 9, Fedora, Rocky/Alma 9, ...), read here through sqlite;
+- `Packages`, Berkeley DB (RHEL/CentOS 7 and 8, Amazon Linux 2, older SLES): `rpm_bdb`;
+- `Packages.db`, ndb (SUSE since SLE 15 SP3 / Leap 15.3): `rpm_ndb`.
+
+Which of the three a file is, is told by its magic bytes (`header_blobs`), not its name. All
+three hold one blob per installed package: the package's rpm header as stored on disk (no
+8-byte magic prefix, unlike a header inside a `.rpm` file):
 
     u32 index_count, u32 data_length           (big-endian, like everything here)
     index_count x { u32 tag, u32 type, u32 offset, u32 count }
@@ -9,8 +14,6 @@ header as stored on disk (no 8-byte magic prefix, unlike a header inside a `.rpm
 
 Each header also lists the package's files (`BASENAMES`, `DIRNAMES`, `DIRINDEXES`) and their
 digests (`FILEDIGESTS`, by `FILEDIGESTALGO`); `file_digests` reads those for chosen paths.
-
-The older Berkeley DB (`Packages`) and ndb (`Packages.db`) databases are not read.
 """
 
 from __future__ import annotations
@@ -19,11 +22,19 @@ import sqlite3
 import struct
 from collections.abc import Iterator
 
-from seawall.scan.inventory import Package, fits, path_parts
-from seawall.scan.inventory.osrelease import Distro, distro_qualifier
+from seawall.scan.inventory import Package, fits, path_parts, rpm_bdb, rpm_ndb
+from seawall.scan.inventory.osrelease import (
+    RPM_ECOSYSTEMS,
+    Distro,
+    distro_qualifier,
+    package_ecosystem,
+)
 from seawall.scan.inventory.purl import build_purl
 
 PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+BDB_PATHS = ("var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages")
+NDB_PATHS = ("var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db")
+_ALL_PATHS = frozenset(PATHS + BDB_PATHS + NDB_PATHS)
 # A whole distribution's rpmdb is tens of megabytes; anything far larger is not one.
 MAX_DB_BYTES = 256 * 1024 * 1024
 MAX_PACKAGES = 100_000
@@ -55,26 +66,24 @@ _INDEX_ENTRY = struct.Struct(">IIII")
 # rpm's digest algorithm numbers (PGPHASHALGO); a header without FILEDIGESTALGO uses MD5.
 _DIGEST_ALGORITHMS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
 
-# OSV ecosystem for each rpm-based distribution ID; anything else gets the generic "RPM".
-_ECOSYSTEMS = {
-    "rhel": "Red Hat",
-    "rocky": "Rocky Linux",
-    "almalinux": "AlmaLinux",
-    "opensuse-leap": "openSUSE",
-    "opensuse-tumbleweed": "openSUSE",
-    "opensuse": "openSUSE",
-    "sles": "SUSE",
-    "sled": "SUSE",
-    "sles_sap": "SUSE",
-    "mageia": "Mageia",
-    "azurelinux": "Azure Linux",
-    "mariner": "Azure Linux",
-    "openeuler": "openEuler",
-}
-
 
 def is_rpmdb_sqlite(path: str) -> bool:
     return "/".join(path_parts(path)) in PATHS
+
+
+def is_rpmdb(path: str) -> bool:
+    """An rpm package database of any of the three formats, by its path."""
+    return "/".join(path_parts(path)) in _ALL_PATHS
+
+
+def header_blobs(data: bytes) -> list[bytes] | Iterator[bytes]:
+    """The package header blobs of an rpm database in any of the three formats, told apart by
+    their magic bytes; nothing for anything else."""
+    if data.startswith(b"SQLite format 3\0"):
+        return _blobs(data)
+    if data.startswith(b"RpmP"):
+        return rpm_ndb.header_blobs(data)
+    return rpm_bdb.header_blobs(data)
 
 
 def parse_rpm_header(blob: bytes) -> dict[int, str | int]:
@@ -151,7 +160,7 @@ def file_digests(data: bytes, paths: set[str]) -> dict[str, list[tuple[str, str,
     basenames_wanted = {
         path.rpartition("/")[2].encode("utf-8", "surrogateescape") for path in paths
     }
-    for blob in _blobs(data):
+    for blob in header_blobs(data):
         parsed = _index(blob)
         if parsed is None:
             continue
@@ -253,17 +262,24 @@ def _blobs(data: bytes) -> Iterator[bytes]:
 
 
 def parse_rpmdb_sqlite(data: bytes, path: str, found: Distro | None = None) -> list[Package]:
-    """Installed packages, in install order; `gpg-pubkey` pseudo-packages are skipped.
+    """`parse_rpmdb`, by its older name."""
+    return parse_rpmdb(data, path, found)
+
+
+def parse_rpmdb(data: bytes, path: str, found: Distro | None = None) -> list[Package]:
+    """Installed packages of an rpm database of any of the three formats, in install order;
+    `gpg-pubkey` pseudo-packages are skipped.
 
     The version is `[epoch:]version-release`. The source version is the source rpm's
     `version-release` with the binary's epoch, since every package built from one spec shares
     its epoch and the source rpm's file name never carries one.
     """
     namespace = found.id if found is not None else None
-    ecosystem = _ECOSYSTEMS.get(namespace or "", "RPM")
+    # A distribution OSV has no advisories for (CentOS, Fedora, Amazon Linux, ...) gets "RPM".
+    ecosystem = package_ecosystem(found, RPM_ECOSYSTEMS, "RPM")
     image_path = "/".join(path_parts(path))
     packages: list[Package] = []
-    for blob in _blobs(data):
+    for blob in header_blobs(data):
         tags = parse_rpm_header(blob)
         name, version, release, arch, sourcerpm = (
             str(tags.get(tag, ""))
