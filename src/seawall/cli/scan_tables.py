@@ -22,6 +22,18 @@ def _counts(summary: dict[str, Any] | None) -> str:
     return " ".join(f"{level[0].upper()}:{counts.get(level, 0)}" for level in LEVELS)
 
 
+def _unfixed(view: dict[str, Any]) -> str:
+    """ ", 3 without a fix" when the view counts them (a full report)."""
+    unfixed = view.get("unfixed")
+    return f" ({unfixed} without a fix)" if unfixed else ""
+
+
+def _fix(vuln: dict[str, Any]) -> str:
+    """The fixed version, or that the data names none (older JSON views lack `fix_available`)."""
+    fixed = vuln.get("fixed_version")
+    return escape(str(fixed)) if fixed else "[dim]no fix available[/dim]"
+
+
 def print_listing(rows: list[dict[str, Any]]) -> None:
     table = Table("repository", "tag")
     table.add_column("digest", no_wrap=True)
@@ -62,7 +74,7 @@ def _print_image(out: Console, view: dict[str, Any]) -> None:
     out.print(
         f"scanned {view['scanned_at']} in {view['seconds']} s, vulnerability data"
         f" {view['vulndb_version'] or 'none imported'}; {view['distro'] or 'no distribution'};"
-        f" {summary['packages']} packages; vulnerabilities {_counts(summary)};"
+        f" {summary['packages']} packages; vulnerabilities {_counts(summary)}{_unfixed(view)};"
         f" {summary['secrets']} secrets; {summary['malware']} malware",
         soft_wrap=True,
     )
@@ -79,7 +91,7 @@ def _print_image(out: Console, view: dict[str, Any]) -> None:
                 vuln["advisory_id"],
                 vuln["package"],
                 vuln["version"],
-                vuln.get("fixed_version") or "",
+                _fix(vuln),
                 (vuln.get("summary") or "")[:80],
             )
         out.print(table)

@@ -9,18 +9,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from seawall.cli.options import ConfigOption, DataDirOption, JsonOption
 from seawall.cli.store import fail, os_user, with_services
 from seawall.config import Settings
 
 if TYPE_CHECKING:
-    from seawall.services.vulndb import Imported
+    from seawall.services.vulndb import Imported, ImportResult
     from seawall.wiring import Services
 
 
 def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _print_ecosystems(result: ImportResult) -> None:
+    """The counts per ecosystem, as a table."""
+    from rich.table import Table
+
+    from seawall.cli.output import console
+
+    table = Table("ecosystem")
+    for column in ("added", "updated", "unchanged", "skipped"):
+        table.add_column(column, justify="right")
+    for name, counts in sorted(result.ecosystems.items()):
+        table.add_row(
+            escape(name),
+            str(counts.added),
+            str(counts.updated),
+            str(counts.unchanged),
+            str(counts.skipped),
+        )
+    console().print(table)
 
 
 def make(load: Callable[..., Settings]) -> typer.Typer:
@@ -32,7 +53,7 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
             Path,
             typer.Argument(
                 help="An OSV .json file, a directory of them, an OSV all.zip, or a directory"
-                " of such zips."
+                " of such zips (OSV's <ECOSYSTEM>/all.zip layout, or <ECOSYSTEM>.zip files)."
             ),
         ],
         config: ConfigOption = None,
@@ -62,6 +83,10 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
                         "version": result.version,
                         "records": result.records,
                         "rematched": imported.rematched,
+                        "ecosystems": {
+                            name: counts.view()
+                            for name, counts in sorted(result.ecosystems.items())
+                        },
                     }
                 )
             )
@@ -70,6 +95,8 @@ def make(load: Callable[..., Settings]) -> typer.Typer:
                 typer.echo(f"skipped {problem}", err=True)
             if result.skipped > len(result.problems):
                 typer.echo(f"... and {result.skipped - len(result.problems)} more", err=True)
+            if result.ecosystems:
+                _print_ecosystems(result)
             typer.echo(
                 f"added {result.added}, updated {result.updated}, unchanged {result.unchanged},"
                 f" skipped {result.skipped}"

@@ -20,6 +20,8 @@ from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.scan.matching import VulnIndex
 from seawall.scan.osv import Advisory, InvalidRecord, parse_json
 
+LOAD_PAGE = 1000  # records read per query when loading an index (and ids per IN list)
+
 
 @dataclass(frozen=True, slots=True)
 class VulnDbState:
@@ -47,6 +49,8 @@ class Written:
     added: int
     updated: int
     unchanged: int
+    fresh: frozenset[str] = frozenset()  # the ids added
+    replaced: frozenset[str] = frozenset()  # the ids updated
 
 
 def _in(sql: str, count: int) -> str:
@@ -72,7 +76,13 @@ class VulnStore:
             stored = {row[0]: row[1] for row in results[0]}
             fresh = [i for i in ids if i not in stored]
             replaced = [i for i in ids if i in stored and stored[i] != batch[i].modified]
-            written = Written(len(fresh), len(replaced), len(ids) - len(fresh) - len(replaced))
+            written = Written(
+                len(fresh),
+                len(replaced),
+                len(ids) - len(fresh) - len(replaced),
+                frozenset(fresh),
+                frozenset(replaced),
+            )
             steps: list[Step | Rows] = []
             if replaced:
                 gone = tuple(replaced)
@@ -129,30 +139,64 @@ class VulnStore:
             return None
         return VulnDbState(str(row[0]), float(row[1]), int(row[2]))
 
-    async def load_index(self, ecosystems: set[str] | None = None) -> VulnIndex:
+    async def load_index(self, ecosystems: set[str] | frozenset[str] | None = None) -> VulnIndex:
         """A `VulnIndex` of the records that affect any of `ecosystems` (index keys such as
-        "Debian:12" or "PyPI"; see `matching.package_ecosystem`), or of every record (None).
-        Withdrawn records are left out."""
-        if ecosystems is not None and not ecosystems:
-            return VulnIndex()
-        if ecosystems is None:
-            rows = await self.backend.fetchall(
-                "SELECT record FROM vuln_records WHERE withdrawn IS NULL"
-            )
-        else:
-            sql = (
-                "SELECT record FROM vuln_records WHERE withdrawn IS NULL AND id IN"
-                " (SELECT record_id FROM vuln_packages WHERE ecosystem IN (?))"
-            )
-            rows = await self.backend.fetchall(_in(sql, len(ecosystems)), *sorted(ecosystems))
-        # Parsing tens of thousands of records takes seconds: not on a server's event loop.
-        return await asyncio.to_thread(lambda: VulnIndex(_advisories(rows)))
+        "Debian:12" or "PyPI"; see `matching.package_ecosystem`), holding only those keys'
+        entries, or of every record (None). Withdrawn records are left out."""
+        only = None if ecosystems is None else frozenset(ecosystems)
+        index = VulnIndex(only=only)
+        if only is not None and not only:
+            return index
+        # A page at a time: the records' JSON text is most of the memory a load needs, and
+        # a few hundred thousand records at once would be gigabytes.
+        if only is None:
+            last = ""
+            while True:
+                rows = await self.backend.fetchall(
+                    "SELECT id, record FROM vuln_records WHERE withdrawn IS NULL AND id > ?"
+                    " ORDER BY id LIMIT ?",
+                    last,
+                    LOAD_PAGE,
+                )
+                # Parsing takes seconds: not on a server's event loop. Nobody matches against
+                # `index` before it is returned, so adding to it is safe.
+                await asyncio.to_thread(index.add_all, _advisories(rows))
+                if len(rows) < LOAD_PAGE:
+                    return index
+                last = str(rows[-1][0])
+        # The ids first (small), then their records by primary key, a page at a time: paging
+        # the join itself would scan the packages of every page again.
+        keys = sorted(only)
+        found = await self.backend.fetchall(
+            _in("SELECT DISTINCT record_id FROM vuln_packages WHERE ecosystem IN (?)", len(keys)),
+            *keys,
+        )
+        ids = sorted(str(row[0]) for row in found)
+        del found
+        for start in range(0, len(ids), LOAD_PAGE):
+            page = ids[start : start + LOAD_PAGE]
+            select = "SELECT id, record FROM vuln_records WHERE withdrawn IS NULL AND id IN (?)"
+            rows = await self.backend.fetchall(_in(select, len(page)), *page)
+            await asyncio.to_thread(index.add_all, _advisories(sorted(rows, key=_first)))
+        return index
+
+    async def extend(self, index: VulnIndex, ecosystems: set[str] | frozenset[str]) -> int:
+        """Load into `index` the ecosystem keys among `ecosystems` it does not hold yet; how
+        many keys that was."""
+        missing = index.missing(ecosystems)
+        if missing:
+            index.merge(await self.load_index(missing))
+        return len(missing)
+
+
+def _first(row: Any) -> str:
+    return str(row[0])
 
 
 def _advisories(rows: list[Any]) -> Iterable[Advisory]:
-    for row in rows:
+    for row in rows:  # (id, record)
         try:
-            yield parse_json(row[0])
+            yield parse_json(row[1])
         except InvalidRecord:
             continue  # stored by an older, laxer parser: skip rather than fail every scan
 

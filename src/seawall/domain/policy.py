@@ -12,6 +12,7 @@ the key, so a stored policy always means what it says.
     [pull]
     block_severity = "high"            # none | low | medium | high | critical
     block_unscanned = "warn"           # allow | warn | block
+    ignore_unfixed = false             # true: findings with no fix available do not count
     block_secrets = true
     block_malware = true
     require_signature = ["release-key"]  # a signature verifying with one of these keys
@@ -37,6 +38,7 @@ the key, so a stored policy always means what it says.
     push = "promotion-only"            # open | promotion-only
     require_scan = true
     max_severity = "medium"            # none | low | medium | high | critical
+    ignore_unfixed = false             # true: max_severity skips findings with no fix
     block_secrets = true
     block_malware = true
     require_annotations = ["org.opencontainers.image.source"]
@@ -244,6 +246,8 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
     "pull": {
         "block_severity": (_choice(BLOCK_LEVELS), "none"),
         "block_unscanned": (_choice(UNSCANNED_MODES), "allow"),
+        # Off: a finding counts whether or not the data names a fix (secure by default).
+        "ignore_unfixed": (_boolean, False),
         "block_secrets": (_boolean, False),
         "block_malware": (_boolean, False),
         "require_signature": (_names("key name", KEY_NAME), ()),
@@ -258,6 +262,7 @@ KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
         "push": (_choice(PUSH_MODES), "open"),
         "require_scan": (_boolean, True),
         "max_severity": (_choice(BLOCK_LEVELS), "high"),
+        "ignore_unfixed": (_boolean, False),
         "block_secrets": (_boolean, True),
         "block_malware": (_boolean, True),
         "require_annotations": (_names("annotation key", _ANNOTATION), ()),

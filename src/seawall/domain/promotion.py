@@ -21,9 +21,12 @@ from seawall.domain.pull_gate import (
     GateException,
     ScanFacts,
     Waivers,
+    ignored_note,
+    unfixed_ignored,
 )
 
 SHOWN = 5  # findings named per gate
+UNFIXED_KEY = "promotion.ignore_unfixed"
 
 
 class GateName(StrEnum):
@@ -204,18 +207,28 @@ def _severity(policy: Policy, c: Candidate) -> GateResult:
     levels = policy.levels_above("promotion.max_severity")
     found: list[dict[str, str]] = []
     used: dict[int, GateException] = {}
+    ignored = 0
     for image in c.images:
         waived = Waivers(c.exceptions, c.target_repository, image.digest, c.now)
-        for v in image.facts.vulnerabilities:
-            if v.severity in levels and not waived.waives(
-                ExceptionKind.VULNERABILITY, v.id, *v.aliases
-            ):
+        severe = [v for v in image.facts.vulnerabilities if v.severity in levels]
+        counted, skipped = unfixed_ignored(policy, UNFIXED_KEY, severe)
+        ignored += skipped
+        for v in counted:
+            if not waived.waives(ExceptionKind.VULNERABILITY, v.id, *v.aliases):
                 cve = next((a for a in v.aliases if a.startswith("CVE-")), v.id)
                 found.append(
                     {"id": cve, "severity": v.severity, "package": f"{v.package} {v.version}"}
                 )
         used.update(waived.used)
-    evidence = {"above": list(levels), "found": found[:50], "exceptions": _exceptions(used)}
+    evidence: dict[str, Any] = {
+        "above": list(levels),
+        "found": found[:50],
+        "exceptions": _exceptions(used),
+    }
+    if policy[UNFIXED_KEY]:  # only then: receipts of stages without the key stay as they were
+        evidence["ignored_unfixed"] = ignored
+    note = ignored_note(policy, UNFIXED_KEY, ignored)
+    note = f" ({note})" if note else ""
     if found:
         names = ", ".join(f"{f['id']} ({f['severity']}) in {f['package']}" for f in found[:SHOWN])
         more = ", …" if len(found) > SHOWN else ""
@@ -224,7 +237,7 @@ def _severity(policy: Policy, c: Candidate) -> GateResult:
             False,
             rule,
             f"{len(found)} vulnerabilit{'y' if len(found) == 1 else 'ies'} above"
-            f" {policy['promotion.max_severity']}: {names}{more}",
+            f" {policy['promotion.max_severity']}: {names}{more}{note}",
             evidence,
         )
     waived_note = f" ({len(used)} exception(s) applied)" if used else ""
@@ -232,7 +245,7 @@ def _severity(policy: Policy, c: Candidate) -> GateResult:
         GateName.SEVERITY,
         True,
         rule,
-        f"no vulnerability above {policy['promotion.max_severity']}{waived_note}",
+        f"no vulnerability above {policy['promotion.max_severity']}{waived_note}{note}",
         evidence,
     )
 

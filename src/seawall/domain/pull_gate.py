@@ -67,6 +67,25 @@ class Vulnerability:
     severity: str
     package: str
     version: str
+    fix_available: bool = True  # the data names a fixed version above the installed one
+
+
+def unfixed_ignored(
+    policy: Policy, key: str, vulns: Sequence[Vulnerability]
+) -> tuple[list[Vulnerability], int]:
+    """The findings a gate counts under the boolean `key` (`pull.ignore_unfixed`,
+    `promotion.ignore_unfixed`), and how many it ignored for having no fix."""
+    if not policy[key]:
+        return list(vulns), 0
+    kept = [v for v in vulns if v.fix_available]
+    return kept, len(vulns) - len(kept)
+
+
+def ignored_note(policy: Policy, key: str, ignored: int) -> str:
+    """What a gate's explanation says about the findings `key` made it ignore."""
+    if not ignored:
+        return ""
+    return f"{ignored} finding(s) with no fix available ignored by {policy.rule(key)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +169,10 @@ def judge_image(
         )
     problems: list[tuple[str, str]] = []  # (rule, what was found)
     levels = policy.blocked_levels
+    severe = [v for v in facts.vulnerabilities if v.severity in levels]
+    counted, ignored = unfixed_ignored(policy, "pull.ignore_unfixed", severe)
     vulns = [
-        v
-        for v in facts.vulnerabilities
-        if v.severity in levels
-        and not waivers.waives(ExceptionKind.VULNERABILITY, v.id, *v.aliases)
+        v for v in counted if not waivers.waives(ExceptionKind.VULNERABILITY, v.id, *v.aliases)
     ]
     if vulns:
         problems.append((policy.rule("pull.block_severity"), _worst(vulns)))
@@ -175,9 +193,16 @@ def judge_image(
     if policy["pull.block_malware"] and facts.malware:
         names = ", ".join(dict.fromkeys(facts.malware))
         problems.append((policy.rule("pull.block_malware"), f"malware: {names[:200]}"))
+    note = ignored_note(policy, "pull.ignore_unfixed", ignored)
     if not problems:
+        if note:  # allowed, and the explanation says what was not counted
+            return Verdict(
+                Outcome.ALLOW, policy.rule("pull.ignore_unfixed"), f"allowed: {note}", waivers.until
+            )
         return Verdict(Outcome.ALLOW, valid_until=waivers.until)
     message = "; ".join(f"refused by {rule}: {found}" for rule, found in problems)
+    if note:
+        message = f"{message} ({note})"
     return Verdict(
         Outcome.BLOCK, problems[0][0], f"{message}; full report: {report}", waivers.until
     )

@@ -3,12 +3,16 @@
 Only what matching and reports use is kept: identity, aliases, summary, dates, withdrawal, one
 severity, and per affected package its ranges (`ECOSYSTEM` and `SEMVER`; `GIT` ranges name
 commits, which an image inventory never has, so they are dropped) and explicit versions.
+A range may have no `fixed` event at all: Debian's and Ubuntu's per-CVE records
+(`DEBIAN-CVE-*`, `UBUNTU-CVE-*`) say "affected, no fix yet" with `introduced` alone, and are kept
+like any other; matching reports them without a fixed version.
 `parse_record` raises `InvalidRecord` (a `ValueError`) and nothing else on malformed input.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +41,8 @@ _WORDS = {
     "unimportant": "low",
     "none": "none",
 }
+# A distribution's record about one CVE: its id ends with the CVE's.
+_DISTRO_CVE = re.compile(r"[A-Z]+-(CVE-\d{4}-\d{4,})")
 _MAX_LIST = 100_000  # more entries than any real record has: a sign of garbage
 
 
@@ -61,7 +67,9 @@ class Severity:
     level: str  # one of LEVELS
     score: float | None  # CVSS base score when a vector gave one
     vector: str | None
-    source: str  # "CVSS_V3", "CVSS_V2", "database_specific", "ecosystem_specific", "none"
+    # "CVSS_V3", "CVSS_V2", a database's own severity type ("Ubuntu"), "database_specific",
+    # "ecosystem_specific", "none"
+    source: str
 
 
 UNKNOWN = Severity("unknown", None, None, "none")
@@ -113,7 +121,7 @@ def parse_record(raw: Any) -> Advisory:
         affected = tuple(_affected(entry) for entry in _list(raw, "affected"))
         return Advisory(
             id=record_id,
-            aliases=tuple(_strings(raw, "aliases")),
+            aliases=_aliases(record_id, raw),
             summary=_text(raw, "summary") or _first_line(_text(raw, "details")),
             modified=_text(raw, "modified", required=True) or "",
             published=_text(raw, "published"),
@@ -123,6 +131,19 @@ def parse_record(raw: Any) -> Advisory:
         )
     except InvalidRecord as exc:
         raise InvalidRecord(f"{record_id}: {exc}") from None
+
+
+def _aliases(record_id: str, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """`aliases`, plus the CVE a distribution's per-CVE record is about: Debian's and Ubuntu's
+    `DEBIAN-CVE-2024-1234` / `UBUNTU-CVE-2024-1234` name it under `upstream` or `related`
+    instead, and reports, exceptions and gates go by the CVE id."""
+    aliases = _strings(raw, "aliases")
+    found = _DISTRO_CVE.fullmatch(record_id)
+    if found is not None and found[1] not in aliases:
+        named = _strings(raw, "upstream") + _strings(raw, "related")
+        if found[1] in named:
+            aliases = [*aliases, found[1]]
+    return tuple(aliases)
 
 
 def _text(raw: Mapping[str, Any], key: str, required: bool = False) -> str | None:
@@ -207,6 +228,8 @@ def _record_severity(raw: Mapping[str, Any]) -> Severity:
             if isinstance(entry, dict) and (found := _cvss(entry.get("severity"))):
                 break
     if found is None:
+        found = _typed_word(raw.get("severity"))
+    if found is None:
         found = _worded(raw, "database_specific")
     if found is None:
         for entry in _list(raw, "affected"):
@@ -249,6 +272,16 @@ def _cvss(items: Any) -> Severity | None:
             return Severity(level_v2(score2), score2, vector, "CVSS_V2")
         except InvalidVector:
             pass
+    return None
+
+
+def _typed_word(items: Any) -> Severity | None:
+    """A database's own rating in the `severity` list, e.g. Ubuntu's `{"type": "Ubuntu",
+    "score": "medium"}` (its priority; "untriaged" is no rating). `_cvss` checked the shape."""
+    for item in items if isinstance(items, list) else ():
+        kind, word = item.get("type"), item.get("score")
+        if kind not in ("CVSS_V2", "CVSS_V3", "CVSS_V4") and word.strip().lower() in _WORDS:
+            return Severity(_WORDS[word.strip().lower()], None, None, kind)
     return None
 
 

@@ -105,8 +105,19 @@ def vulnerabilities_document(found: list[VulnMatch]) -> dict[str, Any]:
 
 
 def vulnerability_views(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each finding as a JSON object. `fix_available` is derived here, not stored: a finding has
+    a fix when the advisory names a `fixed` version above the installed one, so reports stored
+    before the field existed show it too."""
     names = document["fields"]
-    return [dict(zip(names, row, strict=True)) for row in document["rows"]]
+    views = [dict(zip(names, row, strict=True)) for row in document["rows"]]
+    for view in views:
+        view["fix_available"] = view.get("fixed_version") is not None
+    return views
+
+
+def unfixed_count(views: list[dict[str, Any]]) -> int:
+    """How many findings have no fix available (`vulnerability_views`)."""
+    return sum(1 for view in views if not view["fix_available"])
 
 
 def findings_document(inventory: ImageInventory) -> dict[str, Any]:

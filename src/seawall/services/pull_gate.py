@@ -189,6 +189,7 @@ class PullGate:
                         str(v["severity"]),
                         str(v["package"]),
                         str(v["version"]),
+                        bool(v["fix_available"]),
                     )
                 )
         secrets: list[Secret] = []
@@ -406,9 +407,16 @@ class PullGate:
     async def decide(
         self, repository: str, reference: str, digest: str, facts: PullFacts | None
     ) -> tuple[str, ...]:
-        """What `admit` decides, without recording anything (`seawall pull-check`)."""
+        """What `admit` decides, without recording anything."""
+        return (await self.explain(repository, reference, digest, facts))[1]
+
+    async def explain(
+        self, repository: str, reference: str, digest: str, facts: PullFacts | None
+    ) -> tuple[Verdict, tuple[str, ...]]:
+        """What `decide` decides, with the verdict behind it (`seawall pull-check`: an allowed
+        pull's verdict may still explain itself, e.g. the findings `ignore_unfixed` ignored)."""
         if facts is None:
-            return ()
+            return ALLOWED, ()
         verdict = await self.verdict(repository, digest, facts)
         shown = f"{repository}{'@' if is_digest(reference) else ':'}{reference}"
         if verdict.blocked:
@@ -434,7 +442,7 @@ class PullGate:
                         rule,
                     )
             warnings.append(deprecation.warning(repository))
-        return tuple(warnings)
+        return verdict, tuple(warnings)
 
     # -- background ------------------------------------------------------------------------
 

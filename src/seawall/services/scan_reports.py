@@ -15,7 +15,7 @@ from seawall.domain.clock import utc_iso
 from seawall.domain.manifests import INDEX_TYPES, is_scannable, parse_manifest
 from seawall.domain.severity import SEVERITIES
 from seawall.errors import ErrorCode, RegistryError
-from seawall.scan.report import package_views, unpack, vulnerability_views
+from seawall.scan.report import package_views, unfixed_count, unpack, vulnerability_views
 from seawall.services.audit import AuditLog
 from seawall.services.manifests import ManifestService
 
@@ -75,6 +75,7 @@ def report_view(
         view["os_release"] = inventory["os_release"] if inventory else {}
         view["packages"] = package_views(inventory) if inventory else []
         view["vulnerabilities"] = vulnerability_views(vulns) if vulns else []
+        view["unfixed"] = unfixed_count(view["vulnerabilities"])
         for key in ("secrets", "malware", "skipped", "links_outside", "layer_notes"):
             view[key] = findings.get(key, [])
     return view

@@ -135,7 +135,7 @@ class ScanService:
         started = self.clock.monotonic()
         layers = await self._layers(parsed.blobs[1:])  # blobs: the config, then the layers
         inventory = await asyncio.to_thread(assemble, layers, self.analyzers.limits)
-        version, index = await self.index()
+        version, index = await self.index(VulnIndex.keys_for(inventory.packages, inventory.distro))
         vulns, counts = await asyncio.to_thread(
             vulnerabilities, index, inventory.distro, inventory.packages
         )
@@ -224,13 +224,17 @@ class ScanService:
             },
         )
 
-    async def index(self) -> tuple[str | None, VulnIndex]:
-        """The vulnerability index, rebuilt when an import changed the data version."""
+    async def index(self, needed: frozenset[str] = frozenset()) -> tuple[str | None, VulnIndex]:
+        """The vulnerability index holding (at least) the ecosystem keys `needed`, started
+        afresh when an import changed the data version. It grows by the ecosystems the images
+        scanned here use, so a process never holds the advisories of releases it never saw."""
         state = await self.vulns.state()
         version = state.version if state is not None else None
         async with self._index_lock:
             if self._index is None or self._index[0] != version:
-                self._index = (version, await self.vulns.load_index(None))
+                self._index = (version, VulnIndex(only=frozenset()))
+            # Merged in under the lock; a scan matching meanwhile reads other keys only.
+            await self.vulns.extend(self._index[1], needed)
             return self._index
 
     async def _queue_children(
@@ -383,7 +387,13 @@ class ScanService:
         """Match every stored inventory against the current data, without reading layers.
         Returns (reports updated, the data version used)."""
         version, index = await self.index()
-        return await rematch_all(self.scans, index, version)
+        return await rematch_all(
+            self.scans, index, version, load=lambda keys: self._extend(index, keys)
+        )
+
+    async def _extend(self, index: VulnIndex, keys: frozenset[str]) -> None:
+        async with self._index_lock:  # one merge at a time: two would load the same keys
+            await self.vulns.extend(index, keys)
 
 
 async def rematch_all(
@@ -391,13 +401,18 @@ async def rematch_all(
     index: VulnIndex,
     version: str | None,
     changed: list[str] | None = None,
+    load: Callable[[frozenset[str]], Awaitable[object]] | None = None,
 ) -> tuple[int, str | None]:
     """Re-match every complete report's stored inventory; findings other than vulnerabilities
-    are kept as they were. The digests whose vulnerabilities changed go to `changed`."""
+    are kept as they were. The digests whose vulnerabilities changed go to `changed`. `load`,
+    when given, is asked for the ecosystem keys an inventory needs that `index` lacks, before
+    it is matched: the index then holds only what the stored images use."""
     updated = 0
     batch: list[tuple[str, dict[str, int], bytes]] = []
     async for digest, inventory, before in scans.inventories():
         distro, packages = stored_inventory(unpack(inventory))
+        if load is not None and (missing := index.missing(VulnIndex.keys_for(packages, distro))):
+            await load(missing)
         found, counts = vulnerabilities(index, distro, packages)
         after = pack(vulnerabilities_document(found))
         if changed is not None and (before is None or unpack(before) != unpack(after)):

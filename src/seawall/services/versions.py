@@ -14,6 +14,7 @@ from seawall.domain.access import namespace_of
 from seawall.domain.audit import AuditAction, Origin, timestamp
 from seawall.domain.clock import SYSTEM_CLOCK, Clock, utc_iso
 from seawall.domain.names import validate_tag
+from seawall.domain.pull_gate import Outcome as Judged
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
 from seawall.services.manifests import ManifestService
@@ -180,9 +181,13 @@ class VersionService:
             "checked_at": utc_iso(self.clock.now()),
         }
         try:
-            answer["warnings"] = list(
-                await self.gate.decide(repository, reference, record.digest, record.facts)
+            verdict, warnings = await self.gate.explain(
+                repository, reference, record.digest, record.facts
             )
+            answer["warnings"] = list(warnings)
+            # An allowed pull explains itself too: e.g. the findings ignore_unfixed left out.
+            if verdict.outcome is Judged.ALLOW and verdict.message:
+                answer.update(message=verdict.message, rule=verdict.rule)
         except PullRefused as refused:
             answer.update(allowed=False, message=refused.message, rule=refused.rule)
         return answer

@@ -473,6 +473,7 @@ _STAGE_GATES = obj(
     {
         "require_scan": _FLAG,
         "max_severity": {"enum": list(BLOCK_LEVELS)},
+        "ignore_unfixed": _FLAG,
         "block_secrets": _FLAG,
         "block_malware": _FLAG,
         "require_annotations": _array(_TEXT),
