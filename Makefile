@@ -35,7 +35,8 @@ screenshots: $(STAMP) system-deps
 	SEAWALL_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/python -m pytest -q -p no:randomly tests/browser
 
 ## make bench: Seawall (SQLite, PostgreSQL) vs CNCF Distribution vs nginx sendfile
-bench: $(STAMP) system-deps
+bench: $(STAMP)
+	scripts/system-deps.sh bench
 	$(BIN)/python -m bench
 
 system-deps:

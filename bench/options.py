@@ -65,6 +65,8 @@ class Options:
     scan_rounds: int
     scan_records: int
     scan_inventories: int
+    scan_java_mib: int
+    scan_mixed_mib: int
     gc_blobs: int
     gc_garbage: int
     gc_kept: int
@@ -173,6 +175,18 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     p.add_argument(
         "--scan-inventories", type=int, default=1000, help="stored inventories to re-match (1000)"
+    )
+    p.add_argument(
+        "--scan-java-mib",
+        type=int,
+        default=256,
+        help="MiB of tar in the Java image's layer: a fat jar, a WAR, /usr/share/java (256)",
+    )
+    p.add_argument(
+        "--scan-mixed-mib",
+        type=int,
+        default=96,
+        help="MiB of tar in each bulk layer of the mixed image: base, Python, node, Ruby (96)",
     )
     p.add_argument(
         "--gc-blobs", type=int, default=100_000, help="blobs in the GC registry (100,000)"

@@ -13,7 +13,12 @@ Wall time and CPU time (`time.process_time`) are both kept; the reading is singl
 CPU MiB/s is what one core does with the machine's other load taken out. A small Debian-like
 image (two gzip layers: os-release, the dpkg status cut to its required and important packages,
 ~6 MiB of /usr/bin, ~2 MiB of Python) is timed the same way. The plain tar is read once more
-under cProfile. The match index holds the real OSV samples (tests/data/osv,
+under cProfile. Then a **Java image** (one layer: a few hundred of Debian's jars, a Spring
+Boot-like fat jar and a WAR) and a **mixed image** (six layers: Debian base, Python, npm, Ruby,
+PHP + .NET + Go, and the Java layer), built by bench/scan_images.py and bench/scan_mixed.py, are
+timed the same way on plain, gzip and zstd copies, with what the scanner found in them
+(`found`: packages per ecosystem, Maven confidence, archives with a package) beside what the
+bench put in. The match index holds the real OSV samples (tests/data/osv,
 /work/shared/osv-sample) and `--scan-records` synthetic records (`synthetic_records`); a fresh
 index is built from the parsed records before each round, so every match starts cold.
 
@@ -32,26 +37,32 @@ import contextlib
 import cProfile
 import functools
 import hashlib
-import io
 import json
 import os
 import pstats
 import random
 import re
-import stat
 import statistics
-import subprocess
-import tarfile
 import time
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import zstandard
-
 from bench.audit_db import backend_for
 from bench.options import Context
+from bench.scan_images import (
+    DPKG_STATUS,
+    GZIP_HOW,
+    OS_RELEASE,
+    ZSTD_LEVEL,
+    base_status,
+    build_layer,
+    compress,
+    found,
+    java_layer,
+    require_jars,
+)
+from bench.scan_mixed import mixed_layers
 from bench.servers import BenchError, postgres_database
 from seawall.config import Settings
 from seawall.db.audit import AuditStore
@@ -85,11 +96,7 @@ Result = dict[str, object]
 MIB = 1024**2
 REPO = Path(__file__).resolve().parents[1]
 OSV_SAMPLES = (REPO / "tests" / "data" / "osv", Path("/work/shared/osv-sample"))
-DPKG_STATUS = Path("/var/lib/dpkg/status")
-OS_RELEASE = Path("/usr/lib/os-release")
 DEBIAN_12 = Distro("debian", "12")
-GZIP_HOW = "gzip -1"
-ZSTD_LEVEL = 3
 PROFILE_TOP = 15
 SERVERS = {"seawall-sqlite": "sqlite", "seawall-postgres": "postgres"}
 # Inventory mix per image (the issue's ~300 packages).
@@ -164,14 +171,6 @@ def debian_sources() -> dict[str, str]:
     """Source package -> its installed source version, from this machine's dpkg status."""
     packages = parse_dpkg_status(DPKG_STATUS.read_bytes(), "var/lib/dpkg/status", DEBIAN_12)
     return {p.source_name or p.name: p.source_version or p.version for p in packages}
-
-
-def base_status() -> bytes:
-    """This machine's dpkg status cut down to what a Debian base image holds: the packages of
-    priority required and important."""
-    stanzas = DPKG_STATUS.read_bytes().split(b"\n\n")
-    keep = (b"\nPriority: required\n", b"\nPriority: important\n")
-    return b"\n\n".join(s for s in stanzas if any(k in s for k in keep)) + b"\n"
 
 
 def _language_names(names: tuple[str, ...], prefix: str, total: int) -> list[str]:
@@ -274,88 +273,9 @@ def parsed(records: tuple[RawRecord | Problem, ...]) -> list[Advisory]:
 # --- layers -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Layer:
-    path: Path
-    size: int  # uncompressed tar bytes
-    files: int
-    entries: int
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    """`root` and everything under it, in name order, never following a symlink."""
-    yield root
-    if root.is_symlink() or not root.is_dir():
-        return
-    for top, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(dirs) + sorted(files):
-            yield Path(top) / name
-
-
-def _whole_seconds(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    """Whole-second mtimes, as Go's archive/tar (docker, buildkit) writes them: with a float one
-    tarfile adds a PAX header to every member, which real layers do not have."""
-    info.mtime = int(info.mtime)
-    return info
-
-
-def build_layer(
-    out: Path, sources: list[Path], cap: int, extra: dict[str, bytes] | None = None
-) -> Layer:
-    """A plain tar of `extra` (path -> content) and `sources` (absolute paths, stored relative
-    to /) until `cap` bytes of tar; directories, regular files and symlinks only, unreadable
-    files left out."""
-    files = entries = 0
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        link = tarfile.TarInfo("etc/os-release")  # as in Debian images
-        link.type, link.linkname = tarfile.SYMTYPE, "../usr/lib/os-release"
-        tar.addfile(link)
-        for name, data in (extra or {}).items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-            tar.addfile(info, io.BytesIO(data))
-            files += 1
-            entries += 1
-        for path in (p for source in sources for p in _walk(source)):
-            try:
-                st = path.lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                if tar.offset + st.st_size + 4096 > cap:
-                    break  # full
-                if not os.access(path, os.R_OK):
-                    continue
-            elif not (stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                continue  # devices, fifos, sockets
-            try:
-                tar.add(path, arcname=str(path).lstrip("/"), recursive=False, filter=_whole_seconds)
-            except OSError:
-                continue
-            files += stat.S_ISREG(st.st_mode)
-            entries += 1
-    return Layer(out, out.stat().st_size, files, entries + 1)
-
-
 def _big_layer_sources() -> list[Path]:
     python = sorted(p for p in Path("/usr/lib").glob("python3*") if p.is_dir())
     return [OS_RELEASE, DPKG_STATUS, *python, Path("/usr/lib/x86_64-linux-gnu")]
-
-
-def compress(plain: Path) -> tuple[Path, Path, float]:
-    """`plain` compressed with `gzip -1` (a subprocess) and zstd level 3 (here, meanwhile)."""
-    t0 = time.monotonic()
-    gz, zst = plain.with_suffix(".tar.gz"), plain.with_suffix(".tar.zst")
-    with gz.open("wb") as out:
-        proc = subprocess.Popen(["gzip", "-1", "-c", str(plain)], stdout=out)
-        try:
-            with plain.open("rb") as src, zst.open("wb") as dst:
-                zstandard.ZstdCompressor(level=ZSTD_LEVEL).copy_stream(src, dst)
-        finally:
-            if proc.wait() != 0:
-                raise BenchError(f"gzip -1 exited with {proc.returncode}")
-    return gz, zst, time.monotonic() - t0
 
 
 # --- timing an image ----------------------------------------------------------------------------
@@ -391,6 +311,7 @@ def scan_image(layers: list[Path], size: int, analyzers: Analyzers, index: VulnI
         "packages": len(inventory.packages),
         "vulnerabilities": len(vulns),
         "secrets": len(inventory.secrets),
+        "found": found(inventory),
     }
 
 
@@ -484,7 +405,74 @@ def throughput(ctx: Context) -> Result:
     result["profile"] = profile(big.path, analyzers)
     for path in (big.path, gz, zst):
         path.unlink()
+    try:
+        images(ctx, analyzers, advisories, result)
+    except Exception as exc:  # the big layer's figures stand; the report shows this
+        result["images_error"] = f"{type(exc).__name__}: {exc}"
     return result
+
+
+def images(ctx: Context, analyzers: Analyzers, advisories: list[Advisory], out: Result) -> None:
+    """The Java image and the mixed image (bench/scan_images.py), each copy timed as the big
+    layer is, into `out` as each is done; the mixed image's Java layer is the Java image's own
+    (files and copies)."""
+    opts, work = ctx.opts, ctx.work / "scan"
+    jars = require_jars()
+    t0 = time.monotonic()
+    java = java_layer(work / "java.tar", jars, opts.scan_java_mib * MIB)
+    built = time.monotonic() - t0
+    java_gz, java_zst, compress_s = compress(java.layer.path)
+    copies = {"plain": java.layer.path, "gzip": java_gz, "zstd": java_zst}
+    java_out: Result = {
+        "layer": {
+            "bytes": java.layer.size,
+            "files": java.layer.files,
+            "gzip_bytes": java_gz.stat().st_size,
+            "zstd_bytes": java_zst.stat().st_size,
+            "jars": java.jars,
+            "library_jars": java.library_jars,
+            "available_jars": len(jars),
+            "nested_jars": java.nested_jars,
+            "fat_jar_bytes": java.fat_jar_bytes,
+            "war_bytes": java.war_bytes,
+            "build_s": built,
+            "compress_s": compress_s,
+        }
+    }
+    out["java"] = java_out
+    for name, path in copies.items():
+        java_out[name] = timed_rounds(
+            [path], java.layer.size, analyzers, advisories, opts.scan_rounds
+        )
+    java_out["profile"] = profile(java.layer.path, analyzers)
+
+    mixed = mixed_layers(work, java.layer, opts.scan_mixed_mib * MIB)
+    layers: dict[str, list[Path]] = {"plain": [], "gzip": [], "zstd": []}
+    described = []
+    for label, layer in mixed.layers:
+        gz, zst, _ = (java_gz, java_zst, 0.0) if layer is java.layer else compress(layer.path)
+        for name, path in (("plain", layer.path), ("gzip", gz), ("zstd", zst)):
+            layers[name].append(path)
+        described.append(
+            {
+                "name": label,
+                "bytes": layer.size,
+                "files": layer.files,
+                "gzip_bytes": gz.stat().st_size,
+                "zstd_bytes": zst.stat().st_size,
+            }
+        )
+    size = sum(layer.size for _, layer in mixed.layers)
+    mixed_out: Result = {
+        "layers": described,
+        "planted": mixed.planted,
+        "go_binary": mixed.go_binary,
+    }
+    for name, paths in layers.items():
+        mixed_out[name] = timed_rounds(paths, size, analyzers, advisories, opts.scan_rounds)
+    out["mixed"] = mixed_out
+    for path in {p for paths in layers.values() for p in paths}:
+        path.unlink()
 
 
 # --- re-matching stored inventories -------------------------------------------------------------

@@ -36,6 +36,30 @@ missing=()
 for tool in "${!PACKAGES[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${PACKAGES[$tool]}")
 done
+# `system-deps.sh bench` (make bench): the scan benchmark's Java image (bench/scan_images.py) is
+# built from a few hundred of Debian's jars in /usr/share/java: these libraries and what they
+# pull in (~200 MiB, which the tests do not need). Jars are not commands, so dpkg says whether
+# each is installed.
+JAVA_LIBRARIES=(
+  libspring-web-servlet-java libspring-orm-java libspring-jdbc-java libspring-context-support-java
+  libspring-test-java libspring-jms-java libspring-messaging-java libjackson2-databind-java
+  libjackson2-dataformat-xml-java libjackson2-datatype-joda-java libjackson2-jaxrs-providers-java
+  liblog4j2-java libguava-java libcommons-lang3-java libcommons-text-java libcommons-io-java
+  libcommons-compress-java libcommons-configuration2-java libcommons-dbcp2-java
+  libcommons-math3-java libcommons-csv-java libcommons-fileupload-java libcommons-validator-java
+  libnetty-java libjetty9-java libjetty9-extra-java libtomcat9-java libhttpclient5-java
+  libhibernate-validator-java libhibernate3-java liblucene8-java libbcprov-java libjgit-java
+  libapache-poi-java liblogback-java libslf4j-java libjsoup-java libjna-platform-java
+  libehcache-java libbyte-buddy-java libmockito-java libxerces2-java libantlr4-runtime-java
+  libaspectj-java libjakarta-mail-java libjaxb-java libmaven-shade-plugin-java
+)
+installed_java=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${JAVA_LIBRARIES[@]}" \
+  2>/dev/null | awk '$2 == "installed" {print $1}' || true)
+if [ "${1:-}" = "bench" ]; then
+  for package in "${JAVA_LIBRARIES[@]}"; do
+    grep -qx "$package" <<<"$installed_java" || missing+=("$package")
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
