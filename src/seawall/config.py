@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     s3_region: str = Field("", max_length=64, description="The bucket's region (AWS).")
     s3_access_key_id: SecretStr | None = Field(
         None,
-        description="S3 access key. Unset: the AWS SDK's own sources (AWS_ACCESS_KEY_ID,"
-        " ~/.aws/credentials, an instance role).",
+        description="S3 access key. Unset: where the AWS SDKs look (AWS_ACCESS_KEY_ID,"
+        " ~/.aws/credentials, a web identity, a container or instance role).",
     )
     s3_secret_access_key: SecretStr | None = Field(
         None, description="S3 secret key, with `s3_access_key_id`."
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
         "auto",
         description="`path` (BUCKET in the path: MinIO, Ceph and most self-hosted stores) or"
-        " `virtual` (BUCKET in the host name); `auto` lets the SDK choose.",
+        " `virtual` (BUCKET in the host name); `auto` chooses as the AWS SDKs do.",
     )
     s3_part_mib: int = Field(
         8,
@@ -473,6 +473,16 @@ def usable_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def aws_environment() -> dict[str, str]:
+    """This process's AWS_* and proxy variables, which the S3 store reads where the AWS SDKs
+    would (credentials, region, endpoint, CA bundle, proxies: storage/s3api/credentials.py)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("AWS_") or name.lower() in ("http_proxy", "https_proxy", "no_proxy")
+    }
 
 
 def config_file() -> Path | None:

@@ -8,14 +8,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import secrets
 from collections.abc import AsyncIterator
 
+import boto3
 import httpx
+import pytest
 
 from seawall.domain.digests import Digest
 from seawall.storage.s3 import MIN_PART, S3BlobStore, S3Location
-from tests.support.s3 import MotoServer
+from seawall.storage.s3api import S3Error
+from tests.support.s3 import MotoServer, moto_server
 
 UPLOAD = "0123456789abcdef0123456789abcdef"
 MIB = 1024 * 1024
@@ -202,3 +206,60 @@ def test_a_redirected_pull_fetches_exact_ranges_from_the_bucket(moto: MotoServer
     part = httpx.get(url, headers={"Range": "bytes=10-99"})
     assert part.status_code == 206 and part.content == data[10:100]
     assert "X-Amz-Signature=" in url and "X-Amz-Expires=60" in url  # SigV4 (moto checks none)
+
+
+def test_moto_verifies_every_signature_of_the_store() -> None:
+    """A moto server of its own with IAM authentication on: it recomputes each request's SigV4
+    signature (with botocore) and refuses any that differ. The store's whole life cycle passes,
+    and a wrong secret is refused."""
+    with moto_server() as server:
+        admin = {
+            "endpoint_url": server.endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "admin",
+            "aws_secret_access_key": "admin",
+        }
+        users = boto3.client("iam", **admin)
+        users.create_user(UserName="seawall")
+        users.put_user_policy(
+            UserName="seawall",
+            PolicyName="s3",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = users.create_access_key(UserName="seawall")["AccessKey"]
+        bucket = server.new_bucket()
+        # From here on every request must carry a valid signature of a known key.
+        httpx.post(server.endpoint + "/moto-api/reset-auth", content=b"0").raise_for_status()
+
+        options = server.options(
+            part_bytes=MIN_PART,
+            access_key_id=key["AccessKeyId"],
+            secret_access_key=key["SecretAccessKey"],
+        )
+        store = S3BlobStore(S3Location(bucket, "registry/"), options)
+        data = secrets.token_bytes(6 * MIB + 5)
+        append(store, 0, data[: 3 * MIB])
+        append(store, 3 * MIB, data[3 * MIB :])  # a part and a tail
+        digest = Digest.of(data)
+        assert collect(store.read_upload(UPLOAD, len(data))) == data
+        asyncio.run(store.commit_upload(UPLOAD, digest, len(data)))
+        assert asyncio.run(store.stat(digest)) == len(data)
+        assert collect(store.read(digest, 10, 1000)) == data[10:1000]
+        assert store.quarantine(digest) == f"quarantine/sha256/{digest.hex}"
+        asyncio.run(store.check())
+
+        forged = S3BlobStore(
+            S3Location(bucket, "registry/"),
+            server.options(access_key_id=key["AccessKeyId"], secret_access_key="wrong"),
+        )
+        with pytest.raises(S3Error) as refused:
+            forged.exists(digest)
+        assert refused.value.status == 403
+        with pytest.raises(S3Error) as refused:
+            forged._put("registry/x", b"x")
+        assert refused.value.code == "SignatureDoesNotMatch"

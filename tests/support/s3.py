@@ -29,14 +29,17 @@ class MotoServer:
     endpoint: str
 
     def options(self, **overrides: Any) -> S3Options:
-        return S3Options(
-            endpoint_url=self.endpoint,
-            region=REGION,
-            access_key_id=ACCESS_KEY,
-            secret_access_key=SECRET_KEY,
-            addressing_style="path",
-            **overrides,
-        )
+        """The store's options for this endpoint: the test keys, and none of this machine's
+        AWS_* variables (`environ`), unless `overrides` say otherwise."""
+        given: dict[str, Any] = {
+            "endpoint_url": self.endpoint,
+            "region": REGION,
+            "access_key_id": ACCESS_KEY,
+            "secret_access_key": SECRET_KEY,
+            "addressing_style": "path",
+            "environ": {},
+        }
+        return S3Options(**(given | overrides))
 
     def new_bucket(self) -> str:
         name = "seawall-" + secrets.token_hex(6)
@@ -44,9 +47,20 @@ class MotoServer:
         return name
 
     def client(self) -> Any:
-        from seawall.storage.s3 import _make_client
+        """A boto3 client of the endpoint, for the tests' own setup and inspection: an
+        independent implementation of S3 beside the store's (boto3 is a test dependency
+        through moto[server]; the product has its own client, storage/s3api)."""
+        import boto3
+        from botocore.config import Config
 
-        return _make_client(self.options())
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
 
     def store(self, prefix: str = "registry/", **overrides: Any) -> S3BlobStore:
         return S3BlobStore(S3Location(self.new_bucket(), prefix), self.options(**overrides))

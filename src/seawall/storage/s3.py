@@ -27,8 +27,11 @@ again under the blob row's lock (`place`): if the garbage collector removed that
 between, it is copied again there. Two pushes of the same blob copy the same bytes to the same
 key; S3 replaces an object atomically, so a reader sees one whole copy or the other.
 
-Every call is a blocking botocore call: the protocol's blocking methods make them directly (they
-run in worker threads already), the async ones in this store's own thread pool.
+Every call is a blocking call of our own S3 client (storage/s3api: SigV4 over httpx, without
+botocore, whose imports and models cost each server worker 30-45 MB): the protocol's blocking
+methods make them directly (they run in worker threads already), the async ones in this store's
+own thread pool. S3's failures become the neutral errors callers know: an absent object is
+`FileNotFoundError` or None, anything else an `S3Error`, which is an `OSError`.
 """
 
 from __future__ import annotations
@@ -37,23 +40,36 @@ import asyncio
 import itertools
 import json
 import os
+import ssl
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from seawall.config import aws_environment
 from seawall.domain.digests import ALGORITHMS, Digest
 from seawall.storage import paths
 from seawall.storage.base import StoredObject
+from seawall.storage.s3api import (
+    ListedObject,
+    ListedUpload,
+    ObjectBody,
+    S3Client,
+    S3Endpoint,
+    S3Error,
+    credential_chain,
+    region_of,
+)
 
 READ_CHUNK = 1024 * 1024
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part but the last
 MAX_COPY = 5 * 1024**3  # the largest single CopyObject / UploadPartCopy
 PARTS_PER_STEP = 1000  # the part size grows by `part_bytes` every this many parts (10,000 max)
 THREADS = 32
+MAX_STATE = 64 * 1024 * 1024  # an upload's state: 10,000 parts at most, about 600 KB
 
 T = TypeVar("T")
 
@@ -89,6 +105,9 @@ class S3Options:
     part_bytes: int = 8 * 1024 * 1024
     redirect: bool = False  # pulls answered with a presigned URL (`redirect_url`)
     redirect_seconds: int = 300
+    # The AWS SDK variables (AWS_ACCESS_KEY_ID, AWS_REGION, AWS_CA_BUNDLE, ...: see
+    # s3api/credentials.py), as seawall.config hands them over; None: this process's own.
+    environ: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -129,20 +148,20 @@ class S3BlobStore:
         self.prefix = location.prefix
         self.options = options
         self._lock = threading.Lock()
-        self._client: Any = None
+        self._client: S3Client | None = None
         self._pid = 0
         self._pool: ThreadPoolExecutor | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     @property
-    def client(self) -> Any:
-        """This process's botocore client (made on first use: server workers fork)."""
+    def client(self) -> S3Client:
+        """This process's S3 client (made on first use: server workers fork)."""
         pid = os.getpid()
         if self._client is None or self._pid != pid:
             with self._lock:
                 if self._client is None or self._pid != pid:
-                    self._client = _make_client(self.options)
+                    self._client = _make_client(self.bucket, self.options)
                     self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="s3")
                     self._pid = pid
         return self._client
@@ -162,25 +181,20 @@ class S3BlobStore:
         return self._key(paths.upload_key(upload_id)) + "/" + name
 
     def _head(self, key: str) -> int | None:
-        try:
-            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
-        except self.client.exceptions.ClientError as exc:
-            if _missing(exc):
-                return None
-            raise
+        return self.client.head_object(key)
 
-    def _open(self, key: str, start: int = 0, end: int | None = None) -> Any | None:
+    def _open(self, key: str, start: int = 0, end: int | None = None) -> ObjectBody | None:
         """A streaming body of the bytes [start, end) of an object; None when the range holds
         none (empty, or at or past the end). FileNotFoundError when the object is absent."""
         if end is not None and end <= start:
             return None
-        ranged = {} if start == 0 and end is None else {"Range": _range(start, end)}
+        ranged = None if start == 0 and end is None else _range(start, end)
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
-        except self.client.exceptions.ClientError as exc:
-            if _missing(exc):
+            return self.client.get_object(key, ranged, READ_CHUNK)
+        except S3Error as exc:
+            if exc.status == 404 and exc.code != "NoSuchBucket":
                 raise FileNotFoundError(key) from exc
-            if _code(exc) == "InvalidRange":
+            if exc.code == "InvalidRange":
                 return None
             raise
 
@@ -193,58 +207,38 @@ class S3BlobStore:
         if body is None:
             return b""
         with body:
-            return bytes(body.read())
+            return body.read_all(MAX_STATE if end is None else end - start)
 
     def _put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        self.client.put_object(key, data)
 
     def _copy(self, source: str, size: int, target: str) -> None:
         """Server-side copy of the whole object `source` (of `size` bytes) to `target`."""
         if size <= MAX_COPY:
-            self.client.copy_object(
-                Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source}
-            )
+            self.client.copy_object(source, target)
             return
-        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=target)["UploadId"]
+        upload = self.client.create_multipart_upload(target)
         try:
             parts = [
-                {
-                    "PartNumber": number,
-                    "ETag": self._copy_part(source, target, upload, number, a, b),
-                }
+                (number, self._copy_part(source, target, upload, number, a, b))
                 for number, (a, b) in enumerate(_split(size), start=1)
             ]
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=target,
-                UploadId=upload,
-                MultipartUpload={"Parts": parts},
-            )
+            self.client.complete_multipart_upload(target, upload, parts)
         except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload)
+            self.client.abort_multipart_upload(target, upload)
             raise
 
     def _copy_part(
         self, source: str, target: str, upload: str, number: int, start: int, end: int
     ) -> str:
-        answer = self.client.upload_part_copy(
-            Bucket=self.bucket,
-            Key=target,
-            UploadId=upload,
-            PartNumber=number,
-            CopySource={"Bucket": self.bucket, "Key": source},
-            CopySourceRange=_range(start, end),
-        )
-        return str(answer["CopyPartResult"]["ETag"])
+        return self.client.upload_part_copy(target, upload, number, source, _range(start, end))
 
-    def _list(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def _list(self, prefix: str) -> Iterator[ListedObject]:
         for page in self._pages(prefix):
             yield from page
 
-    def _multipart_uploads(self, prefix: str) -> Iterator[dict[str, Any]]:
-        pages = self.client.get_paginator("list_multipart_uploads")
-        for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
-            yield from page.get("Uploads", ())
+    def _multipart_uploads(self, prefix: str) -> Iterator[ListedUpload]:
+        return self.client.list_multipart_uploads(prefix)
 
     # -- committed blobs --------------------------------------------------------------------
 
@@ -258,12 +252,7 @@ class S3BlobStore:
         """A presigned GET of the blob, when pulls are redirected to the bucket (no I/O)."""
         if not self.options.redirect:
             return None
-        url: str = self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self._blob(digest)},
-            ExpiresIn=self.options.redirect_seconds,
-        )
-        return url
+        return self.client.presigned_get(self._blob(digest), self.options.redirect_seconds)
 
     async def read(
         self, digest: Digest, start: int = 0, end: int | None = None
@@ -272,15 +261,13 @@ class S3BlobStore:
         if body is None:
             return
         try:
-            while chunk := await self._call(body.read, READ_CHUNK):
+            while chunk := await self._call(body.read):
                 yield chunk
         finally:
             body.close()
 
     async def delete(self, digest: Digest) -> None:
-        await self._call(
-            lambda: self.client.delete_object(Bucket=self.bucket, Key=self._blob(digest))
-        )
+        await self._call(self.client.delete_object, self._blob(digest))
 
     def exists(self, digest: Digest) -> bool:
         return self._head(self._blob(digest)) is not None
@@ -289,11 +276,11 @@ class S3BlobStore:
         key = self._blob(digest)
         if self._head(key) is None:
             return False
-        self.client.delete_object(Bucket=self.bucket, Key=key)
+        self.client.delete_object(key)
         return True
 
     async def check(self) -> None:
-        await self._call(lambda: self.client.head_bucket(Bucket=self.bucket))
+        await self._call(self.client.head_bucket)
 
     # -- uploads ----------------------------------------------------------------------------
 
@@ -313,9 +300,9 @@ class S3BlobStore:
         # Not a size a request ended at (the upload service only asks for those): a longer
         # state whose tail holds `size`, cut there.
         for item in self._list(self._upload(upload_id, "state-")):
-            longer = item["Key"].rpartition("state-")[2]
+            longer = item.key.rpartition("state-")[2]
             if longer.isdigit() and int(longer) > size:
-                found = self._get(item["Key"])
+                found = self._get(item.key)
                 state = _State.loads(found) if found is not None else None
                 if state is not None and not state.sealed and state.start <= size:
                     state.tail = size - state.start
@@ -348,12 +335,15 @@ class S3BlobStore:
                 number = len(parts) + 1
                 etag = self._copy_part(tail_key, data, state.upload, number, 0, state.tail)
                 parts.append((number, etag, state.tail))
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=data,
-                UploadId=state.upload,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e, _ in parts]},
-            )
+            try:
+                self.client.complete_multipart_upload(
+                    data, state.upload, [(n, e) for n, e, _ in parts]
+                )
+            except S3Error as exc:
+                # A retried completion whose first attempt did complete finds no upload: the
+                # size check below tells that from an upload that is really gone.
+                if exc.code != "NoSuchUpload":
+                    raise
         if self._head(data) != size:
             raise OSError(f"upload {upload_id}: the sealed object is not {size} bytes")
         self._save(upload_id, _State(sealed=True, tail=size))
@@ -396,20 +386,17 @@ class S3BlobStore:
         def delete() -> None:
             for upload in self._multipart_uploads(prefix):
                 try:
-                    self.client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
-                except self.client.exceptions.ClientError as exc:
-                    if _code(exc) != "NoSuchUpload":
+                    self.client.abort_multipart_upload(upload.key, upload.upload_id)
+                except S3Error as exc:
+                    if exc.code != "NoSuchUpload":
                         raise
-            self._delete_keys([item["Key"] for item in self._list(prefix)])
+            self._delete_keys([item.key for item in self._list(prefix)])
 
         await self._call(delete)
 
     def _delete_keys(self, keys: list[str]) -> None:
         for i in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[i : i + 1000]]
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            self.client.delete_objects(keys[i : i + 1000])
 
     # -- listing and quarantine -------------------------------------------------------------
 
@@ -421,17 +408,15 @@ class S3BlobStore:
         pages = await self._call(lambda: iter(self._pages(base)))
         while (page := await self._call(next, pages, None)) is not None:
             for item in page:
-                key = item["Key"][len(self.prefix) :]
+                key = item.key[len(self.prefix) :]
                 digest = _blob_of(key)
                 if digest is None:
                     report(key)
                     continue
-                yield StoredObject(digest, int(item["Size"]), _seconds(item["LastModified"]))
+                yield StoredObject(digest, item.size, item.modified.timestamp())
 
-    def _pages(self, prefix: str) -> Iterator[list[dict[str, Any]]]:
-        pages = self.client.get_paginator("list_objects_v2")
-        for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
-            yield list(page.get("Contents", ()))
+    def _pages(self, prefix: str) -> Iterator[list[ListedObject]]:
+        return self.client.list_objects(prefix)
 
     async def iter_uploads(
         self, stray: Callable[[str], None] | None = None
@@ -442,19 +427,19 @@ class S3BlobStore:
         def gather() -> dict[str, tuple[int, float]]:
             found: dict[str, tuple[int, float]] = {}
             for item in self._list(base):
-                key = item["Key"][len(self.prefix) :]
+                key = item.key[len(self.prefix) :]
                 upload_id, _, name = key[len("uploads/") :].partition("/")
                 if not paths.is_upload_id(upload_id) or not name:
                     report(key)
                     continue
                 size = int(name[6:]) if name.startswith("state-") and name[6:].isdigit() else 0
                 old = found.get(upload_id, (0, 0.0))
-                found[upload_id] = (max(old[0], size), max(old[1], _seconds(item["LastModified"])))
+                found[upload_id] = (max(old[0], size), max(old[1], item.modified.timestamp()))
             for upload in self._multipart_uploads(base):
-                upload_id = upload["Key"][len(base) :].partition("/")[0]
+                upload_id = upload.key[len(base) :].partition("/")[0]
                 if paths.is_upload_id(upload_id):
                     old = found.get(upload_id, (0, 0.0))
-                    found[upload_id] = (old[0], max(old[1], _seconds(upload["Initiated"])))
+                    found[upload_id] = (old[0], max(old[1], upload.initiated.timestamp()))
             return found
 
         for upload_id, (size, mtime) in (await self._call(gather)).items():
@@ -470,7 +455,7 @@ class S3BlobStore:
             attempt += 1
         key = paths.quarantine_key(digest, attempt)
         self._copy(source, size, self._key(key))
-        self.client.delete_object(Bucket=self.bucket, Key=source)
+        self.client.delete_object(source)
         return key.as_posix()
 
 
@@ -512,7 +497,7 @@ class S3UploadWriter:
                 raise FileNotFoundError(f"upload {self._id} lost its bytes")
             self._buffer += old
             return _State()
-        upload = store.client.create_multipart_upload(Bucket=store.bucket, Key=data)["UploadId"]
+        upload = store.client.create_multipart_upload(data)
         state = _State(upload=upload)
         for number, (a, b) in enumerate(_split(size), start=1):
             state.parts.append((number, store._copy_part(data, data, upload, number, a, b), b - a))
@@ -527,20 +512,12 @@ class S3UploadWriter:
 
     def _send(self, state: _State, size: int) -> None:
         store = self._store
+        key = store._upload(self._id, "data")
         if state.upload is None:
-            state.upload = store.client.create_multipart_upload(
-                Bucket=store.bucket, Key=store._upload(self._id, "data")
-            )["UploadId"]
+            state.upload = store.client.create_multipart_upload(key)
         number = len(state.parts) + 1
-        body = bytes(self._buffer[:size])
-        answer = store.client.upload_part(
-            Bucket=store.bucket,
-            Key=store._upload(self._id, "data"),
-            UploadId=state.upload,
-            PartNumber=number,
-            Body=body,
-        )
-        state.parts.append((number, str(answer["ETag"]), size))
+        etag = store.client.upload_part(key, state.upload, number, bytes(self._buffer[:size]))
+        state.parts.append((number, etag, size))
         del self._buffer[:size]
 
     def close(self) -> int:
@@ -559,27 +536,35 @@ class S3UploadWriter:
         return state.size
 
 
-def _make_client(options: S3Options) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(
-        aws_access_key_id=options.access_key_id,
-        aws_secret_access_key=options.secret_access_key,
-        region_name=options.region or None,
+def _make_client(bucket: str, options: S3Options) -> S3Client:
+    environ = options.environ if options.environ is not None else aws_environment()
+    home = Path.home()
+    region = options.region or region_of(environ, home) or "us-east-1"
+    endpoint = (
+        options.endpoint_url
+        or environ.get("AWS_ENDPOINT_URL_S3")
+        or environ.get("AWS_ENDPOINT_URL")
+        or None
     )
-    config = Config(
-        signature_version="s3v4",
-        max_pool_connections=THREADS,
+    credentials = credential_chain(options.access_key_id, options.secret_access_key, environ, home)
+    return S3Client(
+        bucket,
+        S3Endpoint.of(endpoint, region, bucket, options.addressing_style),
+        region,
+        credentials,
+        connections=THREADS,
+        context=_tls(environ.get("AWS_CA_BUNDLE")),
         connect_timeout=10,
         read_timeout=120,
-        retries={"max_attempts": 5, "mode": "standard"},
-        s3={"addressing_style": options.addressing_style},
-        # MinIO and Ceph refuse the CRC32 headers newer botocore sends by default.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
+        attempts=5,
+        environ=environ,
     )
-    return session.client("s3", endpoint_url=options.endpoint_url or None, config=config)
+
+
+def _tls(ca_bundle: str | None) -> ssl.SSLContext | None:
+    """TLS verification against `AWS_CA_BUNDLE` when it is set (a private CA); None: the
+    system's trust store (made only for an https endpoint)."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
 
 
 def _part_size(options: S3Options, sent: int) -> int:
@@ -598,18 +583,6 @@ def _split(size: int) -> list[tuple[int, int]]:
 
 def _range(start: int, end: int | None) -> str:
     return f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
-
-
-def _code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _missing(exc: Any) -> bool:
-    return _code(exc) in ("404", "NoSuchKey", "NotFound")
-
-
-def _seconds(moment: datetime) -> float:
-    return moment.timestamp()
 
 
 def _blob_of(key: str) -> str | None:
