@@ -17,8 +17,10 @@ percent-decoded, invalid UTF-8 replaced, the raw bytes in `raw_path`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import io
+import os
 import sys
 import threading
 import time
@@ -253,16 +255,48 @@ class _Body:
                 return piece
 
 
+# `SEAWALL_TEST_STORAGE=s3` runs every in-process app on S3 (a bucket of its own on a moto
+# server this process starts on first use) instead of the data directory's blobs/.
+TEST_STORAGE = os.environ.get("SEAWALL_TEST_STORAGE", "filesystem")
+_moto: list[Any] = []
+
+
+def storage_settings() -> dict[str, Any]:
+    """The blob-storage settings of the apps this run starts: none (the data directory), or a
+    fresh bucket when the run is on S3."""
+    if TEST_STORAGE == "filesystem":
+        return {}
+    if TEST_STORAGE != "s3":
+        raise ValueError(f"SEAWALL_TEST_STORAGE must be filesystem or s3, not {TEST_STORAGE!r}")
+    from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, moto_server
+
+    if not _moto:
+        stack = contextlib.ExitStack()
+        _moto.append(stack.enter_context(moto_server()))
+        atexit.register(stack.close)
+    moto = _moto[0]
+    return {
+        "storage_url": f"s3://{moto.new_bucket()}/registry",
+        "s3_endpoint_url": moto.endpoint,
+        "s3_region": REGION,
+        "s3_addressing_style": "path",
+        "s3_access_key_id": ACCESS_KEY,
+        "s3_secret_access_key": SECRET_KEY,
+    }
+
+
 def app_settings(data_dir: Path, db_url: str, **overrides: Any) -> Settings:
     """The settings the functional suite's `seawall serve` ran with (its environment held only
     the database, the admin password and the scan worker switched off), plus `overrides`.
-    Neither SEAWALL_* variables nor a ./seawall.toml of the test run leak in."""
+    Neither SEAWALL_* variables nor a ./seawall.toml of the test run leak in; the blobs go
+    where `SEAWALL_TEST_STORAGE` says (the data directory unless it says s3)."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "database_url": db_url,
         "admin_password": ADMIN_PASSWORD,
         "scan_in_process": False,
         "audit_flush_seconds": FLUSH_SECONDS,
+        **storage_settings(),
     }
     values.update(overrides)
     return Settings.model_validate(values)
