@@ -65,7 +65,11 @@ def unzip_listing(path: Path) -> set[tuple[str, str]]:
             values = dict(
                 line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#"
             )
-            found.add((f"{values['groupId']}:{values['artifactId']}", values["version"]))
+            # A pom.properties may leave out what its folder says (jnr-x86asm has no groupId).
+            _, _, group, artifact, _ = name.split("/")
+            group = values.get("groupId", group)
+            artifact = values.get("artifactId", artifact)
+            found.add((f"{group}:{artifact}", values["version"]))
     return found
 
 
