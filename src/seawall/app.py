@@ -14,7 +14,12 @@ import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from seawall.config import Settings, metrics_multiprocess_dir, settings_for_worker
+from seawall.config import (
+    Settings,
+    dump_for_children,
+    metrics_multiprocess_dir,
+    settings_for_worker,
+)
 from seawall.domain.clock import SYSTEM_CLOCK, Clock
 from seawall.domain.pulls import day_of
 from seawall.http.api.audit import AuditEndpoints
@@ -65,7 +70,9 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         # Passes run in a child process (services/gc_process.py), which reads the system
         # clock: an app given another clock (the tests') runs them in this one.
         services.gc.runner = ProcessPassRunner(
-            settings.model_dump(mode="json", exclude={"admin_password", "signing_key_passphrase"})
+            dump_for_children(
+                settings, exclude=frozenset({"admin_password", "signing_key_passphrase"})
+            )
         )
     services.analyzers  # noqa: B018 - built now: an unusable rule file stops the start
     gate = Gate(

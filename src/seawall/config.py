@@ -509,14 +509,22 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         _chosen_config_file = None
 
 
+def dump_for_children(settings: Settings, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The settings as JSON-ready values for a process of Seawall's own to run with (a server
+    worker, a garbage-collection child): the secrets of `SECRETS` in clear, since a child signs
+    its S3 requests with them and they dump masked otherwise. Handed over in the environment or
+    on standard input, never on a command line, which every local user can read."""
+    resolved = settings.model_dump(mode="json", exclude=set(exclude))
+    for name in SECRETS:
+        secret: SecretStr | None = getattr(settings, name)
+        if secret is not None and name not in exclude:
+            resolved[name] = secret.get_secret_value()
+    return resolved
+
+
 def export_for_workers(settings: Settings) -> None:
     """Hand the resolved settings to server worker processes (they inherit the environment)."""
-    resolved = settings.model_dump(mode="json")
-    for name in SECRETS:  # workers use them; they dump masked otherwise
-        secret: SecretStr | None = getattr(settings, name)
-        if secret is not None:
-            resolved[name] = secret.get_secret_value()
-    os.environ[_RESOLVED_ENV] = json.dumps(resolved)
+    os.environ[_RESOLVED_ENV] = json.dumps(dump_for_children(settings))
     os.environ[_PROMETHEUS_ENV] = str(metrics_dir(settings))
     # glibc gives each thread that allocates its own malloc arena (up to 8 per CPU): the threads
     # that move blob bytes (S3 client calls, hashing) each kept tens of MB of freed chunks there

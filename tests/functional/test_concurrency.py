@@ -19,6 +19,7 @@ from tests.support.registry import (
     unique_repo,
 )
 from tests.support.server import RunningServer
+from tests.support.stored import StoredObjects, blob_key
 
 CLIENTS = 20
 pytestmark = pytest.mark.both_databases
@@ -47,9 +48,11 @@ def test_same_blob_from_20_clients(server: RunningServer) -> None:
     with ThreadPoolExecutor(CLIENTS) as pool:
         statuses = list(pool.map(push, range(CLIENTS)))
     assert statuses == [201] * CLIENTS
-    files = [p for p in (server.data_dir / "blobs").rglob(digest.split(":")[1]) if p.is_file()]
-    assert len(files) == 1
-    assert files[0].read_bytes() == data
+    stored = StoredObjects.of(server)
+    assert [key for key in stored.keys("blobs/") if key.endswith(digest.split(":")[1])] == [
+        blob_key(digest)
+    ]
+    assert stored.blob(digest) == data
     with server.client(auth=server.auth) as c:
         assert c.get(f"/v2/{repo}/blobs/{digest}").content == data
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from tests.support.registry import (
     sha256,
     unique_repo,
 )
+from tests.support.stored import StoredObjects, blob_key
 
 GRACE = 3600  # gc_grace_seconds, by default
 LATER = GRACE + 900  # past the grace period for anything this test wrote
@@ -60,16 +60,24 @@ def app(database: Database, tmp_path: Path, clock: FakeClock) -> Iterator[InProc
     )
     asyncio.run(start_up(settings, clock))
     # Left by a crash before this start; the start-up sweep removes it. Waiting for that keeps
-    # the sweep from running into what a test plants.
-    crashed = data_dir / "uploads" / secrets.token_hex(16)
-    crashed.write_bytes(b"partial")
-    os.utime(crashed, (clock.now() - 120, clock.now() - 120))
+    # the sweep from running into what a test plants. The clock moves past the orphan's age
+    # rather than the file's time back: a bucket dates its objects itself.
+    stored = StoredObjects(settings)
+    crashed = secrets.token_hex(16)
+    stored.plant_upload(crashed, b"partial")
+    clock.advance(120)
     with running(settings, database.kind, clock) as server:
         deadline = time.monotonic() + 15
-        while crashed.exists() and time.monotonic() < deadline:
+        while crashed in stored.upload_ids() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not crashed.exists(), "the start-up sweep did not remove an orphan upload file"
+        assert crashed not in stored.upload_ids(), "the start-up sweep left an orphan upload"
         yield server
+
+
+@pytest.fixture
+def stored(app: InProcessServer) -> StoredObjects:
+    """The app's blob storage: its data directory, or its bucket when the run is on S3."""
+    return StoredObjects.of(app)
 
 
 @pytest.fixture
@@ -107,11 +115,6 @@ def push_index(client: httpx.Client, repo: str) -> tuple[str, list[str]]:
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
     assert put_manifest(client, repo, "multi", index, OCI_INDEX).status_code == 201
     return sha256(index), [str(c["digest"]) for c in children]
-
-
-def blob_path(app: InProcessServer, digest: str) -> Path:
-    algorithm, hex_ = digest.split(":")
-    return app.data_dir / "blobs" / algorithm / hex_[:2] / hex_
 
 
 def run_fsck(app: InProcessServer, clock: FakeClock, **options: Any) -> FsckReport:
@@ -166,16 +169,16 @@ def messages(report: FsckReport, code: str) -> list[str]:
 
 
 def test_a_clean_store_is_clean(
-    app: InProcessServer, client: httpx.Client, clock: FakeClock
+    app: InProcessServer, client: httpx.Client, clock: FakeClock, stored: StoredObjects
 ) -> None:
     push(client)
     push_index(client, unique_repo("fsck"))
     report = run_fsck(app, clock, verify_digests=True)
     assert found(report) == {}
     assert report.ok
-    stored = [p for p in (app.data_dir / "blobs").rglob("*") if p.is_file()]
-    assert report.checked["blob_rows"] == report.checked["blob_files"] == len(stored) == 9
-    assert report.checked["blob_bytes"] == sum(p.stat().st_size for p in stored)
+    blobs = stored.keys("blobs/")
+    assert report.checked["blob_rows"] == report.checked["blob_files"] == len(blobs) == 9
+    assert report.checked["blob_bytes"] == sum(blobs.values())
     assert report.recent == {"blob_files": 0, "upload_files": 0}  # every file has its row
     assert report.verified is not None
     assert (report.verified.blobs, report.verified.bytes) == (9, report.checked["blob_bytes"])
@@ -187,12 +190,13 @@ def test_a_clean_store_is_clean(
 
 
 def test_a_missing_file_of_a_referenced_blob_needs_a_push_and_is_never_repaired(
-    app: InProcessServer, client: httpx.Client, clock: FakeClock
+    app: InProcessServer, client: httpx.Client, clock: FakeClock, stored: StoredObjects
 ) -> None:
     image = push(client)
     layer = image.layers[0]
-    data = blob_path(app, layer).read_bytes()
-    blob_path(app, layer).unlink()
+    data = stored.blob(layer)
+    assert data is not None
+    stored.delete(blob_key(layer))
 
     report = run_fsck(app, clock, repair=True)
     assert found(report) == {"blob-file-missing": 1}
@@ -206,17 +210,17 @@ def test_a_missing_file_of_a_referenced_blob_needs_a_push_and_is_never_repaired(
     # What the message says to do: upload it explicitly. Then the store is whole again.
     r = client.post(f"/v2/{image.repo}/blobs/uploads/", params={"digest": layer}, content=data)
     assert r.status_code == 201, r.text
-    assert blob_path(app, layer).read_bytes() == data
+    assert stored.blob(layer) == data
     assert found(run_fsck(app, clock)) == {}
 
 
 def test_a_missing_file_of_an_unreferenced_blob_takes_its_row_with_it(
-    app: InProcessServer, client: httpx.Client, clock: FakeClock
+    app: InProcessServer, client: httpx.Client, clock: FakeClock, stored: StoredObjects
 ) -> None:
     repo = unique_repo("fsck")
     data = secrets.token_bytes(3000)
     digest = push_blob(client, repo, data)  # uploaded, no manifest yet
-    blob_path(app, digest).unlink()
+    stored.delete(blob_key(digest))
     assert client.head(f"/v2/{repo}/blobs/{digest}").status_code == 200  # a push would skip it
 
     report = run_fsck(app, clock)
@@ -234,65 +238,59 @@ def test_a_missing_file_of_an_unreferenced_blob_takes_its_row_with_it(
 
 
 def test_a_file_no_row_knows_is_removed_after_the_grace_period(
-    app: InProcessServer, client: httpx.Client, clock: FakeClock
+    app: InProcessServer, client: httpx.Client, clock: FakeClock, stored: StoredObjects
 ) -> None:
     push(client)
     stray = secrets.token_bytes(500)
     digest = sha256(stray)
-    path = blob_path(app, digest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(stray)
+    stored.write(blob_key(digest), stray)
 
     report = run_fsck(app, clock, repair=True)  # young: a push may be about to record it
     assert found(report) == {}
     assert report.recent["blob_files"] == 1
-    assert path.exists()
+    assert stored.has_blob(digest)
 
     clock.advance(LATER)
     report = run_fsck(app, clock)
     assert found(report) == {"orphan-file": 1}
     assert report.tallies["orphan-file"].examples[0].subject == digest
-    assert path.exists()  # reported only
+    assert stored.has_blob(digest)  # reported only
 
     report = run_fsck(app, clock, repair=True)
     assert repaired(report) == {"orphan-file": 1}
-    assert not path.exists()
+    assert not stored.has_blob(digest)
     assert report.ok and found(run_fsck(app, clock)) == {}
 
 
 def test_a_file_in_storage_that_is_not_a_blob_is_reported_never_removed(
-    app: InProcessServer, clock: FakeClock
+    app: InProcessServer, clock: FakeClock, stored: StoredObjects
 ) -> None:
-    blobs = app.data_dir / "blobs"
     planted = [
-        blobs / "sha256" / "ab" / "not-a-digest",
-        blobs / "sha256" / "00" / ("ab" + "0" * 62),  # a digest, in the wrong directory
-        blobs / "md5" / "d4" / "d41d8cd98f00b204e9800998ecf8427e",
-        blobs / "sha256" / "stray.txt",
+        "blobs/sha256/ab/not-a-digest",
+        "blobs/sha256/00/ab" + "0" * 62,  # a digest, in the wrong directory
+        "blobs/md5/d4/d41d8cd98f00b204e9800998ecf8427e",
+        "blobs/sha256/stray.txt",
     ]
-    for path in planted:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
+    for key in planted:
+        stored.write(key, b"x")
     clock.advance(LATER)
     report = run_fsck(app, clock, repair=True)
     assert found(report) == {"stray-file": 4}
-    assert {f.subject for f in report.tallies["stray-file"].examples} == {
-        path.relative_to(app.data_dir).as_posix() for path in planted
-    }
+    assert {f.subject for f in report.tallies["stray-file"].examples} == set(planted)
     assert repaired(report) == {} and not report.ok
-    assert all(path.exists() for path in planted)
+    assert all(stored.exists(key) for key in planted)
 
 
 def test_a_damaged_blob_is_found_by_its_digest_and_quarantined(
-    app: InProcessServer, client: httpx.Client, clock: FakeClock
+    app: InProcessServer, client: httpx.Client, clock: FakeClock, stored: StoredObjects
 ) -> None:
     image = push(client)
     layer = image.layers[1]
-    path = blob_path(app, layer)
-    good = path.read_bytes()
+    good = stored.blob(layer)
+    assert good is not None
     damaged = bytearray(good)
     damaged[len(damaged) // 2] ^= 0x01  # one bit, same size
-    path.write_bytes(bytes(damaged))
+    stored.write(blob_key(layer), bytes(damaged))
 
     assert found(run_fsck(app, clock)) == {}  # the size is right: only hashing tells
     report = run_fsck(app, clock, verify_digests=True)
@@ -301,17 +299,17 @@ def test_a_damaged_blob_is_found_by_its_digest_and_quarantined(
     assert report.verified is not None
     assert report.verified.blobs == 3
     assert report.verified.bytes == sum(
-        blob_path(app, d).stat().st_size for d in [image.config, *image.layers]
+        len(stored.blob(d) or b"") for d in [image.config, *image.layers]
     )
 
     report = run_fsck(app, clock, verify_digests=True, repair=True)
     assert repaired(report) == {"digest-mismatch": 1}
-    quarantined = app.data_dir / "quarantine" / "sha256" / layer.split(":")[1]
-    assert quarantined.read_bytes() == bytes(damaged)  # kept, not deleted
+    quarantined = "quarantine/sha256/" + layer.split(":")[1]
+    assert stored.read(quarantined) == bytes(damaged)  # kept, not deleted
     assert "its rows are left for you" in (
         report.tallies["digest-mismatch"].examples[0].repaired or ""
     )
-    assert not path.exists()
+    assert not stored.has_blob(layer)
     assert rows(app, "SELECT COUNT(*) FROM blobs WHERE digest = ?", layer) == [(1,)]
 
     # The blob is now missing, referenced: an explicit upload of the good bytes restores it
@@ -324,17 +322,15 @@ def test_a_damaged_blob_is_found_by_its_digest_and_quarantined(
 
 
 def test_a_blob_of_another_size_is_found_without_hashing(
-    app: InProcessServer, client: httpx.Client, clock: FakeClock
+    app: InProcessServer, client: httpx.Client, clock: FakeClock, stored: StoredObjects
 ) -> None:
     image = push(client)
-    path = blob_path(app, image.config)
-    with open(path, "ab") as f:
-        f.write(b"!")
+    stored.write(blob_key(image.config), (stored.blob(image.config) or b"") + b"!")
     report = run_fsck(app, clock, repair=True)
     assert found(report) == {"blob-size-mismatch": 1}
     assert repaired(report) == {"blob-size-mismatch": 1}
-    assert not path.exists()
-    assert (app.data_dir / "quarantine" / "sha256" / image.config.split(":")[1]).exists()
+    assert not stored.has_blob(image.config)
+    assert stored.exists("quarantine/sha256/" + image.config.split(":")[1])
     assert found(run_fsck(app, clock)) == {"blob-file-missing": 1}
 
 
@@ -496,17 +492,18 @@ def test_garbage_the_collector_was_never_told_of_is_queued_for_it(
 
 
 def test_upload_sessions_and_files_that_lost_each_other(
-    app: InProcessServer, client: httpx.Client, clock: FakeClock
+    app: InProcessServer, client: httpx.Client, clock: FakeClock, stored: StoredObjects
 ) -> None:
     repo = unique_repo("fsck")
     location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
     assert client.patch(location, content=b"a" * 100).status_code == 202
     session = location.rsplit("/", 1)[1]
-    (app.data_dir / "uploads" / session).unlink()  # a session whose file is gone
-    orphan = app.data_dir / "uploads" / secrets.token_hex(16)
-    orphan.write_bytes(b"b" * 50)  # a file whose session is gone
-    odd = app.data_dir / "uploads" / "not-an-upload"
-    odd.write_bytes(b"c")
+    assert session in stored.upload_ids()
+    stored.delete_upload(session)  # a session whose file is gone
+    orphan = secrets.token_hex(16)
+    stored.plant_upload(orphan, b"b" * 50)  # a file whose session is gone
+    odd = "uploads/not-an-upload"
+    stored.write(odd, b"c")
 
     report = run_fsck(app, clock)
     assert found(report) == {"upload-file-missing": 1, "stray-file": 1}
@@ -515,7 +512,7 @@ def test_upload_sessions_and_files_that_lost_each_other(
     report = run_fsck(app, clock, repair=True)
     assert found(report) == {"upload-file-missing": 1, "upload-orphan-file": 1, "stray-file": 1}
     assert repaired(report) == {"upload-file-missing": 1, "upload-orphan-file": 1}
-    assert not orphan.exists() and odd.exists()
+    assert orphan not in stored.upload_ids() and stored.exists(odd)
     assert client.get(location).status_code == 404
     assert found(run_fsck(app, clock)) == {"stray-file": 1}
 
@@ -540,7 +537,7 @@ def test_a_tampered_audit_row_breaks_the_chain(
 
 
 def test_the_command_exit_status_json_and_repair(
-    app: InProcessServer, client: httpx.Client
+    app: InProcessServer, client: httpx.Client, stored: StoredObjects
 ) -> None:
     env = env_of(app)
     image = push(client)
@@ -558,10 +555,9 @@ def test_the_command_exit_status_json_and_repair(
         ghost,
         time.time(),
     )
-    blob_path(app, image.layers[0]).unlink()
+    stored.delete(blob_key(image.layers[0]))
     orphan = secrets.token_bytes(64)
-    blob_path(app, sha256(orphan)).parent.mkdir(parents=True, exist_ok=True)
-    blob_path(app, sha256(orphan)).write_bytes(orphan)
+    stored.write(blob_key(sha256(orphan)), orphan)
 
     checked = seawall("fsck", "--json", "--grace", "0s", env=env)
     assert checked.exit_code == 1, checked.output
@@ -606,8 +602,15 @@ def test_the_command_refuses_in_one_line(app: InProcessServer, tmp_path: Path) -
     line = one_line_failure(seawall("fsck", "--grace", "400d", env=env_of(app)), 2)
     assert "longer than 366 days" in line
     elsewhere = {**env_of(app), "SEAWALL_DATA_DIR": str(tmp_path / "nowhere")}
-    line = one_line_failure(seawall("fsck", env=elsewhere), 1)
-    assert "no blob storage at" in line
+    if app.settings is not None and app.settings.uses_s3:
+        # Blobs in a bucket: the data directory holds none; a bucket that is not there is
+        # what the command refuses.
+        elsewhere["SEAWALL_STORAGE_URL"] = "s3://seawall-no-such-bucket/registry"
+        line = one_line_failure(seawall("fsck", env=elsewhere), 1)
+        assert "seawall-no-such-bucket" in line, line
+    else:
+        line = one_line_failure(seawall("fsck", env=elsewhere), 1)
+        assert "no blob storage at" in line
     assert not (tmp_path / "nowhere").exists()  # created nothing
 
 

@@ -11,7 +11,6 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
 from tests.support.server import DATABASES, RunningServer
 from tests.support.services import services_call
+from tests.support.stored import StoredObjects, blob_key
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -85,9 +85,9 @@ def sql(server: RunningServer, query: str, *args: Any) -> list[Any]:
     return asyncio.run(run())
 
 
-def blob_file(server: RunningServer, digest: str) -> Path:
-    algorithm, hex_ = digest.split(":")
-    return Path(server.data_dir) / "blobs" / algorithm / hex_[:2] / hex_
+def stored(server: RunningServer, digest: str) -> bool:
+    """Whether the blob's bytes are in the server's storage (its files, or its bucket)."""
+    return StoredObjects.of(server).has_blob(digest)
 
 
 def namespace(client: httpx.Client, policy: str | None = NO_TRASH) -> str:
@@ -146,20 +146,20 @@ def test_a_deleted_image_goes_after_the_grace_period_with_its_files_rows_and_sca
     layers = [secrets.token_bytes(20_000), secrets.token_bytes(30_000)]
     body = image(client, repo, layers)
     digest = push(client, repo, "1.0", body)
-    files = [blob_file(server, d) for d in blobs_of(body)]
-    assert all(f.exists() for f in files)
+    files = blobs_of(body)
+    assert all(stored(server, f) for f in files)
     assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
 
     early = gc_pass(server, clock)  # within the grace period: nothing goes
     assert early["blobs"] == 0 and early["manifests"] == 0
-    assert all(f.exists() for f in files)
+    assert all(stored(server, f) for f in files)
 
     clock.advance(HOUR + 1)
     done = gc_pass(server, clock)
     assert done["blobs"] == 3 and done["manifests"] == 1 and done["blob_links"] == 3
     config_size = json.loads(body)["config"]["size"]
     assert done["bytes"] == sum(len(x) for x in layers) + config_size + len(body)
-    assert not any(f.exists() for f in files)
+    assert not any(stored(server, f) for f in files)
     assert sql(server, "SELECT digest FROM manifests WHERE digest = ?", digest) == []
     for d in blobs_of(body):
         assert sql(server, "SELECT digest FROM blobs WHERE digest = ?", d) == []
@@ -189,7 +189,7 @@ def test_what_another_image_or_repository_still_references_stays(
     done = gc_pass(server, clock)
     # `first`'s config goes; `shared` stays (a/new), `own` is unlinked from a but b keeps it.
     assert done["blobs"] == 1
-    assert blob_file(server, sha256(shared)).exists() and blob_file(server, sha256(own)).exists()
+    assert stored(server, sha256(shared)) and stored(server, sha256(own))
     assert client.head(f"/v2/{ns}/a/blobs/{sha256(own)}").status_code == 404
     assert pullable(client, f"{ns}/a", "new") and pullable(client, f"{ns}/b", "1")
 
@@ -210,7 +210,7 @@ def test_a_blob_no_manifest_came_for_goes_and_an_upload_within_the_grace_renews_
     done = gc_pass(server, clock)
     assert done["blob_links"] == 1 and done["blobs"] == 1
     assert client.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
-    assert not blob_file(server, digest).exists()
+    assert not stored(server, digest)
     # The same bytes pushed again come back whole.
     push_blob(client, repo, data)
     got = client.get(f"/v2/{repo}/blobs/{digest}")
@@ -230,11 +230,11 @@ def test_a_deleted_tag_keeps_its_content_until_the_trash_expires(
     clock.advance(DAY)
     held = gc_pass(server, clock)
     assert held["blobs"] == 0 and held["deferred"] >= 1
-    assert all(blob_file(server, d).exists() for d in blobs_of(body))
+    assert all(stored(server, d) for d in blobs_of(body))
     clock.advance(DAY + HOUR + 1)
     done = gc_pass(server, clock)
     assert done["trash_expired"] >= 1 and done["blobs"] == 2 and done["manifests"] == 1
-    assert not any(blob_file(server, d).exists() for d in blobs_of(body))
+    assert not any(stored(server, d) for d in blobs_of(body))
 
 
 def test_referrers_and_signature_tags_go_with_their_subject_and_platforms_with_their_index(
@@ -302,7 +302,7 @@ def test_a_dry_run_removes_nothing_and_says_what_the_pass_then_removes(
     clock.advance(HOUR + 1)
     dry = gc_pass(server, clock, dry_run=True)
     assert dry["dry_run"] and dry["blobs"] >= 4 and dry["manifests"] >= 2
-    assert all(blob_file(server, d).exists() for b in bodies for d in blobs_of(b))
+    assert all(stored(server, d) for b in bodies for d in blobs_of(b))
     real = gc_pass(server, clock)
     for key in ("blobs", "manifests", "blob_links", "bytes"):
         assert real[key] == dry[key], key
@@ -334,7 +334,7 @@ def test_a_short_grace_given_to_the_pass_applies(
     clock.advance(91)
     assert gc_pass(server, clock)["blobs"] == 0  # the configured hour has not passed
     assert gc_pass(server, clock, grace=90)["blobs"] == 1
-    assert not blob_file(server, digest).exists()
+    assert not stored(server, digest)
 
 
 def test_the_api_runs_a_pass_for_site_admins_only_and_shows_the_queue(
@@ -349,7 +349,7 @@ def test_the_api_runs_a_pass_for_site_admins_only_and_shows_the_queue(
     dry = client.post("/api/v1/gc", json={"dry_run": True, "grace": "0s"})
     assert dry.status_code == 200, dry.text
     assert dry.json()["dry_run"] and dry.json()["blobs"] == 1
-    assert blob_file(server, digest).exists()
+    assert stored(server, digest)
     assert client.post("/api/v1/gc", json={"grace": "soon"}).status_code == 400
     user = f"u{secrets.token_hex(3)}"
     password = secrets.token_urlsafe(16)
@@ -360,7 +360,7 @@ def test_the_api_runs_a_pass_for_site_admins_only_and_shows_the_queue(
         assert other.get("/api/v1/gc").status_code == 403
     done = client.post("/api/v1/gc", json={"grace": "0s"})
     assert done.status_code == 200 and done.json()["blobs"] == 1
-    assert not blob_file(server, digest).exists()
+    assert not stored(server, digest)
     events = client.get("/api/v1/audit", params={"action": "gc:pass", "n": 1}).json()["events"]
     assert events[0]["actor"] == server.auth[0]
 
@@ -377,12 +377,12 @@ def test_the_command_runs_a_pass_shows_the_queue_and_refuses_a_bad_grace(
     assert json.loads(status.output)["queued"] >= 1
     dry = run_command("gc", "--dry-run", "--grace", "0s", "--json", env=env)
     assert dry.exit_code == 0, dry.output
-    assert json.loads(dry.output)["blobs"] >= 1 and blob_file(server, digest).exists()
+    assert json.loads(dry.output)["blobs"] >= 1 and stored(server, digest)
     bad = run_command("gc", "--grace", "soon", env=env)
     assert "--grace" in one_line_failure(bad, 2)
     done = run_command("gc", "--grace", "0s", env=env)
     assert done.exit_code == 0, done.output
-    assert "removed:" in done.output and not blob_file(server, digest).exists()
+    assert "removed:" in done.output and not stored(server, digest)
 
 
 TABLES = ("blobs", "repository_blobs", "manifests", "manifest_references", "repository_manifests")
@@ -460,7 +460,7 @@ def test_scheduled_passes_run_on_one_process_at_a_time_once_per_interval(
     first, second, third, status = asyncio.run(race())
     ran = [r for r in first if r is not None]
     assert len(ran) == 1 and ran[0].tally.blobs == 1
-    assert not blob_file(server, digest).exists()
+    assert not stored(server, digest)
     assert second == [None, None, None]
     assert len([r for r in third if r is not None]) == 1
     assert status["last_pass"]["result"]["reviewed"] >= 0
@@ -474,19 +474,17 @@ def test_a_blob_file_no_row_names_goes_with_the_storage_sweep(
     server, clock = collecting
     data = secrets.token_bytes(700)
     digest = sha256(data)
-    orphan = blob_file(server, digest)
-    orphan.parent.mkdir(parents=True, exist_ok=True)
-    orphan.write_bytes(data)
+    StoredObjects.of(server).write(blob_key(digest), data)
     # (The file's times are the real clock's; the test clock moves past them.)
     clock.set(max(clock.now(), time.time()) + 2 * HOUR)
     assert gc_pass(server, clock)["orphan_files"] == 0  # not looked for
-    assert orphan.exists()
+    assert stored(server, digest)
     real = sql(server, "SELECT digest FROM blobs LIMIT 1")
 
     async def sweep(services: Services) -> dict[str, Any]:
         return (await services.gc.run(Origin.system(), orphans=True)).as_dict()
 
     assert services_call(server, clock, sweep)["orphan_files"] == 1
-    assert not orphan.exists()
+    assert not stored(server, digest)
     for (kept,) in real:
-        assert blob_file(server, kept).exists()
+        assert stored(server, kept)

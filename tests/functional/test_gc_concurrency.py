@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from tests.support.app import app_server
 from tests.support.databases import backend_for
 from tests.support.registry import descriptor, push_blob, put_manifest, sha256
 from tests.support.server import DATABASES, RunningServer
+from tests.support.stored import StoredObjects
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -111,8 +111,9 @@ def _whole(c: httpx.Client, repo: str, tag: str, body: bytes) -> bool:
     return True
 
 
-def _stored_bytes(data_dir: Path) -> int:
-    return sum(p.stat().st_size for p in (data_dir / "blobs").rglob("*") if p.is_file())
+def _stored_bytes(server: RunningServer) -> int:
+    """The bytes of the blobs in the server's storage (its files, or its bucket)."""
+    return sum(StoredObjects.of(server).keys("blobs/").values())
 
 
 def _count(server: RunningServer, table: str) -> int:
@@ -182,6 +183,6 @@ def test_every_acknowledged_push_is_whole_while_passes_run(server: RunningServer
     collector.grace = 0.0
     collector.stop.set()  # one pass
     asyncio.run(collector._loop())
-    assert _stored_bytes(Path(server.data_dir)) == 0
+    assert _stored_bytes(server) == 0
     for table in ("blobs", "repository_blobs", "manifests", "repository_manifests", "tags"):
         assert _count(server, table) == 0, table

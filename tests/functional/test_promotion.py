@@ -30,6 +30,7 @@ from tests.support.clock import FakeClock
 from tests.support.images import tar_bytes, wait_for_report
 from tests.support.registry import push_blob, put_manifest, sha256
 from tests.support.server import RunningServer
+from tests.support.stored import StoredObjects
 
 HOUR = 3600.0
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -684,8 +685,9 @@ def test_an_index_is_promoted_with_every_platform_and_no_byte_copied(
 
 
 def _stored(server: RunningServer) -> set[str]:
-    """The digests of the blobs in storage (blobs/sha256/ab/abcdef…)."""
-    return {f"sha256:{p.name}" for p in (server.data_dir / "blobs").rglob("*") if p.is_file()}
+    """The digests of the blobs in storage (blobs/sha256/ab/abcdef…: files, or a bucket's
+    objects)."""
+    return {"sha256:" + key.rsplit("/", 1)[1] for key in StoredObjects.of(server).keys("blobs/")}
 
 
 def test_nobody_learns_of_an_image_or_a_promotion_they_may_not_see(

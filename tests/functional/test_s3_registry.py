@@ -15,8 +15,11 @@ import httpx
 import pytest
 
 from seawall.domain.audit import Origin
+from seawall.domain.digests import Digest
+from seawall.storage.s3 import S3BlobStore, S3Location
 from seawall.wiring import Services
 from tests.support.app import app_server
+from tests.support.cli import env_of, one_line_failure, seawall
 from tests.support.clock import FakeClock
 from tests.support.images import push_image, tar_bytes, wait_for_report
 from tests.support.registry import (
@@ -27,7 +30,7 @@ from tests.support.registry import (
     sha256,
     unique_repo,
 )
-from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, signing_moto_server
 from tests.support.server import DATABASES, RunningServer
 from tests.support.services import services_call
 
@@ -318,3 +321,48 @@ def test_readiness_reports_a_bucket_it_cannot_reach(
         moto.client().create_bucket(Bucket="seawall-no-such-bucket")
         with server.client() as http:
             assert http.get("/readyz").status_code == 200
+
+
+def test_server_gc_passes_in_child_processes_sign_with_the_configured_keys(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The server runs each garbage-collection pass in a child process (services/gc_process.py),
+    handed its settings: the S3 keys must reach it in clear, not as the masked dump of secret
+    settings, or a bucket that checks signatures refuses every request of the pass."""
+    with signing_moto_server() as signing:
+        settings = s3_settings(
+            signing.server,
+            signing.bucket,
+            s3_access_key_id=signing.access_key_id,
+            s3_secret_access_key=signing.secret_access_key,
+            gc_interval_seconds=0,
+        )
+        # The system clock (no `clock=`): the app runs its passes in child processes.
+        with (
+            app_server(tmp_path_factory.mktemp("s3-gc-child"), **settings) as server,
+            server.client(auth=server.auth) as http,
+        ):
+            repo = unique_repo()
+            digest = push_blob(http, repo, secrets.token_bytes(800))  # no manifest: garbage
+            store = S3BlobStore(
+                S3Location(signing.bucket, "registry/"),
+                signing.server.options(
+                    access_key_id=signing.access_key_id,
+                    secret_access_key=signing.secret_access_key,
+                ),
+            )
+            assert store.exists(Digest.parse(digest))
+            done = http.post("/api/v1/gc", json={"grace": "0s"})
+            assert done.status_code == 200, done.text
+            assert done.json()["blobs"] == 1
+            assert not store.exists(Digest.parse(digest))
+
+
+def test_a_command_pointed_at_a_bucket_that_is_not_there_fails_in_one_line(
+    s3_registry: tuple[RunningServer, FakeClock, str],
+) -> None:
+    server, _, _ = s3_registry
+    missing = "s3://seawall-no-such-bucket/registry"
+    env = {**env_of(server), "SEAWALL_STORAGE_URL": missing}
+    line = one_line_failure(seawall("fsck", env=env))
+    assert missing in line and "NoSuchBucket" in line, line

@@ -8,18 +8,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import json
 import secrets
 from collections.abc import AsyncIterator
 
-import boto3
 import httpx
 import pytest
 
 from seawall.domain.digests import Digest
 from seawall.storage.s3 import MIN_PART, S3BlobStore, S3Location
 from seawall.storage.s3api import S3Error
-from tests.support.s3 import MotoServer, moto_server
+from tests.support.s3 import MotoServer, signing_moto_server
 
 UPLOAD = "0123456789abcdef0123456789abcdef"
 MIB = 1024 * 1024
@@ -212,34 +210,12 @@ def test_moto_verifies_every_signature_of_the_store() -> None:
     """A moto server of its own with IAM authentication on: it recomputes each request's SigV4
     signature (with botocore) and refuses any that differ. The store's whole life cycle passes,
     and a wrong secret is refused."""
-    with moto_server() as server:
-        admin = {
-            "endpoint_url": server.endpoint,
-            "region_name": "us-east-1",
-            "aws_access_key_id": "admin",
-            "aws_secret_access_key": "admin",
-        }
-        users = boto3.client("iam", **admin)
-        users.create_user(UserName="seawall")
-        users.put_user_policy(
-            UserName="seawall",
-            PolicyName="s3",
-            PolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-                }
-            ),
-        )
-        key = users.create_access_key(UserName="seawall")["AccessKey"]
-        bucket = server.new_bucket()
-        # From here on every request must carry a valid signature of a known key.
-        httpx.post(server.endpoint + "/moto-api/reset-auth", content=b"0").raise_for_status()
-
+    with signing_moto_server() as signing:
+        server, bucket = signing.server, signing.bucket
         options = server.options(
             part_bytes=MIN_PART,
-            access_key_id=key["AccessKeyId"],
-            secret_access_key=key["SecretAccessKey"],
+            access_key_id=signing.access_key_id,
+            secret_access_key=signing.secret_access_key,
         )
         store = S3BlobStore(S3Location(bucket, "registry/"), options)
         data = secrets.token_bytes(6 * MIB + 5)
@@ -255,7 +231,7 @@ def test_moto_verifies_every_signature_of_the_store() -> None:
 
         forged = S3BlobStore(
             S3Location(bucket, "registry/"),
-            server.options(access_key_id=key["AccessKeyId"], secret_access_key="wrong"),
+            server.options(access_key_id=signing.access_key_id, secret_access_key="wrong"),
         )
         with pytest.raises(S3Error) as refused:
             forged.exists(digest)

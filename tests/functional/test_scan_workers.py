@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from seawall.domain.digests import Digest
 from tests.support.app import app_server
 from tests.support.databases import Database, query
 from tests.support.images import LAYER_TAR, push_image, tar_bytes, wait_for_report
 from tests.support.registry import unique_repo
 from tests.support.server import DATABASES, SEAWALL, RunningServer, cli_env, stop
+from tests.support.stored import StoredObjects, blob_key
 
 FAST = {
     "SEAWALL_SCAN_POLL_SECONDS": "0.2",
@@ -162,10 +162,9 @@ def test_a_failing_job_is_retried_then_failed_with_its_reason(
 ) -> None:
     repository = unique_repo("workers/retry")
     pushed = push_image(http, repository, "v1", [tar_bytes({"etc/lost": os.urandom(64)})])
-    layer = Digest.parse(pushed.layers[0])
-    blob = registry.data_dir / "blobs" / layer.algorithm / layer.hex[:2] / layer.hex
-    assert blob.is_file(), blob
-    blob.unlink()  # storage lost the layer after the push
+    stored = StoredObjects.of(registry)
+    assert stored.has_blob(pushed.layers[0])
+    stored.delete(blob_key(pushed.layers[0]))  # storage lost the layer after the push
     worker = start_worker(registry)
     started = time.monotonic()
     try:
@@ -198,8 +197,7 @@ def test_a_failed_rescan_leaves_the_last_complete_report(
     try:
         first = wait_for_report(http, repository, "v1")
         assert first["status"] == "complete"
-        layer = Digest.parse(pushed.layers[0])
-        (registry.data_dir / "blobs" / layer.algorithm / layer.hex[:2] / layer.hex).unlink()
+        StoredObjects.of(registry).delete(blob_key(pushed.layers[0]))
         # The layer's analysis is cached, so a rescan would not read the blob: forget it.
         Database("any", registry.database_url or "").run(forget_layer(pushed.layers[0]))
         assert http.post(f"/api/v1/scans/{repository}:v1").status_code == 202

@@ -17,6 +17,7 @@ from tests.support.app import app_server
 from tests.support.clock import FakeClock
 from tests.support.registry import error_code, push_blob, sha256, sha512, unique_repo
 from tests.support.server import RunningServer
+from tests.support.stored import StoredObjects
 
 
 def start(client: httpx.Client, repo: str) -> str:
@@ -27,12 +28,14 @@ def start(client: httpx.Client, repo: str) -> str:
     return r.headers["Location"]
 
 
-def blob_files(server: RunningServer) -> list[Path]:
-    return [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()]
+def blob_files(server: RunningServer) -> set[str]:
+    """The keys of the blobs in the server's storage (its files, or its bucket)."""
+    return set(StoredObjects.of(server).keys("blobs/"))
 
 
-def upload_files(server: RunningServer) -> list[Path]:
-    return list((server.data_dir / "uploads").iterdir())
+def upload_files(server: RunningServer) -> set[str]:
+    """The upload sessions whose bytes are in the server's storage."""
+    return StoredObjects.of(server).upload_ids()
 
 
 def test_monolithic_post_with_digest(client: httpx.Client) -> None:
@@ -227,9 +230,9 @@ def test_cancel_upload_removes_its_bytes(client: httpx.Client, server: RunningSe
     location = start(client, unique_repo())
     upload_id = location.rsplit("/", 1)[1]
     assert client.patch(location, content=b"x" * 1000).status_code == 202
-    assert (server.data_dir / "uploads" / upload_id).exists()
+    assert upload_id in upload_files(server)
     assert client.delete(location).status_code == 204
-    assert not (server.data_dir / "uploads" / upload_id).exists()
+    assert upload_id not in upload_files(server)
     assert client.get(location).status_code == 404
 
 
@@ -350,7 +353,10 @@ def test_expired_upload_sessions_are_removed(tmp_path: Path) -> None:
         r = client.get(location)
         assert r.status_code == 404
         assert error_code(r) == "BLOB_UPLOAD_UNKNOWN"
-        assert upload_files(server) == []
+        # The sweep removes the session's row, then its bytes: they may go a moment later.
+        while time.monotonic() < deadline and upload_files(server):
+            time.sleep(0.05)
+        assert upload_files(server) == set()
         metrics = client.get("/metrics").text
         assert "seawall_upload_sessions_open 0.0" in metrics
 
@@ -366,7 +372,7 @@ def test_oversized_blob_refused(tmp_path: Path) -> None:
         )
         assert r.status_code == 413
         assert error_code(r) == "SIZE_INVALID"
-        assert not [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()]
+        assert blob_files(server) == set()
 
 
 def test_closing_put_waits_for_a_running_patch(client: httpx.Client, server: RunningServer) -> None:

@@ -11,7 +11,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from seawall.cli.main import app
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, storage_env
 
 RUNNER = CliRunner()
 
@@ -30,11 +30,13 @@ def seawall(*args: str, env: Mapping[str, str] | None = None, stdin: str | None 
 
 
 def env_of(server: RunningServer, **extra: str) -> dict[str, str]:
-    """The settings that point a command at a server's database and data directory (what an
-    operator on that machine would set), plus `extra` (SEAWALL_* variables or COLUMNS)."""
+    """The settings that point a command at a server's database, data directory and blob
+    storage (what an operator on that machine would set), plus `extra` (SEAWALL_* variables or
+    COLUMNS)."""
     return {
         "SEAWALL_DATABASE_URL": server.database_url,
         "SEAWALL_DATA_DIR": str(server.data_dir),
+        **storage_env(server),
         **extra,
     }
 

@@ -104,3 +104,48 @@ def moto_server() -> Iterator[MotoServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass(frozen=True)
+class SigningMoto:
+    """A moto server that checks signatures, a bucket on it, and the one key it accepts."""
+
+    server: MotoServer
+    bucket: str
+    access_key_id: str
+    secret_access_key: str
+
+
+@contextmanager
+def signing_moto_server() -> Iterator[SigningMoto]:
+    """A moto server of its own with IAM authentication on: it recomputes each request's SigV4
+    signature (with botocore) and refuses any that differ or name an unknown key. The bucket and
+    a user allowed all of S3 are made before authentication starts."""
+    import json
+
+    import boto3
+
+    with moto_server() as server:
+        admin = {
+            "endpoint_url": server.endpoint,
+            "region_name": REGION,
+            "aws_access_key_id": "admin",
+            "aws_secret_access_key": "admin",
+        }
+        users = boto3.client("iam", **admin)
+        users.create_user(UserName="seawall")
+        users.put_user_policy(
+            UserName="seawall",
+            PolicyName="s3",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = users.create_access_key(UserName="seawall")["AccessKey"]
+        bucket = server.new_bucket()
+        # From here on every request must carry a valid signature of a known key.
+        httpx.post(server.endpoint + "/moto-api/reset-auth", content=b"0").raise_for_status()
+        yield SigningMoto(server, bucket, key["AccessKeyId"], key["SecretAccessKey"])

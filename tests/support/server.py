@@ -207,6 +207,28 @@ def cli_env(server: RunningServer, extra: dict[str, str] | None = None) -> dict[
     env.update(extra or {})
     env["SEAWALL_DATABASE_URL"] = server.database_url or ""
     env["SEAWALL_DATA_DIR"] = str(server.data_dir)
+    env.update(storage_env(server))
+    return env
+
+
+def storage_env(server: RunningServer) -> dict[str, str]:
+    """The SEAWALL_* variables that point a command at the blob storage of a server in this
+    process (tests/support/app.py) when it is not the data directory: its bucket on S3, as an
+    operator would set them beside the database. None for a server process of its own, whose
+    storage the test set itself."""
+    settings = getattr(server, "settings", None)
+    if settings is None or not settings.storage_url:
+        return {}
+    env = {"SEAWALL_STORAGE_URL": str(settings.storage_url)}
+    if settings.uses_s3:
+        env["SEAWALL_S3_ENDPOINT_URL"] = str(settings.s3_endpoint_url)
+        env["SEAWALL_S3_REGION"] = str(settings.s3_region)
+        env["SEAWALL_S3_ADDRESSING_STYLE"] = str(settings.s3_addressing_style)
+        env["SEAWALL_S3_PART_MIB"] = str(settings.s3_part_mib)
+        for name in ("s3_access_key_id", "s3_secret_access_key"):
+            secret = getattr(settings, name)
+            if secret is not None:
+                env[f"SEAWALL_{name.upper()}"] = secret.get_secret_value()
     return env
 
 

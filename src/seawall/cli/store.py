@@ -63,6 +63,15 @@ def with_services(
         return run_on_database(settings, run)
     except RegistryError as exc:
         raise fail(exc.message) from None
+    except OSError as exc:
+        # The S3 store's failures (a bucket that is not there, refused keys, an endpoint that
+        # does not answer) come up from wherever the work touched the bucket; the operator
+        # needs the store it tried and the reason, not a traceback.
+        from seawall.storage.s3api import S3Error
+
+        if not settings.uses_s3 or not isinstance(exc, S3Error | ConnectionError | TimeoutError):
+            raise
+        raise fail(f"blob storage {settings.storage_url}: {exc}") from None
 
 
 def run_on_database(settings: Settings, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
