@@ -206,8 +206,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument(
         "--gc-pg-candidates",
         type=int,
-        default=10_000,
-        help="unreferenced blobs for the pass under load, PostgreSQL (10,000: as long a pass)",
+        default=20_000,
+        help="unreferenced blobs for the pass under load, PostgreSQL (20,000)",
     )
     p.add_argument(
         "--gc-idle-seconds", type=float, default=20, help="each idle latency window (20)"

@@ -13,7 +13,7 @@ then the blob).
 
 **Latency during a pass** (`gc-latency`): a `seawall serve` (`--workers`, scheduled passes off:
 `SEAWALL_GC_INTERVAL_SECONDS=0`) on such a registry with `--gc-candidates` (20,000) garbage
-blobs on SQLite, `--gc-pg-candidates` (10,000) on PostgreSQL (as long a pass), gets a steady,
+blobs on SQLite, `--gc-pg-candidates` (20,000) on PostgreSQL (as long a pass), gets a steady,
 paced load: manifest GETs by tag of 16 repositories over 4 connections (a
 request every 20 ms each, 200/s at most), and pushes over 2 (every 100 ms each): a monolithic
 POST of a small new layer (`?digest=`, the whole blob in one request), then the PUT of its
