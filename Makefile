@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv system-deps clean screenshots
+.PHONY: run test test-s3 lint bench venv system-deps clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,17 @@ run: $(STAMP)
 	$(BIN)/seawall serve
 
 ## make test: install what the tests need (Python deps, skopeo, podman, docker, containerd...) and run every suite on SQLite and PostgreSQL
-## in TEST_WORKERS processes (pytest-xdist; the e2e suite stays in one of them)
+## in TEST_WORKERS processes (pytest-xdist; the e2e suite stays in one of them), then the functional modules that move blobs
+## again with the blobs on S3 (moto). `make test-s3` runs the whole functional suite on S3 (twice as long: not in the budget).
 TEST_WORKERS ?= 2
+S3_FUNCTIONAL := $(addprefix tests/functional/test_,uploads.py manifests.py concurrency.py fsck.py gc.py gc_concurrency.py \
+	scan_workers.py promotion.py retention.py tag_race.py blob_store_listing.py)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	SEAWALL_TEST_STORAGE=s3 $(BIN)/python -m pytest -n $(TEST_WORKERS) $(S3_FUNCTIONAL)
+
+test-s3: $(STAMP) system-deps
+	SEAWALL_TEST_STORAGE=s3 $(BIN)/python -m pytest -n $(TEST_WORKERS) tests/functional
 
 ## make lint: ruff (check + format) and mypy --strict
 lint: $(STAMP)
