@@ -394,6 +394,18 @@ def _database_size(server: RunningServer) -> int:
     if server.database == "sqlite":
         ((pages,),) = sql(server, "PRAGMA page_count")
         return int(pages)
+    # A transaction of the app's (an audit flush, a lease) still open from before the pass
+    # committed keeps VACUUM from removing what the pass deleted: wait for none to be open.
+    deadline = time.monotonic() + 10
+    while (
+        sql(
+            server,
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_xmin IS NOT NULL AND pid <> pg_backend_pid()",
+        )[0][0]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
     for table in TABLES:
         sql(server, f"VACUUM {table}")
     sizes = sql(
@@ -426,7 +438,17 @@ def test_database_space_is_reused(
     _database_size(server)  # (PostgreSQL: the vacuum that makes the space reusable)
     push_batch("b")
     again = _database_size(server)
-    assert again <= full * 1.1 + 16, (full, again)
+    # Without reuse the second batch would add as much as the first. SQLite counts pages
+    # (16 of slack); PostgreSQL bytes, where a B-tree page that random digests fill may split
+    # whatever space other pages have: a page of slack per index.
+    slack = 16
+    if server.database != "sqlite":
+        marks = ", ".join("?" for _ in TABLES)
+        ((indexes,),) = sql(
+            server, f"SELECT COUNT(*) FROM pg_indexes WHERE tablename IN ({marks})", *TABLES
+        )
+        slack = 8192 * int(indexes)
+    assert again <= full * 1.1 + slack, (full, again, slack)
 
 
 def test_scheduled_passes_run_on_one_process_at_a_time_once_per_interval(
