@@ -26,13 +26,10 @@ import pytest
 
 QUERY_FORMAT = "%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\n"
 
-# One package with an Epoch, one spec with a subpackage named apart from its source, and one
-# package with many files: its header (~60 KB) cannot sit on one Berkeley DB page of any size.
-SPECS = {
-    "hello": """\
+HELLO = """\
 Name: hello
 Version: 1.2
-Release: 3.el8
+Release: 3.@DIST@
 Epoch: 2
 Summary: test package with an epoch
 License: MIT
@@ -40,8 +37,8 @@ BuildArch: noarch
 %description
 test
 %files
-""",
-    "world": """\
+"""
+WORLD = """\
 Name: world
 Version: 0.9.1
 Release: 1
@@ -56,7 +53,19 @@ Summary: subpackage
 sub
 %files
 %files -n libworld
-""",
+"""
+
+
+def specs(dist: str) -> dict[str, str]:
+    """Two specs giving three binary packages: `hello`, with an Epoch and a Release ending in
+    `dist` ("el9"), and `world` with a subpackage `libworld` named apart from its source."""
+    return {"hello": HELLO.replace("@DIST@", dist), "world": WORLD}
+
+
+# The specs above, and one package with many files: its header (~60 KB) cannot sit on one
+# Berkeley DB page of any size.
+SPECS = {
+    **specs("el8"),
     "bigfiles": """\
 Name: bigfiles
 Version: 3.0

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import shutil
 import sqlite3
 import struct
 import subprocess
@@ -27,61 +25,20 @@ from seawall.scan.malware import MalwareScanner
 from seawall.scan.secrets import SecretScanner
 from tests.support.fuzz import FUZZ
 from tests.support.images import tar_bytes
+from tests.support.rpmdbs import need, specs
+from tests.support.rpmdbs import rpm as rpm_command
 
 ROCKY = Distro("rocky", "9.3")
 DB_PATH = "var/lib/rpm/rpmdb.sqlite"
 
 
-# Three binary packages from two specs: one with an Epoch and an el9-style Release, and one
-# whose subpackage has a different name from its source rpm.
-SPECS = {
-    "hello": """\
-Name: hello
-Version: 1.2
-Release: 3.el9
-Epoch: 2
-Summary: test package with an epoch
-License: MIT
-BuildArch: noarch
-%description
-test
-%files
-""",
-    "world": """\
-Name: world
-Version: 0.9.1
-Release: 1
-Summary: test package with a subpackage
-License: MIT
-BuildArch: noarch
-%description
-test
-%package -n libworld
-Summary: subpackage
-%description -n libworld
-sub
-%files
-%files -n libworld
-""",
-}
-
-
-def _need(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{', '.join(missing)} missing on CI")
-        pytest.skip(f"{', '.join(missing)} not installed")
-
-
-def _rpm(*args: str) -> str:
-    return subprocess.run(["rpm", *args], check=True, capture_output=True, text=True).stdout
+SPECS = specs("el9")
 
 
 @pytest.fixture(scope="module")
 def rpmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real sqlite rpmdb with the SPECS packages installed (database only, no files)."""
-    _need("rpm", "rpmbuild")
+    need("rpm", "rpmbuild")
     root = tmp_path_factory.mktemp("rpm")
     top, dbpath = root / "top", root / "db"
     for name, spec in SPECS.items():
@@ -93,14 +50,14 @@ def rpmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
             capture_output=True,
         )
     sqlite = ["--define", "_db_backend sqlite", "--dbpath", str(dbpath)]
-    _rpm(*sqlite, "--initdb")
+    rpm_command(*sqlite, "--initdb")
     built = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
-    _rpm(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
+    rpm_command(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
     return dbpath
 
 
 def test_matches_rpm_query(rpmdb: Path) -> None:
-    out = _rpm(
+    out = rpm_command(
         "--dbpath",
         str(rpmdb),
         "-qa",
@@ -315,7 +272,7 @@ KEY_PATH = "usr/share/selftest/key.pem"
 @pytest.fixture(scope="module")
 def key_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
     """(an rpm sqlite database with the package installed, the key file it ships)."""
-    _need("rpm", "rpmbuild")
+    need("rpm", "rpmbuild")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -335,9 +292,9 @@ def key_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]
         capture_output=True,
     )
     sqlite = ["--define", "_db_backend sqlite", "--dbpath", str(dbpath)]
-    _rpm(*sqlite, "--initdb")
+    rpm_command(*sqlite, "--initdb")
     built = [str(p) for p in (top / "RPMS").rglob("*.rpm")]
-    _rpm(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
+    rpm_command(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
     return (dbpath / "rpmdb.sqlite").read_bytes(), key
 
 
