@@ -106,11 +106,12 @@ class SqliteDb:
     blobs: list[tuple[int, bytes]]  # (instance number, header blob) as rpm stored them
 
 
-def build_sqlite_db(root: Path) -> SqliteDb:
-    """Build SPECS and install them into a sqlite rpmdb under `root`."""
+def install_specs(root: Path, specs: dict[str, str]) -> Path:
+    """Build `specs` (name -> spec text) with rpmbuild and install the packages (database
+    only, no files) into a sqlite rpmdb under `root`; returns its --dbpath directory."""
     need("rpm", "rpmbuild")
     top, dbpath = root / "top", root / "db"
-    for name, spec in SPECS.items():
+    for name, spec in specs.items():
         spec_path = root / f"{name}.spec"
         spec_path.write_text(spec)
         subprocess.run(
@@ -122,6 +123,12 @@ def build_sqlite_db(root: Path) -> SqliteDb:
     rpm(*sqlite, "--initdb")
     built = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
     rpm(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
+    return dbpath
+
+
+def build_sqlite_db(root: Path) -> SqliteDb:
+    """Build SPECS and install them into a sqlite rpmdb under `root`."""
+    dbpath = install_specs(root, SPECS)
     connection = sqlite3.connect(dbpath / "rpmdb.sqlite")
     try:
         rows = connection.execute("SELECT hnum, blob FROM Packages ORDER BY hnum").fetchall()

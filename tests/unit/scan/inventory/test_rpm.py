@@ -7,7 +7,6 @@ import hashlib
 import io
 import sqlite3
 import struct
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,8 +24,7 @@ from seawall.scan.malware import MalwareScanner
 from seawall.scan.secrets import SecretScanner
 from tests.support.fuzz import FUZZ
 from tests.support.images import tar_bytes
-from tests.support.rpmdbs import need, specs
-from tests.support.rpmdbs import rpm as rpm_command
+from tests.support.rpmdbs import install_specs, listing, specs
 
 ROCKY = Distro("rocky", "9.3")
 DB_PATH = "var/lib/rpm/rpmdb.sqlite"
@@ -38,48 +36,11 @@ SPECS = specs("el9")
 @pytest.fixture(scope="module")
 def rpmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real sqlite rpmdb with the SPECS packages installed (database only, no files)."""
-    need("rpm", "rpmbuild")
-    root = tmp_path_factory.mktemp("rpm")
-    top, dbpath = root / "top", root / "db"
-    for name, spec in SPECS.items():
-        spec_path = root / f"{name}.spec"
-        spec_path.write_text(spec)
-        subprocess.run(
-            ["rpmbuild", "--define", f"_topdir {top}", "-bb", str(spec_path)],
-            check=True,
-            capture_output=True,
-        )
-    sqlite = ["--define", "_db_backend sqlite", "--dbpath", str(dbpath)]
-    rpm_command(*sqlite, "--initdb")
-    built = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
-    rpm_command(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
-    return dbpath
+    return install_specs(tmp_path_factory.mktemp("rpm"), SPECS)
 
 
 def test_matches_rpm_query(rpmdb: Path) -> None:
-    out = rpm_command(
-        "--dbpath",
-        str(rpmdb),
-        "-qa",
-        "--qf",
-        "%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\n",
-    )
-    expected = set()
-    for line in out.splitlines():
-        name, epoch, version, release, arch, sourcerpm = line.split("\t")
-        prefix = "" if epoch == "(none)" else f"{epoch}:"
-        source_name, source_version, source_release = sourcerpm.removesuffix(".src.rpm").rsplit(
-            "-", 2
-        )
-        expected.add(
-            (
-                name,
-                f"{prefix}{version}-{release}",
-                source_name,
-                f"{prefix}{source_version}-{source_release}",
-                arch,
-            )
-        )
+    expected = listing(rpmdb, "sqlite")
     assert len(expected) == 3
 
     packages = parse_rpmdb_sqlite((rpmdb / "rpmdb.sqlite").read_bytes(), "/" + DB_PATH, ROCKY)
@@ -272,7 +233,6 @@ KEY_PATH = "usr/share/selftest/key.pem"
 @pytest.fixture(scope="module")
 def key_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
     """(an rpm sqlite database with the package installed, the key file it ships)."""
-    need("rpm", "rpmbuild")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -283,18 +243,7 @@ def key_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]
         serialization.NoEncryption(),
     )
     (root / "key.pem").write_bytes(key)
-    spec = root / "keys.spec"
-    spec.write_text(KEY_SPEC.format(source=root / "key.pem"))
-    top, dbpath = root / "top", root / "db"
-    subprocess.run(
-        ["rpmbuild", "--define", f"_topdir {top}", "-bb", str(spec)],
-        check=True,
-        capture_output=True,
-    )
-    sqlite = ["--define", "_db_backend sqlite", "--dbpath", str(dbpath)]
-    rpm_command(*sqlite, "--initdb")
-    built = [str(p) for p in (top / "RPMS").rglob("*.rpm")]
-    rpm_command(*sqlite, "-i", "--nodeps", "--justdb", "--noscripts", *built)
+    dbpath = install_specs(root, {"keys": KEY_SPEC.format(source=root / "key.pem")})
     return (dbpath / "rpmdb.sqlite").read_bytes(), key
 
 
