@@ -237,6 +237,37 @@ def test_a_deleted_tag_keeps_its_content_until_the_trash_expires(
     assert not any(stored(server, d) for d in blobs_of(body))
 
 
+def has_work(server: RunningServer, clock: FakeClock, now: float, cutoff: float) -> bool:
+    async def run(services: Services) -> bool:
+        return await services.gc.store.has_work(now, cutoff)
+
+    return services_call(server, clock, run)
+
+
+def test_a_pass_knows_whether_it_has_anything_to_do(
+    collecting: tuple[RunningServer, FakeClock], client: httpx.Client
+) -> None:
+    """What decides whether the server starts a child process for a pass: a review past its
+    grace period, of any kind, or an expired trash entry."""
+    server, clock = collecting
+    assert not has_work(server, clock, clock.now(), clock.now())  # the fixture's pass took all
+    repo = namespace(client, policy="[retention]\ntrash_days = 2\n") + "/app"
+    push_blob(client, repo, secrets.token_bytes(3000))  # a blob-link review, queued now
+    assert not has_work(server, clock, clock.now(), clock.now() - HOUR)
+    assert has_work(server, clock, clock.now(), clock.now())
+    gc_pass(server, clock, grace=0)
+    assert not has_work(server, clock, clock.now(), clock.now())
+    body = image(client, repo, [secrets.token_bytes(3000)])
+    digest = push(client, repo, "1.0", body)
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202  # trashed 2 days
+    deleted = clock.now()
+    assert has_work(server, clock, deleted, deleted)  # a manifest-link review
+    gc_pass(server, clock, grace=0)  # reviewed: held by the trash, not removed
+    # No review queued before the epoch; only the trash decides.
+    assert not has_work(server, clock, deleted + DAY, 0.0)
+    assert has_work(server, clock, deleted + 2 * DAY + 1, 0.0)
+
+
 def test_referrers_and_signature_tags_go_with_their_subject_and_platforms_with_their_index(
     collecting: tuple[RunningServer, FakeClock], client: httpx.Client
 ) -> None:

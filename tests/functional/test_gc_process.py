@@ -1,7 +1,8 @@
 """The server's garbage-collection passes run in a child process (services/gc_process.py): a
 pass asked for over the API removes what it should, is audited as done by the caller, is
 counted in the server's metrics, and ran in another process than the worker that was asked; a
-child that fails is a clear error (503 over the API, a failed scheduled pass), never a hang.
+child that fails is a clear error (503 over the API, a failed scheduled pass), never a hang. A
+pass with nothing due starts no child.
 
 A real `seawall serve` where the process is the point; the app in this process (with the
 system clock, so it runs passes in children too) for the failures."""
@@ -113,10 +114,19 @@ def collector(server: InProcessServer) -> GarbageCollector:
     raise AssertionError("no POST /api/v1/gc")
 
 
+def something_due(server: InProcessServer) -> None:
+    """A blob no manifest references, so that a pass with no grace has something to do."""
+    with server.client(auth=server.auth) as client:
+        ns = f"gcp-{secrets.token_hex(4)}"
+        assert client.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
+        push_blob(client, f"{ns}/app", secrets.token_bytes(500))
+
+
 def test_a_failing_child_is_answered_503_with_its_reason(app: InProcessServer) -> None:
     gc = collector(app)
     assert isinstance(gc.runner, ProcessPassRunner)  # the real clock: children
     gc.runner = broken_runner(app)
+    something_due(app)
     with app.client(auth=app.auth) as client:
         started = time.monotonic()
         failed = client.post("/api/v1/gc", json={"grace": "0s"})
@@ -127,6 +137,28 @@ def test_a_failing_child_is_answered_503_with_its_reason(app: InProcessServer) -
         assert "exited with status 1" in error["message"]
         assert time.monotonic() - started < 30
     assert "garbage-collection pass failed" in app.log()  # the child's log, relayed
+
+
+def test_a_pass_with_nothing_due_starts_no_child(app: InProcessServer) -> None:
+    gc = collector(app)
+    gc.runner = broken_runner(app)  # a child would fail: the pass must not start one
+    with app.client(auth=app.auth) as client:
+        ns = f"gcp-{secrets.token_hex(4)}"
+        assert client.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
+        push_blob(client, f"{ns}/app", secrets.token_bytes(500))  # due in an hour
+        done = client.post("/api/v1/gc", json={})
+        assert done.status_code == 200, done.text
+        assert done.json()["due"] == 0 and done.json()["queued"] == 1
+        for dry_run in (False, True):
+            # Due with no grace: now the pass is the child's, which fails.
+            failed = client.post("/api/v1/gc", json={"grace": "0s", "dry_run": dry_run})
+            assert failed.status_code == 503, failed.text
+        # Once a pass in this process has reviewed the blob, nothing is due again.
+        gc.runner = None
+        assert client.post("/api/v1/gc", json={"grace": "0s"}).json()["blobs"] == 1
+        gc.runner = broken_runner(app)
+        assert client.post("/api/v1/gc", json={"grace": "0s"}).status_code == 200
+    assert "garbage-collection pass failed" in app.log()
 
 
 def test_a_child_that_prints_no_report_is_a_failed_pass(app: InProcessServer) -> None:
@@ -140,7 +172,8 @@ def test_a_child_that_prints_no_report_is_a_failed_pass(app: InProcessServer) ->
 
 def test_a_failed_scheduled_pass_finishes_its_lease_as_failed(app: InProcessServer) -> None:
     assert app.settings is not None
-    settings = app.settings.model_copy(update={"gc_interval_seconds": 600})
+    settings = app.settings.model_copy(update={"gc_interval_seconds": 600, "gc_grace_seconds": 0})
+    something_due(app)
 
     async def scheduled() -> Any:
         backend = backend_for(app.database_url)

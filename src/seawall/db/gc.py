@@ -510,6 +510,13 @@ class GcStore:
         (count,) = await self.backend.transaction([Call(lambda tx: _purge_trash(tx, now))])
         return int(count)
 
+    async def has_work(self, now: float, cutoff: float) -> bool:
+        """Whether a pass now would do anything: a review due (of any kind, each found through
+        the `(kind, since)` index) or a trash entry expired."""
+        row = await self.backend.fetchone(_HAS_WORK, *[v for k in KINDS for v in (k, cutoff)], now)
+        assert row is not None
+        return int(row[0]) > 0
+
     async def pending(self, cutoff: float) -> tuple[int, int]:
         """(reviews due now, reviews queued in all)."""
         row = await self.backend.fetchone(
@@ -519,6 +526,18 @@ class GcStore:
         )
         assert row is not None
         return int(row[1]), int(row[0])
+
+
+# One row per kind with a review due, one if a trash entry expired: each found by its index.
+_HAS_WORK = (
+    "SELECT COUNT(*) FROM ("  # noqa: S608 (fixed text, the arguments are bound)
+    + " UNION ALL ".join(
+        ["SELECT 1 FROM (SELECT 1 AS one FROM gc_reviews WHERE kind = ? AND since <= ? LIMIT 1) d"]
+        * len(KINDS)
+        + ["SELECT 1 FROM (SELECT 1 AS one FROM tag_trash WHERE expires_at <= ? LIMIT 1) t"]
+    )
+    + ") work"
+)
 
 
 def _keyed(sql: str, count: int) -> str:
