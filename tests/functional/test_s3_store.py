@@ -104,6 +104,33 @@ def test_a_refused_chunk_leaves_the_recorded_size_whole(moto: MotoServer) -> Non
     assert collect(store.read(digest)) == first + rest
 
 
+def test_a_part_the_bucket_refused_stays_with_the_chunk(moto: MotoServer) -> None:
+    """A part is sent from the writer's own buffer; when the bucket refuses it (after the
+    client's retries), closing keeps every byte written, in order, as the session's tail."""
+    store = small_parts(moto)
+    data = secrets.token_bytes(13 * MIB)
+    send = store.client.upload_part
+    calls = 0
+
+    def refused_second(key: str, upload: str, number: int, part: bytes | bytearray) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise S3Error(503, "SlowDown", "refused", "UploadPart")
+        return send(key, upload, number, part)
+
+    store.client.upload_part = refused_second  # type: ignore[method-assign]
+    writer = store.open_upload(UPLOAD, 0)
+    with pytest.raises(S3Error):
+        writer.write([data[: 4 * MIB], data[4 * MIB : 12 * MIB], data[12 * MIB :]])
+    assert writer.close() == len(data)  # one part sent, the rest kept as the tail
+    store.client.upload_part = send  # type: ignore[method-assign]
+    assert collect(twin(store, moto).read_upload(UPLOAD, len(data))) == data
+    digest = Digest.of(data)
+    asyncio.run(store.commit_upload(UPLOAD, digest, len(data)))
+    assert collect(store.read(digest)) == data
+
+
 def test_a_process_killed_mid_chunk_leaves_the_last_state_usable(moto: MotoServer) -> None:
     store = small_parts(moto)
     first = secrets.token_bytes(6 * MIB)

@@ -209,7 +209,7 @@ class S3BlobStore:
         with body:
             return body.read_all(MAX_STATE if end is None else end - start)
 
-    def _put(self, key: str, data: bytes) -> None:
+    def _put(self, key: str, data: bytes | bytearray) -> None:
         self.client.put_object(key, data)
 
     def _copy(self, source: str, size: int, target: str) -> None:
@@ -516,9 +516,17 @@ class S3UploadWriter:
         if state.upload is None:
             state.upload = store.client.create_multipart_upload(key)
         number = len(state.parts) + 1
-        etag = store.client.upload_part(key, state.upload, number, bytes(self._buffer[:size]))
+        # The part goes from the buffer itself (a copy, and a slice, would each add its size to
+        # the peak); what was written past it starts the next one.
+        part, rest = self._buffer, self._buffer[size:]
+        del part[size:]
+        try:
+            etag = store.client.upload_part(key, state.upload, number, part)
+        except BaseException:
+            part += rest  # not sent: `close` keeps it all as the tail
+            raise
         state.parts.append((number, etag, size))
-        del self._buffer[:size]
+        self._buffer = rest
 
     def close(self) -> int:
         if self._closed:
@@ -527,9 +535,7 @@ class S3UploadWriter:
         state = self._begin()
         state.tail = len(self._buffer)
         if state.tail:
-            self._store._put(
-                self._store._upload(self._id, f"tail-{state.start}"), bytes(self._buffer)
-            )
+            self._store._put(self._store._upload(self._id, f"tail-{state.start}"), self._buffer)
         self._store._save(self._id, state)
         self._buffer = bytearray()
         self._closed = True

@@ -39,7 +39,7 @@ from seawall.storage.s3api import responses
 from seawall.storage.s3api.credentials import CredentialSource
 from seawall.storage.s3api.responses import ListedObject, ListedUpload, Page, S3Error
 from seawall.storage.s3api.signing import EMPTY_SHA256, encode, encode_path, presign, sign_headers
-from seawall.storage.s3api.transport import Response, Transport
+from seawall.storage.s3api.transport import Body, Response, Transport
 
 FAILURES = (OSError, http.client.HTTPException)  # what the transport raises
 
@@ -207,7 +207,7 @@ class S3Client:
         key: str | None,
         query: Query | None = None,
         headers: dict[str, str] | None = None,
-        body: bytes = b"",
+        body: Body = b"",
     ) -> Response:
         """The response (status < 300, its body not read yet) after any retries."""
         return self._retrying(lambda: self._once(operation, method, key, query, headers, body))
@@ -220,7 +220,7 @@ class S3Client:
         parse: Callable[[Response, bytes], T],
         query: Query | None = None,
         headers: dict[str, str] | None = None,
-        body: bytes = b"",
+        body: Body = b"",
     ) -> T:
         """A request whose answer is read whole (at most `MAX_XML` bytes) and parsed; an error
         S3 reports inside a 200 answer is retried like one in the status line."""
@@ -259,7 +259,7 @@ class S3Client:
         key: str | None,
         query: Query | None,
         headers: dict[str, str] | None,
-        body: bytes,
+        body: Body,
     ) -> Response:
         """One signed request: its response if the status is below 300, else its `S3Error`."""
         path = self.endpoint.path(key)
@@ -315,7 +315,7 @@ class S3Client:
         headers = {"range": byte_range} if byte_range else {}
         return ObjectBody(self._send("GetObject", "GET", key, headers=headers), chunk)
 
-    def put_object(self, key: str, data: bytes) -> None:
+    def put_object(self, key: str, data: Body) -> None:
         self._call("PutObject", "PUT", key, _nothing, body=data)
 
     def delete_object(self, key: str) -> None:
@@ -359,7 +359,7 @@ class S3Client:
             [("uploads", "")],
         )
 
-    def upload_part(self, key: str, upload: str, number: int, data: bytes) -> str:
+    def upload_part(self, key: str, upload: str, number: int, data: Body) -> str:
         """Send part `number` of `upload`; its ETag."""
 
         def etag(response: Response, _: bytes) -> str:

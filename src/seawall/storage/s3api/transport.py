@@ -26,6 +26,8 @@ from urllib.parse import unquote, urlsplit
 # What a connection taken from the pool may fail with when the server had closed it meanwhile:
 # the request is then sent once more on a new connection, before any retry counts.
 STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+# A request's body: a part is sent from the buffer it was gathered in, not a copy of it.
+Body = bytes | bytearray
 
 
 class Response:
@@ -117,7 +119,7 @@ class Transport:
         weakref.finalize(self, _close_all, self._idle)
 
     def request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+        self, method: str, target: str, headers: Mapping[str, str], body: Body = b""
     ) -> Response:
         """Send a request (`target` is the encoded path and query) and read its status and
         headers. Raises `OSError` or `http.client.HTTPException` when that fails."""
@@ -135,7 +137,7 @@ class Transport:
         method: str,
         target: str,
         headers: Mapping[str, str],
-        body: bytes,
+        body: Body,
     ) -> Response:
         if self._proxy is not None and self.scheme == "http":
             target = f"http://{_netloc(self.host, self.port, 80)}{target}"  # absolute form
