@@ -352,7 +352,7 @@ def verdict_table(title: str, verdicts: list[dict[str, object]], console: Consol
     out = Table(title=title, title_justify="left")
     for name in ("Check", "Target", "Value", "Verdict"):
         out.add_column(name)
-    colour = {"PASS": "green", "FAIL": "red", "n/a": "yellow"}
+    colour = {"PASS": "green", "FAIL": "red", "n/a": "yellow", "info": "dim"}
     for v in verdicts:
         mark = f"[{colour[str(v['verdict'])]}]{v['verdict']}[/]"
         out.add_row(str(v["check"]), COLUMNS[str(v["target"])], str(v["value"]), mark)

@@ -128,33 +128,45 @@ def _moto_line(s3: Result, opts: Result, console: Console) -> None:
 
 
 def checks(s3: Result) -> list[dict[str, object]]:
+    """The 2 GiB target, read as the memory the server's processes hold at their peak: their
+    PSS summed (a page two processes share counts once, as a container's memory limit counts
+    it), and no one process above the limit either. Their RSS summed counts every shared page
+    (the interpreter, the libraries) once per process: shown, not judged."""
     big = s3.get("big_blob")
     errors = s3.get("errors")
     if not isinstance(big, dict):
         if isinstance(errors, dict) and "big_blob" in errors:
-            text = "Seawall S3 peak RSS during 2 GiB push+pull < 250 MB"
+            text = "Seawall S3 peak memory during 2 GiB push+pull < 250 MB"
             return [{"check": text, "target": "seawall-sqlite", "value": "", "verdict": "n/a"}]
         return []
     size = float(big["bytes"])
     limit = float(big["check_max_rss"])
     what = f"{size / 1024**3:g} GiB" if size >= 1024**3 else f"{size / 1024**2:g} MiB"
-    peak = float(big["peak_rss"])
+    pss, largest = float(big["peak_pss"]), float(big["peak_rss_largest_process"])
+    rss = float(big["peak_rss"])
     value = (
-        f"{peak / MB:,.0f} MB (push {big['push_s']:.0f} s {big['push_mib_s']:.0f} MiB/s, pull"
+        f"{pss / MB:,.0f} MB (push {big['push_s']:.0f} s {big['push_mib_s']:.0f} MiB/s, pull"
         f" {big['pull_s']:.0f} s {big['pull_mib_s']:.0f} MiB/s)"
     )
     return [
         {
-            "check": f"Seawall S3 peak RSS during {what} push+pull < {limit / MB:.0f} MB",
+            "check": f"Seawall S3 peak memory during {what} push+pull < {limit / MB:.0f} MB"
+            " (PSS, the processes summed)",
             "target": "seawall-sqlite",
             "value": value,
-            "verdict": "PASS" if peak < limit else "FAIL",
+            "verdict": "PASS" if pss < limit else "FAIL",
         },
         {
-            "check": f"  the same, PSS summed (shared pages once) < {limit / MB:.0f} MB",
+            "check": f"  RSS of the largest process < {limit / MB:.0f} MB",
             "target": "seawall-sqlite",
-            "value": f"{float(big['peak_pss']) / MB:,.0f} MB",
-            "verdict": "PASS" if float(big["peak_pss"]) < limit else "FAIL",
+            "value": f"{largest / MB:,.0f} MB",
+            "verdict": "PASS" if largest < limit else "FAIL",
+        },
+        {
+            "check": "  RSS summed (each shared page once per process)",
+            "target": "seawall-sqlite",
+            "value": f"{rss / MB:,.0f} MB",
+            "verdict": "info",
         },
     ]
 

@@ -121,12 +121,13 @@ def test_the_ratio_is_seawall_over_distribution() -> None:
     assert ratio(150.0, 0.0) == ""
 
 
-def _big(peak_rss: float, peak_pss: float) -> dict[str, object]:
+def _big(peak_rss: float, peak_pss: float, largest: float = 150e6) -> dict[str, object]:
     return {
         "bytes": 2048 * 1024**2,
         "check_max_rss": 250e6,
         "peak_rss": peak_rss,
         "peak_pss": peak_pss,
+        "peak_rss_largest_process": largest,
         "push_s": 30.0,
         "pull_s": 20.0,
         "push_mib_s": 68.0,
@@ -134,13 +135,18 @@ def _big(peak_rss: float, peak_pss: float) -> dict[str, object]:
     }
 
 
-def test_the_rss_target_passes_below_250_mb_and_fails_at_it() -> None:
-    passed = checks({"big_blob": _big(249e6, 180e6), "errors": {}})
-    assert passed[0]["check"] == "Seawall S3 peak RSS during 2 GiB push+pull < 250 MB"
+def test_the_memory_target_is_the_summed_pss_and_the_largest_process() -> None:
+    passed = checks({"big_blob": _big(300e6, 249e6, 249e6), "errors": {}})
+    assert passed[0]["check"] == (
+        "Seawall S3 peak memory during 2 GiB push+pull < 250 MB (PSS, the processes summed)"
+    )
     assert str(passed[0]["value"]).startswith("249 MB (push 30 s")
-    assert [c["verdict"] for c in passed] == ["PASS", "PASS"]
-    failed = checks({"big_blob": _big(250e6, 251e6), "errors": {}})
-    assert [c["verdict"] for c in failed] == ["FAIL", "FAIL"]
+    assert [c["verdict"] for c in passed] == ["PASS", "PASS", "info"]
+    assert passed[2]["value"] == "300 MB"  # shown, not judged
+    failed = checks({"big_blob": _big(200e6, 250e6), "errors": {}})
+    assert [c["verdict"] for c in failed] == ["FAIL", "PASS", "info"]
+    one_large = checks({"big_blob": _big(260e6, 200e6, 250e6), "errors": {}})
+    assert [c["verdict"] for c in one_large] == ["PASS", "FAIL", "info"]
 
 
 def test_a_failed_big_blob_is_reported_not_dropped() -> None:
