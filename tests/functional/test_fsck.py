@@ -198,6 +198,16 @@ def test_a_missing_file_of_a_referenced_blob_needs_a_push_and_is_never_repaired(
     assert data is not None
     stored.delete(blob_key(layer))
 
+    # A pull is told the blob is unknown (whole or a range), with why, never a 200 and a body
+    # cut short; a HEAD answers from the database, as ever.
+    for headers in ({}, {"Range": "bytes=1-10"}):
+        got = client.get(f"/v2/{image.repo}/blobs/{layer}", headers=headers)
+        assert got.status_code == 404, (got.status_code, got.headers)
+        (error,) = got.json()["errors"]
+        assert error["code"] == "BLOB_UNKNOWN"
+        assert "missing from storage" in error["message"] and "seawall fsck" in error["message"]
+    assert "blob content missing from storage" in app.log()
+
     report = run_fsck(app, clock, repair=True)
     assert found(report) == {"blob-file-missing": 1}
     assert repaired(report) == {}

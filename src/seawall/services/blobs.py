@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from seawall.db.store import MetadataStore
 from seawall.domain.audit import AuditAction, Origin
 from seawall.domain.digests import Digest
 from seawall.errors import ErrorCode, RegistryError
 from seawall.services.audit import AuditLog
 from seawall.storage.base import BlobStore
+
+log = structlog.get_logger("seawall.blobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,18 @@ class BlobService:
             self.blobs.local_path(digest),
             lambda s, e: self.blobs.read(digest, s, e),
             self.blobs.redirect_url(digest),
+        )
+
+    def content_missing(self, repository: str, digest: Digest) -> RegistryError:
+        """What a pull of a blob whose row is there but whose bytes are not gets: the blob is
+        unknown (a client pushing it then uploads it again, which restores it), and the log
+        says so, as the data loss it is."""
+        log.error("blob content missing from storage", repository=repository, digest=str(digest))
+        return RegistryError(
+            ErrorCode.BLOB_UNKNOWN,
+            f"blob {digest} is recorded in {repository!r} but its content is missing from"
+            " storage: `seawall fsck` reports it; pushing the blob again restores it",
+            {"digest": str(digest)},
         )
 
     async def unlink(self, repository: str, digest: Digest, origin: Origin) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
@@ -71,6 +72,8 @@ class BlobEndpoints:
         if "range" in request.headers:
             wanted = check_range(request.headers["range"], blob.size)
         if blob.path is not None:
+            if not blob.path.is_file():
+                raise self.blobs.content_missing(name, digest)
             return BlobFileResponse(
                 blob.path, headers=headers, media_type="application/octet-stream"
             )
@@ -80,8 +83,15 @@ class BlobEndpoints:
             (start, end), status = wanted, 206
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
         headers.update({"Content-Length": str(end - start), "Accept-Ranges": "bytes"})
+        # The first piece before the status line: a store that lost the bytes is then a 404,
+        # not a 200 whose body stops short.
+        chunks = blob.read(start, end)
+        try:
+            first = await anext(chunks, b"")
+        except FileNotFoundError:
+            raise self.blobs.content_missing(name, digest) from None
         return StreamingResponse(
-            blob.read(start, end),
+            _resumed(first, chunks),
             status_code=status,
             headers=headers,
             media_type="application/octet-stream",
@@ -92,3 +102,10 @@ class BlobEndpoints:
         caller = await self.gate.check(request, name, Action.DELETE)
         await self.blobs.unlink(name, Digest.parse(request.path_params["digest"]), caller.origin)
         return Response(status_code=202)
+
+
+async def _resumed(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
