@@ -534,9 +534,13 @@ def test_a_blob_file_no_row_names_goes_with_the_storage_sweep(
     assert stored(server, digest)
     real = sql(server, "SELECT digest FROM blobs LIMIT 1")
 
-    async def sweep(services: Services) -> dict[str, Any]:
-        return (await services.gc.run(Origin.system(), orphans=True)).as_dict()
+    async def sweep(services: Services, dry_run: bool = False) -> dict[str, Any]:
+        return (await services.gc.run(Origin.system(), orphans=True, dry_run=dry_run)).as_dict()
 
+    # A dry run walks storage too, and says what the sweep would remove.
+    dry = services_call(server, clock, lambda services: sweep(services, dry_run=True))
+    assert dry["orphan_files"] == 1 and dry["dry_run"]
+    assert stored(server, digest)
     assert services_call(server, clock, sweep)["orphan_files"] == 1
     assert not stored(server, digest)
     for (kept,) in real:

@@ -117,15 +117,20 @@ class FsckService:
             )
         return report
 
-    async def remove_orphan_files(self, grace_seconds: float) -> tuple[int, int]:
+    async def remove_orphan_files(
+        self, grace_seconds: float, dry_run: bool = False
+    ) -> tuple[int, int]:
         """Remove the blob files no row names that nothing wrote for `grace_seconds` (what a
         crash between placing a file and committing its row leaves): the garbage collector's
-        storage sweep, which walks storage as fsck does. (files found, files removed)"""
+        storage sweep, which walks storage as fsck does. (files found, files removed: none in
+        a dry run)"""
         report = FsckReport(True, grace_seconds, 0)
         plan = _Plan()
         options = FsckOptions(grace_seconds=grace_seconds)
         await self._check_blobs(report, plan, self.clock.now() - grace_seconds, options, None)
         orphans = [digest for _, digest in plan.orphans]
+        if dry_run:
+            return len(orphans), 0
         removed = await self.store.remove_orphan_files(orphans, self.blobs.remove)
         return len(orphans), len(removed)
 

@@ -107,7 +107,7 @@ class GarbageCollector:
         counters: GcCounters | None = None,
         clock: Clock = SYSTEM_CLOCK,
         node: str = "",
-        orphan_files: Callable[[float], Awaitable[tuple[int, int]]] | None = None,
+        orphan_files: Callable[[float, bool], Awaitable[tuple[int, int]]] | None = None,
         runner: PassRunner | None = None,
     ) -> None:
         self.store = store
@@ -192,8 +192,9 @@ class GarbageCollector:
                         await asyncio.sleep(0.05 * contended)
                     elif not reviewed:  # (a review may queue more of its kind: a cascade)
                         break
-        if orphans and not dry_run and self.orphan_files is not None:
-            _, tally.orphan_files = await self.orphan_files(grace)
+        if orphans and self.orphan_files is not None:
+            found, removed = await self.orphan_files(grace, dry_run)
+            tally.orphan_files = found if dry_run else removed  # a dry run: what would go
         seconds = time.perf_counter() - started
         due, queued = await self.store.pending(cutoff)
         report = PassReport(now, seconds, grace, dry_run, tally, due, queued, complete)
