@@ -220,7 +220,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument(
         "--gc-modes",
         default="cli,server",
-        help="who runs the pass under load: cli (`seawall gc`), server (POST /api/v1/gc)",
+        help="who runs the pass under load: cli (`seawall gc`), server (POST /api/v1/gc);"
+        " none: no pass, the noise floor (not in the default)",
     )
     p.add_argument(
         "--inventory-repos", type=int, default=10_000, help="inventory repositories (10,000)"
@@ -289,8 +290,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     values["targets"] = targets
     values["parts"] = parts
     modes = [m.strip() for m in ns.gc_modes.split(",") if m.strip()]
-    if not modes or set(modes) - {"cli", "server"}:
-        p.error(f"--gc-modes takes cli, server or both, not {ns.gc_modes!r}")
+    if not modes or set(modes) - {"cli", "server", "none"}:
+        p.error(f"--gc-modes takes cli, server, none or several of them, not {ns.gc_modes!r}")
     values["gc_modes"] = modes
     values["phases"] = [x.strip() for x in ns.phases.split(",") if x.strip()] if ns.phases else None
     return Options(**values)

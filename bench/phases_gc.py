@@ -26,6 +26,10 @@ pass's start and end as it reports them. Twice, each time on fresh garbage: the 
 scheduled pass runs). The pushes
 are younger than the grace period, so the pass never touches them (a grace of 0 s would race
 them, by design); afterwards every pushed tag must still pull, with its layer.
+
+`--gc-modes none` (not in the default): the same, but the middle window is twice
+`--gc-idle-seconds` of the load alone, no pass. Its "during ÷ idle" is what a run reads when
+nothing happens: the noise floor a ratio of one run is to be read against.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ from seawall.wiring import Services
 
 Result = dict[str, object]
 SERVERS = {"seawall-sqlite": "sqlite", "seawall-postgres": "postgres"}
-MODES = ("cli", "server")
+MODES = ("cli", "server", "none")  # none: no pass (the noise floor)
 LOOPS = ("asyncio", "uvloop")
 KINDS = ("get", "blob_push", "manifest_put")
 GET_CONNECTIONS, GET_INTERVAL = 4, 0.02
@@ -489,13 +493,16 @@ def _mode(ctx: Context, server: Server, mode: str, index: int) -> Result:
         loadavg[name] = os.getloadavg()[0]
         load = loads[name] = Load(server, headers, gets, pushes)
         with server.monitor.phase(f"gc-{mode}-{name}"):
-            if name == "during":
+            if name == "during" and mode == "none":
+                windows[name] = asyncio.run(_idle(load, 2 * ctx.opts.gc_idle_seconds))
+            elif name == "during":
                 report, windows[name] = asyncio.run(_during(load, server, mode))
             else:
                 windows[name] = asyncio.run(_idle(load, ctx.opts.gc_idle_seconds))
         phase = server.monitor.phases[-1]
         cpu[name] = phase.cpu_seconds / phase.seconds  # of the 2 cores: ≤ 2
-    _verify_report(report, seeded)
+    if mode != "none":
+        _verify_report(report, seeded)
     asyncio.run(_check_pushes(server, headers, pushes))
     idle_s = sum(windows[w][1] - windows[w][0] for w in ("idle_before", "idle_after"))
     during_s = windows["during"][1] - windows["during"][0]
@@ -506,16 +513,19 @@ def _mode(ctx: Context, server: Server, mode: str, index: int) -> Result:
         idle[kind] = _stats(pooled, idle_s, f"{kind} idle")
         timed = _in(loads["during"], kind, windows["during"])
         during[kind] = _stats(timed, during_s, f"{kind} during the pass")
-    return {
-        "seeded": seeded.view(),
-        "seed_s": seed_s,
-        "pass": {
+    done = {"seconds": during_s}  # none: the middle window, no pass
+    if mode != "none":
+        done = {
             "seconds": report["seconds"],
             "reviewed": report["reviewed"],
             "reviews_per_s": float(report["reviewed"]) / during_s,  # type: ignore[arg-type]
             "blobs_removed": report["blobs"],
             "contended": report["contended"],
-        },
+        }
+    return {
+        "seeded": seeded.view(),
+        "seed_s": seed_s,
+        "pass": done,
         "idle": idle,
         "during": during,
         "p99_ratio": {k: _ratio(during[k], idle[k], "p99_ms") for k in KINDS},
