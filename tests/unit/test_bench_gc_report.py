@@ -6,10 +6,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from rich.console import Console
-
 from bench.options import parse_args
 from bench.report_gc import checks, render, rows
+from rich.console import Console
 
 
 def _latency(ratio: float) -> dict[str, object]:
