@@ -54,6 +54,7 @@ from seawall.domain.digests import ALGORITHMS, Digest
 from seawall.storage import paths
 from seawall.storage.base import StoredObject
 from seawall.storage.s3api import (
+    Body,
     ListedObject,
     ListedUpload,
     ObjectBody,
@@ -209,7 +210,7 @@ class S3BlobStore:
         with body:
             return body.read_all(MAX_STATE if end is None else end - start)
 
-    def _put(self, key: str, data: bytes | bytearray) -> None:
+    def _put(self, key: str, data: Body) -> None:
         self.client.put_object(key, data)
 
     def _copy(self, source: str, size: int, target: str) -> None:

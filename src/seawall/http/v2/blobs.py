@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import stat
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -72,10 +75,18 @@ class BlobEndpoints:
         if "range" in request.headers:
             wanted = check_range(request.headers["range"], blob.size)
         if blob.path is not None:
-            if not blob.path.is_file():
+            # Stat here, not in the response (it is passed on): a lost file is then a 404.
+            try:
+                found = await asyncio.to_thread(os.stat, blob.path)
+            except FileNotFoundError:
+                found = None
+            if found is None or not stat.S_ISREG(found.st_mode):
                 raise self.blobs.content_missing(name, digest)
             return BlobFileResponse(
-                blob.path, headers=headers, media_type="application/octet-stream"
+                blob.path,
+                headers=headers,
+                media_type="application/octet-stream",
+                stat_result=found,
             )
         status = 200
         start, end = 0, blob.size
