@@ -142,10 +142,8 @@ def test_a_failing_child_is_answered_503_with_its_reason(app: InProcessServer) -
 def test_a_pass_with_nothing_due_starts_no_child(app: InProcessServer) -> None:
     gc = collector(app)
     gc.runner = broken_runner(app)  # a child would fail: the pass must not start one
+    something_due(app)  # with no grace; due in an hour with the default one
     with app.client(auth=app.auth) as client:
-        ns = f"gcp-{secrets.token_hex(4)}"
-        assert client.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
-        push_blob(client, f"{ns}/app", secrets.token_bytes(500))  # due in an hour
         done = client.post("/api/v1/gc", json={})
         assert done.status_code == 200, done.text
         assert done.json()["due"] == 0 and done.json()["queued"] == 1
