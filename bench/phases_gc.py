@@ -480,7 +480,8 @@ def _mode(ctx: Context, server: Server, mode: str, index: int) -> Result:
     names = seeded.repository_names
     repos = names[:: max(1, len(names) // GET_REPOSITORIES)][:GET_REPOSITORIES]
     push_repo = f"{prefix}000/pushes"
-    headers = auth.bearer(server, [*(auth.pull(r) for r in repos), auth.push(push_repo)])
+    scopes = [*(auth.pull(r) for r in repos), auth.push(push_repo)]
+    headers = auth.bearer(server, scopes)
     gets = [f"/v2/{r}/manifests/latest" for r in repos]
     pushes = Pushes(push_repo, ctx.data.image.config)
     asyncio.run(_upload_config(server, headers, push_repo, pushes.config))
@@ -490,6 +491,8 @@ def _mode(ctx: Context, server: Server, mode: str, index: int) -> Result:
     loadavg: dict[str, float] = {}  # the machine's, as each window starts: others' load shows
     report: Result = {}
     for name in ("idle_before", "during", "idle_after"):
+        # A token per window: a slow pass outlived one for all three (its 300 s).
+        headers = auth.bearer(server, scopes)
         loadavg[name] = os.getloadavg()[0]
         load = loads[name] = Load(server, headers, gets, pushes)
         with server.monitor.phase(f"gc-{mode}-{name}"):
@@ -503,7 +506,7 @@ def _mode(ctx: Context, server: Server, mode: str, index: int) -> Result:
         cpu[name] = phase.cpu_seconds / phase.seconds  # of the 2 cores: ≤ 2
     if mode != "none":
         _verify_report(report, seeded)
-    asyncio.run(_check_pushes(server, headers, pushes))
+    asyncio.run(_check_pushes(server, auth.bearer(server, scopes), pushes))
     idle_s = sum(windows[w][1] - windows[w][0] for w in ("idle_before", "idle_after"))
     during_s = windows["during"][1] - windows["during"][0]
     idle, during = {}, {}
