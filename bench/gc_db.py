@@ -19,8 +19,9 @@ s, every run); `all_files` writes every blob's. No pass reads a file it does not
 The review queue (`gc_reviews`) gets what the registry's own transactions would have queued:
 a `blob-link` review of each garbage blob (the upload queued it), and `kept` reviews of linked,
 referenced blobs (every upload queues one; its manifest came, so the review ends in "kept"),
-interleaved in time, all queued and linked `age` seconds ago or earlier, past the grace period.
-Seeded: every run writes the same registry.
+interleaved in time, all queued and linked `age` seconds ago or earlier, past the grace period:
+one every 10 ms, so a pass with a grace ending inside that span takes the reviews queued before
+its end (`Seeded.queued` is the span). Seeded: every run writes the same registry.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Seeded:
     file_bytes: int
     repository_names: list[str] = field(repr=False)
     kept_files: list[str] = field(repr=False)  # digests of the files a pass must leave
+    queued: tuple[float, float] = (0.0, 0.0)  # the first review's `since` and the last one's
 
     def view(self) -> dict[str, int]:
         return {
@@ -128,6 +130,7 @@ class _Registry:
         self.repositories: list[tuple[int, str]] = []
         self.garbage: list[str] = []
         self.kept: list[str] = []  # reviewed, referenced
+        self.queued: tuple[float, float] = (0.0, 0.0)
 
     def blob(self) -> tuple[str, int]:
         data = _content(self.prefix, len(self.files), self.rng)
@@ -204,6 +207,7 @@ def _registry(shape: Shape, prefix: str, now: float, seed: int, ids: tuple[int, 
     for i, (repo_id, digest) in enumerate(queued):
         # What `link_blob_steps` queues with every upload and mount.
         rows["gc_reviews"].append(("blob-link", repo_id, digest, oldest + i * 0.01, "linked"))
+    registry.queued = (oldest, oldest + max(0, len(queued) - 1) * 0.01)
     return registry
 
 
@@ -286,6 +290,7 @@ async def seed(
         file_bytes=file_bytes,
         repository_names=[name for _, name in registry.repositories],
         kept_files=[d for d in files if d not in gone],
+        queued=registry.queued,
     )
 
 

@@ -73,6 +73,7 @@ class Options:
     gc_candidates: int
     gc_pg_candidates: int
     gc_idle_seconds: float
+    gc_slices: int
     gc_all_files: bool
     gc_modes: list[str]
     inventory_repos: int
@@ -210,7 +211,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="unreferenced blobs for the pass under load, PostgreSQL (20,000)",
     )
     p.add_argument(
-        "--gc-idle-seconds", type=float, default=20, help="each idle latency window (20)"
+        "--gc-idle-seconds",
+        type=float,
+        default=10,
+        help="each latency window without a pass, before each pass and after the last (10)",
+    )
+    p.add_argument(
+        "--gc-slices",
+        type=int,
+        default=5,
+        help="passes under load, each over a slice of the garbage, between windows without (5)",
     )
     p.add_argument(
         "--gc-all-files",
@@ -293,5 +303,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     if not modes or set(modes) - {"cli", "server", "none"}:
         p.error(f"--gc-modes takes cli, server, none or several of them, not {ns.gc_modes!r}")
     values["gc_modes"] = modes
+    if ns.gc_slices < 1:
+        p.error(f"--gc-slices takes 1 or more, not {ns.gc_slices}")
     values["phases"] = [x.strip() for x in ns.phases.split(",") if x.strip()] if ns.phases else None
     return Options(**values)

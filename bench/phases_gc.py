@@ -13,23 +13,29 @@ then the blob).
 
 **Latency during a pass** (`gc-latency`): a `seawall serve` (`--workers`, scheduled passes off:
 `SEAWALL_GC_INTERVAL_SECONDS=0`) on such a registry with `--gc-candidates` (20,000) garbage
-blobs on SQLite, `--gc-pg-candidates` (20,000) on PostgreSQL (as long a pass), gets a steady,
-paced load: manifest GETs by tag of 16 repositories over 4 connections (a
+blobs on SQLite, `--gc-pg-candidates` (20,000) on PostgreSQL, settled on disk (bench/gc_db.py),
+gets a steady, paced load: manifest GETs by tag of 16 repositories over 4 connections (a
 request every 20 ms each, 200/s at most), and pushes over 2 (every 100 ms each): a monolithic
 POST of a small new layer (`?digest=`, the whole blob in one request), then the PUT of its
 manifest (the layer and a shared config) under one of 20 tags. Every request is timed from
-when it was sent. The load runs for `--gc-idle-seconds` (20) idle, then during a pass, then
-idle again; "idle" pools both idle windows, "during" takes the requests sent between the
-pass's start and end as it reports them. Twice, each time on fresh garbage: the pass run by
-`seawall gc --grace 1h --json` in another process (`cli`), then by the server itself through
-`POST /api/v1/gc` (`server`: in a child process of the worker that takes it, as a
-scheduled pass runs). The pushes
-are younger than the grace period, so the pass never touches them (a grace of 0 s would race
-them, by design); afterwards every pushed tag must still pull, with its layer.
+when it was sent. One load runs throughout, and windows without a pass (`--gc-idle-seconds`,
+10 s) and passes take turns: a window, a pass, a window, ... and a window after the last of
+`--gc-slices` (5) passes. Each pass takes a slice of the seeded queue: its grace ends just after
+the slice (the queue is spread over time, oldest first; the last pass has the default grace,
+1 h, and takes the rest). "idle" pools the windows without a pass, "during" the requests sent
+within the passes' spans as they report them. Taking turns, rather than an idle window before
+one long pass and another after it, matters on a machine whose disk drifts: the p50 of a push
+moved from 13 to 23 ms between runs a few minutes apart with nothing else running, as much
+as any pass moved it. Per mode, on fresh garbage: the passes run by `seawall gc --grace G
+--json` in another process (`cli`), then by the server itself through `POST /api/v1/gc`
+(`server`: in a child process of the worker that takes it, as a scheduled pass runs). The
+pushes are younger than every grace, so no pass touches them (a grace of 0 s would race them,
+by design); afterwards every pushed tag must still pull, with its layer, and the passes
+together must have removed exactly the garbage.
 
-`--gc-modes none` (not in the default): the same, but the middle window is twice
-`--gc-idle-seconds` of the load alone, no pass. Its "during ÷ idle" is what a run reads when
-nothing happens: the noise floor a ratio of one run is to be read against.
+`--gc-modes none` (not in the default): the same turns, but where a pass would run, twice
+`--gc-idle-seconds` of the load alone. Its "during ÷ idle" is what a run reads when nothing
+happens: the noise floor a ratio of one run is to be read against.
 """
 
 from __future__ import annotations
@@ -259,6 +265,13 @@ class Load:
     samples: dict[str, list[tuple[float, float]]] = field(
         default_factory=lambda: {k: [] for k in KINDS}
     )
+    connections: list[Connection] = field(default_factory=list)
+
+    def renew(self, headers: dict[str, str]) -> None:
+        """A fresh token for the requests from now on (a run outlives one)."""
+        self.headers = headers
+        for conn in self.connections:
+            conn.headers.update(headers)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -270,6 +283,7 @@ class Load:
     async def _paced(self, interval: float, op: Callable[..., Any], index: int) -> None:
         """`op` every `interval` seconds, or at once when the last one took longer."""
         conn = Connection(*host_port(self.server.url), self.headers)
+        self.connections.append(conn)
         try:
             due = time.monotonic() + interval * index / 4  # the connections out of step
             n = index
@@ -359,43 +373,71 @@ def _stats(seconds: list[float], window_s: float, what: str) -> Result:
 Window = tuple[float, float]
 
 
-def _in(load: Load, kind: str, window: Window) -> list[float]:
-    """The durations of the `kind` requests sent within the window."""
-    return [took for at, took in load.samples[kind] if window[0] <= at <= window[1]]
+def _in(load: Load, kind: str, windows: list[Window]) -> list[float]:
+    """The durations of the `kind` requests sent within any of the windows."""
+    return [took for at, took in load.samples[kind] if any(a <= at <= b for a, b in windows)]
 
 
-async def _idle(load: Load, seconds: float) -> Window:
-    """The load alone for `seconds` after a warm-up; the window timed."""
+async def _alternate(
+    load: Load,
+    server: Server,
+    scopes: list[str],
+    mode: str,
+    graces: list[Callable[[], str]],
+    off_seconds: float,
+) -> tuple[list[Window], list[Window], list[Result], dict[str, float]]:
+    """The load throughout; after its warm-up, a window of `off_seconds` without a pass before
+    each pass (one per grace: each takes the slice of the queue its grace ends, oldest first)
+    and after the last. Mode `none` waits twice `off_seconds` where a pass would run. Returns
+    the windows without a pass, those of the passes (their start and duration as they report
+    them), the reports, and the server's CPU seconds per second in each kind of window."""
     task = asyncio.create_task(load.run())
+    off: list[Window] = []
+    on: list[Window] = []
+    reports: list[Result] = []
+    cpu = {"idle": 0.0, "idle_s": 0.0, "during": 0.0, "during_s": 0.0}
+
+    def count(kind: str) -> None:
+        phase = server.monitor.phases[-1]
+        cpu[kind] += phase.cpu_seconds
+        cpu[kind + "_s"] += phase.seconds
+
     try:
         await asyncio.sleep(WARMUP)
-        start = time.time()
-        await asyncio.sleep(seconds)
-        return start, time.time()
+        for grace in [*graces, None]:
+            # A token per slice, fetched outside the windows: a run outlives one (300 s).
+            load.renew(await asyncio.to_thread(auth.bearer, server, scopes))
+            with server.monitor.phase(f"gc-{mode}-idle"):
+                start = time.time()
+                await asyncio.sleep(off_seconds)
+                off.append((start, time.time()))
+            count("idle")
+            if grace is None:
+                break
+            with server.monitor.phase(f"gc-{mode}-during"):
+                if mode == "none":
+                    start = time.time()
+                    await asyncio.sleep(2 * off_seconds)
+                    on.append((start, time.time()))
+                else:
+                    run = _cli_pass if mode == "cli" else _server_pass
+                    report = await run(server, grace())
+                    reports.append(report)
+                    begun = float(report["started_at"])  # type: ignore[arg-type]
+                    on.append((begun, begun + float(report["seconds"])))  # type: ignore[arg-type]
+            count("during")
     finally:
         load.stop.set()
         await task
+    shares = {k: cpu[k] / cpu[k + "_s"] for k in ("idle", "during") if cpu[k + "_s"]}
+    return off, on, reports, shares
 
 
-async def _during(load: Load, server: Server, mode: str) -> tuple[Result, Window]:
-    """The load, and after its warm-up a pass; the pass's report and its window (its start
-    and duration as it reports them)."""
-    task = asyncio.create_task(load.run())
-    try:
-        await asyncio.sleep(WARMUP)
-        report = await (_cli_pass(server) if mode == "cli" else _server_pass(server))
-    finally:
-        load.stop.set()
-        await task
-    start = float(report["started_at"])  # type: ignore[arg-type]
-    return report, (start, start + float(report["seconds"]))  # type: ignore[arg-type]
-
-
-async def _cli_pass(server: Server) -> Result:
-    """`seawall gc --grace 1h --json` in a process of its own, with the server's settings."""
+async def _cli_pass(server: Server, grace: str) -> Result:
+    """`seawall gc --grace GRACE --json` in a process of its own, with the server's settings."""
     cli = server.cli
     assert cli is not None
-    argv = [str(cli.exe), "gc", "--grace", GRACE, "--json"]
+    argv = [str(cli.exe), "gc", "--grace", grace, "--json"]
     proc = await asyncio.create_subprocess_exec(
         *argv, env=cli.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -406,17 +448,42 @@ async def _cli_pass(server: Server) -> Result:
     return report
 
 
-async def _server_pass(server: Server) -> Result:
+async def _server_pass(server: Server, grace: str) -> Result:
     """`POST /api/v1/gc` as the site admin: the pass runs in a child of the worker that takes it."""
-    conn = Connection(*host_port(server.url), auth.bearer(server, []))
+    headers = await asyncio.to_thread(auth.bearer, server, [])
+    conn = Connection(*host_port(server.url), headers)
     try:
-        body = json.dumps({"grace": GRACE}).encode()
+        body = json.dumps({"grace": grace}).encode()
         json_type = {"Content-Type": "application/json"}
         resp = await conn.request("POST", "/api/v1/gc", json_type, body=body)
     finally:
         await conn.close()
     report: Result = json.loads(expect(resp, [200], "POST /api/v1/gc").body)
     return report
+
+
+def _graces(seeded: Seeded, slices: int) -> list[Callable[[], str]]:
+    """Graces that, asked for in order, each take the next of `slices` equal slices of the
+    seeded queue (oldest first), the last one the rest: a grace ends just after its slice
+    (whole seconds; the queue holds a review every 10 ms), worked out when the pass is asked
+    for. The harness's own pushes are younger than every grace."""
+    first, last = seeded.queued
+    ends = [first + (last - first) * (i + 1) / slices for i in range(slices - 1)]
+
+    def until(end: float) -> Callable[[], str]:
+        return lambda: f"{max(1, int(time.time() - end))}s"
+
+    return [*(until(end) for end in ends), lambda: GRACE]
+
+
+def _summed(reports: list[Result]) -> Result:
+    """The passes' reports added up (missing files joined)."""
+    total: Result = {"missing_files": []}
+    for report in reports:
+        for key in ("seconds", "reviewed", "blobs", "blob_links", "kept", "contended"):
+            total[key] = total.get(key, 0) + report[key]  # type: ignore[operator]
+        total["missing_files"] = [*total["missing_files"], *report["missing_files"]]  # type: ignore[misc]
+    return total
 
 
 def _verify_report(report: Result, seeded: Seeded) -> None:
@@ -467,7 +534,8 @@ async def _check_pushes(server: Server, headers: dict[str, str], pushes: Pushes)
 
 
 def _mode(ctx: Context, server: Server, mode: str, index: int) -> Result:
-    """Fresh garbage, then under the same load: idle, a pass run the `mode` way, idle again."""
+    """Fresh garbage, then under one steady load: windows without a pass and passes in turn,
+    each pass over a slice of the garbage (see the module's docstring)."""
     cli = server.cli
     assert cli is not None
     prefix = f"gcl{index}-"
@@ -485,50 +553,38 @@ def _mode(ctx: Context, server: Server, mode: str, index: int) -> Result:
     gets = [f"/v2/{r}/manifests/latest" for r in repos]
     pushes = Pushes(push_repo, ctx.data.image.config)
     asyncio.run(_upload_config(server, headers, push_repo, pushes.config))
-    loads: dict[str, Load] = {}
-    windows: dict[str, Window] = {}
-    cpu: dict[str, float] = {}  # the server's CPU seconds per second, warm-up included
-    loadavg: dict[str, float] = {}  # the machine's, as each window starts: others' load shows
-    report: Result = {}
-    for name in ("idle_before", "during", "idle_after"):
-        # A token per window: a slow pass outlived one for all three (its 300 s).
-        headers = auth.bearer(server, scopes)
-        loadavg[name] = os.getloadavg()[0]
-        load = loads[name] = Load(server, headers, gets, pushes)
-        with server.monitor.phase(f"gc-{mode}-{name}"):
-            if name == "during" and mode == "none":
-                windows[name] = asyncio.run(_idle(load, 2 * ctx.opts.gc_idle_seconds))
-            elif name == "during":
-                report, windows[name] = asyncio.run(_during(load, server, mode))
-            else:
-                windows[name] = asyncio.run(_idle(load, ctx.opts.gc_idle_seconds))
-        phase = server.monitor.phases[-1]
-        cpu[name] = phase.cpu_seconds / phase.seconds  # of the 2 cores: ≤ 2
+    load = Load(server, headers, gets, pushes)
+    loadavg = os.getloadavg()[0]  # the machine's as the load starts: others' load shows
+    graces = _graces(seeded, ctx.opts.gc_slices)
+    off, on, reports, cpu = asyncio.run(
+        _alternate(load, server, scopes, mode, graces, ctx.opts.gc_idle_seconds)
+    )
+    summed = _summed(reports)
     if mode != "none":
-        _verify_report(report, seeded)
+        _verify_report(summed, seeded)
     asyncio.run(_check_pushes(server, auth.bearer(server, scopes), pushes))
-    idle_s = sum(windows[w][1] - windows[w][0] for w in ("idle_before", "idle_after"))
-    during_s = windows["during"][1] - windows["during"][0]
+    idle_s = sum(b - a for a, b in off)
+    during_s = sum(b - a for a, b in on)
     idle, during = {}, {}
     for kind in KINDS:
-        pooled = _in(loads["idle_before"], kind, windows["idle_before"])
-        pooled += _in(loads["idle_after"], kind, windows["idle_after"])
-        idle[kind] = _stats(pooled, idle_s, f"{kind} idle")
-        timed = _in(loads["during"], kind, windows["during"])
-        during[kind] = _stats(timed, during_s, f"{kind} during the pass")
-    done = {"seconds": during_s}  # none: the middle window, no pass
+        idle[kind] = _stats(_in(load, kind, off), idle_s, f"{kind} without a pass")
+        during[kind] = _stats(_in(load, kind, on), during_s, f"{kind} during the passes")
+    done: Result = {"seconds": during_s, "windows": len(on)}  # none: the windows, no pass
     if mode != "none":
         done = {
-            "seconds": report["seconds"],
-            "reviewed": report["reviewed"],
-            "reviews_per_s": float(report["reviewed"]) / during_s,  # type: ignore[arg-type]
-            "blobs_removed": report["blobs"],
-            "contended": report["contended"],
+            "seconds": summed["seconds"],
+            "passes": len(reports),
+            "longest_s": max(float(r["seconds"]) for r in reports),  # type: ignore[arg-type]
+            "reviewed": summed["reviewed"],
+            "reviews_per_s": float(summed["reviewed"]) / during_s,  # type: ignore[arg-type]
+            "blobs_removed": summed["blobs"],
+            "contended": summed["contended"],
         }
     return {
         "seeded": seeded.view(),
         "seed_s": seed_s,
         "pass": done,
+        "idle_seconds": idle_s,
         "idle": idle,
         "during": during,
         "p99_ratio": {k: _ratio(during[k], idle[k], "p99_ms") for k in KINDS},

@@ -4,6 +4,7 @@ beside the passes and never judged; the options take it, and only the modes ther
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from bench.options import parse_args
@@ -19,7 +20,7 @@ def _latency(ratio: float) -> dict[str, object]:
         "idle": {k: {"p50_ms": 1.0, "p99_ms": 5.0, "requests": 100} for k in kinds},
         "during": {k: stats for k in kinds},
         "p99_ratio": dict.fromkeys(kinds, ratio),
-        "server_cpu_per_s": {"idle_before": 0.4, "during": 0.4},
+        "server_cpu_per_s": {"idle": 0.4, "during": 0.4},
     }
 
 
@@ -51,3 +52,19 @@ def test_the_modes_given_are_the_modes_run() -> None:
     ]
     with pytest.raises(SystemExit):
         parse_args(["--only", "gc-latency", "--gc-modes", "idle"])
+
+
+def test_the_passes_under_load_take_the_queue_in_slices() -> None:
+    """Each grace ends just after its slice of the seeded queue; the last takes the rest."""
+    from bench.gc_db import Seeded
+    from bench.phases_gc import GRACE, _graces
+
+    now = time.time()
+    first, last = now - 7200 - 100, now - 7200  # a review every 10 ms for 100 s
+    seeded = Seeded(0, 0, 0, 0, 0, 0, [], 0, 0, 0, 0, [], [], queued=(first, last))
+    graces = [grace() for grace in _graces(seeded, 4)]
+    assert graces[-1] == GRACE
+    cutoffs = [time.time() - int(g.removesuffix("s")) for g in graces[:-1]]
+    for cutoff, end in zip(cutoffs, (first + 25, first + 50, first + 75), strict=True):
+        assert end <= cutoff <= end + 1.5  # whole seconds: just after the slice ends
+    assert [grace() for grace in _graces(seeded, 1)] == [GRACE]
