@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 from bench.gc_db import HOUR, Shape, blob_path, seed
 
 from seawall.config import Settings
 from seawall.db.gc import GcStore, _flat, _keyed
+from seawall.db.store import Step
 from seawall.domain.audit import Origin
 from seawall.wiring import Services
 from tests.support.clock import FakeClock
@@ -153,5 +155,83 @@ def test_a_pass_plans_its_batches_on_current_statistics(database: Database, tmp_
             assert "Join Filter" not in text, text
         finally:
             await backend.close()
+
+    asyncio.run(scenario())
+
+
+def test_passes_with_the_benchmarks_graces_take_the_queue_in_slices(
+    database: Database, tmp_path: Path
+) -> None:
+    """The latency benchmark runs several passes over one seeded queue, each with a grace that
+    ends just after its slice (bench/phases_gc.py `_graces`): each pass takes a part, none
+    takes the harness's own younger reviews, and together they take all of it."""
+    from bench.phases_gc import _graces
+
+    from seawall.domain.policy import parse_duration
+
+    async def scenario() -> None:
+        backend = backend_for(database.url)
+        await backend.start()
+        settings = Settings(data_dir=tmp_path, database_url=database.url, gc_interval_seconds=0)
+        services = Services.build(settings, backend=backend)  # the real clock, as the bench's
+        try:
+            # A review every 10 ms: 1,300 span 13 s, a slice 4 s, graces are whole seconds.
+            shape = Shape(blobs=3000, garbage=300, kept=1000, layers=3, bases=5)
+            seeded = await seed(backend, tmp_path, shape, time.time())
+            reviewed = []
+            blobs = 0
+            for grace in _graces(seeded, 3):
+                report = await services.gc.run(
+                    Origin.system(), grace_seconds=parse_duration(grace())
+                )
+                reviewed.append(report.tally.reviewed)
+                blobs += report.tally.blobs
+            assert all(n > 0 for n in reviewed), reviewed
+            assert max(reviewed) < sum(reviewed) * 0.6, reviewed
+            assert sum(reviewed) == 2 * 300 + seeded.kept_reviews
+            assert blobs == 300
+            assert (await services.gc.store.pending(time.time()))[1] == 0
+        finally:
+            await services.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_knows_whether_others_wrote_between_its_batches(
+    database: Database, tmp_path: Path
+) -> None:
+    """What sets a pass's pause on SQLite (`GcStore.others_wrote`, from `data_version`): a
+    commit by another connection between two batches, never the pass's own. PostgreSQL has no
+    such count: there it is always so."""
+
+    async def scenario() -> None:
+        mine, other = backend_for(database.url), backend_for(database.url)
+        await mine.start()
+        await other.start()
+        store = GcStore(mine)
+
+        async def batch() -> bool:
+            await store.review("blob", time.time(), 0.0, 10, lambda _digest: True)
+            return store.others_wrote
+
+        try:
+            await batch()  # the first has nothing to compare with
+            assert await batch() is (database.kind != "sqlite")
+            assert await batch() is (database.kind != "sqlite")
+            later = time.time() + HOUR  # not due: no batch takes it
+            await other.transaction(
+                [
+                    Step(
+                        "INSERT INTO gc_reviews (kind, repository_id, digest, since, reason)"
+                        " VALUES ('blob', 0, ?, ?, 'test')",
+                        ("sha256:" + "0" * 64, later),
+                    )
+                ]
+            )
+            assert await batch() is True
+            assert await batch() is (database.kind != "sqlite")
+        finally:
+            await mine.close()
+            await other.close()
 
     asyncio.run(scenario())

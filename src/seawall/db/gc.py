@@ -444,6 +444,10 @@ class _Review:
 class GcStore:
     def __init__(self, backend: SqlBackend) -> None:
         self.backend = backend
+        # Whether another connection wrote between this store's last two batches (SQLite's
+        # `data_version`: the registry is busy); PostgreSQL gives no such count, so: always.
+        self.others_wrote = True
+        self._version: int | None = None
 
     async def review(
         self, kind: str, now: float, cutoff: float, limit: int, remove: Remove
@@ -454,6 +458,11 @@ class GcStore:
 
         def work(tx: Tx) -> tuple[int, Tally, float]:
             began = time.perf_counter()
+            if tx.dialect == "sqlite":
+                row = tx.one("PRAGMA data_version")
+                version = int(row[0]) if row is not None else None
+                self.others_wrote = version != self._version
+                self._version = version
             review = _Review(tx, now, cutoff, remove)
             reviewed = review.batch(kind, limit)
             return reviewed, review.tally, time.perf_counter() - began

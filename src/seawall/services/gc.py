@@ -125,10 +125,15 @@ class GarbageCollector:
         self.orphan_files = orphan_files
         # Where `run` sends a pass (the server: a child process); None: this process runs it.
         self.runner = runner
-        # Pause after each batch, as a multiple of the time it took: the pass takes at most a
-        # fifth of SQLite's one writer, a quarter of PostgreSQL's time (measured: 2x and 1x kept
-        # the p99 of pushes during a pass at 1.3-1.7x idle, 4x and 3x at 1.0-1.4x).
-        self.yield_factor = 4.0 if store.backend.dialect == "sqlite" else 3.0
+        # Pause after each batch, as a multiple of the time it took. PostgreSQL: 3x, a quarter
+        # of the time (measured: 1x kept the p99 of pushes during a pass at 1.3-1.7x idle, 3x
+        # at 1.0-1.4x). SQLite, while other connections write (pushes, pulls' audit): 9x, the
+        # one writer a tenth of the time, since each push's transactions queue behind the
+        # batch that holds it (traced at 4x under load: their wait for it went from 0.55 to
+        # 1.33 ms on average and 0.9 to 4.1 ms at p90, the pass holding it 15% of the time);
+        # with nobody else writing, 1x, as long as the batch took.
+        self.busy_yield_factor = 9.0 if store.backend.dialect == "sqlite" else 3.0
+        self.idle_yield_factor = 1.0 if store.backend.dialect == "sqlite" else 3.0
         # SQLite has one writer: a push waits for the batch that holds it, so batches there
         # are sized to hold it about this long. PostgreSQL locks rows: the configured size.
         self.batch_seconds = SQLITE_BATCH_SECONDS if store.backend.dialect == "sqlite" else None
@@ -184,7 +189,7 @@ class GarbageCollector:
                         size = self._next_size(size, held)
                         # Leave the database (on SQLite its one writer) and the CPU to pushes
                         # and pulls for a while: a pass is never urgent.
-                        await asyncio.sleep(max(0.002, self.yield_factor * held))
+                        await asyncio.sleep(max(0.002, self._pause_factor() * held))
                     if reviewed < 0:  # gave way to pushes: again in a moment, or next pass
                         contended += 1
                         if contended >= MAX_CONTENDED:
@@ -212,6 +217,11 @@ class GarbageCollector:
             if self.counters is not None:
                 self.counters.collected(tally, seconds, due)
         return report
+
+    def _pause_factor(self) -> float:
+        """How long to pause after a batch, as a multiple of its time: longer while the
+        registry writes (`GcStore.others_wrote`)."""
+        return self.busy_yield_factor if self.store.others_wrote else self.idle_yield_factor
 
     def _next_size(self, size: int, held: float) -> int:
         """The next batch's size after one of `size` held the database `held` seconds:

@@ -34,3 +34,18 @@ def test_sqlite_batches_shrink_when_slow_and_grow_back_to_the_setting() -> None:
 def test_postgres_batches_keep_the_configured_size() -> None:
     gc = _collector("postgresql")
     assert gc._next_size(100, 10.0) == 100
+
+
+def test_sqlite_pauses_longer_while_others_write() -> None:
+    gc = _collector("sqlite")
+    gc.store.others_wrote = True
+    assert gc._pause_factor() == 9.0
+    gc.store.others_wrote = False
+    assert gc._pause_factor() == 1.0
+
+
+def test_postgres_pauses_alike_either_way() -> None:
+    gc = _collector("postgresql")
+    for others_wrote in (True, False):
+        gc.store.others_wrote = others_wrote
+        assert gc._pause_factor() == 3.0
