@@ -130,7 +130,6 @@ class _Registry:
         self.repositories: list[tuple[int, str]] = []
         self.garbage: list[str] = []
         self.kept: list[str] = []  # reviewed, referenced
-        self.queued: tuple[float, float] = (0.0, 0.0)
 
     def blob(self) -> tuple[str, int]:
         data = _content(self.prefix, len(self.files), self.rng)
@@ -207,7 +206,6 @@ def _registry(shape: Shape, prefix: str, now: float, seed: int, ids: tuple[int, 
     for i, (repo_id, digest) in enumerate(queued):
         # What `link_blob_steps` queues with every upload and mount.
         rows["gc_reviews"].append(("blob-link", repo_id, digest, oldest + i * 0.01, "linked"))
-    registry.queued = (oldest, oldest + max(0, len(queued) - 1) * 0.01)
     return registry
 
 
@@ -276,6 +274,7 @@ async def seed(
     garbage = registry.garbage
     gone = set(garbage)
     sizes = {str(r[0]): int(r[1]) for r in rows["blobs"]}
+    reviews = rows["gc_reviews"]  # in the order queued
     return Seeded(
         repositories=len(rows["repositories"]),
         manifests=len(rows["manifests"]),
@@ -290,7 +289,7 @@ async def seed(
         file_bytes=file_bytes,
         repository_names=[name for _, name in registry.repositories],
         kept_files=[d for d in files if d not in gone],
-        queued=registry.queued,
+        queued=(float(reviews[0][3]), float(reviews[-1][3])) if reviews else (0.0, 0.0),
     )
 
 
