@@ -42,7 +42,7 @@ from seawall.bootstrap import start_up
 from seawall.config import Settings
 from seawall.db.migrate import upgrade
 from seawall.domain.clock import Clock
-from tests.support.server import ADMIN_PASSWORD, RunningServer, database_url
+from tests.support.server import ADMIN_PASSWORD, TEST_PG_POOL_SIZE, RunningServer, database_url
 
 HOST = "seawall.test"  # never resolved: requests go to the app object, not the network
 CLIENT = ("127.0.0.1", 50000)  # the peer address the app sees, as from a local client
@@ -296,6 +296,7 @@ def app_settings(data_dir: Path, db_url: str, **overrides: Any) -> Settings:
         "admin_password": ADMIN_PASSWORD,
         "scan_in_process": False,
         "audit_flush_seconds": FLUSH_SECONDS,
+        "pg_pool_size": TEST_PG_POOL_SIZE,
         **storage_settings(),
     }
     values.update(overrides)

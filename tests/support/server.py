@@ -27,6 +27,13 @@ from typing import Any
 import httpx
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+# The pool of each server worker process the suite starts (real `seawall serve`s and apps in
+# this process), unless a test sets its own. The run shares one PostgreSQL (100 connections by
+# default) between its two xdist workers; with the default pool of 10, the e2e suite's nodes
+# (two nodes of two workers, a `seawall worker`, the session's registry) and the functional
+# suite's apps held all 100 once (CI, 2026-12-07: "too many clients"). Requests beyond the
+# pool wait for a connection, as on a node whose pool is full.
+TEST_PG_POOL_SIZE = 4
 DATABASES = ("sqlite", "postgres")
 # The site admin every test server starts with (SEAWALL_ADMIN_PASSWORD): tests log in as it.
 ADMIN_USER = "admin"
@@ -150,6 +157,7 @@ def seawall_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env["SEAWALL_PG_POOL_SIZE"] = str(TEST_PG_POOL_SIZE)
     if not scanning:
         env["SEAWALL_SCAN_IN_PROCESS"] = "false"
     env.update(extra_env or {})
@@ -204,6 +212,7 @@ def cli_env(server: RunningServer, extra: dict[str, str] | None = None) -> dict[
     """The environment for a `seawall` command (a CLI command, `seawall worker`) working on a
     running server's database and data directory, with no other SEAWALL_* setting leaking in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env["SEAWALL_PG_POOL_SIZE"] = str(TEST_PG_POOL_SIZE)
     env.update(extra or {})
     env["SEAWALL_DATABASE_URL"] = server.database_url or ""
     env["SEAWALL_DATA_DIR"] = str(server.data_dir)
