@@ -569,6 +569,23 @@ async def test_claim_upload_succeeds_once_at_the_right_offset(store: MetadataSto
 
 
 @scenario
+async def test_an_upload_created_leased_is_claimed_by_its_creator_alone(
+    store: MetadataStore,
+) -> None:
+    """A monolithic POST creates its session already leased: no other request may write to it
+    meanwhile, nor may the expiry sweep take it, until the creator releases it."""
+    a = await store.ensure_repository("a")
+    created = await store.create_upload(UPLOAD, a, 60)
+    stored = await store.get_upload("a", UPLOAD)
+    assert stored is not None
+    assert created == stored and created.lease_until > time.time() + 50
+    assert await store.claim_upload(UPLOAD, 0, 60) is False  # leased by its creator
+    assert await store.expired_uploads(time.time() + 3600) == []
+    await store.release_upload(UPLOAD, 3)
+    assert await store.claim_upload(UPLOAD, 3, 60) is True
+
+
+@scenario
 async def test_concurrent_claims_have_one_winner(store: MetadataStore) -> None:
     a = await store.ensure_repository("a")
     await store.create_upload(UPLOAD, a)

@@ -821,18 +821,24 @@ class MetadataStore:
 
     # -- upload sessions ------------------------------------------------------------------
 
-    async def create_upload(self, upload_id: str, repository_id: int) -> None:
+    async def create_upload(
+        self, upload_id: str, repository_id: int, lease_seconds: float = 0.0
+    ) -> UploadRecord:
+        """A new, empty session; with `lease_seconds`, already claimed for writing by the
+        request that creates it (`claim_upload` without a second transaction)."""
         now = self.clock.now()
+        lease_until = now + lease_seconds if lease_seconds > 0 else 0.0
         await self.backend.transaction(
             [
                 Step(
                     "INSERT INTO uploads (id, repository_id, size, lease_until, created_at,"
-                    " updated_at) VALUES (?, ?, 0, 0, ?, ?)",
-                    (upload_id, repository_id, now, now),
+                    " updated_at) VALUES (?, ?, 0, ?, ?, ?)",
+                    (upload_id, repository_id, lease_until, now, now),
                 )
             ],
             durable=False,
         )
+        return UploadRecord(upload_id, repository_id, 0, lease_until, now)
 
     async def get_upload(self, repository: str, upload_id: str) -> UploadRecord | None:
         row = await self.backend.fetchone(

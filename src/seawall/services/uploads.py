@@ -57,6 +57,15 @@ class Mounted:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """A blob sent whole with the request that starts its upload (a monolithic POST)."""
+
+    digest: Digest
+    body: AsyncIterator[bytes]
+    content_length: int | None
+
+
 @dataclass(slots=True)
 class _Lease:
     """What a request holding a session's lease did to it."""
@@ -98,15 +107,26 @@ class UploadService:
 
     @overload
     async def start(
-        self, repository: str, mount: MountRequest | None, origin: Origin | None = None
+        self,
+        repository: str,
+        mount: MountRequest | None,
+        origin: Origin | None = None,
+        whole: Whole | None = None,
     ) -> Mounted | str: ...
 
     async def start(
-        self, repository: str, mount: MountRequest | None = None, origin: Origin | None = None
+        self,
+        repository: str,
+        mount: MountRequest | None = None,
+        origin: Origin | None = None,
+        whole: Whole | None = None,
     ) -> Mounted | str:
         """Link the blob a mount asks for when some allowed source holds it; otherwise start an
-        upload session and return its id. A client's push (`origin`) is first asked of
-        `check_push` (a stage written only by promotion refuses it)."""
+        upload session and return its id. With `whole`, the session is created already leased
+        to this request, and the blob is written, verified and committed as a closing PUT
+        would (one database write fewer than a session claimed afterwards). A client's push
+        (`origin`) is first asked of `check_push` (a stage written only by promotion refuses
+        it)."""
         if origin is not None and self.check_push is not None:
             await self.check_push(repository, origin)
         if mount is not None:
@@ -118,10 +138,14 @@ class UploadService:
         repository_id = await self.store.ensure_repository(repository)
         upload_id = uuid.uuid4().hex
         await self.blobs.create_upload(upload_id)
-        await self.store.create_upload(upload_id, repository_id)
+        lease = LEASE_SECONDS if whole is not None else 0.0
+        record = await self.store.create_upload(upload_id, repository_id, lease)
         self._hashes[upload_id] = _RunningHash(
             0, Digest("sha256", "").hasher(), self.clock.monotonic()
         )
+        if whole is not None:
+            work = self._closing(record, whole.digest, whole.body, whole.content_length)
+            await self._holding_lease(repository, record, work, claimed=True)
         return upload_id
 
     async def _mount_sources(self, mount: MountRequest) -> list[str]:
@@ -182,6 +206,19 @@ class UploadService:
         if body is not None:
             self._check_range(repository, record, content_range, content_length)
         expected = content_range.length if content_range else content_length
+        work = self._closing(record, digest, body, expected)
+        return await self._holding_lease(repository, record, work)
+
+    def _closing(
+        self,
+        record: UploadRecord,
+        digest: Digest,
+        body: AsyncIterator[bytes] | None,
+        expected: int | None,
+    ) -> Callable[[_Lease], Awaitable[None]]:
+        """What a closing request does, holding the session's lease: append any last bytes,
+        verify the digest, commit the blob."""
+        upload_id = record.id
 
         async def write_verify_commit(lease: _Lease) -> None:
             if body is not None:
@@ -214,7 +251,7 @@ class UploadService:
             # crash before this leaves them to the orphan sweep).
             await self.blobs.delete_upload(upload_id)
 
-        return await self._holding_lease(repository, record, write_verify_commit)
+        return write_verify_commit
 
     async def cancel(self, repository: str, upload_id: str, origin: Origin) -> None:
         record = await self._get(repository, upload_id)
@@ -305,11 +342,16 @@ class UploadService:
             )
 
     async def _holding_lease(
-        self, repository: str, record: UploadRecord, work: Callable[[_Lease], Awaitable[None]]
+        self,
+        repository: str,
+        record: UploadRecord,
+        work: Callable[[_Lease], Awaitable[None]],
+        claimed: bool = False,
     ) -> int:
-        """Run `work` while this request alone may touch the session; then record the size it
-        reached, unless the work ended the session."""
-        if not await self.store.claim_upload(record.id, record.size, LEASE_SECONDS):
+        """Run `work` while this request alone may touch the session (claiming it unless it
+        was `claimed` when created); then record the size it reached, unless the work ended
+        the session."""
+        if not claimed and not await self.store.claim_upload(record.id, record.size, LEASE_SECONDS):
             raise UploadOutOfStep(
                 "another request is writing to this upload, or it moved on; ask for its status",
                 repository,

@@ -15,7 +15,7 @@ from seawall.domain.rights import Action
 from seawall.errors import ErrorCode, RegistryError
 from seawall.http.auth import Gate, scope_for
 from seawall.http.v2.common import content_length, has_body, repository, session_headers
-from seawall.services.uploads import Mounted, MountRequest, UploadService
+from seawall.services.uploads import Mounted, MountRequest, UploadService, Whole
 
 
 def _created(name: str, digest: Digest) -> Response:
@@ -67,17 +67,15 @@ class UploadEndpoints:
         if mounting:
             may_pull = partial(self.gate.may_mount_from, caller)
             mount = MountRequest(Digest.parse(query["mount"]), source, may_pull, caller.origin)
-        started = await self.uploads.start(name, mount, caller.origin)
+        whole = None
+        if "digest" in query:  # monolithic: the whole blob in this request
+            whole = Whole(Digest.parse(query["digest"]), request.stream(), content_length(request))
+        started = await self.uploads.start(name, mount, caller.origin, whole)
         if isinstance(started, Mounted):
             return _created(name, started.digest)
-        upload_id = started
-        if "digest" in query:  # monolithic: the whole blob in this request
-            digest = Digest.parse(query["digest"])
-            await self.uploads.finish(
-                name, upload_id, digest, request.stream(), None, content_length(request)
-            )
-            return _created(name, digest)
-        return Response(status_code=202, headers=session_headers(name, upload_id, 0))
+        if whole is not None:
+            return _created(name, whole.digest)
+        return Response(status_code=202, headers=session_headers(name, started, 0))
 
     async def status(self, request: Request) -> Response:
         name = repository(request)
