@@ -214,7 +214,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--gc-idle-seconds",
         type=float,
         default=10,
-        help="each latency window without a pass, before each pass and after the last (10)",
+        help="the first latency window without a pass; later ones last as long as the pass"
+        " before them, at least this (10)",
     )
     p.add_argument(
         "--gc-slices",

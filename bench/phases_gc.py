@@ -14,24 +14,26 @@ then the blob).
 **Latency during a pass** (`gc-latency`): a `seawall serve` (`--workers`, scheduled passes off:
 `SEAWALL_GC_INTERVAL_SECONDS=0`) on such a registry with `--gc-candidates` (20,000) garbage
 blobs on SQLite, `--gc-pg-candidates` (20,000) on PostgreSQL, settled on disk (bench/gc_db.py),
-gets a steady, paced load: manifest GETs by tag of 16 repositories over 4 connections (a
-request every 20 ms each, 200/s at most), and pushes over 2 (every 100 ms each): a monolithic
-POST of a small new layer (`?digest=`, the whole blob in one request), then the PUT of its
-manifest (the layer and a shared config) under one of 20 tags. Every request is timed from
-when it was sent. One load runs throughout, and windows without a pass (`--gc-idle-seconds`,
-10 s) and passes take turns: a window, a pass, a window, ... and a window after the last of
-`--gc-slices` (5) passes. Each pass takes a slice of the seeded queue: its grace ends just after
-the slice (the queue is spread over time, oldest first; the last pass has the default grace,
-1 h, and takes the rest). "idle" pools the windows without a pass, "during" the requests sent
-within the passes' spans as they report them. Taking turns, rather than an idle window before
-one long pass and another after it, matters on a machine whose disk drifts: the p50 of a push
-moved from 13 to 23 ms between runs a few minutes apart with nothing else running, as much
-as any pass moved it. Per mode, on fresh garbage: the passes run by `seawall gc --grace G
---json` in another process (`cli`), then by the server itself through `POST /api/v1/gc`
-(`server`: in a child process of the worker that takes it, as a scheduled pass runs). The
-pushes are younger than every grace, so no pass touches them (a grace of 0 s would race them,
-by design); afterwards every pushed tag must still pull, with its layer, and the passes
-together must have removed exactly the garbage.
+gets a steady, paced load: manifest GETs by tag of 16 repositories over 4 connections (a request
+every 20 ms each, 200/s at most), and pushes over 2 (every 100 ms each): a monolithic POST of a
+small new layer (`?digest=`, the whole blob in one request), then the PUT of its manifest (the
+layer and a shared config) under one of 20 tags. Every request is timed from when it was sent.
+One load runs throughout, and windows without a pass and passes take turns: a window, a pass, a
+window, ... and a window after the last of `--gc-slices` (5) passes. The first window lasts
+`--gc-idle-seconds` (10 s), each later one as long as the pass before it (at least that): with
+60 s in all of windows against 300 s of passes, the idle p99 of pushes was read off a dozen
+requests, and moved from run to run more than the passes did. Each pass takes a slice of the
+seeded queue: its grace ends just after the slice (the queue is spread over time, oldest first;
+the last pass has the default grace, 1 h, and takes the rest). "idle" pools the windows without
+a pass, "during" the requests sent within the passes' spans as they report them. Taking turns,
+rather than an idle window before one long pass and another after it, matters on a machine whose
+disk drifts: the p50 of a push moved from 13 to 23 ms between runs a few minutes apart with
+nothing else running, as much as any pass moved it. Per mode, on fresh garbage: the passes run
+by `seawall gc --grace G --json` in another process (`cli`), then by the server itself through
+`POST /api/v1/gc` (`server`: in a child process of the worker that takes it, as a scheduled pass
+runs). The pushes are younger than every grace, so no pass touches them (a grace of 0 s would
+race them, by design); afterwards every pushed tag must still pull, with its layer, and the
+passes together must have removed exactly the garbage.
 
 `--gc-modes none` (not in the default): the same turns, but where a pass would run, twice
 `--gc-idle-seconds` of the load alone. Its "during ÷ idle" is what a run reads when nothing
@@ -386,9 +388,12 @@ async def _alternate(
     graces: list[Callable[[], str]],
     off_seconds: float,
 ) -> tuple[list[Window], list[Window], list[Result], dict[str, float]]:
-    """The load throughout; after its warm-up, a window of `off_seconds` without a pass before
-    each pass (one per grace: each takes the slice of the queue its grace ends, oldest first)
-    and after the last. Mode `none` waits twice `off_seconds` where a pass would run. Returns
+    """The load throughout; after its warm-up, a window without a pass before each pass (one
+    per grace: each takes the slice of the queue its grace ends, oldest first) and after the
+    last. The first window lasts `off_seconds`, each later one as long as the pass before it
+    (at least `off_seconds`): both sides of the ratio then have about as many requests, and a
+    p99 of pushes (20 a second) is not read off the dozen slowest of a minute. Mode `none`
+    waits twice `off_seconds` where a pass would run. Returns
     the windows without a pass, those of the passes (their start and duration as they report
     them), the reports, and the server's CPU seconds per second in each kind of window."""
     task = asyncio.create_task(load.run())
@@ -409,7 +414,7 @@ async def _alternate(
             load.renew(await asyncio.to_thread(auth.bearer, server, scopes))
             with server.monitor.phase(f"gc-{mode}-idle"):
                 start = time.time()
-                await asyncio.sleep(off_seconds)
+                await asyncio.sleep(max(off_seconds, on[-1][1] - on[-1][0] if on else 0.0))
                 off.append((start, time.time()))
             count("idle")
             if grace is None:
